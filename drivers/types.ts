@@ -10,11 +10,16 @@ export interface VmDisk {
   /** Host path of the top image. */
   source: string;
   format: string;
+  /** `disk` or `cdrom`; absent means disk. */
+  device?: string;
+  readonly?: boolean;
 }
 
 export interface VmNic {
   network: string;
   mac: string;
+  /** Set instead of `network` (which is then '') when the NIC is on a host bridge. */
+  bridge?: string;
 }
 
 export interface VmInfo {
@@ -26,6 +31,64 @@ export interface VmInfo {
   disks: VmDisk[];
   nics: VmNic[];
   autostart: boolean;
+  /** False for transient domains (drill/test VMs), which vanish when stopped. */
+  persistent?: boolean;
+}
+
+/** A domain to define or create, built into XML by the driver (never by string pasting). */
+export interface DomainSpec {
+  name: string;
+  /** Keep the uuid to redefine an existing domain; omit for a fresh one. */
+  uuid?: string;
+  memoryMiB: number;
+  vcpus: number;
+  /** Direct kernel boot (the lab's tiny guests); omit to boot from the first disk. */
+  boot?: { kernel: string; initrd?: string; cmdline?: string };
+  disks: Array<{ target: string; source: string; format: string; readonly?: boolean }>;
+  /** NICs by libvirt network name (the site's name, after runbook network mapping). */
+  nics: Array<{ network: string; mac?: string }>;
+  /** File that receives the serial console; readSerial/waitSerial read it. */
+  serialLog?: string;
+  /** Adds the qemu-guest-agent channel (default true). */
+  guestAgent?: boolean;
+  /** `qemu` (TCG, the default here) or `kvm`. */
+  type?: 'qemu' | 'kvm';
+}
+
+export interface NetworkInfo {
+  name: string;
+  active: boolean;
+  persistent: boolean;
+  autostart: boolean;
+  bridge?: string;
+}
+
+export interface StorageInfo {
+  path: string;
+  exists: boolean;
+  /** A file could be created and removed in it. */
+  writable: boolean;
+  /** Bytes available to an unprivileged writer (statfs bavail). */
+  freeBytes: number;
+  totalBytes: number;
+}
+
+export interface HostInfo {
+  cpus: number;
+  totalMemoryBytes: number;
+  /** MemFree only. */
+  freeMemoryBytes: number;
+  /** Free + buffers + page cache: what new VMs can realistically get. */
+  availableMemoryBytes: number;
+}
+
+export interface ImageInfo {
+  path: string;
+  format: string;
+  virtualSizeBytes: number;
+  /** Bytes allocated on the host. */
+  actualSizeBytes: number;
+  backingFile?: string;
 }
 
 export type ShutdownMethod = 'agent' | 'acpi' | 'forced' | 'already-off';
@@ -45,11 +108,38 @@ export interface SiteDriver {
   domainDefinition(name: string): Promise<string>;
   defineVm(xml: string): Promise<{ name: string; created: boolean }>;
   undefineVm(name: string): Promise<{ removed: boolean }>;
-  startVm(name: string): Promise<{ started: boolean; alreadyRunning: boolean }>;
+  /**
+   * `serialOffset`: size of the serial log just before this start, to pass to waitSerial as
+   * `fromOffset` when the log is appended across boots (absent when already running).
+   */
+  startVm(name: string): Promise<{ started: boolean; alreadyRunning: boolean; serialOffset?: number }>;
   shutdownVm(name: string, opts: { deadlineMs: number }): Promise<{ method: ShutdownMethod }>;
   destroyVm(name: string): Promise<{ destroyed: boolean }>;
   agentExec(name: string, argv: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
+  /** The serial log's content (since the domain last started, or since its creation if appended). */
   readSerial(name: string): Promise<string>;
-  waitSerial(name: string, pattern: string, opts: { timeoutMs: number }): Promise<{ line: string }>;
+  /**
+   * Waits for a serial line matching `pattern` (a JavaScript regular expression, tested line by
+   * line), looking at output from byte `fromOffset` on (default 0). Throws OperationTimedOutError.
+   * `offset` is the byte just after the matching line, to wait for the next one.
+   */
+  waitSerial(
+    name: string,
+    pattern: string,
+    opts: { timeoutMs: number; fromOffset?: number },
+  ): Promise<{ line: string; offset?: number }>;
   setAutostart(name: string, enabled: boolean): Promise<void>;
+  /**
+   * Starts a transient domain (gone once stopped), e.g. a drill copy on the bubble network.
+   * Idempotent: a running domain of that name gives `alreadyRunning: true`.
+   */
+  createTransient(
+    spec: DomainSpec,
+  ): Promise<{ name: string; created: boolean; alreadyRunning: boolean; serialOffset?: number }>;
+  listNetworks(): Promise<NetworkInfo[]>;
+  /** Free space and writability of a directory as this site's worker sees it. */
+  storageInfo(path: string): Promise<StorageInfo>;
+  hostInfo(): Promise<HostInfo>;
+  /** `qemu-img info` of a disk image. */
+  imageInfo(path: string): Promise<ImageInfo>;
 }

@@ -1,3 +1,5 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
 /**
  * Names shared by the CLI, the workers and the workflows. Task queues are named after sites,
  * never after roles: primary and secondary swap after a failover.
@@ -23,3 +25,17 @@ export const SEARCH_ATTRIBUTES = {
   site: 'LifeboatSite',
   state: 'LifeboatState',
 } as const;
+
+/** Typed keys for the search attributes above (for `typedSearchAttributes` in workflows and clients). */
+export const SEARCH_ATTRIBUTE_KEYS = {
+  runbook: defineSearchAttributeKey(SEARCH_ATTRIBUTES.runbook, SearchAttributeType.KEYWORD),
+  operation: defineSearchAttributeKey(SEARCH_ATTRIBUTES.operation, SearchAttributeType.KEYWORD),
+  site: defineSearchAttributeKey(SEARCH_ATTRIBUTES.site, SearchAttributeType.KEYWORD),
+  state: defineSearchAttributeKey(SEARCH_ATTRIBUTES.state, SearchAttributeType.KEYWORD),
+} as const;
+
+/**
+ * The query an operation workflow exposes for its progress (workflows/messages.ts defines it with
+ * this name); `lifeboat status` shows the answer and tolerates workflows without it.
+ */
+export const PROGRESS_QUERY_NAME = 'lifeboat.progress';

@@ -30,7 +30,12 @@ export interface Plan {
   groups: PlanGroup[];
   waves: string[][];
   drill?: { network: string; everyMs?: number; keepAtMostMs?: number };
-  failover?: { commitWithinMs?: number; onCommitTimeout: 'commit' | 'rollback' };
+  failover?: {
+    commitWithinMs?: number;
+    onCommitTimeout: 'commit' | 'rollback';
+    /** Network role the VMs join on failover (secondary) and failback (primary); compile sets it. */
+    network?: string;
+  };
   /** For each operation: the ids of the steps it runs and those it skips, in execution order. */
   operations: Record<OperationKind, { runs: string[]; skips: string[] }>;
 }

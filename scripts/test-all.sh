@@ -6,6 +6,7 @@ start=$(date +%s)
 bash scripts/setup.sh
 npx biome check .
 npx tsc --noEmit -p .
+bash scripts/check-deploy.sh
 npx vitest run --project unit
 npx vitest run --project integration
 echo "test-all: wall time $(( $(date +%s) - start )) s"

@@ -1,4 +1,27 @@
 import type { Command } from 'commander';
+import { registerApprove } from './approve.ts';
+import { registerLab } from './lab.ts';
+import { registerOperator } from './operator.ts';
+import { registerPlan } from './plan.ts';
+import { registerPoints } from './points.ts';
+import { registerReplicate } from './replicate.ts';
+import { registerRun } from './run.ts';
+import { registerServer } from './server.ts';
+import { registerStatus } from './status.ts';
+import { registerValidate } from './validate.ts';
+import { registerWorker } from './worker.ts';
 
 /** Every command registers itself on the program; one line per command file. */
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [
+  registerValidate,
+  registerPlan,
+  registerServer,
+  registerWorker,
+  registerStatus,
+  registerLab,
+  registerOperator,
+  registerApprove,
+  registerRun,
+  registerReplicate,
+  registerPoints,
+];

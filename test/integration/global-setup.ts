@@ -1,5 +1,34 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { ensureDevServer, stopDevServer } from '../../platform/dev-server.ts';
+import { freeLoopbackPort } from '../support/ports.ts';
 
-// One Temporal server serves the whole integration run (filled in by the platform work).
-export async function setup(_project: TestProject): Promise<void> {}
-export async function teardown(): Promise<void> {}
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    temporalNamespace: string;
+  }
+}
+
+/**
+ * One Temporal dev server serves the whole integration run: a throw-away database on a free
+ * loopback port, Lifeboat's search attributes registered, shared through TEMPORAL_ADDRESS.
+ */
+let home: string | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  home = mkdtempSync(path.join(tmpdir(), 'lifeboat-it-'));
+  const server = await ensureDevServer({ home, port: await freeLoopbackPort(), headless: true });
+  process.env.TEMPORAL_ADDRESS = server.address;
+  process.env.TEMPORAL_NAMESPACE = server.namespace;
+  project.provide('temporalAddress', server.address);
+  project.provide('temporalNamespace', server.namespace);
+}
+
+export async function teardown(): Promise<void> {
+  if (!home) return;
+  await stopDevServer(home);
+  rmSync(home, { recursive: true, force: true });
+}

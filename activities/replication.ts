@@ -1,0 +1,310 @@
+/**
+ * Replication activities. Every site worker registers all of them (roles swap after a failover);
+ * the cycle workflow routes each to the site whose role it needs: the export half to the
+ * primary, the pull/commit half to the secondary. Idempotent by point id (cycle id + VM).
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import {
+  type Counter,
+  type Histogram,
+  Counter as PromCounter,
+  Histogram as PromHistogram,
+  type Registry,
+} from 'prom-client';
+import { readLastRecord } from '../lab/workload/reader.ts';
+import { ensureBacking } from '../replication/chain.ts';
+import { isReplicationError } from '../replication/errors.ts';
+import {
+  type CleanupExportInput,
+  cleanupExport,
+  type ExportBase,
+  ExportError,
+  type PrepareExportInput,
+  type PrepareExportResult,
+  prepareExport,
+  type VirshTarget,
+} from '../replication/export/index.ts';
+import type { Integrity } from '../replication/manifest.ts';
+import type { ReplicaStore } from '../replication/store.ts';
+import type { TlsMaterial } from '../replication/tls.ts';
+import { pullTransfer } from '../replication/transfer/client.ts';
+import type { TransferServer } from '../replication/transfer/server.ts';
+import { verifyPoint } from '../replication/verify.ts';
+
+type Labels = 'runbook' | 'group' | 'vm';
+
+/** Cycle figures, registered in the site worker's registry (the secondary records them). */
+export interface ReplicationMetrics {
+  cycleDuration: Histogram<Labels>;
+  bytesShipped: Counter<Labels>;
+  pointsCommitted: Counter<Labels | 'kind'>;
+  failures: Counter<Labels>;
+}
+
+export function createReplicationMetrics(): ReplicationMetrics & { register(r: Registry): void } {
+  const m: ReplicationMetrics = {
+    cycleDuration: new PromHistogram({
+      name: 'lifeboat_replication_cycle_duration_seconds',
+      help: 'From checkpoint to committed point, per VM',
+      labelNames: ['runbook', 'group', 'vm'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 900, 3600],
+      registers: [],
+    }),
+    bytesShipped: new PromCounter({
+      name: 'lifeboat_replication_bytes_shipped_total',
+      help: 'Bytes of committed points pulled over the inter-site link',
+      labelNames: ['runbook', 'group', 'vm'],
+      registers: [],
+    }),
+    pointsCommitted: new PromCounter({
+      name: 'lifeboat_replication_points_committed_total',
+      help: 'Recovery points committed at this site',
+      labelNames: ['runbook', 'group', 'vm', 'kind'],
+      registers: [],
+    }),
+    failures: new PromCounter({
+      name: 'lifeboat_replication_failures_total',
+      help: 'Cycles of a VM that ended without a point',
+      labelNames: ['runbook', 'group', 'vm'],
+      registers: [],
+    }),
+  };
+  return {
+    ...m,
+    register(r) {
+      for (const metric of Object.values(m)) r.registerMetric(metric);
+    },
+  };
+}
+
+export interface ReplicationSiteDeps {
+  virsh: VirshTarget;
+  storage: string;
+  /** This site's transfer server (serves exports when it is the primary). */
+  server: TransferServer;
+  /** This site's certificate and the pinned CA (pulls when it is the secondary). */
+  tls: TlsMaterial;
+  store: ReplicaStore;
+  metrics?: ReplicationMetrics;
+  /** Idle timeout of a pull (a cut link is noticed within it). */
+  pullIdleTimeoutMs?: number;
+}
+
+export interface ReplicationBaseResult {
+  base: ExportBase | null;
+  baseUnusable?: string;
+  keepCheckpoints: string[];
+  committedPoints: number;
+}
+
+export interface PullCommitInput {
+  runbook: string;
+  group: string;
+  vm: string;
+  pointId: string;
+  export: PrepareExportResult;
+  transferStartedAt: string;
+}
+
+export interface PullCommitResult {
+  pointId: string;
+  kind: 'full' | 'incremental';
+  alreadyCommitted: boolean;
+  bytesShipped: number;
+  bytesReceived: number;
+  resumes: number;
+  workload?: Record<string, unknown>;
+}
+
+/** Our error values become Temporal failures with their code, context and hint. */
+async function asFailure<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ExportError || isReplicationError(e)) {
+      throw ApplicationFailure.create({
+        type: e.code,
+        message: e.message,
+        nonRetryable: !e.retryable && e.code !== 'VIRSH_FAILED',
+        details: [{ context: e.context, hint: e.hint }],
+      });
+    }
+    throw e;
+  }
+}
+
+function heartbeater(): () => void {
+  try {
+    const ctx = Context.current();
+    return () => ctx.heartbeat();
+  } catch {
+    return () => {};
+  }
+}
+
+/** The workload's last record on each disk of a staged point (disks without records left out). */
+async function workloadOf(
+  images: { target: string; path: string }[],
+): Promise<Record<string, unknown> | undefined> {
+  const out: Record<string, unknown> = {};
+  for (const i of images) {
+    const scan = await readLastRecord(i.path);
+    if (scan.last !== undefined) out[i.target] = { ...scan.last, validRecords: scan.validRecords };
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+export function createReplicationActivities(deps: ReplicationSiteDeps) {
+  const exportDeps = () => ({
+    virsh: deps.virsh,
+    storage: deps.storage,
+    server: deps.server,
+    heartbeat: heartbeater(),
+  });
+  return {
+    /** Secondary: the newest committed point (the only base an incremental may use). */
+    async replicationBase(input: { vm: string }): Promise<ReplicationBaseResult> {
+      return asFailure(async () => {
+        const { points } = await deps.store.scanPoints(input.vm);
+        const newest = points[points.length - 1] ?? null;
+        return {
+          base:
+            newest === null
+              ? null
+              : {
+                  pointId: newest.pointId,
+                  checkpoint: newest.sourceCheckpoint,
+                  targets: newest.disks.map((d) => d.target),
+                },
+          ...(newest?.integrity.state === 'failed'
+            ? {
+                baseUnusable: `chain cannot continue: newest point ${newest.pointId} failed verification (${newest.integrity.detail ?? ''})`,
+              }
+            : {}),
+          keepCheckpoints: [...new Set(points.map((p) => p.sourceCheckpoint))],
+          committedPoints: points.length,
+        };
+      });
+    },
+
+    /** Primary: checkpoint + backup + registration with the transfer server. */
+    async replicationPrepareExport(input: PrepareExportInput): Promise<PrepareExportResult> {
+      return asFailure(() => prepareExport(input, exportDeps()));
+    },
+
+    /** Secondary: pull over the inter-site link, then commit atomically. */
+    async replicationPullCommit(input: PullCommitInput): Promise<PullCommitResult> {
+      return asFailure(async () => {
+        const { vm, pointId } = input;
+        const ex = input.export;
+        const labels = { runbook: input.runbook, group: input.group, vm };
+        const staged = await deps.store.stage(vm, pointId);
+        if (staged.committed) {
+          const m = (await deps.store.getPoint(vm, pointId))!;
+          return {
+            pointId,
+            kind: ex.kind,
+            alreadyCommitted: true,
+            bytesShipped: m.bytesShipped,
+            bytesReceived: 0,
+            resumes: 0,
+            ...(m.workload === undefined ? {} : { workload: m.workload }),
+          };
+        }
+        const beat = heartbeater();
+        const pulled = await pullTransfer({
+          baseUrl: ex.baseUrl,
+          transferId: ex.transferId,
+          token: ex.token,
+          tls: deps.tls,
+          destDir: staged.dir,
+          idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+          maxAttemptsWithoutProgress: 1000,
+          backoff: { initialMs: 500, maxMs: 5_000 },
+          onProgress: () => beat(),
+        });
+        const transferEndedAt = new Date().toISOString();
+        // Rebase before reading: the staged layers still name the primary's live disks.
+        for (const d of ex.disks) {
+          const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
+          const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
+          if (d.parentPointId !== null && parentImage !== undefined) {
+            await ensureBacking(`${staged.dir}/${d.file}`, `../${d.parentPointId}/${parentImage}`);
+          } else if (d.parentPointId === null) {
+            await ensureBacking(`${staged.dir}/${d.file}`, null);
+          }
+        }
+        const workload = await workloadOf(
+          ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+        );
+        const { manifest, alreadyCommitted } = await deps.store.commit({
+          vm,
+          pointId,
+          runbook: input.runbook,
+          domainXml: ex.domainXml,
+          disks: ex.disks.map((d) => ({
+            target: d.target,
+            image: d.file,
+            parentPointId: d.parentPointId,
+            ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
+          })),
+          consistency: ex.consistency,
+          sourceCheckpoint: ex.checkpoint,
+          times: {
+            checkpointAt: ex.checkpointAt,
+            transferStartedAt: input.transferStartedAt,
+            transferEndedAt,
+          },
+          ...(workload === undefined ? {} : { workload }),
+          bytesShipped: ex.exportBytes,
+        });
+        if (!alreadyCommitted && deps.metrics) {
+          deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
+          deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
+          deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
+        }
+        return {
+          pointId,
+          kind: ex.kind,
+          alreadyCommitted,
+          bytesShipped: manifest.bytesShipped,
+          bytesReceived: pulled.bytesReceived,
+          resumes: pulled.resumes,
+          ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
+        };
+      });
+    },
+
+    /** Secondary: drop a point's staging (the cycle failed); counts the failure. */
+    async replicationAbort(input: {
+      runbook: string;
+      group: string;
+      vm: string;
+      pointId: string;
+    }): Promise<{ removed: boolean }> {
+      return asFailure(async () => {
+        const r = await deps.store.abort(input.vm, input.pointId);
+        deps.metrics?.failures.inc({ runbook: input.runbook, group: input.group, vm: input.vm });
+        return r;
+      });
+    },
+
+    /** Primary: unregister the transfer, remove the export, delete unreferenced checkpoints. */
+    async replicationCleanup(input: CleanupExportInput) {
+      return asFailure(() => cleanupExport(input, exportDeps()));
+    },
+
+    /** Secondary: the whole-point check (files against the manifest; `deep`: content digests). */
+    async replicationVerify(input: { vm: string; pointId: string; deep?: boolean }): Promise<{
+      integrity: Integrity;
+      problems: string[];
+    }> {
+      return asFailure(async () => {
+        const r = await verifyPoint(deps.store, input.vm, input.pointId, { deep: input.deep ?? false });
+        return { integrity: r.manifest.integrity, problems: r.problems };
+      });
+    },
+  };
+}
+
+export type ReplicationActivities = ReturnType<typeof createReplicationActivities>;

@@ -1,0 +1,156 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { hostPathOf, isLabSiteName } from '../../lab/config.ts';
+import { readState } from '../../lab/state.ts';
+import { connectClient } from '../../platform/connection.ts';
+import { controllerWorkflowId } from '../../platform/names.ts';
+import { loadRunbook } from '../../runbooks/index.ts';
+import type { Plan } from '../../runbooks/plan.ts';
+import { type Manifest, pointFiles, pointKind } from '../../replication/manifest.ts';
+import { ReplicaStore } from '../../replication/store.ts';
+import { runbookStateQuery } from '../../workflows/messages.ts';
+import { ExitCode } from '../exit-codes.ts';
+
+export interface PointRow {
+  vm: string;
+  id: string;
+  time: string;
+  ageSeconds: number;
+  size: number;
+  kind: 'full' | 'incremental';
+  consistency: string;
+  consistencyReason?: string;
+  integrity: string;
+  integrityDetail?: string;
+  heldBy: string[];
+  fullReason?: string;
+}
+
+/** Where the secondary keeps replicas as this machine sees them (the lab maps site paths). */
+export function replicaRoot(plan: Plan): string {
+  const inner = path.posix.join(plan.sites.secondary.storage, 'replicas');
+  const site = plan.sites.secondary.name;
+  if (isLabSiteName(site) && readState() !== undefined) return hostPathOf(site, inner);
+  return inner;
+}
+
+export function pointRow(m: Manifest, held: Record<string, string[]>, now: number): PointRow {
+  const kind = pointKind(m);
+  const fullReason = m.disks.find((d) => d.fullReason !== undefined)?.fullReason;
+  return {
+    vm: m.vm,
+    id: m.pointId,
+    time: m.times.checkpointAt,
+    ageSeconds: Math.max(0, Math.round((now - Date.parse(m.times.checkpointAt)) / 1000)),
+    size: pointFiles(m).reduce((s, f) => s + f.size, 0),
+    kind,
+    consistency: m.consistency.achieved,
+    ...(m.consistency.reason ? { consistencyReason: m.consistency.reason } : {}),
+    integrity: m.integrity.state,
+    ...(m.integrity.detail ? { integrityDetail: m.integrity.detail } : {}),
+    heldBy: Object.entries(held)
+      .filter(([, ids]) => ids.includes(m.pointId))
+      .map(([op]) => op),
+    ...(fullReason ? { fullReason } : {}),
+  };
+}
+
+function age(s: number): string {
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+function size(n: number): string {
+  return n < 1024 * 1024 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function renderPoints(rows: PointRow[], heldKnown: boolean): string {
+  const head = ['VM', 'POINT', 'TIME', 'AGE', 'SIZE', 'KIND', 'CONSISTENCY', 'INTEGRITY', 'HELD BY'];
+  const body = rows.map((r) => [
+    r.vm,
+    r.id,
+    r.time,
+    age(r.ageSeconds),
+    size(r.size),
+    r.kind,
+    r.consistency,
+    r.integrity,
+    heldKnown ? r.heldBy.join(',') || '-' : '?',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const lines = [fmt(head), ...body.map(fmt)];
+  for (const r of rows) {
+    if (r.consistencyReason) lines.push(`  ${r.id}: crash-consistent because ${r.consistencyReason}`);
+    if (r.integrity === 'failed') lines.push(`  ${r.id}: verification failed: ${r.integrityDetail ?? ''}`);
+  }
+  if (!heldKnown) lines.push('(held by: the controller could not be asked)');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Which points each operation holds, from the runbook's controller; null when unreachable. */
+async function heldPoints(runbook: string): Promise<Record<string, string[]> | null> {
+  let close: (() => Promise<void>) | undefined;
+  try {
+    const ask = (async () => {
+      const { client, connection } = await connectClient();
+      close = () => connection.close();
+      return (await client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery)).heldPoints;
+    })();
+    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref());
+    return await Promise.race([ask, timeout]);
+  } catch {
+    return null;
+  } finally {
+    await close?.().catch(() => undefined);
+  }
+}
+
+/** `lifeboat points <runbook>`: the recovery points held at the secondary, per VM. */
+export function registerPoints(program: Command): void {
+  program
+    .command('points')
+    .description('recovery points at the secondary: id, time, age, size, kind, consistency, integrity, holder')
+    .argument('<file>', 'runbook file')
+    .option('--vm <name>', 'only this VM')
+    .option('--json', 'machine-readable output')
+    .option('--store <dir>', 'replica store directory (default: the secondary site storage + /replicas)')
+    .action(async (file: string, flags: { vm?: string; json?: boolean; store?: string }) => {
+      const loaded = await loadRunbook(file);
+      if (!loaded.plan) {
+        process.stderr.write('lifeboat: the runbook has errors; run `lifeboat validate`\n');
+        process.exitCode = ExitCode.failed;
+        return;
+      }
+      const plan = loaded.plan;
+      const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
+      if (flags.vm !== undefined && !vms.includes(flags.vm)) {
+        process.stderr.write(`lifeboat: ${flags.vm} is not a VM of runbook ${plan.runbook.name}\n`);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
+      const root = flags.store ?? replicaRoot(plan);
+      if (!existsSync(root)) {
+        process.stderr.write(`lifeboat: no replica store at ${root}; no cycle has run yet, or pass --store\n`);
+      }
+      const store = new ReplicaStore(root);
+      const held = await heldPoints(plan.runbook.name);
+      const now = Date.now();
+      const rows: PointRow[] = [];
+      const damaged: { vm: string; pointId: string; error: string }[] = [];
+      for (const vm of flags.vm ? [flags.vm] : vms) {
+        const scan = await store.scanPoints(vm);
+        rows.push(...scan.points.map((m) => pointRow(m, held ?? {}, now)));
+        damaged.push(...scan.damaged.map((d) => ({ vm, ...d })));
+      }
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ store: root, points: rows, damaged, heldKnown: held !== null }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(renderPoints(rows, held !== null));
+      for (const d of damaged) process.stdout.write(`  ${d.vm}/${d.pointId}: unreadable: ${d.error}\n`);
+    });
+}

@@ -1,0 +1,138 @@
+import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { type Command, InvalidArgumentError } from 'commander';
+import { connectClient } from '../../platform/connection.ts';
+import { PlatformError } from '../../platform/errors.ts';
+import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../platform/names.ts';
+import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
+import type { Plan } from '../../runbooks/plan.ts';
+import { startOperationUpdate } from '../../workflows/messages.ts';
+import type { ReplicationCycleResult } from '../../workflows/replication.ts';
+import type { StartOperationResult } from '../../workflows/types.ts';
+import { ExitCode } from '../exit-codes.ts';
+
+interface ReplicateFlags {
+  wait?: boolean;
+  json?: boolean;
+  maxTransfers?: number;
+}
+
+export type ReplicationAdmission =
+  | { admitted: true; id: string }
+  | { admitted: false; code: string; message: string; hint?: string; conflictsWith?: string };
+
+/**
+ * Asks the runbook's controller for one replication cycle (starting the controller on first
+ * use). A cycle already in flight makes the controller refuse: requests are not coalesced.
+ */
+export async function requestReplication(
+  client: Client,
+  plan: Plan,
+  opts: { maxConcurrentTransfers?: number; taskQueue?: string } = {},
+): Promise<ReplicationAdmission> {
+  const runbook = plan.runbook.name;
+  const start = new WithStartWorkflowOperation('runbookController', {
+    workflowId: controllerWorkflowId(runbook),
+    taskQueue: opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
+    args: [{ runbook }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    searchAttributes: { [SEARCH_ATTRIBUTES.runbook]: [runbook] },
+  });
+  try {
+    const r: StartOperationResult = await client.workflow.executeUpdateWithStart(startOperationUpdate, {
+      args: [
+        {
+          kind: 'replication',
+          plan,
+          ...(opts.maxConcurrentTransfers ? { options: { maxConcurrentTransfers: opts.maxConcurrentTransfers } } : {}),
+        },
+      ],
+      startWorkflowOperation: start,
+    });
+    return { admitted: true, id: r.id };
+  } catch (err) {
+    const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+    if (!(cause instanceof ApplicationFailure)) throw err;
+    const details = (cause.details?.[0] ?? {}) as { hint?: string; conflictsWith?: { id?: string } };
+    return {
+      admitted: false,
+      code: cause.type ?? 'REFUSED',
+      message: cause.message,
+      ...(details.hint ? { hint: details.hint } : {}),
+      ...(details.conflictsWith?.id ? { conflictsWith: details.conflictsWith.id } : {}),
+    };
+  }
+}
+
+function mib(n: number | undefined): string {
+  return n === undefined ? '-' : `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+export function renderCycle(r: ReplicationCycleResult): string {
+  const lines = [`cycle ${r.id}: ${r.outcome}`];
+  for (const v of r.vms) {
+    if (v.outcome === 'committed') {
+      lines.push(
+        `  ${v.vm}: point ${v.pointId} committed, ${v.kind}, ${v.consistency?.achieved ?? '?'}-consistent, ${mib(v.bytesShipped)} shipped, ${mib(v.bytesReceived)} on the link`,
+      );
+      if (v.fullReason) lines.push(`    full copy: ${v.fullReason}`);
+      if (v.consistency?.reason) lines.push(`    consistency: ${v.consistency.reason}`);
+    } else {
+      lines.push(`  ${v.vm}: no point (${v.error ?? 'failed'})`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `lifeboat replicate <runbook>`: one replication cycle for every VM of the runbook. */
+export function registerReplicate(program: Command): void {
+  program
+    .command('replicate')
+    .description('run one replication cycle for every VM of the runbook (admitted by its controller)')
+    .argument('<file>', 'runbook file')
+    .option('--wait', 'wait for the cycle and print each VM’s point')
+    .option('--json', 'machine-readable output')
+    .option('--max-transfers <n>', 'VMs moving data at the same time', (v) => {
+      const n = Number.parseInt(v, 10);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
+      return n;
+    })
+    .action(async (file: string, flags: ReplicateFlags) => {
+      const loaded = await loadRunbook(file);
+      for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
+      if (!loaded.plan) {
+        process.exitCode = ExitCode.failed;
+        return;
+      }
+      let connection: Awaited<ReturnType<typeof connectClient>>['connection'] | undefined;
+      try {
+        const connected = await connectClient();
+        connection = connected.connection;
+        const a = await requestReplication(connected.client, loaded.plan, {
+          ...(flags.maxTransfers ? { maxConcurrentTransfers: flags.maxTransfers } : {}),
+        });
+        if (!a.admitted) {
+          if (flags.json) process.stdout.write(`${JSON.stringify(a, null, 2)}\n`);
+          else
+            process.stderr.write(
+              `lifeboat: refused (not coalesced): ${a.message}${a.hint ? `\n  hint: ${a.hint}` : ''}\n`,
+            );
+          process.exitCode = a.code === 'CONFLICT' ? ExitCode.conflict : ExitCode.failed;
+          return;
+        }
+        if (!flags.wait) {
+          process.stdout.write(flags.json ? `${JSON.stringify(a)}\n` : `replication cycle ${a.id} started\n`);
+          return;
+        }
+        const result = (await connected.client.workflow.getHandle(a.id).result()) as ReplicationCycleResult;
+        process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderCycle(result));
+        if (result.outcome !== 'succeeded') process.exitCode = ExitCode.failed;
+      } catch (err) {
+        if (!(err instanceof PlatformError)) throw err;
+        process.stderr.write(`lifeboat: ${err.describe()}\n`);
+        process.exitCode = ExitCode.unavailable;
+      } finally {
+        await connection?.close();
+      }
+    });
+}

@@ -1,0 +1,136 @@
+import type { Command } from 'commander';
+import { connectClient } from '../../platform/connection.ts';
+import { PlatformError } from '../../platform/errors.ts';
+import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
+import type { OperationResult } from '../../workflows/types.ts';
+import { ExitCode } from '../exit-codes.ts';
+import {
+  cancelOperation,
+  commitFailover,
+  RequestRefusedError,
+  runbookState,
+  startOperation,
+} from '../runbook-client.ts';
+
+type Connected = Awaited<ReturnType<typeof connectClient>>;
+
+/** Runs `fn` with a client, mapping refusals and unreachable servers to stable exit codes. */
+async function withClient(json: boolean | undefined, fn: (c: Connected) => Promise<void>): Promise<void> {
+  let connected: Connected | undefined;
+  try {
+    connected = await connectClient();
+    await fn(connected);
+  } catch (err) {
+    if (err instanceof RequestRefusedError) {
+      const conflict = err.details.conflictsWith as { id?: string; kind?: string } | undefined;
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ refused: err.code, message: err.message, conflictsWith: conflict })}\n`,
+        );
+      process.stderr.write(
+        `lifeboat: refused (${err.code}): ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`,
+      );
+      process.exitCode =
+        err.code === 'CONFLICT' || err.code === 'STATE' ? ExitCode.conflict : ExitCode.failed;
+    } else if (err instanceof PlatformError) {
+      process.stderr.write(`lifeboat: ${err.describe()}\n`);
+      process.exitCode = ExitCode.unavailable;
+    } else throw err;
+  } finally {
+    await connected?.connection.close();
+  }
+}
+
+/**
+ * `lifeboat drill|failover|failback <runbook.yaml>`: compiles the runbook and asks its controller
+ * to start the operation (refused, with the running operation's id, when it conflicts);
+ * `lifeboat commit|cancel <runbook>` decide a failover awaiting commit or stop an operation.
+ */
+export function registerRun(program: Command): void {
+  for (const kind of ['drill', 'failover', 'failback'] as const satisfies readonly OperationKind[]) {
+    program
+      .command(kind)
+      .description(`start a ${kind} of the runbook through its controller`)
+      .argument('<runbook>', 'runbook file')
+      .option('--wait', 'wait for the operation to finish and print its outcome')
+      .option('--boot-concurrency <n>', 'concurrent VM boots per site', (v) => Number.parseInt(v, 10))
+      .option('--json', 'machine-readable output')
+      .action(async (file: string, flags: { wait?: boolean; json?: boolean; bootConcurrency?: number }) => {
+        const loaded = await loadRunbook(file);
+        if (!loaded.plan) {
+          for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
+          process.exitCode = ExitCode.failed;
+          return;
+        }
+        const plan = loaded.plan;
+        await withClient(flags.json, async ({ client }) => {
+          const options = flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : undefined;
+          const op = await startOperation(client, { plan, kind, options });
+          if (!flags.wait) {
+            process.stdout.write(flags.json ? `${JSON.stringify(op)}\n` : `${kind} started: ${op.id}\n`);
+            return;
+          }
+          process.stderr.write(`${kind} started: ${op.id}; waiting (gates: lifeboat status)\n`);
+          const result = await client.workflow
+            .getHandle(op.id)
+            .result()
+            .then(
+              (r: OperationResult) => r,
+              (err: { cause?: { details?: unknown[]; message?: string } }) =>
+                (err.cause?.details?.[0] as OperationResult | undefined) ?? {
+                  id: op.id,
+                  kind,
+                  outcome: 'failed' as const,
+                  groups: {},
+                  decisions: [],
+                  error: err.cause?.message,
+                },
+            );
+          process.stdout.write(
+            flags.json
+              ? `${JSON.stringify(result)}\n`
+              : `${op.id}: ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`,
+          );
+          process.exitCode = result.outcome === 'succeeded' ? ExitCode.ok : ExitCode.failed;
+        });
+      });
+  }
+  for (const decision of ['commit', 'rollback'] as const) {
+    program
+      .command(decision === 'commit' ? 'commit' : 'rollback-failover')
+      .description(
+        decision === 'commit'
+          ? 'commit a failover awaiting its commit'
+          : 'roll back a failover awaiting its commit',
+      )
+      .argument('<runbook>', 'runbook name')
+      .requiredOption('--reason <text>', 'why')
+      .action(async (runbook: string, flags: { reason: string }) => {
+        await withClient(false, async ({ client }) => {
+          const state = await runbookState(client, runbook);
+          const op = state.inFlight.find((o) => o.kind === 'failover');
+          if (!op)
+            throw new RequestRefusedError(
+              'NOT_WAITING_COMMIT',
+              `no failover of ${runbook} is in flight`,
+              undefined,
+              {},
+            );
+          await commitFailover(client, { operationId: op.id, decision, reason: flags.reason });
+          process.stdout.write(`${op.id}: ${decision}\n`);
+        });
+      });
+  }
+  program
+    .command('cancel')
+    .description('cancel an operation in flight; what it did is undone')
+    .argument('<runbook>', 'runbook name')
+    .argument('<operation>', 'operation id, e.g. runbook/payments/drill/3')
+    .requiredOption('--reason <text>', 'why')
+    .action(async (runbook: string, operationId: string, flags: { reason: string }) => {
+      await withClient(false, async ({ client }) => {
+        await cancelOperation(client, { runbook, operationId, reason: flags.reason });
+        process.stdout.write(`${operationId}: cancellation requested\n`);
+      });
+    });
+}

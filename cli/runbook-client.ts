@@ -1,0 +1,171 @@
+/**
+ * Client-side calls to a runbook's controller and its operations, shared by the CLI commands
+ * and the integration tests: start an operation (the controller is started on first use),
+ * read state and progress, find a waiting gate and send a signed decision to it.
+ */
+import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { type OperatorKey, signDecision } from '../approvals/keys.ts';
+import type { GateDecision } from '../approvals/payload.ts';
+import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
+import type { OperationKind, Plan } from '../runbooks/plan.ts';
+import {
+  approvalUpdate,
+  cancelOperationUpdate,
+  commitUpdate,
+  pauseDecisionUpdate,
+  progressQuery,
+  runbookStateQuery,
+  startOperationUpdate,
+} from '../workflows/messages.ts';
+import type {
+  ApprovalRecord,
+  GateView,
+  OperationOptions,
+  OperationProgress,
+  PauseDecision,
+  RunbookState,
+  StartOperationResult,
+} from '../workflows/types.ts';
+
+/** A request the workflow refused (its Update validator said no); nothing reached history. */
+export class RequestRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint: string | undefined,
+    readonly details: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'RequestRefusedError';
+  }
+}
+
+async function refusalsAsErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure) {
+      const details = (cause.details?.[0] ?? {}) as Record<string, unknown>;
+      throw new RequestRefusedError(
+        cause.type ?? 'REFUSED',
+        cause.message,
+        typeof details.hint === 'string' ? details.hint : undefined,
+        details,
+      );
+    }
+    throw err;
+  }
+}
+
+export async function startOperation(
+  client: Client,
+  req: {
+    plan: Plan;
+    kind: OperationKind;
+    options?: OperationOptions;
+    requestedBy?: string;
+    taskQueue?: string;
+  },
+): Promise<StartOperationResult> {
+  const runbook = req.plan.runbook.name;
+  const start = new WithStartWorkflowOperation('runbookController', {
+    workflowId: controllerWorkflowId(runbook),
+    taskQueue: req.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
+    args: [{ runbook }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    searchAttributes: { [SEARCH_ATTRIBUTES.runbook]: [runbook] },
+  });
+  return refusalsAsErrors(() =>
+    client.workflow.executeUpdateWithStart(startOperationUpdate, {
+      args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],
+      startWorkflowOperation: start,
+    }),
+  );
+}
+
+export function runbookState(client: Client, runbook: string): Promise<RunbookState> {
+  return client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery);
+}
+
+export function operationProgress(client: Client, operationId: string): Promise<OperationProgress> {
+  return client.workflow.getHandle(operationId).query(progressQuery);
+}
+
+/** The gates waiting in the runbook's operations in flight. */
+export async function waitingGates(client: Client, runbook: string): Promise<GateView[]> {
+  const state = await runbookState(client, runbook);
+  const gates: GateView[] = [];
+  for (const op of state.inFlight) {
+    if (op.kind === 'replication' || op.kind === 'reprotect') continue;
+    gates.push(...(await operationProgress(client, op.id)).gates);
+  }
+  return gates;
+}
+
+/** Signs `{workflowId, stepId, decision, reason, time}` and sends it to the gate's workflow. */
+export async function decideGate(
+  client: Client,
+  req: {
+    runbook: string;
+    stepId: string;
+    decision: GateDecision;
+    reason: string;
+    key: OperatorKey;
+    now?: Date;
+  },
+): Promise<ApprovalRecord> {
+  const gate = (await waitingGates(client, req.runbook)).find((g) => g.stepId === req.stepId);
+  if (!gate) {
+    throw new RequestRefusedError(
+      'NO_SUCH_GATE',
+      `no gate ${req.stepId} is waiting in runbook ${req.runbook}`,
+      'see lifeboat status',
+      {},
+    );
+  }
+  const signed = signDecision(req.key, {
+    workflowId: gate.workflowId,
+    stepId: req.stepId,
+    decision: req.decision,
+    reason: req.reason,
+    time: (req.now ?? new Date()).toISOString(),
+  });
+  return refusalsAsErrors(() =>
+    client.workflow.getHandle(gate.workflowId).executeUpdate(approvalUpdate, { args: [signed] }),
+  );
+}
+
+export function decidePause(
+  client: Client,
+  req: { workflowId: string; group: string; decision: PauseDecision; reason: string; by?: string },
+): Promise<{ group: string; decision: string }> {
+  return refusalsAsErrors(() =>
+    client.workflow.getHandle(req.workflowId).executeUpdate(pauseDecisionUpdate, {
+      args: [{ group: req.group, decision: req.decision, reason: req.reason, by: req.by }],
+    }),
+  );
+}
+
+export function commitFailover(
+  client: Client,
+  req: { operationId: string; decision: 'commit' | 'rollback'; reason: string; by?: string },
+): Promise<{ decision: string }> {
+  return refusalsAsErrors(() =>
+    client.workflow.getHandle(req.operationId).executeUpdate(commitUpdate, {
+      args: [{ decision: req.decision, reason: req.reason, by: req.by }],
+    }),
+  );
+}
+
+export function cancelOperation(
+  client: Client,
+  req: { runbook: string; operationId: string; reason: string },
+): Promise<{ id: string }> {
+  return refusalsAsErrors(() =>
+    client.workflow
+      .getHandle(controllerWorkflowId(req.runbook))
+      .executeUpdate(cancelOperationUpdate, { args: [{ id: req.operationId, reason: req.reason }] }),
+  );
+}

@@ -1,0 +1,89 @@
+/**
+ * Guest-agent exec: `guest-exec` starts the process, `guest-exec-status` is polled until it exits
+ * or the deadline passes. Both go through `virsh qemu-agent-command` with an explicit agent
+ * timeout, because libvirt's default is to block forever on a silent agent.
+ */
+import { CommandFailedError, OperationTimedOutError } from '../errors.ts';
+import type { ExecResult } from '../types.ts';
+import type { Virsh } from './virsh.ts';
+
+const POLL_MS = 100;
+
+interface AgentReply {
+  return?: unknown;
+}
+
+function decode(b64: unknown): string {
+  return typeof b64 === 'string' ? Buffer.from(b64, 'base64').toString('utf8') : '';
+}
+
+export async function agentCommand(
+  virsh: Virsh,
+  vm: string,
+  command: { execute: string; arguments?: Record<string, unknown> },
+  agentTimeoutS: number,
+): Promise<unknown> {
+  const out = await virsh.run(
+    [
+      'qemu-agent-command',
+      '--domain',
+      vm,
+      '--timeout',
+      String(agentTimeoutS),
+      '--cmd',
+      JSON.stringify(command),
+    ],
+    { vm, operation: `agent ${command.execute}`, timeoutMs: (agentTimeoutS + 5) * 1000 },
+  );
+  try {
+    return (JSON.parse(out) as AgentReply).return;
+  } catch {
+    throw new CommandFailedError({ site: virsh.opts.site, vm, stderr: out }, 'guest agent reply is not JSON');
+  }
+}
+
+export async function agentExec(
+  virsh: Virsh,
+  vm: string,
+  argv: string[],
+  timeoutMs: number,
+): Promise<ExecResult> {
+  const [path, ...args] = argv;
+  if (path === undefined)
+    throw new CommandFailedError({ site: virsh.opts.site, vm }, 'agentExec needs a command');
+  const deadline = Date.now() + timeoutMs;
+  const agentTimeoutS = Math.max(1, Math.min(10, Math.ceil(timeoutMs / 1000)));
+  const started = (await agentCommand(
+    virsh,
+    vm,
+    { execute: 'guest-exec', arguments: { path, arg: args, 'capture-output': true } },
+    agentTimeoutS,
+  )) as { pid?: unknown } | undefined;
+  const pid = started?.pid;
+  if (typeof pid !== 'number') {
+    throw new CommandFailedError({ site: virsh.opts.site, vm }, 'guest-exec returned no pid');
+  }
+  for (;;) {
+    const st = (await agentCommand(
+      virsh,
+      vm,
+      { execute: 'guest-exec-status', arguments: { pid } },
+      agentTimeoutS,
+    )) as Record<string, unknown> | undefined;
+    if (st?.exited === true) {
+      // A process killed by a signal has no exitcode; report 128+signal like a shell does.
+      const exitCode =
+        typeof st.exitcode === 'number' ? st.exitcode : typeof st.signal === 'number' ? 128 + st.signal : -1;
+      return { exitCode, stdout: decode(st['out-data']), stderr: decode(st['err-data']) };
+    }
+    if (Date.now() + POLL_MS > deadline) {
+      throw new OperationTimedOutError({
+        site: virsh.opts.site,
+        vm,
+        operation: `guest exec of ${path}`,
+        timeoutMs,
+      });
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}

@@ -1,0 +1,136 @@
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { PROGRESS_QUERY_NAME, SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTES } from './names.ts';
+
+/**
+ * Operations in flight and recent, found through Lifeboat's search attributes (visibility), with
+ * the progress each running workflow reports through its `progress` query when it has one.
+ */
+export interface OperationRow {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  runbook: string | undefined;
+  operation: string | undefined;
+  state: string | undefined;
+  site: string | undefined;
+  status: string;
+  startTime: string;
+  closeTime: string | undefined;
+  progress: unknown;
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** The visibility query for `lifeboat status` (pure, unit-tested). */
+export function operationsQuery(opts: { runbook?: string; running: boolean }): string {
+  const parts = [`${SEARCH_ATTRIBUTES.operation} IS NOT NULL`];
+  if (opts.runbook) parts.push(`${SEARCH_ATTRIBUTES.runbook} = ${quote(opts.runbook)}`);
+  parts.push(opts.running ? `ExecutionStatus = 'Running'` : `ExecutionStatus != 'Running'`);
+  return parts.join(' AND ');
+}
+
+function toRow(info: WorkflowExecutionInfo): OperationRow {
+  const sa = info.typedSearchAttributes;
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    workflowType: info.type,
+    runbook: sa.get(SEARCH_ATTRIBUTE_KEYS.runbook),
+    operation: sa.get(SEARCH_ATTRIBUTE_KEYS.operation),
+    state: sa.get(SEARCH_ATTRIBUTE_KEYS.state),
+    site: sa.get(SEARCH_ATTRIBUTE_KEYS.site),
+    status: info.status.name,
+    startTime: info.startTime.toISOString(),
+    closeTime: info.closeTime?.toISOString(),
+    progress: undefined,
+  };
+}
+
+async function progressOf(client: Client, row: OperationRow, timeoutMs: number): Promise<unknown> {
+  try {
+    return await client.connection.withDeadline(Date.now() + timeoutMs, () =>
+      client.workflow.getHandle(row.workflowId, row.runId).query(PROGRESS_QUERY_NAME),
+    );
+  } catch {
+    // No `progress` query on this workflow type, or no worker answering right now.
+    return undefined;
+  }
+}
+
+export async function listOperations(
+  client: Client,
+  opts: { runbook?: string; recent?: number; queryTimeoutMs?: number } = {},
+): Promise<{ inFlight: OperationRow[]; recent: OperationRow[] }> {
+  const inFlight: OperationRow[] = [];
+  for await (const info of client.workflow.list({ query: operationsQuery({ ...opts, running: true }) })) {
+    inFlight.push(toRow(info));
+  }
+  const recent: OperationRow[] = [];
+  const limit = opts.recent ?? 10;
+  if (limit > 0) {
+    for await (const info of client.workflow.list({
+      query: operationsQuery({ ...opts, running: false }),
+      pageSize: limit,
+    })) {
+      recent.push(toRow(info));
+      if (recent.length >= limit) break;
+    }
+  }
+  await Promise.all(
+    inFlight.map(async (row) => {
+      row.progress = await progressOf(client, row, opts.queryTimeoutMs ?? 3_000);
+    }),
+  );
+  return { inFlight, recent };
+}
+
+/** A short text for a progress answer whose shape the workflow defines. */
+export function summarizeProgress(progress: unknown): string {
+  if (progress === undefined || progress === null) return '-';
+  if (typeof progress !== 'object') return String(progress);
+  const p = progress as Record<string, unknown>;
+  const bits: string[] = [];
+  for (const k of ['phase', 'state', 'step', 'group']) if (typeof p[k] === 'string') bits.push(String(p[k]));
+  if (typeof p.wave === 'number' && typeof p.waves === 'number') bits.push(`wave ${p.wave}/${p.waves}`);
+  if (typeof p.done === 'number' && typeof p.total === 'number') bits.push(`${p.done}/${p.total}`);
+  if (typeof p.percent === 'number') bits.push(`${Math.round(p.percent)}%`);
+  if (Array.isArray(p.gates) && p.gates.length > 0) bits.push(`${p.gates.length} gate(s)`);
+  if (bits.length > 0) return bits.join(' ');
+  const text = JSON.stringify(progress);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** The human rendering of `lifeboat status` (pure, unit-tested). */
+export function renderOperations(result: { inFlight: OperationRow[]; recent: OperationRow[] }): string {
+  const header = ['RUNBOOK', 'OPERATION', 'STATE', 'STATUS', 'STARTED', 'PROGRESS', 'WORKFLOW'];
+  const line = (r: OperationRow) => [
+    r.runbook ?? '-',
+    r.operation ?? '-',
+    r.state ?? '-',
+    r.status.toLowerCase(),
+    r.startTime.replace('T', ' ').slice(0, 19),
+    summarizeProgress(r.progress),
+    r.workflowId,
+  ];
+  const parts = [
+    result.inFlight.length > 0
+      ? `In flight:\n${table([header, ...result.inFlight.map(line)])}`
+      : 'In flight: none',
+    result.recent.length > 0 ? `Recent:\n${table([header, ...result.recent.map(line)])}` : 'Recent: none',
+  ];
+  return parts.join('\n\n');
+}

@@ -1,0 +1,242 @@
+/**
+ * Typed qemu-img helpers for the replica chain: info, unsafe rebase, check, compare, overlay
+ * creation and the extents a layer itself holds. Every call is an execFile of qemu-img with an
+ * argument array and JSON output where qemu-img offers it.
+ */
+import { z } from 'zod';
+import { ReplicationError } from './errors.ts';
+import { runProcess } from './exec.ts';
+
+const QEMU_IMG = 'qemu-img';
+
+const imageInfoSchema = z.object({
+  filename: z.string(),
+  format: z.string(),
+  'virtual-size': z.number(),
+  'actual-size': z.number().optional(),
+  'cluster-size': z.number().optional(),
+  'backing-filename': z.string().optional(),
+  'full-backing-filename': z.string().optional(),
+  'backing-filename-format': z.string().optional(),
+  'dirty-flag': z.boolean().optional(),
+});
+
+export interface ImageInfo {
+  filename: string;
+  format: string;
+  virtualSize: number;
+  actualSize: number | null;
+  clusterSize: number | null;
+  /** The backing reference exactly as written in the header (may be relative). */
+  backingFilename: string | null;
+  fullBackingFilename: string | null;
+  backingFormat: string | null;
+}
+
+function toInfo(raw: z.infer<typeof imageInfoSchema>): ImageInfo {
+  return {
+    filename: raw.filename,
+    format: raw.format,
+    virtualSize: raw['virtual-size'],
+    actualSize: raw['actual-size'] ?? null,
+    clusterSize: raw['cluster-size'] ?? null,
+    backingFilename: raw['backing-filename'] ?? null,
+    fullBackingFilename: raw['full-backing-filename'] ?? null,
+    backingFormat: raw['backing-filename-format'] ?? null,
+  };
+}
+
+/** `-U` lets us read an image a running QEMU holds open (the primary's live disk). */
+function shareArgs(opts: { forceShare?: boolean }): string[] {
+  return opts.forceShare ? ['-U'] : [];
+}
+
+async function qemuImgJson(args: string[], path: string): Promise<unknown> {
+  const r = await runProcess(QEMU_IMG, args, { errorCode: 'IMAGE_INFO_FAILED' });
+  if (r.exitCode !== 0) {
+    throw new ReplicationError({
+      code: 'IMAGE_INFO_FAILED',
+      message: `qemu-img ${args[0]} failed for ${path}: ${r.stderr.trim()}`,
+      context: { path, args, exitCode: r.exitCode },
+      hint: 'does the file exist, and does every backing file it names exist?',
+    });
+  }
+  return JSON.parse(r.stdout) as unknown;
+}
+
+/** The image's own header; does not open its backing file, so it works on a staged layer. */
+export async function imageInfo(path: string, opts: { forceShare?: boolean } = {}): Promise<ImageInfo> {
+  const raw = await qemuImgJson(['info', ...shareArgs(opts), '--output=json', path], path);
+  return toInfo(imageInfoSchema.parse(raw));
+}
+
+/** The whole chain, top first; fails if any backing file is missing. */
+export async function backingChain(path: string, opts: { forceShare?: boolean } = {}): Promise<ImageInfo[]> {
+  const raw = await qemuImgJson(['info', ...shareArgs(opts), '--backing-chain', '--output=json', path], path);
+  return z.array(imageInfoSchema).parse(raw).map(toInfo);
+}
+
+/**
+ * Rewrites only the backing reference in the header (`rebase -u`); the data is untouched, so
+ * it is right only when the new backing has the same guest content as the old one.
+ */
+export async function rebaseUnsafe(
+  path: string,
+  backing: string | null,
+  backingFormat = 'qcow2',
+): Promise<void> {
+  const args =
+    backing === null
+      ? ['rebase', '-u', '-f', 'qcow2', '-b', '', path]
+      : ['rebase', '-u', '-f', 'qcow2', '-b', backing, '-F', backingFormat, path];
+  const r = await runProcess(QEMU_IMG, args, { errorCode: 'IMAGE_REBASE_FAILED' });
+  if (r.exitCode !== 0) {
+    throw new ReplicationError({
+      code: 'IMAGE_REBASE_FAILED',
+      message: `qemu-img rebase -u failed for ${path}: ${r.stderr.trim()}`,
+      context: { path, backing },
+      hint: 'is the image writable and not held by a running QEMU?',
+    });
+  }
+}
+
+/** Rebases only when the header names a different backing file; says whether it changed the file. */
+export async function ensureBacking(
+  path: string,
+  backing: string | null,
+  backingFormat = 'qcow2',
+): Promise<{ changed: boolean; previous: string | null }> {
+  const info = await imageInfo(path);
+  const same = info.backingFilename === backing && (backing === null || info.backingFormat === backingFormat);
+  if (same) return { changed: false, previous: info.backingFilename };
+  await rebaseUnsafe(path, backing, backingFormat);
+  return { changed: true, previous: info.backingFilename };
+}
+
+export interface CheckResult {
+  /** Leaked clusters waste space but are not corruption; qemu-img exits 3 for them. */
+  leaks: number;
+  corruptions: number;
+}
+
+const checkSchema = z.object({
+  'check-errors': z.number(),
+  corruptions: z.number().optional(),
+  leaks: z.number().optional(),
+});
+
+/** `qemu-img check`; throws IMAGE_CHECK_FAILED on corruption or when the check could not run. */
+export async function checkImage(path: string): Promise<CheckResult> {
+  const r = await runProcess(QEMU_IMG, ['check', '-f', 'qcow2', '--output=json', path], {
+    errorCode: 'IMAGE_CHECK_FAILED',
+  });
+  if (r.exitCode === 0 || r.exitCode === 3) {
+    const parsed = checkSchema.parse(JSON.parse(r.stdout));
+    return { leaks: parsed.leaks ?? 0, corruptions: parsed.corruptions ?? 0 };
+  }
+  throw new ReplicationError({
+    code: 'IMAGE_CHECK_FAILED',
+    message: `qemu-img check reports ${r.exitCode === 2 ? 'corruption' : 'an error'} in ${path}`,
+    context: { path, exitCode: r.exitCode, stdout: r.stdout.slice(0, 2000), stderr: r.stderr.trim() },
+    hint: 'the staged file is damaged; abort the point and transfer it again',
+  });
+}
+
+/**
+ * Guest-visible comparison (never strict mode: allocation differs between a chain and a flat
+ * image). Returns the first differing offset, or null when identical.
+ */
+export async function compareImages(
+  a: string,
+  b: string,
+  opts: { forceShare?: boolean } = {},
+): Promise<{ identical: boolean; detail: string }> {
+  const r = await runProcess(QEMU_IMG, ['compare', ...shareArgs(opts), a, b], {
+    errorCode: 'IMAGE_COMPARE_FAILED',
+  });
+  if (r.exitCode === 0) return { identical: true, detail: r.stdout.trim() };
+  if (r.exitCode === 1) return { identical: false, detail: r.stdout.trim() };
+  throw new ReplicationError({
+    code: 'IMAGE_COMPARE_FAILED',
+    message: `qemu-img compare could not compare ${a} and ${b}: ${r.stderr.trim()}`,
+    context: { a, b, exitCode: r.exitCode },
+    hint: 'does every file of both chains exist?',
+  });
+}
+
+async function create(args: string[], path: string): Promise<void> {
+  const r = await runProcess(QEMU_IMG, args, { errorCode: 'IMAGE_CREATE_FAILED' });
+  if (r.exitCode !== 0) {
+    throw new ReplicationError({
+      code: 'IMAGE_CREATE_FAILED',
+      message: `qemu-img create failed for ${path}: ${r.stderr.trim()}`,
+      context: { path, args },
+      hint: 'is there space, and does the directory exist?',
+    });
+  }
+}
+
+export async function createImage(path: string, virtualSize: number): Promise<void> {
+  await create(['create', '-q', '-f', 'qcow2', path, String(virtualSize)], path);
+}
+
+/** An empty qcow2 layer whose reads fall through to `backing`. */
+export async function createOverlay(path: string, backing: string, backingFormat = 'qcow2'): Promise<void> {
+  await create(['create', '-q', '-f', 'qcow2', '-b', backing, '-F', backingFormat, path], path);
+}
+
+export interface Extent {
+  start: number;
+  length: number;
+}
+
+const mapSchema = z.array(
+  z.object({
+    start: z.number(),
+    length: z.number(),
+    depth: z.number(),
+    zero: z.boolean().optional(),
+    data: z.boolean().optional(),
+  }),
+);
+
+/**
+ * Guest ranges this layer itself defines (data or zero clusters, depth 0 in `qemu-img map`):
+ * the only ranges whose content can differ from the layer below. Adjacent ranges are merged.
+ */
+export async function layerExtents(path: string): Promise<Extent[]> {
+  const raw = await qemuImgJson(['map', '-f', 'qcow2', '--output=json', path], path);
+  const out: Extent[] = [];
+  for (const e of mapSchema.parse(raw)) {
+    if (e.depth !== 0) continue;
+    const last = out[out.length - 1];
+    if (last && last.start + last.length === e.start) last.length += e.length;
+    else out.push({ start: e.start, length: e.length });
+  }
+  return out;
+}
+
+/**
+ * Guest ranges of the whole chain that read as zeros without holding data (unallocated in
+ * every layer, or zero clusters): a digest need not read them.
+ */
+export async function zeroExtents(
+  path: string,
+  opts: { format?: string; forceShare?: boolean } = {},
+): Promise<Extent[]> {
+  const args = [
+    'map',
+    ...shareArgs(opts),
+    ...(opts.format ? ['-f', opts.format] : []),
+    '--output=json',
+    path,
+  ];
+  const out: Extent[] = [];
+  for (const e of mapSchema.parse(await qemuImgJson(args, path))) {
+    if (e.zero !== true || e.data === true) continue;
+    const last = out[out.length - 1];
+    if (last && last.start + last.length === e.start) last.length += e.length;
+    else out.push({ start: e.start, length: e.length });
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * One disk of a commit at the secondary: point the staged layer at its parent by a relative
+ * path (never a primary path), check it, digest what it adds, and describe it for the
+ * manifest. Idempotent: a re-run after a crash redoes each step and gets the same result.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeBlockDigests, encodeBlockDigests } from './block-digests.ts';
+import { checkImage, ensureBacking, layerExtents } from './chain.ts';
+import { digestImage, updateImageDigest } from './content-digest.ts';
+import { ReplicationError } from './errors.ts';
+import { exists, fsyncFile, sha256File, writeFileAtomic } from './fsutil.ts';
+import { assertSafeName, type ManifestDisk, type PointFile } from './manifest.ts';
+import type { CommitDiskInput, CommitInput, ReplicaStore } from './store.ts';
+
+export async function commitDisk(
+  store: ReplicaStore,
+  input: CommitInput,
+  d: CommitDiskInput,
+  staging: string,
+  resumed: boolean,
+): Promise<ManifestDisk> {
+  const imagePath = join(staging, assertSafeName('image', d.image));
+  if (!(await exists(imagePath))) {
+    throw new ReplicationError({
+      code: 'STAGING_INCOMPLETE',
+      message: `disk ${d.target} of point ${input.pointId}: ${d.image} is not staged`,
+      context: { vm: input.vm, pointId: input.pointId, imagePath },
+      hint: 'the transfer must finish before commit; run it again',
+    });
+  }
+  let parentDisk: ManifestDisk | null = null;
+  let backing: string | null = null;
+  if (d.parentPointId !== null) {
+    const parent = await store.getPoint(input.vm, d.parentPointId);
+    parentDisk = parent?.disks.find((x) => x.target === d.target) ?? null;
+    if (parentDisk === null) {
+      throw new ReplicationError({
+        code: 'PARENT_NOT_COMMITTED',
+        message: `disk ${d.target} of point ${input.pointId} builds on ${d.parentPointId}, which holds no committed ${d.target}`,
+        context: { vm: input.vm, pointId: input.pointId, parentPointId: d.parentPointId },
+        hint: 'ship a full copy: the chain cannot continue',
+      });
+    }
+    // Relative to the image's own directory, and staging sits beside the point directories.
+    backing = `../${d.parentPointId}/${parentDisk.image}`;
+  }
+  await fsyncFile(imagePath);
+  const rebased = await ensureBacking(imagePath, backing);
+  await checkImage(imagePath);
+  if (rebased.changed) await fsyncFile(imagePath);
+
+  const image: PointFile =
+    d.shipped !== undefined && !rebased.changed && !resumed
+      ? { path: d.image, ...d.shipped }
+      : { path: d.image, ...(await sha256File(imagePath)) };
+
+  const digest =
+    parentDisk === null || d.parentPointId === null
+      ? await digestImage(imagePath)
+      : await updateImageDigest(
+          imagePath,
+          {
+            blocks: decodeBlockDigests(
+              await readFile(
+                join(store.pointDir(input.vm, d.parentPointId), parentDisk.contentDigest.blocksFile),
+              ),
+            ),
+            blockSize: parentDisk.contentDigest.blockSize,
+            virtualSize: parentDisk.contentDigest.virtualSize,
+          },
+          await layerExtents(imagePath),
+        );
+  if (d.expectedContentRoot !== undefined && d.expectedContentRoot !== digest.digest.root) {
+    throw new ReplicationError({
+      code: 'CONTENT_DIGEST_MISMATCH',
+      message: `disk ${d.target} of point ${input.pointId}: content digest ${digest.digest.root} differs from the primary's ${d.expectedContentRoot}`,
+      context: { vm: input.vm, pointId: input.pointId, target: d.target },
+      hint: 'the chain is not the primary disk at the checkpoint; abort and resync',
+    });
+  }
+  const blocksName = `${d.target}.blocks`;
+  const blocksPath = join(staging, blocksName);
+  await writeFileAtomic(blocksPath, encodeBlockDigests(digest.blocks));
+  const blocksFile: PointFile = { path: blocksName, ...(await sha256File(blocksPath)) };
+
+  return {
+    target: d.target,
+    chainPosition: parentDisk === null ? 0 : parentDisk.chainPosition + 1,
+    parentPointId: d.parentPointId,
+    ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
+    image: d.image,
+    backing,
+    files: [image, blocksFile],
+    contentDigest: {
+      algorithm: digest.digest.algorithm,
+      blockSize: digest.digest.blockSize,
+      virtualSize: digest.digest.virtualSize,
+      root: digest.digest.root,
+      blocksFile: blocksName,
+    },
+    virtualSize: digest.digest.virtualSize,
+  };
+}

@@ -1,0 +1,10 @@
+/**
+ * The primary side of a replication cycle: `prepareExport` turns a running VM's disks into a
+ * checkpoint plus backup files served by the site's transfer server; `cleanupExport` removes
+ * them afterwards and deletes checkpoints no committed point references.
+ */
+export * from './domain.ts';
+export * from './errors.ts';
+export * from './online.ts';
+export * from './prepare.ts';
+export * from './virsh.ts';

@@ -1,0 +1,156 @@
+/**
+ * Per-site TLS material for the inter-site link: one small CA for the deployment and a key and
+ * certificate per site, signed by it, naming the site's addresses. Both ends of a transfer pin
+ * the CA and present their site certificate (mutual TLS). Generated with openssl via execFile;
+ * idempotent (existing files are kept) and written under temp names then renamed, so a
+ * killed run never leaves half a key.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { ReplicationError } from './errors.ts';
+import { runProcess } from './exec.ts';
+import { safeNameSchema } from './manifest.ts';
+
+export interface TlsMaterial {
+  key: Buffer;
+  cert: Buffer;
+  /** The CA both sides pin. */
+  ca: Buffer;
+}
+
+export interface TlsPaths {
+  caCert: string;
+  caKey: string;
+  siteCert(site: string): string;
+  siteKey(site: string): string;
+}
+
+export function tlsPaths(dir: string): TlsPaths {
+  return {
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    siteCert: (site) => join(dir, `site-${site}.crt`),
+    siteKey: (site) => join(dir, `site-${site}.key`),
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function openssl(args: string[]): Promise<void> {
+  const r = await runProcess('openssl', args, { errorCode: 'TLS_SETUP_FAILED', timeoutMs: 60_000 });
+  if (r.exitCode !== 0) {
+    throw new ReplicationError({
+      code: 'TLS_SETUP_FAILED',
+      message: `openssl ${args[0]} failed: ${r.stderr.trim()}`,
+      context: { args: args.filter((a) => !a.endsWith('.key')) },
+      hint: 'is openssl 3 installed, and is the directory writable?',
+    });
+  }
+}
+
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** Creates the CA unless it exists. */
+export async function ensureCa(dir: string, opts: { name?: string; days?: number } = {}): Promise<void> {
+  const p = tlsPaths(dir);
+  if ((await exists(p.caCert)) && (await exists(p.caKey))) return;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tag = randomBytes(4).toString('hex');
+  const key = `${p.caKey}.tmp-${tag}`;
+  const cert = `${p.caCert}.tmp-${tag}`;
+  try {
+    await openssl([
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      String(opts.days ?? 3650),
+      '-subj',
+      `/CN=${opts.name ?? 'lifeboat-replication-ca'}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
+    await chmod(key, 0o600);
+    await rename(key, p.caKey);
+    await rename(cert, p.caCert);
+  } finally {
+    await rm(key, { force: true });
+    await rm(cert, { force: true });
+  }
+}
+
+/**
+ * Creates the site's key and certificate unless they exist. `addresses` are the IPs and DNS
+ * names the site's worker serves transfers on (the client checks them).
+ */
+export async function ensureSiteCert(
+  dir: string,
+  site: string,
+  addresses: string[],
+  opts: { days?: number } = {},
+): Promise<void> {
+  safeNameSchema.parse(site);
+  const p = tlsPaths(dir);
+  if ((await exists(p.siteCert(site))) && (await exists(p.siteKey(site)))) return;
+  await ensureCa(dir);
+  const san = addresses.map((a) => (isIP(a) ? `IP:${a}` : `DNS:${a}`)).join(',');
+  const tag = randomBytes(4).toString('hex');
+  const key = `${p.siteKey(site)}.tmp-${tag}`;
+  const cert = `${p.siteCert(site)}.tmp-${tag}`;
+  try {
+    await openssl([
+      'req',
+      ...EC,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-CA',
+      p.caCert,
+      '-CAkey',
+      p.caKey,
+      '-days',
+      String(opts.days ?? 825),
+      '-set_serial',
+      `0x${randomBytes(16).toString('hex')}`,
+      '-subj',
+      `/CN=site-${site}`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+      '-addext',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      ...(san === '' ? [] : ['-addext', `subjectAltName=${san}`]),
+    ]);
+    await chmod(key, 0o600);
+    await rename(key, p.siteKey(site));
+    await rename(cert, p.siteCert(site));
+  } finally {
+    await rm(key, { force: true });
+    await rm(cert, { force: true });
+  }
+}
+
+export async function loadSiteTls(dir: string, site: string): Promise<TlsMaterial> {
+  const p = tlsPaths(dir);
+  const [key, cert, ca] = await Promise.all([
+    readFile(p.siteKey(site)),
+    readFile(p.siteCert(site)),
+    readFile(p.caCert),
+  ]);
+  return { key, cert, ca };
+}

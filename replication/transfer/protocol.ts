@@ -1,0 +1,118 @@
+/**
+ * What the primary's transfer server and the secondary's client agree on: the URL layout, the
+ * transfer manifest, the bearer token and the Range/If-Range rules. Pure; unit-tested.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { safeNameSchema } from '../manifest.ts';
+
+export const transferFileSchema = z.object({
+  /** File name at the destination; a single safe path component. */
+  name: safeNameSchema,
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Strong validator for If-Range: changes whenever the content could. */
+  etag: z.string().regex(/^"[^"]+"$/),
+});
+export type TransferFile = z.infer<typeof transferFileSchema>;
+
+export const transferManifestSchema = z.object({
+  transferId: safeNameSchema,
+  files: z.array(transferFileSchema),
+});
+export type TransferManifest = z.infer<typeof transferManifestSchema>;
+
+export function manifestPath(transferId: string): string {
+  return `/v1/transfers/${encodeURIComponent(transferId)}/manifest`;
+}
+export function filePath(transferId: string, name: string): string {
+  return `/v1/transfers/${encodeURIComponent(transferId)}/files/${encodeURIComponent(name)}`;
+}
+
+export type Route =
+  | { kind: 'manifest'; transferId: string }
+  | { kind: 'file'; transferId: string; name: string }
+  | { kind: 'unknown' };
+
+export function parseRoute(url: string): Route {
+  const path = url.split('?')[0] ?? '';
+  const m = /^\/v1\/transfers\/([^/]+)\/(manifest|files\/([^/]+))$/.exec(path);
+  if (m === null) return { kind: 'unknown' };
+  let transferId: string;
+  let name: string | undefined;
+  try {
+    transferId = decodeURIComponent(m[1]!);
+    name = m[3] === undefined ? undefined : decodeURIComponent(m[3]);
+  } catch {
+    return { kind: 'unknown' };
+  }
+  if (!safeNameSchema.safeParse(transferId).success) return { kind: 'unknown' };
+  if (m[2] === 'manifest') return { kind: 'manifest', transferId };
+  if (name === undefined || !safeNameSchema.safeParse(name).success) return { kind: 'unknown' };
+  return { kind: 'file', transferId, name };
+}
+
+/** A fresh per-transfer secret (256 bits). */
+export function newTransferToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** What a server keeps of a token: its digest, so a state file never holds the secret. */
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Compares the presented Authorization header with the expected token's digest in constant
+ * time (digests have equal lengths, so even the token's length does not leak).
+ */
+export function tokenMatches(authorization: string | undefined, expectedHash: Buffer): boolean {
+  const presented = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+  const a = hashToken(presented ?? '');
+  return expectedHash.length === a.length && timingSafeEqual(a, expectedHash) && presented !== undefined;
+}
+
+export type RangeDecision =
+  | { kind: 'full' }
+  | { kind: 'partial'; start: number; end: number }
+  | { kind: 'unsatisfiable' };
+
+/**
+ * RFC 9110 byte ranges, single range only (a multi-range request gets the whole file, which
+ * the RFC allows). With If-Range, a range is honoured only if the validator still matches;
+ * otherwise the whole file is sent, and the client must start over.
+ */
+export function decideRange(
+  range: string | undefined,
+  ifRange: string | undefined,
+  size: number,
+  etag: string,
+): RangeDecision {
+  if (range === undefined) return { kind: 'full' };
+  if (ifRange !== undefined && ifRange !== etag) return { kind: 'full' };
+  const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+  if (m === null) return { kind: 'full' };
+  const [, a = '', b = ''] = m;
+  if (a === '' && b === '') return { kind: 'full' };
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0) return { kind: 'unsatisfiable' };
+    return size === 0
+      ? { kind: 'unsatisfiable' }
+      : { kind: 'partial', start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(a);
+  if (start >= size) return { kind: 'unsatisfiable' };
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  if (end < start) return { kind: 'full' };
+  return { kind: 'partial', start, end };
+}
+
+/** Parses `Content-Range: bytes start-end/size`. */
+export function parseContentRange(
+  v: string | undefined,
+): { start: number; end: number; size: number } | null {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(v ?? '');
+  if (m === null) return null;
+  return { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) };
+}

@@ -1,0 +1,116 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { OperationResult } from '../../../workflows/types.ts';
+import { diamondPlan, planVms, withoutSteps } from '../../support/plans.ts';
+import { RecordingDriver } from '../../support/recording-driver.ts';
+import { eventually, temporalAddress, WORKFLOWS_PATH, withHarness } from './harness.ts';
+import { makeHooksDir } from './hooks-fixture.ts';
+import type { WorkerProcessConfig } from './worker-process.ts';
+
+const SCRIPT = path.join(import.meta.dirname, 'worker-process.ts');
+const MUTATIONS = new Set(['startVm', 'shutdownVm', 'destroyVm', 'defineVm', 'undefineVm']);
+
+function startWorkers(cfg: WorkerProcessConfig): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+    env: { ...process.env, LIFEBOAT_TEST_WORKER: JSON.stringify(cfg) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', (b: Buffer) => {
+      if (b.toString().includes('ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
+  });
+}
+
+describe('worker killed mid-operation', () => {
+  it('SIGKILLed during a wave and restarted: the operation finishes and every action ran exactly once', async () => {
+    const hooks = makeHooksDir();
+    const plan = withoutSteps(diamondPlan(), (s) => s.kind === 'approval');
+    await withHarness(plan, { siteWorkers: false, orchestrator: false }, async (h) => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-crash-'));
+      const vms = planVms(h.plan);
+      const files = { primary: path.join(dir, 'primary.json'), secondary: path.join(dir, 'secondary.json') };
+      const cfg: WorkerProcessConfig = {
+        address: temporalAddress(),
+        namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+        taskQueue: h.taskQueue,
+        workflowsPath: WORKFLOWS_PATH,
+        sites: [
+          {
+            name: h.plan.sites.primary.name,
+            file: files.primary,
+            vms: vms.map((name) => ({ name, state: 'running' as const })),
+          },
+          { name: h.plan.sites.secondary.name, file: files.secondary, vms: vms.map((name) => ({ name })) },
+        ],
+        delayMs: 1_500,
+        hooksDir: hooks.dir,
+      };
+      let child = await startWorkers(cfg);
+      try {
+        const op = await h.start('failover');
+        // Kill once group a (wave 0) is up and checked, while wave 1's actions are under way.
+        await eventually(
+          async () => {
+            const calls = existsSync(files.secondary) ? RecordingDriver.readCalls(files.secondary) : [];
+            return calls.some((c) => c.method === 'probeTcp' && c.vm === 'a-1' && c.ok) ? true : undefined;
+          },
+          60_000,
+          'a-1 checked',
+        );
+        await new Promise((r) => setTimeout(r, 700));
+        const killedPid = child.pid;
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        child = await startWorkers(cfg);
+        expect(child.pid).not.toBe(killedPid);
+        const result = (await eventually(
+          async () => {
+            const p = await h.client.workflow.getHandle(op.id).query<{ state: string }>('lifeboat.progress');
+            if (p.state === 'waiting-commit') {
+              await h.client.workflow
+                .getHandle(op.id)
+                .executeUpdate('lifeboat.commit', { args: [{ decision: 'commit', reason: 'test' }] });
+            }
+            return p.state === 'succeeded' ? h.client.workflow.getHandle(op.id).result() : undefined;
+          },
+          120_000,
+          'failover to finish',
+        ).catch(async (err: Error) => {
+          const hist = await h.client.workflow.getHandle(op.id).fetchHistory();
+          const failed = (hist.events ?? [])
+            .filter((e) => e.workflowTaskFailedEventAttributes)
+            .map((e) => e.workflowTaskFailedEventAttributes?.failure?.message);
+          throw new Error(`${err.message}; task failures ${JSON.stringify(failed.slice(0, 3))}`);
+        })) as OperationResult;
+        expect(result.outcome).toBe('succeeded');
+        const calls = [
+          ...RecordingDriver.readCalls(files.primary),
+          ...RecordingDriver.readCalls(files.secondary),
+        ];
+        // Both processes did work: the kill really happened mid-operation.
+        expect(new Set(calls.map((c) => c.pid)).size).toBe(2);
+        const counts = new Map<string, number>();
+        for (const c of calls) {
+          if (!c.ok || !MUTATIONS.has(c.method)) continue;
+          const key = `${c.site}/${c.method}/${c.vm}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+        const expected = vms.flatMap((vm) => [
+          `${h.plan.sites.primary.name}/shutdownVm/${vm}`,
+          `${h.plan.sites.secondary.name}/startVm/${vm}`,
+        ]);
+        expect([...counts.keys()].sort()).toEqual(expected.sort());
+        for (const [key, n] of counts) expect(n, key).toBe(1);
+        const finalVms = RecordingDriver.readVms(files.secondary);
+        for (const vm of vms) expect(finalVms[vm]?.state).toBe('running');
+      } finally {
+        child.kill('SIGTERM');
+      }
+    });
+  });
+});

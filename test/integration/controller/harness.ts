@@ -1,0 +1,143 @@
+/**
+ * In-process Lifeboat for controller tests: an orchestrator worker (the real workflow bundle) on
+ * its own task queue and one worker per site with a RecordingDriver, against the run's Temporal
+ * server (TEMPORAL_ADDRESS, set by the integration global setup).
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createSiteActivities } from '../../../activities/index.ts';
+import { startOperation } from '../../../cli/runbook-client.ts';
+import { REPO_ROOT } from '../../../platform/home.ts';
+import { siteTaskQueue } from '../../../platform/names.ts';
+import type { OperationKind, Plan } from '../../../runbooks/plan.ts';
+import type { OperationOptions, StartOperationResult } from '../../../workflows/types.ts';
+import { isolate, planVms } from '../../support/plans.ts';
+import { RecordingDriver, type RecordingDriverOptions } from '../../support/recording-driver.ts';
+import { workflowBundle } from '../../support/temporal.ts';
+
+try {
+  // Expected failures (injected faults, rollbacks) would otherwise flood the test output.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  // Already installed by another module of this test process.
+}
+
+export const WORKFLOWS_PATH = path.join(REPO_ROOT, 'workflows', 'index.ts');
+
+export function temporalAddress(): string {
+  const a = process.env.TEMPORAL_ADDRESS;
+  if (!a) throw new Error('TEMPORAL_ADDRESS is not set (the integration global setup sets it)');
+  return a;
+}
+
+export interface Harness {
+  client: Client;
+  plan: Plan;
+  taskQueue: string;
+  primary: RecordingDriver;
+  secondary: RecordingDriver;
+  start(kind: OperationKind, options?: OperationOptions, plan?: Plan): Promise<StartOperationResult>;
+}
+
+export interface HarnessOptions {
+  /** Driver options per site role; VMs of the plan are defined on both sites by default. */
+  driver?: (role: 'primary' | 'secondary') => RecordingDriverOptions;
+  /** Run site workers here (false: the test runs them itself, e.g. in a child process). */
+  siteWorkers?: boolean;
+  /** Run the orchestrator worker here (false: the test runs it elsewhere). */
+  orchestrator?: boolean;
+  hooksDir?: string;
+  /** The orchestrator's task queue (default: one of the test's own). */
+  taskQueue?: string;
+}
+
+/** Runs `fn` with workers up; everything is shut down when it settles. */
+export async function withHarness<T>(
+  basePlan: Plan,
+  opts: HarnessOptions,
+  fn: (h: Harness) => Promise<T>,
+): Promise<T> {
+  const tag = randomUUID().slice(0, 8);
+  const plan = isolate(basePlan, tag);
+  const address = temporalAddress();
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const native = await NativeConnection.connect({ address });
+  const taskQueue = opts.taskQueue ?? `lifeboat-test-${tag}`;
+  const vms = planVms(plan).map((name) => ({ name }));
+  const drivers = {
+    primary: new RecordingDriver(plan.sites.primary.name, {
+      vms: vms.map((v) => ({ ...v, state: 'running' as const })),
+      ...opts.driver?.('primary'),
+    }),
+    secondary: new RecordingDriver(plan.sites.secondary.name, { vms, ...opts.driver?.('secondary') }),
+  };
+  const workers: Worker[] = [];
+  if (opts.orchestrator !== false) {
+    workers.push(
+      await Worker.create({
+        connection: native,
+        namespace,
+        taskQueue,
+        workflowBundle: await workflowBundle(WORKFLOWS_PATH),
+      }),
+    );
+  }
+  if (opts.siteWorkers !== false) {
+    for (const role of ['primary', 'secondary'] as const) {
+      const driver = drivers[role];
+      workers.push(
+        await Worker.create({
+          connection: native,
+          namespace,
+          taskQueue: siteTaskQueue(driver.site),
+          activities: createSiteActivities({
+            siteName: driver.site,
+            driver,
+            probes: driver,
+            hooksDir: opts.hooksDir,
+          }),
+        }),
+      );
+    }
+  }
+  const running = workers.map((w) => w.run());
+  try {
+    return await fn({
+      client,
+      plan,
+      taskQueue,
+      primary: drivers.primary,
+      secondary: drivers.secondary,
+      start: (kind, options, p = plan) => startOperation(client, { plan: p, kind, options, taskQueue }),
+    });
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.allSettled(running);
+    await native.close();
+    await connection.close();
+  }
+}
+
+/** Polls `probe` until it returns a value (not undefined), for up to `timeoutMs`. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}

@@ -1,0 +1,234 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import {
+  cancelOperation,
+  decidePause,
+  operationProgress,
+  runbookState,
+} from '../../../cli/runbook-client.ts';
+import type { OperationResult } from '../../../workflows/types.ts';
+import { saveHistory } from '../../support/histories.ts';
+import { diamondPlan, withOnFailure, withoutSteps } from '../../support/plans.ts';
+import type { RecordedCall } from '../../support/recording-driver.ts';
+import { eventually, withHarness } from './harness.ts';
+import { makeHooksDir } from './hooks-fixture.ts';
+
+/** The diamond without its gate; hooks installed; every mutating call takes a little time. */
+const base = () => withoutSteps(diamondPlan(), (s) => s.kind === 'approval');
+
+function ok(calls: readonly RecordedCall[], method: string): RecordedCall[] {
+  return calls.filter((c) => c.method === method && c.ok);
+}
+
+async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+describe('interpreter: onFailure policies and compensation', () => {
+  it('rollback: a failure in d undoes every completed action in reverse order', async () => {
+    const hooks = makeHooksDir();
+    await withHarness(
+      base(),
+      {
+        hooksDir: hooks.dir,
+        driver: (role) =>
+          role === 'secondary'
+            ? { delayMs: 100, failures: [{ method: 'startVm', vm: 'd-1' }] }
+            : { delayMs: 100 },
+      },
+      async (h) => {
+        const op = await h.start('failover');
+        const f = await failure(h.client.workflow.getHandle(op.id).result());
+        expect(f.type).toBe('OPERATION_ROLLED_BACK');
+        const result = f.details?.[0] as OperationResult;
+        expect(result.outcome).toBe('rolled-back');
+        expect(result.groups.d).toBe('failed');
+        // Completed actions, in completion order, across both sites...
+        const all = [...h.primary.calls, ...h.secondary.calls]
+          .filter((c) => c.ok)
+          .sort((x, y) => x.end - y.end);
+        const forward = all.filter((c) => c.method === 'startVm' || c.method === 'shutdownVm');
+        const firstUndo = forward.findIndex(
+          (c) => c.vm === 'd-1' && c.method === 'shutdownVm' && c.site === h.secondary.site,
+        );
+        // (d-1 never started on the secondary, so its undo chain starts with the primary restart)
+        const done = forward.slice(0, forward.length / 2);
+        const undone = forward.slice(forward.length / 2);
+        expect(firstUndo).toBe(-1);
+        // ...are undone exactly in reverse: each undo mirrors the action at the same distance from the turn.
+        const mirror = (c: RecordedCall) =>
+          `${c.site}/${c.method === 'startVm' ? 'shutdownVm' : 'startVm'}/${c.vm}`;
+        expect(undone.map((c) => `${c.site}/${c.method}/${c.vm}`)).toEqual(done.map(mirror).reverse());
+        // Everything is back where it was: production running on the primary, the secondary off.
+        for (const vm of ['a-1', 'b-1', 'c-1', 'd-1']) {
+          expect(h.primary.vmState(vm)).toBe('running');
+          expect(h.secondary.vmState(vm)).toBe('shut off');
+        }
+        const state = await runbookState(h.client, h.plan.runbook.name);
+        expect(state.phase).toBe('normal');
+        expect(state.inFlight).toEqual([]);
+        expect(state.recent.at(-1)).toMatchObject({ id: op.id, outcome: 'rolled-back' });
+        await saveHistory(h.client, op.id, 'operationWorkflow', 'failover-rollback');
+      },
+    );
+  });
+
+  it('continue: a failed group is recorded and later waves still run', async () => {
+    const hooks = makeHooksDir();
+    const plan = withOnFailure(base(), 'c', 'continue');
+    await withHarness(
+      plan,
+      {
+        hooksDir: hooks.dir,
+        driver: (role) => (role === 'secondary' ? { failures: [{ method: 'startVm', vm: 'c-1' }] } : {}),
+      },
+      async (h) => {
+        const op = await h.start('drill');
+        const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+        expect(result.outcome).toBe('partial');
+        expect(result.groups).toMatchObject({
+          a: 'succeeded',
+          b: 'succeeded',
+          c: 'continued',
+          d: 'succeeded',
+        });
+        expect(
+          ok(h.secondary.calls, 'startVm')
+            .map((c) => c.vm)
+            .sort(),
+        ).toEqual(['a-1', 'b-1', 'd-1']);
+        expect(result.error).toContain('c:');
+      },
+    );
+  });
+
+  it('pause: a failed group waits for a decision, and resume retries it', async () => {
+    const hooks = makeHooksDir();
+    const plan = withOnFailure(base(), 'c', 'pause');
+    await withHarness(
+      plan,
+      {
+        hooksDir: hooks.dir,
+        driver: (role) =>
+          role === 'secondary' ? { failures: [{ method: 'startVm', vm: 'c-1', times: 1 }] } : {},
+      },
+      async (h) => {
+        const op = await h.start('drill');
+        const pause = await eventually(
+          async () => (await operationProgress(h.client, op.id)).pauses[0],
+          30_000,
+          'pause',
+        );
+        expect(pause.group).toBe('c');
+        expect(pause.error).toContain('injected failure');
+        // d waits behind the paused group.
+        expect(h.secondary.calls.some((c) => c.vm === 'd-1')).toBe(false);
+        const refused = await decidePause(h.client, {
+          workflowId: pause.workflowId,
+          group: 'c',
+          decision: 'resume',
+          reason: '',
+        }).then(
+          () => 'accepted',
+          (e: Error) => e.name,
+        );
+        expect(refused).toBe('RequestRefusedError');
+        await decidePause(h.client, {
+          workflowId: pause.workflowId,
+          group: 'c',
+          decision: 'resume',
+          reason: 'transient',
+        });
+        const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+        expect(result.outcome).toBe('succeeded');
+        expect(ok(h.secondary.calls, 'startVm').filter((c) => c.vm === 'c-1')).toHaveLength(1);
+        await saveHistory(h.client, op.id, 'operationWorkflow', 'drill-pause-resume');
+      },
+    );
+  });
+
+  it('pause then rollback: the decision rolls the operation back', async () => {
+    const hooks = makeHooksDir();
+    const plan = withOnFailure(base(), 'c', 'pause');
+    await withHarness(
+      plan,
+      {
+        hooksDir: hooks.dir,
+        driver: (role) => (role === 'secondary' ? { failures: [{ method: 'startVm', vm: 'c-1' }] } : {}),
+      },
+      async (h) => {
+        const op = await h.start('drill');
+        const pause = await eventually(async () => (await operationProgress(h.client, op.id)).pauses[0]);
+        await decidePause(h.client, {
+          workflowId: pause.workflowId,
+          group: 'c',
+          decision: 'rollback',
+          reason: 'give up',
+        });
+        const f = await failure(h.client.workflow.getHandle(op.id).result());
+        expect(f.type).toBe('OPERATION_ROLLED_BACK');
+        expect(
+          ok(h.secondary.calls, 'shutdownVm')
+            .map((c) => c.vm)
+            .sort(),
+        ).toEqual(['a-1', 'b-1']);
+      },
+    );
+  });
+
+  it.each([
+    ['inline', 'never'],
+    ['as child workflows', 'always'],
+  ] as const)(
+    'cancellation mid-wave (groups %s) lets in-flight actions finish, then runs the compensations',
+    async (_label, childGroups) => {
+      const hooks = makeHooksDir();
+      await withHarness(
+        base(),
+        { hooksDir: hooks.dir, driver: () => ({ delayMs: { startVm: 1500, shutdownVm: 50 } }) },
+        async (h) => {
+          const op = await h.start('drill', { childGroups });
+          // Wait until wave 1 (b and c) is booting, then cancel through the controller.
+          await eventually(async () => {
+            const p = await operationProgress(h.client, op.id);
+            return p.groups.b?.state === 'running' && p.groups.c?.state === 'running' ? true : undefined;
+          });
+          await cancelOperation(h.client, {
+            runbook: h.plan.runbook.name,
+            operationId: op.id,
+            reason: 'test',
+          });
+          const err = await h.client.workflow
+            .getHandle(op.id)
+            .result()
+            .then(
+              () => undefined,
+              (e: unknown) => e as WorkflowFailedError,
+            );
+          expect(err?.cause?.name).toBe('CancelledFailure');
+          const started = ok(h.secondary.calls, 'startVm').map((c) => c.vm as string);
+          expect(started).not.toContain('d-1');
+          expect(started).toContain('a-1');
+          // Every VM the drill started is stopped again; nothing was left running.
+          expect(
+            ok(h.secondary.calls, 'shutdownVm')
+              .map((c) => c.vm)
+              .sort(),
+          ).toEqual([...started].sort());
+          for (const vm of started) expect(h.secondary.vmState(vm)).toBe('shut off');
+          const state = await runbookState(h.client, h.plan.runbook.name);
+          expect(state.recent.at(-1)).toMatchObject({ id: op.id, outcome: 'cancelled' });
+          await saveHistory(h.client, op.id, 'operationWorkflow', `drill-cancelled-${childGroups}`);
+        },
+      );
+    },
+  );
+});

@@ -1,0 +1,59 @@
+/**
+ * A whole Lifeboat worker set in one process (orchestrator + site workers with file-backed
+ * RecordingDrivers), so a test can SIGKILL it mid-operation and start it again.
+ * Configuration comes as JSON in LIFEBOAT_TEST_WORKER; prints `ready` once polling.
+ */
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createSiteActivities } from '../../../activities/index.ts';
+import { siteTaskQueue } from '../../../platform/names.ts';
+import { RecordingDriver } from '../../support/recording-driver.ts';
+
+export interface WorkerProcessConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  workflowsPath: string;
+  sites: Array<{ name: string; file: string; vms: Array<{ name: string; state?: 'running' | 'shut off' }> }>;
+  delayMs: number;
+  hooksDir?: string;
+}
+
+const cfg = JSON.parse(process.env.LIFEBOAT_TEST_WORKER ?? '{}') as WorkerProcessConfig;
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  // Installed already by an imported module; its logger is fine too.
+}
+const connection = await NativeConnection.connect({ address: cfg.address });
+const workers = [
+  await Worker.create({
+    connection,
+    namespace: cfg.namespace,
+    taskQueue: cfg.taskQueue,
+    workflowBundle: await bundleWorkflowCode({
+      workflowsPath: cfg.workflowsPath,
+      logger: new DefaultLogger('ERROR'),
+    }),
+  }),
+];
+for (const site of cfg.sites) {
+  const driver = new RecordingDriver(site.name, { file: site.file, vms: site.vms, delayMs: cfg.delayMs });
+  workers.push(
+    await Worker.create({
+      connection,
+      namespace: cfg.namespace,
+      taskQueue: siteTaskQueue(site.name),
+      activities: createSiteActivities({
+        siteName: site.name,
+        driver,
+        probes: driver,
+        hooksDir: cfg.hooksDir,
+      }),
+    }),
+  );
+}
+process.stdout.write('ready\n');
+process.on('SIGTERM', () => {
+  for (const w of workers) w.shutdown();
+});
+await Promise.all(workers.map((w) => w.run()));

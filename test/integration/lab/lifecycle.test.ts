@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { LAB_SITES, labPaths, MGMT_BRIDGE, SITE_TOPOLOGY } from '../../../lab/config.ts';
+import { labDown } from '../../../lab/lab.ts';
+import { readState } from '../../../lab/state.ts';
+import { type LabStatus, labStatus } from '../../../lab/status.ts';
+import { ensureFreshLab, livePids } from '../../support/lab.ts';
+
+describe('lab up, status, down', () => {
+  let status: LabStatus;
+  beforeAll(async () => {
+    status = await ensureFreshLab();
+  });
+
+  it('status shows both sites with their daemons, links and every VM of lab.yaml running on the primary', () => {
+    expect(status.up && status.ready).toBe(true);
+    for (const site of LAB_SITES) {
+      const s = status.sites[site];
+      expect(s.netnsExists).toBe(true);
+      expect(s.libvirtd?.running).toBe(true);
+      expect(s.virtlogd?.running).toBe(true);
+      expect(s.links.inter0).toBe('up');
+      expect(s.links.mgmt0).toBe('up');
+    }
+    expect(status.sites.secondary.links.lbbubble0).toBe('up');
+    expect(status.vms.map((v) => v.name)).toEqual(['db-1', 'app-1', 'app-2', 'web-1']);
+    for (const vm of status.vms) {
+      expect(vm).toMatchObject({ site: 'primary', domain: vm.name, state: 'running' });
+      expect(vm.lastSeq).toBeGreaterThan(0);
+    }
+    expect(status.sites.primary.qemuPids).toHaveLength(status.vms.length);
+    expect(status.sites.secondary.qemuPids).toHaveLength(0);
+    expect(status.relay?.running).toBe(true);
+  });
+
+  it('down ends every process by pid and removes namespaces, links, mounts and files; twice is fine', async () => {
+    const pids = [
+      status.relay!.pid,
+      ...LAB_SITES.flatMap((site) => {
+        const s = status.sites[site];
+        return [
+          s.libvirtd!.pid,
+          s.virtlogd!.pid,
+          ...s.qemuPids,
+          ...Object.values(s.processes).map((p) => p.pid),
+        ];
+      }),
+    ];
+    expect(await livePids(pids)).toHaveLength(pids.length);
+
+    expect(await labDown()).toEqual({ removed: true });
+
+    expect(await livePids(pids)).toEqual([]);
+    const netns = execFileSync('ip', ['netns', 'list']).toString();
+    const links = execFileSync('ip', ['-o', 'link', 'show']).toString();
+    for (const site of LAB_SITES) {
+      expect(netns).not.toContain(SITE_TOPOLOGY[site].netns);
+      expect(links).not.toContain(SITE_TOPOLOGY[site].mgmtHostIf);
+    }
+    expect(links).not.toContain(MGMT_BRIDGE);
+    const paths = labPaths();
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(paths.root);
+    expect(readState()).toBeUndefined();
+    for (const site of LAB_SITES) expect(existsSync(`${paths.root}/${site}`)).toBe(false);
+    expect((await labStatus()).up).toBe(false);
+
+    expect(await labDown()).toEqual({ removed: false });
+  });
+});

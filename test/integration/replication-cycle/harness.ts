@@ -1,0 +1,218 @@
+/**
+ * The real two-site lab for replication-cycle tests: a relay from the management bridge to the
+ * run's Temporal server, a replication-serving worker inside each site (transfer server on the
+ * inter-site address, TLS from the lab's CA), an in-process orchestrator worker, a test VM with
+ * two data disks and its workload on the primary, and a one-VM runbook for it.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { requestReplication } from '../../../cli/commands/replicate.ts';
+import { hostPathOf, MGMT_HOST_ADDRESS, SITE_STORAGE_PATH, SITE_TOPOLOGY } from '../../../lab/config.ts';
+import { spawnInSite, stopInSite } from '../../../lab/exec.ts';
+import { ensureLabReplicationTls, labReplicationEnv } from '../../../lab/replication-tls.ts';
+import { readState } from '../../../lab/state.ts';
+import { REPO_ROOT } from '../../../platform/home.ts';
+import { ORCHESTRATOR_TASK_QUEUE } from '../../../platform/names.ts';
+import { ReplicaStore } from '../../../replication/store.ts';
+import { loadRunbook } from '../../../runbooks/index.ts';
+import type { Plan } from '../../../runbooks/plan.ts';
+import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
+import { ensureFreshLab } from '../../support/lab.ts';
+import { connectTestClient, testServer, workflowBundle } from '../../support/temporal.ts';
+import { bootTestVm, destroyTestVm, type TestVm, testVm, virshPrimary } from './lab-vm.ts';
+
+const pexec = promisify(execFile);
+export const WORKER_KEY = 'replication-test-worker';
+const SITE_WORKER = path.join(REPO_ROOT, 'test', 'integration', 'replication-cycle', 'site-worker.ts');
+
+export interface CycleLab {
+  client: Client;
+  plan: Plan;
+  runbookFile: string;
+  vm: TestVm;
+  store: ReplicaStore;
+  /** The replica store's root as the host sees it. */
+  storeRoot: string;
+  startSiteWorker(site: 'primary' | 'secondary'): Promise<number>;
+  cycle(): Promise<{ id: string; result: Promise<ReplicationCycleResult> }>;
+  close(): Promise<void>;
+}
+
+function runbookYaml(name: string, vm: string): string {
+  return `apiVersion: lifeboat/v1
+kind: Runbook
+metadata:
+  name: ${name}
+  owner: sre-lab
+objectives:
+  rpo: 2m
+  rto: 15m
+sites:
+  primary:
+    name: primary
+    driver: libvirt
+    uri: "qemu:///system"
+    storage: ${SITE_STORAGE_PATH}
+    networks:
+      production: production
+  secondary:
+    name: secondary
+    driver: libvirt
+    uri: "qemu:///system"
+    storage: ${SITE_STORAGE_PATH}
+    networks:
+      production: production
+      bubble: bubble
+replication:
+  every: 30s
+  consistency: crash
+  retention:
+    points: 6
+groups:
+  - name: database
+    vms: [${vm}]
+drill:
+  network: bubble
+`;
+}
+
+export async function startCycleLab(opts: { vmName: string; runbook: string }): Promise<CycleLab> {
+  if (!readState()?.ready) await ensureFreshLab({ runbook: 'lab-mini.yaml' });
+  await ensureLabReplicationTls();
+  const { address, namespace } = testServer();
+  const port = Number(address.split(':').at(-1));
+  // The site workers reach this run's Temporal through a relay on the management bridge.
+  const relay = spawn(
+    'socat',
+    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
+    { stdio: 'ignore' },
+  );
+  const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-rcy-'));
+  const runbookFile = path.join(dir, `${opts.runbook}.yaml`);
+  writeFileSync(runbookFile, runbookYaml(opts.runbook, opts.vmName));
+  const loaded = await loadRunbook(runbookFile);
+  if (!loaded.plan) throw new Error(`test runbook does not compile: ${JSON.stringify(loaded.findings)}`);
+  const plan = loaded.plan;
+
+  const vm = testVm(opts.vmName);
+  const storeRoot = hostPathOf('secondary', path.posix.join(SITE_STORAGE_PATH, 'replicas'));
+  rmSync(path.join(storeRoot, vm.name), { recursive: true, force: true });
+  rmSync(hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'replication', 'export', vm.name)), {
+    recursive: true,
+    force: true,
+  });
+  await bootTestVm(vm);
+
+  const startSiteWorker = async (site: 'primary' | 'secondary'): Promise<number> => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...labReplicationEnv(site),
+      TEMPORAL_ADDRESS: `${MGMT_HOST_ADDRESS}:${port}`,
+      TEMPORAL_NAMESPACE: namespace,
+      LIFEBOAT_SITE: site,
+      LIBVIRT_DEFAULT_URI: 'qemu:///system',
+    };
+    const p = await spawnInSite(site, [process.execPath, '--import', 'tsx', SITE_WORKER, site], {
+      key: WORKER_KEY,
+      env,
+      cwd: REPO_ROOT,
+    });
+    return p.pid;
+  };
+  await startSiteWorker('primary');
+  await startSiteWorker('secondary');
+
+  const { client, connection } = await connectTestClient();
+  const native = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection: native,
+    namespace,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowBundle: await workflowBundle(path.join(REPO_ROOT, 'workflows', 'index.ts')),
+  });
+  const running = worker.run();
+
+  return {
+    client,
+    plan,
+    runbookFile,
+    vm,
+    store: new ReplicaStore(storeRoot),
+    storeRoot,
+    startSiteWorker,
+    async cycle() {
+      const a = await requestReplication(client, plan);
+      if (!a.admitted) throw new Error(`cycle refused: ${a.message}`);
+      return {
+        id: a.id,
+        result: client.workflow.getHandle(a.id).result() as Promise<ReplicationCycleResult>,
+      };
+    },
+    async close() {
+      worker.shutdown();
+      await running.catch(() => undefined);
+      await native.close();
+      await (connection as Connection).close();
+      for (const site of ['primary', 'secondary'] as const) await stopInSite(site, WORKER_KEY).catch(() => false);
+      relay.kill('SIGTERM');
+      await destroyTestVm(vm);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The inter-site veth's byte counters of a site (`ip -s` inside its namespace). */
+export async function interCounters(site: 'primary' | 'secondary'): Promise<{ rx: number; tx: number }> {
+  const { stdout } = await pexec('ip', ['-n', SITE_TOPOLOGY[site].netns, '-s', '-j', 'link', 'show', SITE_TOPOLOGY[site].interIf]);
+  const [link] = JSON.parse(stdout) as Array<{ stats64: { rx: { bytes: number }; tx: { bytes: number } } }>;
+  return { rx: link!.stats64.rx.bytes, tx: link!.stats64.tx.bytes };
+}
+
+/** Waits until the primary lists a checkpoint not in `known`; returns its name. */
+export async function waitNewCheckpoint(vm: TestVm, known: string[], timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const names = (await virshPrimary(['checkpoint-list', vm.name, '--name']))
+      .split('\n')
+      .map((s) => s.trim())
+      .filter((s) => s !== '' && !known.includes(s));
+    if (names.length > 0) return names[0]!;
+    await sleep(50);
+  }
+  throw new Error(`no new checkpoint of ${vm.name} within ${timeoutMs} ms`);
+}
+
+export async function checkpoints(vm: TestVm): Promise<string[]> {
+  return (await virshPrimary(['checkpoint-list', vm.name, '--name']))
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** Copies the primary's disks while the VM is paused: the reference a point must equal. */
+export async function referenceCopy(vm: TestVm, dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [i, d] of vm.hostDisks.entries()) {
+    const ref = path.join(dir, `${vm.targets[i]}.ref.qcow2`);
+    rmSync(ref, { force: true });
+    await pexec('qemu-img', ['convert', '-U', '-f', 'qcow2', '-O', 'qcow2', d, ref]);
+    out.push(ref);
+  }
+  return out;
+}
+
+export async function compareImages(a: string, b: string): Promise<{ identical: boolean; detail: string }> {
+  try {
+    const { stdout } = await pexec('qemu-img', ['compare', '-U', a, b]);
+    return { identical: true, detail: stdout.trim() };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { identical: false, detail: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() };
+  }
+}

@@ -1,0 +1,422 @@
+import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareImages, createImage } from '../../../replication/chain.ts';
+import { digestImage } from '../../../replication/content-digest.ts';
+import { isReplicationError } from '../../../replication/errors.ts';
+import { sha256File } from '../../../replication/fsutil.ts';
+import { ReplicaStore } from '../../../replication/store.ts';
+import { ensureSiteCert, loadSiteTls, type TlsMaterial } from '../../../replication/tls.ts';
+import { pullTransfer } from '../../../replication/transfer/client.ts';
+import { manifestPath, newTransferToken } from '../../../replication/transfer/protocol.ts';
+import { TransferServer } from '../../../replication/transfer/server.ts';
+import { commitInput, MiB, makeSourceChain, qemuIo, type SourceChain, tempDir } from './helpers.ts';
+import { LinkProxy } from './link-proxy.ts';
+
+let work: string;
+let src: SourceChain;
+let big: string;
+let siteA: TlsMaterial;
+let siteB: TlsMaterial;
+let foreign: TlsMaterial;
+
+const fast = { backoff: { initialMs: 50, maxMs: 400 }, idleTimeoutMs: 2000 };
+
+beforeAll(async () => {
+  work = await tempDir('transfer');
+  src = await makeSourceChain(join(work, 'primary'));
+  big = join(work, 'primary', 'big.qcow2');
+  await createImage(big, 64 * MiB);
+  await qemuIo(big, ['write -P 0x5a 0 40M']);
+  const tlsDir = join(work, 'tls');
+  await ensureSiteCert(tlsDir, 'a', ['127.0.0.1']);
+  await ensureSiteCert(tlsDir, 'b', ['127.0.0.1']);
+  await ensureSiteCert(join(work, 'tls-other'), 'x', ['127.0.0.1']);
+  siteA = await loadSiteTls(tlsDir, 'a');
+  siteB = await loadSiteTls(tlsDir, 'b');
+  foreign = await loadSiteTls(join(work, 'tls-other'), 'x');
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('inter-site transfer', () => {
+  it('ships a full point and an incremental over HTTPS; the committed chain equals the source', async () => {
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const store = new ReplicaStore(join(work, 'secondary'));
+    try {
+      let parent: string | null = null;
+      for (const [pointId, file] of [
+        ['p1', src.full],
+        ['p2', src.inc],
+      ] as const) {
+        const token = newTransferToken();
+        const transferId = `vm1-${pointId}`;
+        const served = await server.register({
+          transferId,
+          token,
+          files: [{ name: 'vda.qcow2', path: file }],
+        });
+        const { dir } = await store.stage('vm1', pointId);
+        const pulled = await pullTransfer({
+          baseUrl: server.url,
+          transferId,
+          token,
+          tls: siteB,
+          destDir: dir,
+          ...fast,
+        });
+        expect(pulled.bytesReceived).toBe(served.files[0]!.size);
+        expect(pulled.files[0]!.sha256).toBe((await sha256File(file)).sha256);
+        const { manifest } = await store.commit(
+          commitInput({
+            pointId,
+            bytesShipped: pulled.bytesReceived,
+            disks: [{ target: 'vda', image: 'vda.qcow2', parentPointId: parent, shipped: pulled.files[0]! }],
+          }),
+        );
+        await server.unregister(transferId);
+        expect(await compareImages(store.imagePath(manifest, 'vda')!, file)).toMatchObject({
+          identical: true,
+        });
+        expect(manifest.disks[0]!.contentDigest.root).toBe((await digestImage(file)).digest.root);
+        parent = pointId;
+      }
+      expect((await store.listPoints('vm1')).map((m) => m.pointId)).toEqual(['p1', 'p2']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a transfer cut after half (server stopped) resumes and ships at most 1.2x the file', async () => {
+    const token = newTransferToken();
+    // The primary keeps registrations on disk: a restarted worker serves the same transfer.
+    const stateDir = join(work, 'primary-transfers');
+    let server = await TransferServer.start({ tls: siteA, host: '127.0.0.1', stateDir });
+    const port = server.port;
+    const files = [{ name: 'big.qcow2', path: big }];
+    const served = await server.register({ transferId: 't-cut', token, files });
+    const size = served.files[0]!.size;
+    const dest = await tempDir('cut-dest');
+    let restarted: Promise<void> | null = null;
+    try {
+      const result = await pullTransfer({
+        baseUrl: server.url,
+        transferId: 't-cut',
+        token,
+        tls: siteB,
+        destDir: dest,
+        ...fast,
+        onProgress: (p) => {
+          if (restarted === null && p.fileBytes >= size / 2) {
+            const old = server;
+            restarted = (async () => {
+              await old.close();
+              await new Promise((r) => setTimeout(r, 300));
+              server = await TransferServer.start({ tls: siteA, host: '127.0.0.1', port, stateDir });
+            })();
+          }
+        },
+      });
+      expect(restarted).not.toBeNull();
+      expect(result.resumes).toBeGreaterThanOrEqual(1);
+      expect(result.bytesReceived).toBeLessThanOrEqual(1.2 * size);
+      expect((await sha256File(join(dest, 'big.qcow2'))).sha256).toBe(served.files[0]!.sha256);
+    } finally {
+      await restarted;
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  it('a link that goes silent is noticed by the idle timeout; after heal the transfer resumes', async () => {
+    const token = newTransferToken();
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const served = await server.register({
+      transferId: 't-silent',
+      token,
+      files: [{ name: 'big.qcow2', path: big }],
+    });
+    const size = served.files[0]!.size;
+    const link = await LinkProxy.start(server.port);
+    const dest = await tempDir('silent-dest');
+    let cut = false;
+    try {
+      const result = await pullTransfer({
+        baseUrl: `https://127.0.0.1:${link.port}`,
+        transferId: 't-silent',
+        token,
+        tls: siteB,
+        destDir: dest,
+        backoff: { initialMs: 50, maxMs: 200 },
+        idleTimeoutMs: 400,
+        onProgress: (p) => {
+          if (!cut && p.fileBytes >= size / 2) {
+            cut = true;
+            link.cutLink();
+            setTimeout(() => link.heal(), 1500);
+          }
+        },
+      });
+      expect(cut).toBe(true);
+      expect(result.retries).toBeGreaterThanOrEqual(1);
+      expect(result.resumes).toBeGreaterThanOrEqual(1);
+      // What crossed the link (TLS records included) stays within the resume bound.
+      expect(link.bytesToClient).toBeLessThanOrEqual(1.2 * size);
+      expect((await sha256File(join(dest, 'big.qcow2'))).sha256).toBe(served.files[0]!.sha256);
+    } finally {
+      await link.close();
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  it('a worker killed mid-pull and started again resumes from its partial file', async () => {
+    const token = newTransferToken();
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const served = await server.register({
+      transferId: 't-kill',
+      token,
+      files: [{ name: 'big.qcow2', path: big }],
+    });
+    const size = served.files[0]!.size;
+    const dest = await tempDir('kill-dest');
+    const abort = new AbortController();
+    let firstRun = 0;
+    try {
+      await expect(
+        pullTransfer({
+          baseUrl: server.url,
+          transferId: 't-kill',
+          token,
+          tls: siteB,
+          destDir: dest,
+          ...fast,
+          signal: abort.signal,
+          onProgress: (p) => {
+            firstRun = p.bytesReceived;
+            if (p.fileBytes >= size / 2) abort.abort();
+          },
+        }),
+      ).rejects.toThrow();
+      const second = await pullTransfer({
+        baseUrl: server.url,
+        transferId: 't-kill',
+        token,
+        tls: siteB,
+        destDir: dest,
+        ...fast,
+      });
+      expect(second.resumes).toBe(1);
+      expect(firstRun + second.bytesReceived).toBeLessThanOrEqual(1.2 * size);
+      expect(second.files[0]!.sha256).toBe(served.files[0]!.sha256);
+      // A third run finds the file complete and verified: nothing crosses the link.
+      const third = await pullTransfer({
+        baseUrl: server.url,
+        transferId: 't-kill',
+        token,
+        tls: siteB,
+        destDir: dest,
+        ...fast,
+      });
+      expect(third.bytesReceived).toBe(0);
+      expect(third.files[0]!.alreadyPresent).toBe(true);
+    } finally {
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  it('a worker process SIGKILLed mid-pull: the restarted worker resumes and the link carries at most 1.2x', async () => {
+    const token = newTransferToken();
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const served = await server.register({
+      transferId: 't-sigkill',
+      token,
+      files: [{ name: 'big.qcow2', path: big }],
+    });
+    const size = served.files[0]!.size;
+    const link = await LinkProxy.start(server.port);
+    const dest = await tempDir('sigkill-dest');
+    const baseUrl = `https://127.0.0.1:${link.port}`;
+    const args = {
+      baseUrl,
+      transferId: 't-sigkill',
+      token,
+      tlsDir: join(work, 'tls'),
+      site: 'b',
+      destDir: dest,
+    };
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'pull-child.ts'), JSON.stringify(args)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.on('exit', (code, signal) => resolve(signal ?? code)),
+    );
+    try {
+      // Hold the link once half has crossed, so the kill lands mid-transfer every time.
+      await new Promise<void>((resolve, reject) => {
+        const poll = setInterval(() => {
+          if (link.bytesToClient >= size / 2) {
+            link.cutLink();
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+        child.on('exit', () => {
+          clearInterval(poll);
+          reject(new Error('the worker finished before it could be killed'));
+        });
+      });
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      const beforeRestart = link.bytesToClient;
+      link.heal();
+      const r = await pullTransfer({
+        baseUrl,
+        transferId: 't-sigkill',
+        token,
+        tls: siteB,
+        destDir: dest,
+        ...fast,
+      });
+      expect(r.resumes).toBe(1);
+      expect(beforeRestart).toBeLessThan(size);
+      expect(link.bytesToClient).toBeLessThanOrEqual(1.2 * size);
+      expect(r.files[0]!.sha256).toBe(served.files[0]!.sha256);
+      expect((await sha256File(join(dest, 'big.qcow2'))).sha256).toBe(served.files[0]!.sha256);
+    } finally {
+      child.kill('SIGKILL');
+      await link.close();
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  it('partial bytes of another version of the file are never continued: the pull starts over', async () => {
+    const token = newTransferToken();
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const old = await server.register({
+      transferId: 't-ver',
+      token,
+      files: [{ name: 'disk.qcow2', path: big }],
+    });
+    const dest = await tempDir('ver-dest');
+    const abort = new AbortController();
+    try {
+      await expect(
+        pullTransfer({
+          baseUrl: server.url,
+          transferId: 't-ver',
+          token,
+          tls: siteB,
+          destDir: dest,
+          ...fast,
+          signal: abort.signal,
+          onProgress: (p) => {
+            if (p.fileBytes >= old.files[0]!.size / 2) abort.abort();
+          },
+        }),
+      ).rejects.toThrow();
+      // The primary re-exported: same transfer and name, other content (another ETag).
+      const now = await server.register({
+        transferId: 't-ver',
+        token,
+        files: [{ name: 'disk.qcow2', path: src.full }],
+      });
+      expect(now.files[0]!.etag).not.toBe(old.files[0]!.etag);
+      const r = await pullTransfer({
+        baseUrl: server.url,
+        transferId: 't-ver',
+        token,
+        tls: siteB,
+        destDir: dest,
+        ...fast,
+      });
+      expect(r.resumes).toBe(0);
+      expect(r.bytesReceived).toBe(now.files[0]!.size);
+      expect((await sha256File(join(dest, 'disk.qcow2'))).sha256).toBe(now.files[0]!.sha256);
+    } finally {
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  it('bytes that do not match the primary manifest are refused, never staged as complete', async () => {
+    const token = newTransferToken();
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const { size } = await sha256File(src.full);
+    // The primary announces a digest the bytes do not have (as if they were damaged on the way).
+    await server.register({
+      transferId: 't-bad',
+      token,
+      files: [{ name: 'vda.qcow2', path: src.full, digest: { sha256: 'ab'.repeat(32), size } }],
+    });
+    const dest = await tempDir('bad-dest');
+    try {
+      await expect(
+        pullTransfer({ baseUrl: server.url, transferId: 't-bad', token, tls: siteB, destDir: dest, ...fast }),
+      ).rejects.toSatisfy((e) => isReplicationError(e, 'TRANSFER_INTEGRITY'));
+      await expect(sha256File(join(dest, 'vda.qcow2'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a wrong token (403) and a peer from another CA, in both directions', async () => {
+    const token = newTransferToken();
+    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    await server.register({ transferId: 't-auth', token, files: [{ name: 'vda.qcow2', path: src.full }] });
+    const dest = await tempDir('auth-dest');
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(new URL(manifestPath('t-auth'), server.url), {
+          ca: siteB.ca,
+          cert: siteB.cert,
+          key: siteB.key,
+          headers: { authorization: `Bearer ${newTransferToken()}` },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(403);
+
+      const base = { baseUrl: server.url, transferId: 't-auth', destDir: dest, ...fast };
+      await expect(pullTransfer({ ...base, token: 'wrong', tls: siteB })).rejects.toSatisfy(
+        (e) => isReplicationError(e, 'TRANSFER_HTTP') && e.context.status === 403,
+      );
+      // The client pins its CA: a server certificate from another CA fails TLS.
+      await expect(pullTransfer({ ...base, token, tls: { ...siteB, ca: foreign.ca } })).rejects.toSatisfy(
+        (e) => isReplicationError(e, 'TRANSFER_TLS'),
+      );
+      // The server pins it too: a client certificate from another CA never gets a request in
+      // (under TLS 1.3 the client may see only a reset, which it retries as a link fault).
+      const before = server.stats('t-auth')!.requests;
+      await expect(
+        pullTransfer({
+          ...base,
+          token,
+          tls: { ca: siteB.ca, cert: foreign.cert, key: foreign.key },
+          maxAttemptsWithoutProgress: 2,
+        }),
+      ).rejects.toSatisfy(
+        (e) => isReplicationError(e, 'TRANSFER_TLS') || isReplicationError(e, 'TRANSFER_GAVE_UP'),
+      );
+      expect(server.stats('t-auth')!.requests).toBe(before);
+    } finally {
+      await server.close();
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,34 @@
+import { createOrchestratorActivities, createSiteActivities } from '../activities/index.ts';
+import { ORCHESTRATOR_TASK_QUEUE, siteTaskQueue } from '../platform/names.ts';
+import type { WorkerProcessOptions } from './run.ts';
+import { startReplicationService } from './replication.ts';
+import { createSiteDriver } from './site-driver.ts';
+import { WORKFLOWS_PATH } from './workflows-path.ts';
+
+/** What the orchestrator worker serves: every workflow, and the activities that touch no site. */
+export function orchestratorWorker(): Pick<
+  WorkerProcessOptions,
+  'kind' | 'taskQueue' | 'activities' | 'workflowsPath'
+> {
+  return {
+    kind: 'orchestrator',
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    activities: createOrchestratorActivities({}),
+    workflowsPath: WORKFLOWS_PATH,
+  };
+}
+
+/** What a site worker serves: the activities of one site, on that site's queue only. */
+export async function siteWorker(
+  siteName: string,
+): Promise<Pick<WorkerProcessOptions, 'kind' | 'taskQueue' | 'activities' | 'site' | 'registerMetrics'>> {
+  const driver = await createSiteDriver(siteName);
+  const replication = await startReplicationService(siteName);
+  return {
+    kind: 'site',
+    site: siteName,
+    taskQueue: siteTaskQueue(siteName),
+    activities: createSiteActivities({ siteName, driver, ...(replication ? { replication: replication.deps } : {}) }),
+    ...(replication ? { registerMetrics: replication.registerMetrics } : {}),
+  };
+}

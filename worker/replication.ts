@@ -1,0 +1,112 @@
+/**
+ * The replication side of a site worker: the transfer server on the site's inter-site address
+ * (mutual TLS with the site's certificate, registrations kept under the site's storage so a
+ * restarted worker serves the same transfers), the replica store and the cycle metrics.
+ * Configured by environment, so `lifeboat worker site <name>` needs no flags:
+ *   LIFEBOAT_REPLICATION_LISTEN  host:port of the transfer server (unset: no replication)
+ *   LIFEBOAT_REPLICATION_TLS_DIR ca.crt + site-<name>.crt/.key (replication/tls.ts layout)
+ *   LIFEBOAT_SITE_STORAGE        the site's storage root; LIFEBOAT_SITE_URI its libvirt URI
+ */
+import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import {
+  createReplicationActivities,
+  createReplicationMetrics,
+  type ReplicationActivities,
+  type ReplicationSiteDeps,
+} from '../activities/replication.ts';
+import { siteTaskQueue } from '../platform/names.ts';
+import { PlatformError } from '../platform/errors.ts';
+import { ReplicaStore } from '../replication/store.ts';
+import { loadSiteTls } from '../replication/tls.ts';
+import { TransferServer } from '../replication/transfer/server.ts';
+import type { WorkerProcessOptions } from './run.ts';
+
+export interface ReplicationService {
+  deps: ReplicationSiteDeps;
+  activities: ReplicationActivities;
+  server: TransferServer;
+  registerMetrics(registry: Registry): void;
+}
+
+function parseListen(v: string): { host: string; port: number } {
+  const i = v.lastIndexOf(':');
+  const host = v.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number.parseInt(v.slice(i + 1), 10);
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PlatformError(
+      'WORKER_START_FAILED',
+      `LIFEBOAT_REPLICATION_LISTEN=${v} is not host:port`,
+      { value: v },
+      'e.g. 10.213.1.1:7443',
+    );
+  }
+  return { host, port };
+}
+
+/** Starts the replication service of a site worker, or returns null when it is not configured. */
+export async function startReplicationService(
+  siteName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ReplicationService | null> {
+  const listen = env.LIFEBOAT_REPLICATION_LISTEN;
+  if (listen === undefined || listen === '') return null;
+  const tlsDir = env.LIFEBOAT_REPLICATION_TLS_DIR;
+  const storage = env.LIFEBOAT_SITE_STORAGE;
+  if (!tlsDir || !storage) {
+    throw new PlatformError(
+      'WORKER_START_FAILED',
+      'replication needs LIFEBOAT_REPLICATION_TLS_DIR and LIFEBOAT_SITE_STORAGE',
+      { site: siteName },
+      'the lab sets them for its site workers',
+    );
+  }
+  const tls = await loadSiteTls(tlsDir, siteName);
+  const { host, port } = parseListen(listen);
+  const server = await TransferServer.start({
+    tls,
+    host,
+    port,
+    stateDir: join(storage, 'replication', 'transfers'),
+  });
+  const metrics = createReplicationMetrics();
+  const deps: ReplicationSiteDeps = {
+    virsh: { uri: env.LIFEBOAT_SITE_URI ?? 'qemu:///system' },
+    storage,
+    server,
+    tls,
+    store: new ReplicaStore(join(storage, 'replicas')),
+    metrics,
+  };
+  return {
+    deps,
+    activities: createReplicationActivities(deps),
+    server,
+    registerMetrics: (r) => metrics.register(r),
+  };
+}
+
+/**
+ * A site worker that serves only replication (no hypervisor driver needed): what the
+ * replication tests and a storage-only site run. `lifeboat worker site` serves these too.
+ */
+export async function replicationSiteWorker(
+  siteName: string,
+): Promise<Pick<WorkerProcessOptions, 'kind' | 'taskQueue' | 'activities' | 'site' | 'registerMetrics'>> {
+  const svc = await startReplicationService(siteName);
+  if (svc === null) {
+    throw new PlatformError(
+      'WORKER_START_FAILED',
+      'LIFEBOAT_REPLICATION_LISTEN is not set',
+      { site: siteName },
+      'set it to the site\'s inter-site address and a port, e.g. 10.213.1.1:7443',
+    );
+  }
+  return {
+    kind: 'site',
+    site: siteName,
+    taskQueue: siteTaskQueue(siteName),
+    activities: svc.activities,
+    registerMetrics: svc.registerMetrics,
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * The runbook's controller (`runbook/<name>`): one long-lived workflow that holds where the
+ * runbook stands and admits operations by the compatibility table. Every operation starts here
+ * as a child with id `runbook/<name>/<kind>/<n>`, so nothing slips past admission by choosing
+ * its own workflow id. It continues-as-new, carrying its state, once its handlers finish.
+ */
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { controllerWorkflowId } from '../platform/names.ts';
+import { PLAN_VERSION } from '../runbooks/plan.ts';
+import { admitOperation } from './admission.ts';
+import { operationWorkflow } from './interpreter.ts';
+import {
+  cancelOperationUpdate,
+  operationFinishedSignal,
+  operationMilestoneSignal,
+  runbookStateQuery,
+  startOperationUpdate,
+} from './messages.ts';
+import { replicationCycleWorkflow } from './replication.ts';
+import { SA } from './search-attributes.ts';
+import type { ControllerInput, OperationSummary, RunbookState, StartOperationRequest } from './types.ts';
+
+/** Finished operations kept in the state for `status` and reports. */
+export const RECENT_KEPT = 20;
+
+export function initialRunbookState(runbook: string): RunbookState {
+  return {
+    runbook,
+    protection: 'off',
+    activeSite: 'primary',
+    phase: 'normal',
+    inFlight: [],
+    heldPoints: {},
+    counters: {},
+    recent: [],
+  };
+}
+
+export async function runbookController(input: ControllerInput): Promise<void> {
+  if (
+    !input ||
+    typeof input.runbook !== 'string' ||
+    controllerWorkflowId(input.runbook) !== workflowInfo().workflowId
+  ) {
+    throw ApplicationFailure.nonRetryable(
+      `controller input names runbook ${String(input?.runbook)}, its id is ${workflowInfo().workflowId}`,
+      'BAD_INPUT',
+    );
+  }
+  const state: RunbookState = input.state ?? initialRunbookState(input.runbook);
+  let lastPhase = '';
+  const publish = (): void => {
+    if (state.phase !== lastPhase) {
+      lastPhase = state.phase;
+      upsertSearchAttributes([
+        { key: SA.runbook, value: state.runbook },
+        { key: SA.state, value: state.phase },
+      ]);
+    }
+    const running = state.inFlight.map((o) => `${o.kind} ${o.id}`).join(', ') || 'nothing';
+    setCurrentDetails(
+      `**runbook ${state.runbook}**: ${state.phase}, active site ${state.activeSite}, in flight: ${running}` +
+        (state.fence ? `\nfence: ${state.fence.site} (${state.fence.reason})` : ''),
+    );
+  };
+
+  const validateStart = (req: StartOperationRequest): void => {
+    if (!req || typeof req !== 'object' || !req.plan || typeof req.plan !== 'object') {
+      throw ApplicationFailure.nonRetryable('startOperation needs {kind, plan}', 'BAD_INPUT');
+    }
+    if (req.plan.version !== PLAN_VERSION) {
+      throw ApplicationFailure.nonRetryable(
+        `plan version ${String(req.plan.version)} unsupported`,
+        'BAD_INPUT',
+      );
+    }
+    if (req.plan.runbook?.name !== state.runbook) {
+      throw ApplicationFailure.nonRetryable(
+        `plan is for runbook ${String(req.plan.runbook?.name)}, this controller is ${state.runbook}`,
+        'BAD_INPUT',
+      );
+    }
+    if (!['drill', 'failover', 'failback', 'replication'].includes(req.kind)) {
+      throw ApplicationFailure.nonRetryable(`unknown operation ${String(req.kind)}`, 'BAD_INPUT');
+    }
+    const a = admitOperation(state.phase, state.inFlight, req.kind);
+    if (!a.ok) {
+      throw ApplicationFailure.create({
+        type: a.code,
+        message: a.message,
+        nonRetryable: true,
+        details: [{ hint: a.hint, conflictsWith: a.conflictsWith }],
+      });
+    }
+  };
+
+  setHandler(runbookStateQuery, () => state);
+  setHandler(
+    startOperationUpdate,
+    async (req) => {
+      validateStart(req);
+      const admission = admitOperation(state.phase, state.inFlight, req.kind);
+      const n = (state.counters[req.kind] ?? 0) + 1;
+      state.counters[req.kind] = n;
+      const id = `${controllerWorkflowId(state.runbook)}/${req.kind}/${n}`;
+      // Reserve the slot before the first await so a racing request sees the conflict.
+      state.inFlight.push({
+        id,
+        kind: req.kind,
+        startedAt: new Date().toISOString(),
+        planHash: req.plan.hash,
+      });
+      state.planHash = req.plan.hash;
+      publish();
+      if (admission.ok) {
+        for (const p of admission.preempt) {
+          await getExternalWorkflowHandle(p.id)
+            .cancel()
+            .catch(() => {});
+        }
+      }
+      try {
+        const controllerId = workflowInfo().workflowId;
+        const common = {
+          workflowId: id,
+          // Operations outlive a continue-as-new of the controller; they report back by signal.
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          typedSearchAttributes: [
+            { key: SA.runbook, value: state.runbook },
+            { key: SA.operation, value: req.kind },
+            { key: SA.state, value: 'running' },
+          ],
+        };
+        const kind = req.kind;
+        if (kind === 'replication') {
+          await startChild(replicationCycleWorkflow, {
+            ...common,
+            args: [
+              {
+                id,
+                plan: req.plan,
+                controllerId,
+                options: { maxConcurrentTransfers: req.options?.maxConcurrentTransfers },
+              },
+            ],
+          });
+        } else {
+          await startChild(operationWorkflow, {
+            ...common,
+            args: [{ id, kind, plan: req.plan, controllerId, options: req.options }],
+          });
+        }
+      } catch (err) {
+        state.inFlight = state.inFlight.filter((o) => o.id !== id);
+        publish();
+        throw ApplicationFailure.nonRetryable(
+          `could not start ${id}: ${err instanceof Error ? err.message : String(err)}`,
+          'START_FAILED',
+        );
+      }
+      return { id, kind: req.kind };
+    },
+    { validator: validateStart },
+  );
+  setHandler(
+    cancelOperationUpdate,
+    async ({ id }) => {
+      await getExternalWorkflowHandle(id).cancel();
+      return { id };
+    },
+    {
+      validator: ({ id, reason }) => {
+        if (!state.inFlight.some((o) => o.id === id)) {
+          throw ApplicationFailure.nonRetryable(`no operation ${id} is in flight`, 'NOT_IN_FLIGHT');
+        }
+        if (typeof reason !== 'string' || reason.trim() === '') {
+          throw ApplicationFailure.nonRetryable('a cancellation needs a reason', 'NO_REASON');
+        }
+      },
+    },
+  );
+  setHandler(operationMilestoneSignal, ({ id, milestone }) => {
+    const op = state.inFlight.find((o) => o.id === id);
+    if (op?.kind === 'failover' && milestone === 'failed-over-uncommitted') {
+      state.phase = 'failed-over-uncommitted';
+      state.activeSite = 'secondary';
+      state.fence = { site: 'primary', reason: `${id} awaits commit`, since: new Date().toISOString() };
+      publish();
+    }
+  });
+  setHandler(operationFinishedSignal, (f) => {
+    const op = state.inFlight.find((o) => o.id === f.id);
+    if (!op) return;
+    state.inFlight = state.inFlight.filter((o) => o.id !== f.id);
+    delete state.heldPoints[f.id];
+    const now = new Date().toISOString();
+    const ok = f.outcome === 'succeeded' || f.outcome === 'partial';
+    if (op.kind === 'failover') {
+      if (ok) {
+        state.phase = 'failed-over-committed';
+        state.activeSite = 'secondary';
+        state.fence = { site: 'primary', reason: `failed over by ${f.id}`, since: now };
+      } else if (state.phase === 'failed-over-uncommitted') {
+        state.phase = 'normal';
+        state.activeSite = 'primary';
+        state.fence = undefined;
+      }
+    } else if (op.kind === 'failback' && ok) {
+      state.phase = 'failed-back';
+      state.activeSite = 'primary';
+      state.fence = { site: 'secondary', reason: `failed back by ${f.id}`, since: now };
+    }
+    const summary: OperationSummary = {
+      ...op,
+      outcome: f.outcome,
+      endedAt: now,
+      error: f.error,
+      decisions: f.decisions,
+    };
+    state.recent = [...state.recent, summary].slice(-RECENT_KEPT);
+    publish();
+  });
+  publish();
+
+  const limit = input.continueAsNewAfterEvents;
+  await condition(
+    () =>
+      workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength >= limit),
+  );
+  // Let running Update handlers finish so no admitted request is lost across the new run.
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof runbookController>({
+    runbook: state.runbook,
+    state,
+    continueAsNewAfterEvents: limit,
+  });
+}

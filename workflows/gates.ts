@@ -1,0 +1,168 @@
+/**
+ * Gates (approval steps) and pauses (`onFailure: pause`) held by one workflow, with the Update
+ * handlers that decide them. The approval validator verifies the operator's signature, role and
+ * freshness synchronously, so a refused decision never reaches history.
+ */
+import { ApplicationFailure, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { SignedDecision } from '../approvals/payload.ts';
+import { checkDecision } from '../approvals/verify.ts';
+import type { Plan, PlanStep } from '../runbooks/plan.ts';
+import { approvalUpdate, pauseDecisionUpdate } from './messages.ts';
+import type { ApprovalRecord, GateView, PauseDecision, PauseView } from './types.ts';
+
+type ApprovalStep = Extract<PlanStep, { kind: 'approval' }>;
+
+interface OpenGate {
+  view: GateView;
+  decision?: ApprovalRecord;
+}
+
+interface OpenPause {
+  view: PauseView;
+  decision?: PauseDecision;
+}
+
+export class GateBook {
+  readonly gates = new Map<string, OpenGate>();
+  readonly pauses = new Map<string, OpenPause>();
+  readonly decisions: ApprovalRecord[] = [];
+  private readonly seenSignatures = new Set<string>();
+  /** Called whenever the set of open gates or pauses changes. */
+  onChange: () => void = () => {};
+
+  constructor(
+    private readonly operators: Plan['operators'],
+    private readonly roles: Plan['roles'],
+  ) {}
+
+  openGate(step: ApprovalStep): OpenGate {
+    const now = Date.now();
+    const gate: OpenGate = {
+      view: {
+        workflowId: workflowInfo().workflowId,
+        stepId: step.id,
+        group: step.group,
+        role: step.role,
+        prompt: step.prompt,
+        approvers: this.roles[step.role] ?? [],
+        openedAt: now,
+        expiresAt: now + step.withinMs,
+      },
+    };
+    this.gates.set(step.id, gate);
+    this.onChange();
+    return gate;
+  }
+
+  closeGate(stepId: string): void {
+    if (this.gates.delete(stepId)) this.onChange();
+  }
+
+  openPause(group: string, error: string): OpenPause {
+    const pause: OpenPause = {
+      view: { workflowId: workflowInfo().workflowId, group, error, since: Date.now() },
+    };
+    this.pauses.set(group, pause);
+    this.onChange();
+    return pause;
+  }
+
+  closePause(group: string): void {
+    if (this.pauses.delete(group)) this.onChange();
+  }
+
+  openGateViews(): GateView[] {
+    return [...this.gates.values()].filter((g) => !g.decision).map((g) => g.view);
+  }
+
+  openPauseViews(): PauseView[] {
+    return [...this.pauses.values()].filter((p) => !p.decision).map((p) => p.view);
+  }
+
+  /** Registers the approval and pause-decision Updates on the current workflow. */
+  install(): void {
+    setHandler(
+      approvalUpdate,
+      (d: SignedDecision): ApprovalRecord => {
+        const gate = this.gates.get(d.payload.stepId);
+        // The validator already ran; checking again keeps two racing Updates from both landing.
+        this.refusal(d);
+        const g = gate as OpenGate;
+        const record: ApprovalRecord = {
+          stepId: g.view.stepId,
+          group: g.view.group,
+          decision: d.payload.decision,
+          operator: d.operator,
+          role: g.view.role,
+          reason: d.payload.reason,
+          signedAt: d.payload.time,
+          recordedAt: new Date().toISOString(),
+          signature: d.signature,
+        };
+        this.seenSignatures.add(d.signature);
+        g.decision = record;
+        this.decisions.push(record);
+        this.onChange();
+        return record;
+      },
+      { validator: (d: SignedDecision) => this.refusal(d) },
+    );
+    setHandler(
+      pauseDecisionUpdate,
+      (r) => {
+        this.pauseRefusal(r.group, r.decision, r.reason);
+        (this.pauses.get(r.group) as OpenPause).decision = r.decision;
+        this.onChange();
+        return { group: r.group, decision: r.decision };
+      },
+      { validator: (r) => this.pauseRefusal(r.group, r.decision, r.reason) },
+    );
+  }
+
+  private refusal(d: SignedDecision): void {
+    if (!d || typeof d !== 'object' || !d.payload || typeof d.payload !== 'object') {
+      throw ApplicationFailure.nonRetryable('malformed decision', 'BAD_DECISION');
+    }
+    const gate = this.gates.get(d.payload.stepId);
+    if (!gate || gate.decision) {
+      const open = this.openGateViews().map((g) => g.stepId);
+      throw ApplicationFailure.create({
+        type: 'NO_SUCH_GATE',
+        message: `no gate ${String(d.payload.stepId)} is waiting in ${workflowInfo().workflowId}`,
+        nonRetryable: true,
+        details: [{ hint: open.length ? `waiting: ${open.join(', ')}` : 'no gate is waiting' }],
+      });
+    }
+    const refusal = checkDecision(d, {
+      workflowId: workflowInfo().workflowId,
+      stepId: gate.view.stepId,
+      role: gate.view.role,
+      openedAt: gate.view.openedAt,
+      now: Date.now(),
+      operators: this.operators,
+      roles: this.roles,
+      seenSignatures: this.seenSignatures,
+    });
+    if (refusal) {
+      throw ApplicationFailure.create({
+        type: refusal.code,
+        message: refusal.message,
+        nonRetryable: true,
+        details: [{ hint: refusal.hint }],
+      });
+    }
+  }
+
+  private pauseRefusal(group: string, decision: string, reason: string): void {
+    const pause = this.pauses.get(group);
+    if (!pause || pause.decision) {
+      throw ApplicationFailure.nonRetryable(`group ${group} is not paused`, 'NOT_PAUSED');
+    }
+    if (!['resume', 'rollback', 'continue'].includes(decision)) {
+      throw ApplicationFailure.nonRetryable(`unknown decision ${decision}`, 'BAD_DECISION');
+    }
+    if (typeof reason !== 'string' || reason.trim() === '') {
+      throw ApplicationFailure.nonRetryable('a decision needs a reason', 'NO_REASON');
+    }
+  }
+}

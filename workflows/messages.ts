@@ -1,0 +1,64 @@
+/**
+ * Signals, queries and updates, defined once and imported by the workflows and the CLI.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { SignedDecision } from '../approvals/payload.ts';
+import type {
+  ApprovalRecord,
+  CommitRequest,
+  GateView,
+  GroupProgress,
+  OperationOutcome,
+  OperationProgress,
+  PauseDecisionRequest,
+  PauseView,
+  RunbookState,
+  StartOperationRequest,
+  StartOperationResult,
+} from './types.ts';
+
+// The controller (`runbook/<name>`)
+/** Admits an operation or refuses it (in the validator, so a refusal leaves no history). */
+export const startOperationUpdate = defineUpdate<StartOperationResult, [StartOperationRequest]>(
+  'lifeboat.startOperation',
+);
+/** Cancels the operation in flight with this id (its compensations run). */
+export const cancelOperationUpdate = defineUpdate<{ id: string }, [{ id: string; reason: string }]>(
+  'lifeboat.cancelOperation',
+);
+export const runbookStateQuery = defineQuery<RunbookState>('lifeboat.runbookState');
+/** Sent by an operation to its controller when it ends, whatever the outcome. */
+export const operationFinishedSignal = defineSignal<
+  [
+    {
+      id: string;
+      outcome: OperationOutcome;
+      error?: string;
+      decisions?: ApprovalRecord[];
+      committed?: boolean;
+    },
+  ]
+>('lifeboat.operationFinished');
+
+// Operations (the interpreter) and group children
+export const progressQuery = defineQuery<OperationProgress>('lifeboat.progress');
+/** A signed approve/reject of a gate; the validator verifies signature, role and freshness. */
+export const approvalUpdate = defineUpdate<ApprovalRecord, [SignedDecision]>('lifeboat.approval');
+/** What to do with a group paused by `onFailure: pause`. */
+export const pauseDecisionUpdate = defineUpdate<{ group: string; decision: string }, [PauseDecisionRequest]>(
+  'lifeboat.pauseDecision',
+);
+/** Commit or roll back a failover waiting for its commit. */
+export const commitUpdate = defineUpdate<{ decision: string }, [CommitRequest]>('lifeboat.commit');
+/** Group children tell their operation about gates and pauses so its progress lists them. */
+export const attentionSignal =
+  defineSignal<[{ group: string; gates: GateView[]; pauses: PauseView[]; step?: string }]>(
+    'lifeboat.attention',
+  );
+/** The operation tells its group children to stop starting work (rollback or cancellation). */
+export const abortSignal = defineSignal<[{ reason: string }]>('lifeboat.abort');
+export const groupProgressQuery = defineQuery<GroupProgress>('lifeboat.groupProgress');
+/** An operation reached a point the controller's state must show (a failover awaiting commit). */
+export const operationMilestoneSignal = defineSignal<[{ id: string; milestone: 'failed-over-uncommitted' }]>(
+  'lifeboat.operationMilestone',
+);

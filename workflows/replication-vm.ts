@@ -1,0 +1,119 @@
+/**
+ * One VM's part of a replication cycle (a child of the cycle workflow, so a runbook with
+ * hundreds of VMs keeps each history small): ask the secondary for its newest committed point,
+ * export from the primary on top of that point's checkpoint, pull and commit at the secondary,
+ * then clean up at the primary. Never leaves a partial point: a failure aborts the staging.
+ */
+import { ActivityFailure, ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import type { ReplicationActivities } from '../activities/replication.ts';
+import { proxySiteActivities } from './site-proxy.ts';
+
+export interface VmCycleInput {
+  cycleId: string;
+  runbook: string;
+  group: string;
+  vm: string;
+  /** Domain name at the primary (the runbook's VM name in the lab). */
+  domain: string;
+  pointId: string;
+  primarySite: string;
+  secondarySite: string;
+  consistency: 'application' | 'crash';
+}
+
+export interface VmCycleResult {
+  vm: string;
+  group: string;
+  pointId: string;
+  outcome: 'committed' | 'failed';
+  kind?: 'full' | 'incremental';
+  fullReason?: string;
+  consistency?: { requested: string; achieved: string; reason?: string };
+  bytesShipped?: number;
+  bytesReceived?: number;
+  deletedCheckpoints?: string[];
+  error?: string;
+}
+
+function message(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycleResult> {
+  if (!input || typeof input.vm !== 'string' || typeof input.pointId !== 'string') {
+    throw ApplicationFailure.nonRetryable('replicationVmWorkflow needs {vm, pointId, ...}', 'BAD_INPUT');
+  }
+  const quick = { startToCloseTimeout: '2 minutes' } as const;
+  const primary = proxySiteActivities<ReplicationActivities>(input.primarySite, {
+    ...quick,
+    startToCloseTimeout: '60 minutes',
+    heartbeatTimeout: '30 seconds',
+  });
+  const secondary = proxySiteActivities<ReplicationActivities>(input.secondarySite, {
+    startToCloseTimeout: '120 minutes',
+    heartbeatTimeout: '30 seconds',
+  });
+  const secondaryQuick = proxySiteActivities<ReplicationActivities>(input.secondarySite, quick);
+  const primaryQuick = proxySiteActivities<ReplicationActivities>(input.primarySite, quick);
+  const { vm, pointId, runbook, group } = input;
+
+  const base = await secondaryQuick.replicationBase({ vm });
+  let committed = false;
+  try {
+    const ex = await primary.replicationPrepareExport({
+      vm,
+      domain: input.domain,
+      pointId,
+      base: base.base,
+      ...(base.baseUnusable === undefined ? {} : { baseUnusable: base.baseUnusable }),
+      keepCheckpoints: base.keepCheckpoints,
+      consistency: input.consistency,
+    });
+    const res = await secondary.replicationPullCommit({
+      runbook,
+      group,
+      vm,
+      pointId,
+      export: ex,
+      transferStartedAt: new Date(Date.now()).toISOString(),
+    });
+    committed = true;
+    const cleanup = await primaryQuick
+      .replicationCleanup({
+        vm,
+        domain: input.domain,
+        pointId,
+        keepCheckpoints: [...base.keepCheckpoints, ex.checkpoint],
+      })
+      .catch(() => ({ deletedCheckpoints: [] as string[] }));
+    return {
+      vm,
+      group,
+      pointId,
+      outcome: 'committed',
+      kind: ex.kind,
+      ...(ex.fullReason === undefined ? {} : { fullReason: ex.fullReason }),
+      consistency: ex.consistency,
+      bytesShipped: res.bytesShipped,
+      bytesReceived: res.bytesReceived,
+      deletedCheckpoints: [...ex.deletedCheckpoints, ...cleanup.deletedCheckpoints],
+    };
+  } catch (err) {
+    if (committed) throw err;
+    // Undo in a non-cancellable scope: a cancelled cycle must still leave no staging behind.
+    await CancellationScope.nonCancellable(async () => {
+      await secondaryQuick.replicationAbort({ runbook, group, vm, pointId }).catch(() => undefined);
+      await primaryQuick
+        .replicationCleanup({ vm, domain: input.domain, pointId, keepCheckpoints: base.keepCheckpoints })
+        .catch(() => undefined);
+    });
+    return {
+      vm,
+      group,
+      pointId,
+      outcome: 'failed',
+      error: `${workflowInfo().workflowId}: ${message(err)}`,
+    };
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * Data shapes shared by the controller, the interpreter, the group workflow and the CLI.
+ * Everything here is plain JSON: it crosses Temporal payloads and continue-as-new.
+ */
+import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
+
+/** What the controller admits: the Plan's operations plus replication cycles and reprotect. */
+export type ControllerOpKind = OperationKind | 'replication' | 'reprotect';
+
+export type RunbookPhase =
+  | 'normal'
+  | 'failed-over-uncommitted'
+  | 'failed-over-committed'
+  | 'reprotecting'
+  | 'failed-back';
+
+export interface OperationRef {
+  id: string;
+  kind: ControllerOpKind;
+  startedAt: string;
+  planHash?: string;
+}
+
+/** `partial`: every wave ran, but some group failed under `onFailure: continue`. */
+export type OperationOutcome = 'succeeded' | 'partial' | 'failed' | 'rolled-back' | 'cancelled';
+
+export interface OperationSummary extends OperationRef {
+  outcome: OperationOutcome;
+  endedAt: string;
+  error?: string;
+  decisions?: ApprovalRecord[];
+}
+
+export interface RunbookState {
+  runbook: string;
+  protection: 'off' | 'on';
+  /** Where the runbook's VMs run in production right now. */
+  activeSite: SiteRole;
+  phase: RunbookPhase;
+  /** The site that must not run the runbook's VMs (set by a failover, cleared by failback). */
+  fence?: { site: SiteRole; reason: string; since: string };
+  inFlight: OperationRef[];
+  /** Recovery points held by operations (operation id -> point ids); filled by the recovery-point work. */
+  heldPoints: Record<string, string[]>;
+  planHash?: string;
+  /** Per kind, how many operations were started (ids are `runbook/<name>/<kind>/<n>`). */
+  counters: Partial<Record<ControllerOpKind, number>>;
+  /** The most recent finished operations, newest last (bounded). */
+  recent: OperationSummary[];
+}
+
+export interface ControllerInput {
+  runbook: string;
+  state?: RunbookState;
+  /** Continue-as-new after this many history events (tests); otherwise when the server suggests. */
+  continueAsNewAfterEvents?: number;
+}
+
+export interface OperationOptions {
+  /** Concurrent VM boots per site (a workflow-side semaphore). */
+  bootConcurrency?: number;
+  /** Run each group as its own child workflow: 'auto' does so for large plans. */
+  childGroups?: 'auto' | 'always' | 'never';
+  /** Rollbacks longer than this run in chunks as child workflows (default 300). */
+  compensationChunk?: number;
+  /** Replication cycles: VMs moving data at the same time (default 2). */
+  maxConcurrentTransfers?: number;
+}
+
+export interface StartOperationRequest {
+  /** `replication` starts one replication cycle (workflows/replication.ts). */
+  kind: OperationKind | 'replication';
+  plan: Plan;
+  options?: OperationOptions;
+  requestedBy?: string;
+}
+
+export interface StartOperationResult {
+  id: string;
+  kind: OperationKind | 'replication';
+}
+
+export interface OperationInput {
+  id: string;
+  kind: OperationKind;
+  plan: Plan;
+  controllerId: string;
+  options?: OperationOptions;
+}
+
+export type VmActionName = 'prepareVm' | 'startVm' | 'stopVm' | 'teardownVm';
+
+/** One VM action to run on one site; `undo` is what rollback runs once this action completed. */
+export interface VmAction {
+  action: VmActionName;
+  site: SiteRole;
+  vm: string;
+  /** Network role to attach (bubble for drills, production otherwise). */
+  network?: string;
+  /** Counts against the site's boot limit. */
+  boot?: boolean;
+  /** Failure is recorded but does not fail the group (fencing a site that may be gone). */
+  bestEffort?: boolean;
+  undo?: Omit<VmAction, 'undo'>;
+}
+
+/** An undo entry on the compensation stack, resolved to a concrete site name. */
+export interface Compensation {
+  key: string;
+  group: string;
+  siteName: string;
+  action: VmActionName;
+  vm: string;
+  network?: string;
+}
+
+export interface ApprovalRecord {
+  stepId: string;
+  group: string;
+  decision: 'approve' | 'reject';
+  operator: string;
+  role: string;
+  reason: string;
+  signedAt: string;
+  recordedAt: string;
+  signature: string;
+}
+
+export type GroupState =
+  | 'pending'
+  | 'running'
+  | 'waiting-approval'
+  | 'paused'
+  | 'succeeded'
+  | 'failed'
+  | 'continued'
+  | 'rolled-back';
+
+export interface VmProgress {
+  action?: VmActionName;
+  state: 'pending' | 'running' | 'done' | 'failed';
+  startedAt?: number;
+  endedAt?: number;
+}
+
+export interface GroupProgress {
+  name: string;
+  wave: number;
+  state: GroupState;
+  step?: string;
+  startedAt?: number;
+  endedAt?: number;
+  /** The child workflow running this group, when groups run as children. */
+  workflowId?: string;
+  vms: Record<string, VmProgress>;
+  error?: string;
+}
+
+export interface GateView {
+  workflowId: string;
+  stepId: string;
+  group: string;
+  role: string;
+  prompt: string;
+  approvers: string[];
+  openedAt: number;
+  expiresAt: number;
+}
+
+export interface PauseView {
+  workflowId: string;
+  group: string;
+  error: string;
+  since: number;
+}
+
+export type OperationState =
+  | 'running'
+  | 'waiting-approval'
+  | 'paused'
+  | 'waiting-commit'
+  | 'rolling-back'
+  | 'succeeded'
+  | 'failed'
+  | 'rolled-back'
+  | 'cancelled';
+
+export interface OperationProgress {
+  id: string;
+  kind: OperationKind;
+  runbook: string;
+  planHash: string;
+  state: OperationState;
+  wave: number;
+  waves: number;
+  startedAt: number;
+  endedAt?: number;
+  groups: Record<string, GroupProgress>;
+  gates: GateView[];
+  pauses: PauseView[];
+  decisions: ApprovalRecord[];
+  compensations: { pending: number; done: number };
+  error?: string;
+}
+
+export interface OperationResult {
+  id: string;
+  kind: OperationKind;
+  outcome: OperationOutcome;
+  groups: Record<string, GroupState>;
+  decisions: ApprovalRecord[];
+  error?: string;
+}
+
+/** The slice of a Plan one group needs, so a group child's input stays small. */
+export interface GroupInput {
+  operationId: string;
+  parentId: string;
+  kind: OperationKind;
+  group: PlanGroup;
+  sites: Record<SiteRole, PlanSite>;
+  drillNetwork?: string;
+  operators: Plan['operators'];
+  roles: Plan['roles'];
+  bootConcurrency: number;
+}
+
+/** How a group ended: `rollback` asks the operation to roll back; `aborted` stopped early. */
+export type GroupOutcome = 'succeeded' | 'continued' | 'rollback' | 'aborted';
+
+export interface GroupResult {
+  group: string;
+  outcome: GroupOutcome;
+  compensations: Compensation[];
+  decisions: ApprovalRecord[];
+  error?: string;
+}
+
+export type PauseDecision = 'resume' | 'rollback' | 'continue';
+
+export interface PauseDecisionRequest {
+  group: string;
+  decision: PauseDecision;
+  reason: string;
+  by?: string;
+}
+
+export interface CommitRequest {
+  decision: 'commit' | 'rollback';
+  reason: string;
+  by?: string;
+}

@@ -1,0 +1,106 @@
+/**
+ * The VM actions an operation runs for a group, in order per VM, each with its undo. Pure, so
+ * the list is unit-tested; the interpreter resolves sites and runs them through site activities.
+ * (Recovery points, and restoring disks from them, come with the replication work.)
+ */
+import type { OperationKind, PlanGroup } from '../runbooks/plan.ts';
+import type { VmAction } from './types.ts';
+
+export interface VmActionContext {
+  /** Network role the drill attaches VMs to (the Plan's `drill.network`). */
+  drillNetwork?: string;
+}
+
+/** For each VM of the group (in the group's order), its actions in execution order. */
+export function vmActionsFor(
+  op: OperationKind,
+  group: PlanGroup,
+  ctx: VmActionContext = {},
+): Array<{ vm: string; actions: VmAction[] }> {
+  return group.vms.map((v) => ({ vm: v.name, actions: actionsForVm(op, v.name, ctx) }));
+}
+
+function actionsForVm(op: OperationKind, vm: string, ctx: VmActionContext): VmAction[] {
+  switch (op) {
+    case 'drill': {
+      // A drill boots a copy on the secondary, isolated on the bubble network; production on the
+      // primary is never touched.
+      const network = ctx.drillNetwork ?? 'bubble';
+      return [
+        {
+          action: 'prepareVm',
+          site: 'secondary',
+          vm,
+          network,
+          undo: { action: 'teardownVm', site: 'secondary', vm },
+        },
+        {
+          action: 'startVm',
+          site: 'secondary',
+          vm,
+          network,
+          boot: true,
+          undo: { action: 'stopVm', site: 'secondary', vm },
+        },
+      ];
+    }
+    case 'failover':
+      // Fence the primary first (best effort: in a real disaster it is gone), then bring the VM up
+      // on the secondary's production network.
+      return [
+        {
+          action: 'stopVm',
+          site: 'primary',
+          vm,
+          bestEffort: true,
+          undo: { action: 'startVm', site: 'primary', vm, network: 'production', boot: true },
+        },
+        {
+          action: 'prepareVm',
+          site: 'secondary',
+          vm,
+          network: 'production',
+          undo: { action: 'teardownVm', site: 'secondary', vm },
+        },
+        {
+          action: 'startVm',
+          site: 'secondary',
+          vm,
+          network: 'production',
+          boot: true,
+          undo: { action: 'stopVm', site: 'secondary', vm },
+        },
+      ];
+    case 'failback':
+      // The mirror image: stop on the secondary (both sites are reachable in a planned failback),
+      // then bring the VM back on the primary.
+      return [
+        {
+          action: 'stopVm',
+          site: 'secondary',
+          vm,
+          undo: { action: 'startVm', site: 'secondary', vm, network: 'production', boot: true },
+        },
+        {
+          action: 'prepareVm',
+          site: 'primary',
+          vm,
+          network: 'production',
+          undo: { action: 'teardownVm', site: 'primary', vm },
+        },
+        {
+          action: 'startVm',
+          site: 'primary',
+          vm,
+          network: 'production',
+          boot: true,
+          undo: { action: 'stopVm', site: 'primary', vm },
+        },
+      ];
+  }
+}
+
+/** Steps (before/after) that this operation runs, in order. */
+export function stepsFor<T extends { in: OperationKind[] }>(op: OperationKind, steps: readonly T[]): T[] {
+  return steps.filter((s) => s.in.includes(op));
+}
