@@ -7,6 +7,7 @@ import { Context } from '@temporalio/activity';
 import type { SiteDriver } from '../drivers/types.ts';
 import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from './checks.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
+import { createInventoryActivities } from './inventory.ts';
 import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
 import { runVmAction, type VmActionInput, type VmActionResult } from './vm.ts';
 
@@ -44,6 +45,8 @@ export function createSiteActivities(deps: SiteDeps) {
     async runHook(input: HookInput): Promise<HookResult> {
       return withHeartbeat(() => runHook(deps.hooksDir, deps.siteName, input));
     },
+    /** siteInventory: what `--live` checks compare with the Plan. */
+    ...createInventoryActivities(deps),
     ...(deps.replication ? createReplicationActivities(deps.replication) : {}),
   };
 }

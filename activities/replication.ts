@@ -12,6 +12,7 @@ import {
   type Registry,
 } from 'prom-client';
 import { readLastRecord } from '../lab/workload/reader.ts';
+import { encodeBlockDigests } from '../replication/block-digests.ts';
 import { ensureBacking } from '../replication/chain.ts';
 import { isReplicationError } from '../replication/errors.ts';
 import {
@@ -92,6 +93,8 @@ export interface ReplicationSiteDeps {
 
 export interface ReplicationBaseResult {
   base: ExportBase | null;
+  /** The base point's block digests per disk (base64): what a resync compares against. */
+  baseBlocks?: Record<string, { blockSize: number; blocks: string }>;
   baseUnusable?: string;
   keepCheckpoints: string[];
   committedPoints: number;
@@ -142,6 +145,21 @@ function heartbeater(): () => void {
   }
 }
 
+/**
+ * Heartbeats on a timer while `fn` runs: a live worker waiting out a cut link must not look
+ * dead (a second attempt would then pull into the same staging directory beside the first).
+ */
+async function beating<T>(fn: () => Promise<T>, everyMs = 3_000): Promise<T> {
+  const beat = heartbeater();
+  beat();
+  const timer = setInterval(beat, everyMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** The workload's last record on each disk of a staged point (disks without records left out). */
 async function workloadOf(
   images: { target: string; path: string }[],
@@ -167,7 +185,18 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
       return asFailure(async () => {
         const { points } = await deps.store.scanPoints(input.vm);
         const newest = points[points.length - 1] ?? null;
+        const baseBlocks: Record<string, { blockSize: number; blocks: string }> = {};
+        for (const d of newest?.disks ?? []) {
+          const blocks = await deps.store.blockDigests(newest!, d.target);
+          if (blocks !== null) {
+            baseBlocks[d.target] = {
+              blockSize: d.contentDigest.blockSize,
+              blocks: encodeBlockDigests(blocks).toString('base64'),
+            };
+          }
+        }
         return {
+          ...(newest === null ? {} : { baseBlocks }),
           base:
             newest === null
               ? null
@@ -189,12 +218,12 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
 
     /** Primary: checkpoint + backup + registration with the transfer server. */
     async replicationPrepareExport(input: PrepareExportInput): Promise<PrepareExportResult> {
-      return asFailure(() => prepareExport(input, exportDeps()));
+      return asFailure(() => beating(() => prepareExport(input, exportDeps())));
     },
 
     /** Secondary: pull over the inter-site link, then commit atomically. */
     async replicationPullCommit(input: PullCommitInput): Promise<PullCommitResult> {
-      return asFailure(async () => {
+      return asFailure(() => beating(async () => {
         const { vm, pointId } = input;
         const ex = input.export;
         const labels = { runbook: input.runbook, group: input.group, vm };
@@ -211,7 +240,6 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             ...(m.workload === undefined ? {} : { workload: m.workload }),
           };
         }
-        const beat = heartbeater();
         const pulled = await pullTransfer({
           baseUrl: ex.baseUrl,
           transferId: ex.transferId,
@@ -221,7 +249,6 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
           idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
           maxAttemptsWithoutProgress: 1000,
           backoff: { initialMs: 500, maxMs: 5_000 },
-          onProgress: () => beat(),
         });
         const transferEndedAt = new Date().toISOString();
         // Rebase before reading: the staged layers still name the primary's live disks.
@@ -247,6 +274,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             image: d.file,
             parentPointId: d.parentPointId,
             ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
+            ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
           })),
           consistency: ex.consistency,
           sourceCheckpoint: ex.checkpoint,
@@ -272,7 +300,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
           resumes: pulled.resumes,
           ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
         };
-      });
+      }));
     },
 
     /** Secondary: drop a point's staging (the cycle failed); counts the failure. */

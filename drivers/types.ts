@@ -106,7 +106,9 @@ export interface SiteDriver {
   inspectVm(name: string): Promise<VmInfo>;
   /** The inactive domain definition (XML), as the site would redefine it. */
   domainDefinition(name: string): Promise<string>;
+  /** Redefining keeps the existing uuid when the XML has none; `created` is false then. */
   defineVm(xml: string): Promise<{ name: string; created: boolean }>;
+  /** A missing VM is `removed: false`, not an error. */
   undefineVm(name: string): Promise<{ removed: boolean }>;
   /**
    * `serialOffset`: size of the serial log just before this start, to pass to waitSerial as
@@ -114,6 +116,7 @@ export interface SiteDriver {
    */
   startVm(name: string): Promise<{ started: boolean; alreadyRunning: boolean; serialOffset?: number }>;
   shutdownVm(name: string, opts: { deadlineMs: number }): Promise<{ method: ShutdownMethod }>;
+  /** A stopped or missing VM is `destroyed: false`, not an error (transient VMs vanish). */
   destroyVm(name: string): Promise<{ destroyed: boolean }>;
   agentExec(name: string, argv: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
   /** The serial log's content (since the domain last started, or since its creation if appended). */

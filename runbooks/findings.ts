@@ -27,7 +27,21 @@ export type FindingCode =
   | 'replication-exceeds-rpo'
   | 'replication-near-rpo'
   | 'approvals-exceed-rto'
-  | 'duplicate-site-name';
+  | 'duplicate-site-name'
+  // Live checks (`--live`): the runbook against the running sites (drivers/live-check.ts).
+  | 'site-unreachable'
+  | 'site-worker-unavailable'
+  | 'live-check-failed'
+  | 'vm-missing'
+  | 'disk-mismatch'
+  | 'disk-unreadable'
+  | 'vm-network-unmapped'
+  | 'network-missing'
+  | 'network-inactive'
+  | 'storage-missing'
+  | 'storage-not-writable'
+  | 'insufficient-space'
+  | 'insufficient-memory';
 
 export interface Finding {
   severity: Severity;

@@ -1,10 +1,52 @@
 #!/usr/bin/env bash
-# The main job, on a fresh machine: set-up, then check and plan the example runbooks.
-# Later issues extend it (the lab, replication, a drill and a failover).
+# The main job, on a fresh Debian machine, as root; safe to run again (every step reuses what
+# is already up): set-up, the embedded Temporal server, the two-site lab with a worker inside
+# each site, the orchestrator worker, then the lab runbook checked and planned against the
+# running sites (--live). Later issues extend it (replication, a drill and a failover).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: run as root (the lab creates network namespaces, bridges and libvirt daemons)" >&2
+  exit 2
+fi
+# The demo uses the embedded server; a deployed cluster named in the environment is not the lab's.
+unset TEMPORAL_ADDRESS TEMPORAL_NAMESPACE TEMPORAL_API_KEY
+
+step() { printf '\n\033[1mdemo: %s\033[0m\n' "$*"; }
+
+step "set-up (Debian packages, Temporal binaries, npm dependencies; skipped when present)"
 bash scripts/setup.sh
-echo "demo: validating the example runbooks"
+
+step "static checks of the example runbooks (no server, no site)"
 npx lifeboat validate runbooks/examples/*.yaml
-echo "demo: the plan of the payments runbook"
-npx lifeboat plan runbooks/examples/payments.yaml
+
+step "the embedded Temporal server"
+npx lifeboat server start
+
+step "the two-site lab: two libvirt sites in their own namespaces, the lab runbook's VMs booted on the primary"
+npx lifeboat lab up
+
+step "a site worker inside each site (each one alone talks to its site's libvirt)"
+npx lifeboat lab workers start
+
+step "the orchestrator worker (workflows; touches no site)"
+npx tsx --eval "
+import('./platform/embedded-workers.ts').then(async ({ ensureEmbeddedWorkers }) => {
+  const r = await ensureEmbeddedWorkers();
+  for (const w of [...r.started, ...r.running])
+    console.log(\`\${w.name} worker \${r.started.includes(w) ? 'started' : 'already running'} (pid \${w.pid}, log \${w.logFile})\`);
+});"
+
+step "validate --live: the lab runbook against the running sites"
+npx lifeboat validate --live runbooks/examples/lab.yaml
+
+step "plan --live: what a drill, failover or failback would do, and what each site has for it"
+npx lifeboat plan --live runbooks/examples/lab.yaml
+
+step "where to look"
+npx lifeboat server status
+npx lifeboat lab status
+echo
+echo "The Temporal Web UI above lists each live check as a siteInventoryWorkflow (live-check/lab/...)."
+echo "Stop everything: npx lifeboat lab down && npx lifeboat server stop"

@@ -1,8 +1,8 @@
 import { createOrchestratorActivities, createSiteActivities } from '../activities/index.ts';
 import { ORCHESTRATOR_TASK_QUEUE, siteTaskQueue } from '../platform/names.ts';
-import type { WorkerProcessOptions } from './run.ts';
 import { startReplicationService } from './replication.ts';
-import { createSiteDriver } from './site-driver.ts';
+import type { WorkerProcessOptions } from './run.ts';
+import { createSiteDriver, type SiteDriverConfig } from './site-driver.ts';
 import { WORKFLOWS_PATH } from './workflows-path.ts';
 
 /** What the orchestrator worker serves: every workflow, and the activities that touch no site. */
@@ -21,14 +21,19 @@ export function orchestratorWorker(): Pick<
 /** What a site worker serves: the activities of one site, on that site's queue only. */
 export async function siteWorker(
   siteName: string,
+  config: SiteDriverConfig = {},
 ): Promise<Pick<WorkerProcessOptions, 'kind' | 'taskQueue' | 'activities' | 'site' | 'registerMetrics'>> {
-  const driver = await createSiteDriver(siteName);
+  const driver = await createSiteDriver(siteName, config);
   const replication = await startReplicationService(siteName);
   return {
     kind: 'site',
     site: siteName,
     taskQueue: siteTaskQueue(siteName),
-    activities: createSiteActivities({ siteName, driver, ...(replication ? { replication: replication.deps } : {}) }),
+    activities: createSiteActivities({
+      siteName,
+      driver,
+      ...(replication ? { replication: replication.deps } : {}),
+    }),
     ...(replication ? { registerMetrics: replication.registerMetrics } : {}),
   };
 }

@@ -2,7 +2,7 @@
  * Rollback: the undo of every completed action, run in reverse order of completion. Callers run
  * this inside a non-cancellable scope so a cancellation cannot interrupt it halfway.
  */
-import { CancellationScope, executeChild, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, executeChild } from '@temporalio/workflow';
 import type { SiteActivities } from '../activities/index.ts';
 import { describe, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
 import { proxySiteActivities } from './site-proxy.ts';
@@ -32,7 +32,8 @@ export async function compensate(
     for (let end = stack.length; end > 0; end -= chunk) {
       const part = stack.slice(Math.max(0, end - chunk), end);
       const r = await executeChild(compensationWorkflow, {
-        workflowId: `${workflowInfo().workflowId}/compensate/${end}`,
+        // Named after the operation, not workflowInfo(): replay runs under another workflow id.
+        workflowId: `${operationId}/compensate/${end}`,
         args: [{ operationId, stack: part }],
       });
       report.done += r.done;

@@ -84,10 +84,15 @@ export class GateBook {
     setHandler(
       approvalUpdate,
       (d: SignedDecision): ApprovalRecord => {
-        const gate = this.gates.get(d.payload.stepId);
-        // The validator already ran; checking again keeps two racing Updates from both landing.
-        this.refusal(d);
-        const g = gate as OpenGate;
+        // The validator (signature, role, freshness) already ran and is skipped on replay. Only
+        // state checks here, which replay identically: two racing Updates cannot both land.
+        const g = this.gates.get(d.payload.stepId);
+        if (!g || g.decision || this.seenSignatures.has(d.signature)) {
+          throw ApplicationFailure.nonRetryable(
+            `gate ${d.payload.stepId} is already decided`,
+            'NO_SUCH_GATE',
+          );
+        }
         const record: ApprovalRecord = {
           stepId: g.view.stepId,
           group: g.view.group,
@@ -102,7 +107,7 @@ export class GateBook {
         this.seenSignatures.add(d.signature);
         g.decision = record;
         this.decisions.push(record);
-        this.onChange();
+        // Handlers only record; the waiting step reacts (and reports the change) when it wakes.
         return record;
       },
       { validator: (d: SignedDecision) => this.refusal(d) },
@@ -112,7 +117,6 @@ export class GateBook {
       (r) => {
         this.pauseRefusal(r.group, r.decision, r.reason);
         (this.pauses.get(r.group) as OpenPause).decision = r.decision;
-        this.onChange();
         return { group: r.group, decision: r.decision };
       },
       { validator: (r) => this.pauseRefusal(r.group, r.decision, r.reason) },

@@ -31,6 +31,14 @@ export interface VmCycleResult {
   consistency?: { requested: string; achieved: string; reason?: string };
   bytesShipped?: number;
   bytesReceived?: number;
+  /** online: libvirt backup of a running VM; offline: bitmaps of a stopped VM's disks. */
+  mode?: 'online' | 'offline';
+  /** Set when broken bitmaps forced a resync by block digests: why, and how much differed. */
+  resync?: { reason: string; blocksCompared: number; blocksShipped: number };
+  /** Dirty bytes the base checkpoint's bitmaps counted (incremental only). */
+  dirtyBytes?: number;
+  /** Requests that continued a partial file (a cut link or a restarted worker). */
+  resumes?: number;
   deletedCheckpoints?: string[];
   error?: string;
 }
@@ -58,9 +66,12 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
   const primaryQuick = proxySiteActivities<ReplicationActivities>(input.primarySite, quick);
   const { vm, pointId, runbook, group } = input;
 
-  const base = await secondaryQuick.replicationBase({ vm });
   let committed = false;
+  // Unknown until the secondary answered: then no checkpoint may be deleted.
+  let keep: string[] | null = null;
   try {
+    const base = await secondaryQuick.replicationBase({ vm });
+    keep = base.keepCheckpoints;
     const ex = await primary.replicationPrepareExport({
       vm,
       domain: input.domain,
@@ -68,6 +79,7 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
       base: base.base,
       ...(base.baseUnusable === undefined ? {} : { baseUnusable: base.baseUnusable }),
       keepCheckpoints: base.keepCheckpoints,
+      ...(base.baseBlocks === undefined ? {} : { baseBlocks: base.baseBlocks }),
       consistency: input.consistency,
     });
     const res = await secondary.replicationPullCommit({
@@ -97,6 +109,10 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
       consistency: ex.consistency,
       bytesShipped: res.bytesShipped,
       bytesReceived: res.bytesReceived,
+      resumes: res.resumes,
+      mode: ex.mode,
+      ...(ex.resync === undefined ? {} : { resync: ex.resync }),
+      ...(ex.dirtyBytes === undefined ? {} : { dirtyBytes: ex.dirtyBytes }),
       deletedCheckpoints: [...ex.deletedCheckpoints, ...cleanup.deletedCheckpoints],
     };
   } catch (err) {
@@ -104,9 +120,11 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
     // Undo in a non-cancellable scope: a cancelled cycle must still leave no staging behind.
     await CancellationScope.nonCancellable(async () => {
       await secondaryQuick.replicationAbort({ runbook, group, vm, pointId }).catch(() => undefined);
-      await primaryQuick
-        .replicationCleanup({ vm, domain: input.domain, pointId, keepCheckpoints: base.keepCheckpoints })
-        .catch(() => undefined);
+      if (keep !== null) {
+        await primaryQuick
+          .replicationCleanup({ vm, domain: input.domain, pointId, keepCheckpoints: keep })
+          .catch(() => undefined);
+      }
     });
     return {
       vm,

@@ -76,6 +76,10 @@ export function renderCycle(r: ReplicationCycleResult): string {
         `  ${v.vm}: point ${v.pointId} committed, ${v.kind}, ${v.consistency?.achieved ?? '?'}-consistent, ${mib(v.bytesShipped)} shipped, ${mib(v.bytesReceived)} on the link`,
       );
       if (v.fullReason) lines.push(`    full copy: ${v.fullReason}`);
+      if (v.resync)
+        lines.push(
+          `    resync: ${v.resync.reason}; ${v.resync.blocksShipped} of ${v.resync.blocksCompared} blocks differed and were shipped`,
+        );
       if (v.consistency?.reason) lines.push(`    consistency: ${v.consistency.reason}`);
     } else {
       lines.push(`  ${v.vm}: no point (${v.error ?? 'failed'})`);

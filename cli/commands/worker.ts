@@ -11,6 +11,11 @@ interface WorkerFlags {
   shutdownGrace?: number;
 }
 
+interface SiteFlags extends WorkerFlags {
+  libvirtUri?: string;
+  storage?: string;
+}
+
 function port(value: string): number {
   const n = Number.parseInt(value, 10);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
@@ -72,10 +77,16 @@ export function registerWorker(program: Command): void {
     worker
       .command('site')
       .argument('<name>', 'the site this worker serves (queue site-<name>)')
-      .description("one site's activities: its hypervisor and storage"),
-  ).action(async (name: string, flags: WorkerFlags) => {
+      .description("one site's activities: its hypervisor and storage")
+      .option('--libvirt-uri <uri>', "the site's libvirt URI (env LIFEBOAT_SITE_URI)")
+      .option('--storage <dir>', "the site's storage directory (env LIFEBOAT_SITE_STORAGE)"),
+  ).action(async (name: string, flags: SiteFlags) => {
     try {
-      await run(await siteWorker(name), flags);
+      const config = {
+        ...(flags.libvirtUri ? { uri: flags.libvirtUri } : {}),
+        ...(flags.storage ? { storage: flags.storage } : {}),
+      };
+      await run(await siteWorker(name, config), flags);
     } catch (err) {
       if (!(err instanceof PlatformError)) throw err;
       process.stderr.write(`lifeboat: ${err.describe()}\n`);

@@ -70,6 +70,7 @@ export class LibvirtDriver implements SiteDriver {
 
   async listVms(): Promise<VmInfo[]> {
     const names = parseNameList(await this.virsh.run(['list', '--all', '--name']));
+    // One at a time: running inspections in parallel measured no faster on 2 busy CPUs.
     const out: VmInfo[] = [];
     for (const name of names) {
       try {

@@ -5,8 +5,9 @@
  * export is returned again (with a new token); an export interrupted at any step is undone
  * (job aborted, its checkpoint deleted, its files removed) and redone.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decodeBlockDigests } from '../block-digests.ts';
 import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
 import { assertSafeName } from '../manifest.ts';
 import { newTransferToken } from '../transfer/protocol.ts';
@@ -20,6 +21,8 @@ import {
   listCheckpoints,
   runOnlineBackup,
 } from './online.ts';
+import { createOfflineCheckpoint, deleteOfflineCheckpoint, diskBitmaps, runOfflineExport } from './offline.ts';
+import { buildResyncLayer } from './resync.ts';
 import { type VirshTarget, virsh } from './virsh.ts';
 
 /** Checkpoints Lifeboat creates carry this prefix; no other checkpoint is ever touched. */
@@ -46,6 +49,8 @@ export interface PrepareExportInput {
   /** Checkpoints some committed point references; every other `lb-` checkpoint is deleted. */
   keepCheckpoints: string[];
   consistency: 'application' | 'crash';
+  /** Block digests of the base point per disk (base64), for a resync when bitmaps are broken. */
+  baseBlocks?: Record<string, { blockSize: number; blocks: string }>;
 }
 
 export interface ExportedDisk {
@@ -55,6 +60,8 @@ export interface ExportedDisk {
   size: number;
   parentPointId: string | null;
   fullReason?: string;
+  /** The primary's content digest of the disk, when it computed one (resync): commit checks it. */
+  contentRoot?: string;
 }
 
 export interface PreparedExport {
@@ -63,12 +70,14 @@ export interface PreparedExport {
   checkpointAt: string;
   kind: 'full' | 'incremental';
   fullReason?: string;
-  mode: 'online';
+  mode: 'online' | 'offline';
   domainXml: string;
   disks: ExportedDisk[];
   consistency: { requested: 'application' | 'crash'; achieved: 'application' | 'crash'; reason?: string };
   /** Dirty bytes the bitmap reported before the backup (incremental only). */
   dirtyBytes?: number;
+  /** Set when the bitmaps were unusable and only blocks whose digests differ were shipped. */
+  resync?: { reason: string; blocksCompared: number; blocksShipped: number };
   exportBytes: number;
   deletedCheckpoints: string[];
 }
@@ -134,12 +143,14 @@ export async function prepareExport(input: PrepareExportInput, deps: ExportDeps)
   }
 
   const state = await domainState(t, input.domain);
+  if (state === 'shut off') return prepareOffline(input, deps, dir, transferId);
   if (state !== 'running' && state !== 'paused') {
     throw new ExportError({
-      code: 'OFFLINE_EXPORT_UNSUPPORTED',
-      message: `${input.domain} is ${state}; only running VMs are exported by libvirt backups`,
+      code: 'DOMAIN_STATE',
+      message: `${input.domain} is ${state}: neither running nor cleanly stopped`,
       context: { vm: input.vm, domain: input.domain, state },
-      hint: 'start the VM, or wait for the offline (stopped-VM) export',
+      hint: 'a cycle exports running VMs by libvirt backups and stopped VMs offline; wait for it to settle',
+      retryable: true,
     });
   }
 
@@ -173,35 +184,49 @@ export async function prepareExport(input: PrepareExportInput, deps: ExportDeps)
   const dirtyBytes =
     decision.from === null ? undefined : await checkpointDirtyBytes(t, input.domain, decision.from.checkpoint);
   const files = new Map(disks.map((d) => [d.target, join(dir, `${d.target}.qcow2`)]));
-  const backup = await runOnlineBackup(t, {
+  const backupInput = {
     domain: input.domain,
     checkpoint: cp,
-    from: decision.from?.checkpoint ?? null,
-    files,
     stagingDir: dir,
     freeze: input.consistency === 'application',
     ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
-  });
+  };
+  const perDisk = new Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>(
+    targets.map((tg) => [
+      tg,
+      {
+        parentPointId: decision.from?.pointId ?? null,
+        ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+      },
+    ]),
+  );
+  let backup: Awaited<ReturnType<typeof runOnlineBackup>>;
+  let resync: PreparedExport['resync'];
+  try {
+    backup = await runOnlineBackup(t, { ...backupInput, from: decision.from?.checkpoint ?? null, files });
+  } catch (e) {
+    const from = decision.from;
+    if (from === null || !(e instanceof ExportError) || !/inconsistent|broken bitmap/i.test(e.message)) throw e;
+    const r = await resyncOnline(t, input, deps, dir, from, backupInput, files, perDisk);
+    backup = r.backup;
+    resync = r.resync;
+  }
   const domainXml = await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain });
 
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
     const digest = await sha256File(files.get(d.target)!);
-    exported.push({
-      target: d.target,
-      file: `${d.target}.qcow2`,
-      ...digest,
-      parentPointId: decision.from?.pointId ?? null,
-      ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
-    });
+    exported.push({ target: d.target, file: `${d.target}.qcow2`, ...digest, ...perDisk.get(d.target)! });
   }
+  const anyParent = exported.some((d) => d.parentPointId !== null);
   const prepared: PreparedExport = {
     transferId,
     checkpoint: cp,
     checkpointAt: backup.checkpointAt,
-    kind: decision.from === null ? 'full' : 'incremental',
+    kind: anyParent ? 'incremental' : 'full',
     ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+    ...(resync === undefined ? {} : { resync }),
     mode: 'online',
     domainXml,
     disks: exported,
@@ -261,16 +286,155 @@ export async function cleanupExport(
   } catch {
     return { deletedCheckpoints: [], checkpointsKept: [] };
   }
-  if (state !== 'running' && state !== 'paused') return { deletedCheckpoints: [], checkpointsKept: [] };
-  await abortStaleBackup(deps.virsh, input.domain);
+  const offline = state === 'shut off';
+  if (!offline && state !== 'running' && state !== 'paused') return { deletedCheckpoints: [], checkpointsKept: [] };
+  const disks = offline
+    ? domainDisks(await virsh(deps.virsh, ['dumpxml', '--inactive', input.domain], { domain: input.domain }))
+    : [];
+  if (!offline) await abortStaleBackup(deps.virsh, input.domain);
   for (const name of await listCheckpoints(deps.virsh, input.domain)) {
     if (!name.startsWith(CHECKPOINT_PREFIX)) continue;
     if (input.keepCheckpoints.includes(name)) {
       kept.push(name);
       continue;
     }
-    await deleteCheckpoint(deps.virsh, input.domain, name);
+    if (offline) await deleteOfflineCheckpoint(deps.virsh, input.domain, name, disks);
+    else await deleteCheckpoint(deps.virsh, input.domain, name);
     deleted.push(name);
   }
   return { deletedCheckpoints: deleted, checkpointsKept: kept };
+}
+
+/** The stopped-VM half: bitmaps read by a storage daemon, the new checkpoint made offline. */
+async function prepareOffline(
+  input: PrepareExportInput,
+  deps: ExportDeps,
+  dir: string,
+  transferId: string,
+): Promise<PrepareExportResult> {
+  const t = deps.virsh;
+  const cp = checkpointName(input.pointId);
+  const domainXml = await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain });
+  const disks = domainDisks(domainXml);
+  if (disks.length === 0) {
+    throw new ExportError({
+      code: 'NO_DISKS',
+      message: `${input.domain} has no file-backed disks to replicate`,
+      context: { vm: input.vm, domain: input.domain },
+      hint: 'only file disks (qcow2 or raw) are replicated',
+    });
+  }
+  let checkpoints = await listCheckpoints(t, input.domain);
+  const deleted: string[] = [];
+  for (const name of checkpoints) {
+    if (!name.startsWith(CHECKPOINT_PREFIX)) continue;
+    if (name !== cp && input.keepCheckpoints.includes(name)) continue;
+    await deleteOfflineCheckpoint(t, input.domain, name, disks);
+    if (name !== cp) deleted.push(name);
+  }
+  checkpoints = checkpoints.filter((c) => c !== cp && !deleted.includes(c));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const targets = disks.map((d) => d.target);
+  let decision = decideBase(input, checkpoints, targets);
+  if (decision.from !== null) {
+    for (const d of disks) {
+      const b = (await diskBitmaps(d.source)).find((x) => x.name === decision.from?.checkpoint);
+      if (b === undefined || b.flags.includes('in-use')) {
+        decision = {
+          from: null,
+          fullReason: `chain cannot continue: bitmap ${decision.from.checkpoint} of ${d.target} is ${b === undefined ? 'missing' : 'inconsistent (QEMU did not close it)'}`,
+        };
+        break;
+      }
+    }
+  }
+  const files = new Map(disks.map((d) => [d.target, join(dir, `${d.target}.qcow2`)]));
+  const out = await runOfflineExport({
+    domain: input.domain,
+    disks,
+    from: decision.from?.checkpoint ?? null,
+    files,
+    stagingDir: dir,
+    ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
+  });
+  const checkpointAt = new Date().toISOString();
+  await createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir);
+  const exported: ExportedDisk[] = [];
+  for (const d of disks) {
+    deps.heartbeat?.();
+    exported.push({
+      target: d.target,
+      file: `${d.target}.qcow2`,
+      ...(await sha256File(files.get(d.target)!)),
+      parentPointId: decision.from?.pointId ?? null,
+      ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+    });
+  }
+  const prepared: PreparedExport = {
+    transferId,
+    checkpoint: cp,
+    checkpointAt,
+    kind: decision.from === null ? 'full' : 'incremental',
+    ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+    mode: 'offline',
+    domainXml,
+    disks: exported,
+    // A cleanly stopped VM has nothing in flight: the point is as consistent as asked.
+    consistency: { requested: input.consistency, achieved: input.consistency },
+    ...(out.dirtyBytes === undefined ? {} : { dirtyBytes: out.dirtyBytes }),
+    exportBytes: exported.reduce((s, d) => s + d.size, 0),
+    deletedCheckpoints: deleted,
+  };
+  await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
+  return { ...prepared, ...(await register(deps, transferId, dir, prepared)), reused: false };
+}
+
+/**
+ * The bitmaps of `from` are broken: take a full backup aside (with the new checkpoint), then
+ * per disk keep only the blocks whose digests differ from the base point's.
+ */
+async function resyncOnline(
+  t: VirshTarget,
+  input: PrepareExportInput,
+  deps: ExportDeps,
+  dir: string,
+  from: ExportBase,
+  backupInput: Omit<Parameters<typeof runOnlineBackup>[1], 'from' | 'files'>,
+  files: Map<string, string>,
+  perDisk: Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>,
+): Promise<{ backup: Awaited<ReturnType<typeof runOnlineBackup>>; resync: NonNullable<PreparedExport['resync']> }> {
+  const reason = `the dirty bitmaps of checkpoint ${from.checkpoint} are inconsistent (QEMU was killed): resync by block digests against point ${from.pointId}`;
+  const fullDir = join(dir, 'full');
+  await mkdir(fullDir, { recursive: true });
+  const fullFiles = new Map([...files.keys()].map((tg) => [tg, join(fullDir, `${tg}.qcow2`)]));
+  // The failed attempt may have left its checkpoint behind; the full backup creates it again.
+  await deleteCheckpoint(t, input.domain, backupInput.checkpoint).catch(() => undefined);
+  const backup = await runOnlineBackup(t, { ...backupInput, stagingDir: fullDir, from: null, files: fullFiles });
+  let compared = 0;
+  let shipped = 0;
+  for (const [target, out] of files) {
+    const base = input.baseBlocks?.[target];
+    const layer =
+      base === undefined
+        ? null
+        : await buildResyncLayer(
+            fullFiles.get(target)!,
+            out,
+            decodeBlockDigests(Buffer.from(base.blocks, 'base64')),
+            base.blockSize,
+            dir,
+            deps.heartbeat,
+          );
+    if (layer === null) {
+      await rename(fullFiles.get(target)!, out);
+      perDisk.set(target, { parentPointId: null, fullReason: `${reason}; ${target} could not be compared` });
+      continue;
+    }
+    compared += layer.blocksCompared;
+    shipped += layer.blocksShipped;
+    perDisk.set(target, { parentPointId: from.pointId, contentRoot: layer.contentRoot });
+  }
+  await rm(fullDir, { recursive: true, force: true });
+  return { backup, resync: { reason, blocksCompared: compared, blocksShipped: shipped } };
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
@@ -224,6 +225,8 @@ describe('interpreter: onFailure policies and compensation', () => {
               .sort(),
           ).toEqual([...started].sort());
           for (const vm of started) expect(h.secondary.vmState(vm)).toBe('shut off');
+          // Nothing new started after the cancellation: c's after-step hook never ran.
+          expect(existsSync(hooks.logFile)).toBe(false);
           const state = await runbookState(h.client, h.plan.runbook.name);
           expect(state.recent.at(-1)).toMatchObject({ id: op.id, outcome: 'cancelled' });
           await saveHistory(h.client, op.id, 'operationWorkflow', `drill-cancelled-${childGroups}`);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decideGate, operationProgress } from '../../../cli/runbook-client.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, syntheticPlan, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
 import { eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
@@ -88,6 +88,24 @@ describe('interpreter: waves on the diamond', () => {
         'one-drill',
         {},
       ).catch(() => undefined);
+    });
+  });
+
+  it.each([
+    ['inline', 'never'],
+    ['as child workflows', 'always'],
+  ] as const)('caps concurrent boots per site (groups %s)', async (_label, childGroups) => {
+    // Two groups of 4 VMs in one wave, a limit of 2 boots: never more than 2 at once, and 2 do overlap.
+    const plan = syntheticPlan(diamondPlan(), { groups: 2, vmsPerGroup: 4, waves: 1 });
+    await withHarness(plan, { driver: () => ({ delayMs: { startVm: 400 } }) }, async (h) => {
+      const op = await h.start('drill', { bootConcurrency: 2, childGroups });
+      const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+      expect(result.outcome).toBe('succeeded');
+      const boots = h.secondary.calls.filter((c) => c.method === 'startVm' && c.ok);
+      expect(boots).toHaveLength(8);
+      const overlapAt = (t: number) => boots.filter((b) => b.start <= t && t < b.end).length;
+      const peak = Math.max(...boots.map((b) => overlapAt(b.start)));
+      expect(peak).toBe(2);
     });
   });
 });

@@ -3,6 +3,7 @@
  * Test VMs live on the secondary under `drvtest-*` names, so the lab's VMs are left alone;
  * the last test kills the secondary site and brings it back with `lab up`.
  */
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgentNotRespondingError,
@@ -12,7 +13,7 @@ import {
   VmNotFoundError,
 } from '../../../drivers/errors.ts';
 import { domainSpecFromXml } from '../../../drivers/libvirt/index.ts';
-import { SITE_STORAGE_PATH } from '../../../lab/config.ts';
+import { hostPathOf, SITE_STORAGE_PATH } from '../../../lab/config.ts';
 import {
   createDisk,
   ensureLab,
@@ -45,6 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cleanup().catch(() => undefined);
+  await rm(hostPathOf(site, TEST_DIR), { recursive: true, force: true });
 });
 
 describe('libvirt driver on a real site', () => {

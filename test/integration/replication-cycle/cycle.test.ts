@@ -3,23 +3,34 @@
  * admitted by the runbook's controller, exported at the primary (checkpoint + push backup),
  * pulled over the inter-site link by the secondary's worker and committed there.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sitePaths } from '../../../lab/config.ts';
+import { labCut, labHeal } from '../../../lab/lab.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
+import { verifyPoint } from '../../../replication/verify.ts';
+import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
 import {
   type CycleLab,
   checkpoints,
   compareImages,
   interCounters,
   referenceCopy,
+  slowLink,
   startCycleLab,
+  waitMidFile,
   waitNewCheckpoint,
+  waitStaged,
 } from './harness.ts';
 import { virshPrimary, waitWorkload } from './lab-vm.ts';
 
 const KiB = 1024;
+const pexec = promisify(execFile);
 
 describe('replication cycle (real lab)', () => {
   let lab: CycleLab;
@@ -53,6 +64,14 @@ describe('replication cycle (real lab)', () => {
       return { refs, dirty, linkBytes: after.tx - before.tx, checkpoint: cp, result, id: c.id };
     } finally {
       if (!resumed) await virshPrimary(['resume', vm.name]).catch(() => undefined);
+    }
+  }
+
+  async function waitDomainState(domain: string, want: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await virshPrimary(['domstate', domain])).trim() !== want) {
+      if (Date.now() > deadline) throw new Error(`${domain} did not become ${want}`);
+      await sleep(250);
     }
   }
 
@@ -108,5 +127,158 @@ describe('replication cycle (real lab)', () => {
 
     // Only checkpoints that committed points reference remain at the primary.
     expect((await checkpoints(lab.vm)).sort()).toEqual([m1.sourceCheckpoint, m2.sourceCheckpoint].sort());
+  });
+
+  it('a stopped VM ships at most 1.2x its dirty bytes and its point is exact; the next online cycle is incremental', async () => {
+    const vm = lab.vm;
+    const base = (await lab.store.newestCommitted(vm.name))!;
+    const seq = await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
+    await virshPrimary(['shutdown', vm.name, '--mode', 'agent']);
+    await waitDomainState(vm.name, 'shut off');
+    const before = await interCounters('primary');
+    const r = await (await lab.cycle()).result;
+    const after = await interCounters('primary');
+    expect(r.outcome).toBe('succeeded');
+    const v = r.vms[0]!;
+    expect(v).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'offline' });
+    const m = await expectExact(v.pointId, vm.hostDisks);
+    expect(m.disks.every((d) => d.parentPointId === base.pointId)).toBe(true);
+    expect(v.dirtyBytes).toBeGreaterThan(0);
+    const linkBytes = after.tx - before.tx;
+    console.log(JSON.stringify({ offline: { dirtyBytes: v.dirtyBytes, linkBytes, shipped: v.bytesShipped } }));
+    expect(linkBytes).toBeLessThanOrEqual(1.2 * v.dirtyBytes! + vm.targets.length * 512 * KiB + 128 * KiB);
+
+    await virshPrimary(['start', vm.name]);
+    await waitWorkload(vm, seq, 240_000);
+    const next = await pausedCycle('after-offline', m.sourceCheckpoint);
+    expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'online' });
+    const m2 = await expectExact(next.result.vms[0]!.pointId, next.refs);
+    expect(m2.disks.every((d) => d.parentPointId === m.pointId)).toBe(true);
+  });
+
+  it('a lab cut mid-transfer, then heal: the cycle completes, no partial point is ever listed, the resume bound holds', async () => {
+    const vm = lab.vm;
+    const pointsBefore = (await lab.store.listPoints(vm.name)).map((p) => p.pointId);
+    await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
+    await slowLink('512kbit');
+    try {
+      const before = await interCounters('primary');
+      const c = await lab.cycle();
+      const mid = await waitMidFile(lab.storeRoot, vm.name, { arrived: 64 * KiB, remaining: 192 * KiB });
+      await labCut();
+      // While the link is down the point is being transferred, never listed.
+      for (let i = 0; i < 15; i++) {
+        expect((await lab.store.listPoints(vm.name)).map((p) => p.pointId)).toEqual(pointsBefore);
+        await sleep(1_000);
+      }
+      await labHeal();
+      const r = await c.result;
+      const after = await interCounters('primary');
+      expect(r.outcome).toBe('succeeded');
+      const v = r.vms[0]!;
+      expect(v).toMatchObject({ outcome: 'committed', kind: 'incremental' });
+      expect(v.resumes ?? 0).toBeGreaterThan(0);
+      // Resumed, not restarted: the link carried at most 1.2x the point's bytes.
+      expect(after.tx - before.tx).toBeLessThanOrEqual(1.2 * v.bytesShipped!);
+      console.log(JSON.stringify({ cut: { at: mid, pointBytes: v.bytesShipped, linkBytes: after.tx - before.tx, resumes: v.resumes } }));
+      expect((await lab.store.listPoints(vm.name)).map((p) => p.pointId)).toEqual([...pointsBefore, v.pointId]);
+      expect(await lab.store.listStaging(vm.name)).toEqual([]);
+    } finally {
+      await labHeal().catch(() => undefined);
+      await slowLink(null);
+    }
+  });
+
+  it('the secondary worker SIGKILLed between backup start and commit: exactly one point for the cycle, and the next point is exact', async () => {
+    const vm = lab.vm;
+    await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
+    await slowLink('1mbit');
+    let r: ReplicationCycleResult;
+    try {
+      const c = await lab.cycle();
+      await waitStaged(lab.storeRoot, vm.name, 100 * KiB);
+      process.kill(lab.workerPids.secondary, 'SIGKILL');
+      await lab.startSiteWorker('secondary');
+      await slowLink(null);
+      r = await c.result;
+    } finally {
+      await slowLink(null);
+    }
+    expect(r.outcome).toBe('succeeded');
+    const v = r.vms[0]!;
+    const all = await lab.store.listPoints(vm.name);
+    expect(all.filter((p) => p.pointId === v.pointId)).toHaveLength(1);
+    expect(all.filter((p) => p.sourceCheckpoint === `lb-${v.pointId}`)).toHaveLength(1);
+    expect(await lab.store.listStaging(vm.name)).toEqual([]);
+    const next = await pausedCycle('after-kill', all[all.length - 1]!.sourceCheckpoint);
+    expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental' });
+    await expectExact(next.result.vms[0]!.pointId, next.refs);
+  });
+
+  it('QEMU killed (bitmaps left inconsistent): the next cycle resyncs by block digests, says so, and its point is exact', async () => {
+    const vm = lab.vm;
+    const base = (await lab.store.newestCommitted(vm.name))!;
+    const seq = await waitWorkload(vm, 0);
+    // The QEMU of the test's own VM (started by this file), found by libvirt's pid file.
+    const pid = Number(readFileSync(path.join(sitePaths('primary').qemuPidDir, `${vm.name}.pid`), 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    await waitDomainState(vm.name, 'shut off');
+    await virshPrimary(['start', vm.name]);
+    await waitWorkload(vm, seq, 240_000);
+    const resynced = await pausedCycle('resync', null);
+    expect(resynced.result.outcome).toBe('succeeded');
+    const v = resynced.result.vms[0]!;
+    expect(v).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'online' });
+    expect(v.resync?.reason).toMatch(/inconsistent.*resync by block digests/);
+    expect(v.resync!.blocksShipped).toBeLessThan(v.resync!.blocksCompared);
+    console.log(JSON.stringify({ resync: v.resync, shipped: v.bytesShipped, linkBytes: resynced.linkBytes }));
+    const m = await expectExact(v.pointId, resynced.refs);
+    expect(m.disks.every((d) => d.parentPointId === base.pointId)).toBe(true);
+
+    // The chain goes on from the resync point's fresh checkpoint.
+    const next = await pausedCycle('after-resync', m.sourceCheckpoint);
+    expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental' });
+    expect(next.result.vms[0]!.resync).toBeUndefined();
+    await expectExact(next.result.vms[0]!.pointId, next.refs);
+  });
+
+  it('a byte changed in a committed file at the secondary: verification marks the point failed and the next cycle ships a full copy saying why', async () => {
+    const vm = lab.vm;
+    const newest = (await lab.store.newestCommitted(vm.name))!;
+    const file = path.join(lab.store.pointDir(vm.name, newest.pointId), newest.disks[1]!.image);
+    const fd = openSync(file, 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      const at = Math.floor(statSync(file).size / 2);
+      readSync(fd, b, 0, 1, at);
+      b[0] = b[0]! ^ 0xff;
+      writeSync(fd, b, 0, 1, at);
+    } finally {
+      closeSync(fd);
+    }
+    const verified = await verifyPoint(lab.store, vm.name, newest.pointId);
+    expect(verified.manifest.integrity.state).toBe('failed');
+    expect(verified.problems.join(' ')).toContain(newest.disks[1]!.image);
+    const listed = JSON.parse(
+      (
+        await pexec(process.execPath, [
+          'bin/lifeboat.mjs',
+          'points',
+          lab.runbookFile,
+          '--vm',
+          vm.name,
+          '--json',
+          '--store',
+          lab.storeRoot,
+        ])
+      ).stdout,
+    ) as { points: { id: string; integrity: string; kind: string }[] };
+    expect(listed.points.find((p) => p.id === newest.pointId)?.integrity).toBe('failed');
+
+    const next = await pausedCycle('after-damage', null);
+    const v = next.result.vms[0]!;
+    expect(v).toMatchObject({ outcome: 'committed', kind: 'full' });
+    expect(v.fullReason).toMatch(/failed verification/);
+    await expectExact(v.pointId, next.refs);
   });
 });

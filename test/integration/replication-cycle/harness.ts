@@ -5,9 +5,10 @@
  * two data disks and its workload on the primary, and a one-VM runbook for it.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Client, Connection } from '@temporalio/client';
@@ -30,6 +31,8 @@ import { bootTestVm, destroyTestVm, type TestVm, testVm, virshPrimary } from './
 const pexec = promisify(execFile);
 export const WORKER_KEY = 'replication-test-worker';
 const SITE_WORKER = path.join(REPO_ROOT, 'test', 'integration', 'replication-cycle', 'site-worker.ts');
+// nsenter starts the worker in / of the site: name the loader by URL, not by package.
+const TSX_LOADER = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export interface CycleLab {
   client: Client;
@@ -40,6 +43,8 @@ export interface CycleLab {
   /** The replica store's root as the host sees it. */
   storeRoot: string;
   startSiteWorker(site: 'primary' | 'secondary'): Promise<number>;
+  /** Pids of the replication workers this harness started, by site. */
+  workerPids: Record<'primary' | 'secondary', number>;
   cycle(): Promise<{ id: string; result: Promise<ReplicationCycleResult> }>;
   close(): Promise<void>;
 }
@@ -118,13 +123,15 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
       LIFEBOAT_SITE: site,
       LIBVIRT_DEFAULT_URI: 'qemu:///system',
     };
-    const p = await spawnInSite(site, [process.execPath, '--import', 'tsx', SITE_WORKER, site], {
+    const p = await spawnInSite(site, [process.execPath, '--import', TSX_LOADER, SITE_WORKER, site], {
       key: WORKER_KEY,
       env,
       cwd: REPO_ROOT,
     });
+    workerPids[site] = p.pid;
     return p.pid;
   };
+  const workerPids = { primary: 0, secondary: 0 };
   await startSiteWorker('primary');
   await startSiteWorker('secondary');
 
@@ -146,6 +153,7 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
     store: new ReplicaStore(storeRoot),
     storeRoot,
     startSiteWorker,
+    workerPids,
     async cycle() {
       const a = await requestReplication(client, plan);
       if (!a.admitted) throw new Error(`cycle refused: ${a.message}`);
@@ -215,4 +223,68 @@ export async function compareImages(a: string, b: string): Promise<{ identical: 
     const err = e as { code?: number; stdout?: string; stderr?: string };
     return { identical: false, detail: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() };
   }
+}
+
+/** Slows the primary's side of the inter-site link (token bucket), so a transfer can be cut mid-way. */
+export async function slowLink(rate: string | null): Promise<void> {
+  const ns = SITE_TOPOLOGY.primary.netns;
+  const dev = SITE_TOPOLOGY.primary.interIf;
+  if (rate === null) {
+    await pexec('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined);
+    return;
+  }
+  await pexec('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '100ms']);
+}
+
+/** Bytes staged so far for a point not yet committed (0 when no staging directory exists). */
+export function stagedBytes(storeRoot: string, vm: string): number {
+  const dir = path.join(storeRoot, vm, 'points');
+  let total = 0;
+  for (const d of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!d.startsWith('.staging-')) continue;
+    for (const f of readdirSync(path.join(dir, d))) {
+      if (f.endsWith('.qcow2')) total += statSync(path.join(dir, d, f)).size;
+    }
+  }
+  return total;
+}
+
+export async function waitStaged(storeRoot: string, vm: string, atLeast: number, timeoutMs = 120_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const n = stagedBytes(storeRoot, vm);
+    if (n >= atLeast) return n;
+    await sleep(20);
+  }
+  throw new Error(`fewer than ${atLeast} bytes staged for ${vm} within ${timeoutMs} ms`);
+}
+
+/**
+ * Waits until some file of the VM's export is part-way across: at least `arrived` bytes staged
+ * at the secondary and at least `remaining` bytes still to come (sizes from the primary's export).
+ */
+export async function waitMidFile(
+  storeRoot: string,
+  vm: string,
+  opts: { arrived: number; remaining: number; timeoutMs?: number },
+): Promise<{ file: string; staged: number; size: number }> {
+  const pointsDir = path.join(storeRoot, vm, 'points');
+  const exportRoot = hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'replication', 'export', vm));
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  while (Date.now() < deadline) {
+    for (const d of existsSync(pointsDir) ? readdirSync(pointsDir) : []) {
+      if (!d.startsWith('.staging-')) continue;
+      const pointId = d.slice('.staging-'.length);
+      for (const f of readdirSync(path.join(pointsDir, d))) {
+        if (!f.endsWith('.qcow2')) continue;
+        const full = path.join(exportRoot, pointId, f);
+        if (!existsSync(full)) continue;
+        const staged = statSync(path.join(pointsDir, d, f)).size;
+        const size = statSync(full).size;
+        if (staged >= opts.arrived && size - staged >= opts.remaining) return { file: f, staged, size };
+      }
+    }
+    await sleep(10);
+  }
+  throw new Error(`no file of ${vm} was part-way across within the timeout`);
 }

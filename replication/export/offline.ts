@@ -1,0 +1,237 @@
+/**
+ * The stopped-VM export. libvirt backups need a running QEMU, so the disks are opened by a
+ * qemu-storage-daemon instead and each is backed up over QMP with `sync: bitmap` from the base
+ * checkpoint's persistent bitmap (`bitmap-mode: never`: the base bitmap is left as it was), which
+ * copies only the dirty clusters. The new checkpoint is a new enabled bitmap per disk
+ * (`qemu-img bitmap --add --enable`) plus libvirt's metadata for it (`checkpoint-create
+ * --redefine`), so the next online cycle continues from it.
+ */
+import { spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { imageInfo } from '../chain.ts';
+import { runProcess } from '../exec.ts';
+import type { DomainDisk } from './domain.ts';
+import { ExportError } from './errors.ts';
+import { QmpClient } from './qmp.ts';
+import { tryVirsh, type VirshTarget } from './virsh.ts';
+
+async function qemuImg(args: string[], context: Record<string, unknown>): Promise<string> {
+  const r = await runProcess('qemu-img', args, { timeoutMs: 30 * 60_000 });
+  if (r.exitCode !== 0) {
+    throw new ExportError({
+      code: 'BACKUP_FAILED',
+      message: `qemu-img ${args[0]} failed: ${r.stderr.trim()}`,
+      context: { ...context, args },
+      hint: 'is the VM really stopped (the image not locked)?',
+      retryable: true,
+    });
+  }
+  return r.stdout;
+}
+
+/** Persistent bitmaps of a stopped disk, with their flags (`in-use` = QEMU did not close it). */
+export async function diskBitmaps(path: string): Promise<{ name: string; flags: string[] }[]> {
+  const out = JSON.parse(await qemuImg(['info', '--output=json', path], { path })) as {
+    'format-specific'?: { data?: { bitmaps?: { name: string; flags: string[] }[] } };
+  };
+  return out['format-specific']?.data?.bitmaps ?? [];
+}
+
+interface DaemonHandle {
+  qmp: QmpClient;
+  stop(): Promise<void>;
+}
+
+async function startDaemon(dir: string): Promise<DaemonHandle> {
+  const sock = join(dir, 'qsd.sock');
+  await rm(sock, { force: true });
+  const child = spawn(
+    'qemu-storage-daemon',
+    ['--chardev', `socket,id=m0,path=${sock},server=on,wait=off`, '--monitor', 'chardev=m0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const qmp = await QmpClient.connect(sock);
+      return {
+        qmp,
+        async stop() {
+          await qmp.execute('quit').catch(() => undefined);
+          qmp.close();
+          if (child.exitCode === null) {
+            const exited = new Promise<void>((r) => child.once('exit', () => r()));
+            await Promise.race([exited, sleep(5_000)]);
+            if (child.exitCode === null) child.kill('SIGKILL');
+          }
+        },
+      };
+    } catch (e) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new ExportError({
+          code: 'BACKUP_FAILED',
+          message: `qemu-storage-daemon did not start: ${stderr.trim() || String(e)}`,
+          hint: 'is qemu-system-common (qemu-storage-daemon) installed?',
+          retryable: true,
+        });
+      }
+      await sleep(50);
+    }
+  }
+}
+
+export interface OfflineExportInput {
+  domain: string;
+  disks: DomainDisk[];
+  /** Incremental from this checkpoint's bitmaps; null for a full copy. */
+  from: string | null;
+  /** Disk target -> output file. */
+  files: ReadonlyMap<string, string>;
+  stagingDir: string;
+  heartbeat?: () => void;
+}
+
+export interface OfflineExportResult {
+  /** Dirty bytes of the base bitmaps (incremental only). */
+  dirtyBytes?: number;
+}
+
+/** Copies each stopped disk, or only its clusters dirty since `from`, into its output file. */
+export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineExportResult> {
+  if (i.from === null) {
+    for (const d of i.disks) {
+      i.heartbeat?.();
+      await qemuImg(['convert', '-f', d.format, '-O', 'qcow2', d.source, i.files.get(d.target)!], { disk: d.target });
+    }
+    return {};
+  }
+  const daemon = await startDaemon(i.stagingDir);
+  let dirty = 0;
+  try {
+    for (const [n, d] of i.disks.entries()) {
+      const out = i.files.get(d.target)!;
+      const { virtualSize } = await imageInfo(d.source);
+      await qemuImg(['create', '-q', '-f', 'qcow2', out, String(virtualSize)], { disk: d.target });
+      const src = `src${n}`;
+      const dst = `dst${n}`;
+      await daemon.qmp.execute('blockdev-add', {
+        driver: d.format,
+        'node-name': src,
+        'read-only': true,
+        file: { driver: 'file', filename: d.source },
+      });
+      await daemon.qmp.execute('blockdev-add', {
+        driver: 'qcow2',
+        'node-name': dst,
+        file: { driver: 'file', filename: out },
+      });
+      const nodes = (await daemon.qmp.execute('query-named-block-nodes', { flat: true })) as Array<{
+        'node-name': string;
+        'dirty-bitmaps'?: Array<{ name: string; count: number; inconsistent?: boolean }>;
+      }>;
+      const bitmap = nodes.find((x) => x['node-name'] === src)?.['dirty-bitmaps']?.find((b) => b.name === i.from);
+      if (bitmap === undefined || bitmap.inconsistent === true) {
+        throw new ExportError({
+          code: 'BACKUP_FAILED',
+          message: `disk ${d.target} has ${bitmap === undefined ? 'no' : 'an inconsistent'} bitmap ${i.from}`,
+          context: { domain: i.domain, disk: d.target, checkpoint: i.from },
+          hint: 'the chain cannot continue from this checkpoint: ship a full copy',
+        });
+      }
+      dirty += bitmap.count;
+      const job = `backup-${n}`;
+      await daemon.qmp.execute('blockdev-backup', {
+        'job-id': job,
+        device: src,
+        target: dst,
+        sync: 'bitmap',
+        bitmap: i.from,
+        'bitmap-mode': 'never',
+      });
+      const done = await daemon.qmp.waitEvent(
+        (e) =>
+          (e.event === 'BLOCK_JOB_COMPLETED' || e.event === 'BLOCK_JOB_CANCELLED') && e.data?.device === job,
+        30 * 60_000,
+      );
+      if (done.event !== 'BLOCK_JOB_COMPLETED' || done.data?.error !== undefined) {
+        throw new ExportError({
+          code: 'BACKUP_FAILED',
+          message: `offline backup of ${d.target} failed: ${String(done.data?.error ?? done.event)}`,
+          context: { domain: i.domain, disk: d.target },
+          hint: 'see the storage daemon; the cycle will be retried',
+          retryable: true,
+        });
+      }
+      i.heartbeat?.();
+      await daemon.qmp.execute('blockdev-del', { 'node-name': dst });
+      await daemon.qmp.execute('blockdev-del', { 'node-name': src });
+    }
+  } finally {
+    await daemon.stop();
+  }
+  return { dirtyBytes: dirty };
+}
+
+/**
+ * The checkpoint of a stopped VM: an enabled persistent bitmap per disk and libvirt's metadata
+ * for it (libvirt cannot create checkpoints of inactive domains, but it can redefine them).
+ * Idempotent: a bitmap left by an interrupted attempt is replaced.
+ */
+export async function createOfflineCheckpoint(
+  t: VirshTarget,
+  domain: string,
+  name: string,
+  parent: string | null,
+  disks: DomainDisk[],
+  dir: string,
+): Promise<void> {
+  for (const d of disks) {
+    if ((await diskBitmaps(d.source)).some((b) => b.name === name)) {
+      await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });
+    }
+    await qemuImg(['bitmap', '--add', '--enable', d.source, name], { disk: d.target });
+  }
+  const xml = `<domaincheckpoint>
+  <name>${name}</name>
+${parent === null ? '' : `  <parent><name>${parent}</name></parent>\n`}  <creationTime>${Math.floor(Date.now() / 1000)}</creationTime>
+  <disks>
+${disks.map((d) => `    <disk name='${d.target}' checkpoint='bitmap' bitmap='${name}'/>`).join('\n')}
+  </disks>
+</domaincheckpoint>
+`;
+  const file = join(dir, 'checkpoint-redefine.xml');
+  await writeFile(file, xml);
+  await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
+  const r = await tryVirsh(t, ['checkpoint-create', domain, file, '--redefine']);
+  if (r.exitCode !== 0) {
+    throw new ExportError({
+      code: 'VIRSH_FAILED',
+      message: `checkpoint-create --redefine ${name} failed: ${r.stderr.trim()}`,
+      context: { domain, checkpoint: name },
+      hint: 'see the site libvirt log',
+      retryable: true,
+    });
+  }
+}
+
+/** Removes a checkpoint of a stopped VM: libvirt's metadata and each disk's bitmap. */
+export async function deleteOfflineCheckpoint(
+  t: VirshTarget,
+  domain: string,
+  name: string,
+  disks: DomainDisk[],
+): Promise<void> {
+  await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
+  for (const d of disks) {
+    if ((await diskBitmaps(d.source)).some((b) => b.name === name)) {
+      await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });
+    }
+  }
+}
