@@ -32,7 +32,7 @@ const POLL_MS = 1_000;
 
 export async function runCheck(
   driver: SiteDriver,
-  probes: CheckProbes | undefined,
+  probes: CheckProbes,
   input: CheckInput,
 ): Promise<CheckResult> {
   const { check, vm } = input;
@@ -45,14 +45,6 @@ export async function runCheck(
       detail: 'data checks need recovery points',
       attempts: 0,
     };
-  }
-  if ((check.kind === 'tcp' || check.kind === 'http') && !probes) {
-    throw ApplicationFailure.create({
-      type: 'CHECK_UNSUPPORTED',
-      message: `site ${driver.site} cannot probe ${check.kind} on guests`,
-      nonRetryable: true,
-      details: [{ check: check.id, vm, hint: "give the site worker probes for its guests' addresses" }],
-    });
   }
   const deadline = Date.now() + check.withinMs;
   let attempts = 0;
@@ -83,7 +75,7 @@ export async function runCheck(
 
 async function attempt(
   driver: SiteDriver,
-  probes: CheckProbes | undefined,
+  probes: CheckProbes,
   check: Exclude<PlanCheck, { kind: 'data' }>,
   vm: string,
   timeoutMs: number,
@@ -95,16 +87,23 @@ async function attempt(
       return { ok, detail: `exit ${r.exitCode}, stdout ${JSON.stringify(r.stdout.slice(0, 200))}` };
     }
     case 'serial': {
-      const r = await driver.waitSerial(vm, check.pattern, { timeoutMs });
+      // Only output of the VM's current run counts: an appended log still holds the ready
+      // lines of earlier boots. The offset is read from the running domain on every attempt,
+      // so a retry after a crash, or a restart in between, still starts at the current run.
+      const fromOffset = await driver.serialRunOffset(vm);
+      const r = await driver.waitSerial(vm, check.pattern, {
+        timeoutMs,
+        ...(fromOffset === undefined ? {} : { fromOffset }),
+      });
       return { ok: true, detail: r.line };
     }
     case 'tcp': {
-      const r = await (probes as CheckProbes).tcp(vm, check.port, { timeoutMs });
+      const r = await probes.tcp(vm, check.port, { timeoutMs });
       return { ok: r.open, detail: r.detail };
     }
     case 'http': {
-      const r = await (probes as CheckProbes).http(vm, check.port, check.path, { timeoutMs });
-      return { ok: r.status === check.expect, detail: `HTTP ${r.status}` };
+      const r = await probes.http(vm, check.port, check.path, { timeoutMs });
+      return { ok: r.status === check.expect, detail: `HTTP ${r.status} (expected ${check.expect})` };
     }
   }
 }

@@ -8,6 +8,7 @@ import type { SiteDriver } from '../drivers/types.ts';
 import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from './checks.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
+import { createGuestProbes } from './probes.ts';
 import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
 import { runVmAction, type VmActionInput, type VmActionResult } from './vm.ts';
 
@@ -23,7 +24,7 @@ export interface SiteDeps {
   driver: SiteDriver;
   /** Directory of the scripts that `run` steps may execute on this site. */
   hooksDir?: string;
-  /** How this site reaches guests for tcp/http checks. */
+  /** How this site reaches guests for tcp/http checks; default: direct connections (probes.ts). */
   probes?: CheckProbes;
   /** The site's replication service (transfer server, replica store); absent: no replication. */
   replication?: ReplicationSiteDeps;
@@ -34,13 +35,15 @@ export function createOrchestratorActivities(_deps: OrchestratorDeps) {
 }
 
 export function createSiteActivities(deps: SiteDeps) {
+  // The worker runs on its site's network and connects to guests itself unless told otherwise.
+  const probes = deps.probes ?? createGuestProbes(deps.driver);
   return {
     /** prepareVm / startVm / stopVm / teardownVm, idempotent by observing the VM first. */
     async vmAction(input: VmActionInput): Promise<VmActionResult> {
       return withHeartbeat(() => runVmAction(deps.driver, input));
     },
     async runCheck(input: CheckInput): Promise<CheckResult> {
-      return withHeartbeat(() => runCheck(deps.driver, deps.probes, input));
+      return withHeartbeat(() => runCheck(deps.driver, probes, input));
     },
     async runHook(input: HookInput): Promise<HookResult> {
       return withHeartbeat(() => runHook(deps.hooksDir, deps.siteName, input));

@@ -223,84 +223,86 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
 
     /** Secondary: pull over the inter-site link, then commit atomically. */
     async replicationPullCommit(input: PullCommitInput): Promise<PullCommitResult> {
-      return asFailure(() => beating(async () => {
-        const { vm, pointId } = input;
-        const ex = input.export;
-        const labels = { runbook: input.runbook, group: input.group, vm };
-        const staged = await deps.store.stage(vm, pointId);
-        if (staged.committed) {
-          const m = (await deps.store.getPoint(vm, pointId))!;
+      return asFailure(() =>
+        beating(async () => {
+          const { vm, pointId } = input;
+          const ex = input.export;
+          const labels = { runbook: input.runbook, group: input.group, vm };
+          const staged = await deps.store.stage(vm, pointId);
+          if (staged.committed) {
+            const m = (await deps.store.getPoint(vm, pointId))!;
+            return {
+              pointId,
+              kind: ex.kind,
+              alreadyCommitted: true,
+              bytesShipped: m.bytesShipped,
+              bytesReceived: 0,
+              resumes: 0,
+              ...(m.workload === undefined ? {} : { workload: m.workload }),
+            };
+          }
+          const pulled = await pullTransfer({
+            baseUrl: ex.baseUrl,
+            transferId: ex.transferId,
+            token: ex.token,
+            tls: deps.tls,
+            destDir: staged.dir,
+            idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+            maxAttemptsWithoutProgress: 1000,
+            backoff: { initialMs: 500, maxMs: 5_000 },
+          });
+          const transferEndedAt = new Date().toISOString();
+          // Rebase before reading: the staged layers still name the primary's live disks.
+          for (const d of ex.disks) {
+            const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
+            const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
+            if (d.parentPointId !== null && parentImage !== undefined) {
+              await ensureBacking(`${staged.dir}/${d.file}`, `../${d.parentPointId}/${parentImage}`);
+            } else if (d.parentPointId === null) {
+              await ensureBacking(`${staged.dir}/${d.file}`, null);
+            }
+          }
+          const workload = await workloadOf(
+            ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+          );
+          const { manifest, alreadyCommitted } = await deps.store.commit({
+            vm,
+            pointId,
+            runbook: input.runbook,
+            domainXml: ex.domainXml,
+            disks: ex.disks.map((d) => ({
+              target: d.target,
+              image: d.file,
+              parentPointId: d.parentPointId,
+              ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
+              ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
+            })),
+            consistency: ex.consistency,
+            sourceCheckpoint: ex.checkpoint,
+            times: {
+              checkpointAt: ex.checkpointAt,
+              transferStartedAt: input.transferStartedAt,
+              transferEndedAt,
+            },
+            ...(workload === undefined ? {} : { workload }),
+            bytesShipped: ex.exportBytes,
+          });
+          if (!alreadyCommitted && deps.metrics) {
+            deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
+            deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
+            deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
+          }
           return {
             pointId,
             kind: ex.kind,
-            alreadyCommitted: true,
-            bytesShipped: m.bytesShipped,
-            bytesReceived: 0,
-            resumes: 0,
-            ...(m.workload === undefined ? {} : { workload: m.workload }),
+            alreadyCommitted,
+            bytesShipped: manifest.bytesShipped,
+            bytesReceived: pulled.bytesReceived,
+            resumes: pulled.resumes,
+            ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
           };
-        }
-        const pulled = await pullTransfer({
-          baseUrl: ex.baseUrl,
-          transferId: ex.transferId,
-          token: ex.token,
-          tls: deps.tls,
-          destDir: staged.dir,
-          idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
-          maxAttemptsWithoutProgress: 1000,
-          backoff: { initialMs: 500, maxMs: 5_000 },
-        });
-        const transferEndedAt = new Date().toISOString();
-        // Rebase before reading: the staged layers still name the primary's live disks.
-        for (const d of ex.disks) {
-          const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
-          const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
-          if (d.parentPointId !== null && parentImage !== undefined) {
-            await ensureBacking(`${staged.dir}/${d.file}`, `../${d.parentPointId}/${parentImage}`);
-          } else if (d.parentPointId === null) {
-            await ensureBacking(`${staged.dir}/${d.file}`, null);
-          }
-        }
-        const workload = await workloadOf(
-          ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
-        );
-        const { manifest, alreadyCommitted } = await deps.store.commit({
-          vm,
-          pointId,
-          runbook: input.runbook,
-          domainXml: ex.domainXml,
-          disks: ex.disks.map((d) => ({
-            target: d.target,
-            image: d.file,
-            parentPointId: d.parentPointId,
-            ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
-            ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
-          })),
-          consistency: ex.consistency,
-          sourceCheckpoint: ex.checkpoint,
-          times: {
-            checkpointAt: ex.checkpointAt,
-            transferStartedAt: input.transferStartedAt,
-            transferEndedAt,
-          },
-          ...(workload === undefined ? {} : { workload }),
-          bytesShipped: ex.exportBytes,
-        });
-        if (!alreadyCommitted && deps.metrics) {
-          deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
-          deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
-          deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
-        }
-        return {
-          pointId,
-          kind: ex.kind,
-          alreadyCommitted,
-          bytesShipped: manifest.bytesShipped,
-          bytesReceived: pulled.bytesReceived,
-          resumes: pulled.resumes,
-          ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
-        };
-      }));
+        }),
+      );
     },
 
     /** Secondary: drop a point's staging (the cycle failed); counts the failure. */

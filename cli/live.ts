@@ -6,11 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type Client, WorkflowFailedError } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { InventoryRequest, ReachableSite, SiteInventory } from '../drivers/inventory.ts';
-import { inventoryRequests } from '../drivers/inventory.ts';
+import {
+  type InventoryRequest,
+  inventoryRequests,
+  type ReachableSite,
+  type SiteInventory,
+} from '../drivers/inventory.ts';
 import {
   checkInventories,
   gib,
@@ -31,7 +36,6 @@ import type {
   siteInventoryWorkflow,
 } from '../workflows/inventory.ts';
 import { SITE_SCHEDULE_TO_START_MS } from '../workflows/site-proxy.ts';
-
 import { ExitCode } from './exit-codes.ts';
 
 const ROLES = ['primary', 'secondary'] as const;
@@ -67,6 +71,8 @@ export interface LiveResult {
 export interface LiveOptions {
   /** How long each site's worker has to pick the request up (default: the site proxy's). */
   scheduleToStartMs?: number;
+  /** How long an orchestrator worker has to take the check up (default 15 s). */
+  orchestratorPickupMs?: number;
   /** The workflow's id (default: a fresh `live-check/<runbook>/<uuid>`). */
   workflowId?: string;
 }
@@ -142,6 +148,43 @@ async function orchestratorPolled(client: Client): Promise<boolean> {
   return (res.pollers ?? []).length > 0;
 }
 
+/**
+ * Workflow tasks have no schedule-to-start timeout, and a worker killed a moment ago is still
+ * listed as a poller: so wait (bounded) until an orchestrator worker has completed the first
+ * workflow task. A worker that fails it (e.g. one started before this workflow type existed)
+ * would retry it forever; that is reported too.
+ */
+async function awaitPickup(handle: WorkflowHandle, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  let failure: string | undefined;
+  for (;;) {
+    const events = (await handle.fetchHistory()).events ?? [];
+    if (
+      events.some(
+        (e) => e.workflowTaskCompletedEventAttributes || e.workflowExecutionCompletedEventAttributes,
+      )
+    )
+      return;
+    const failed = events.find((e) => e.workflowTaskFailedEventAttributes);
+    failure = failed?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
+    if (failure || Date.now() > deadline) break;
+    await sleep(250);
+  }
+  await handle.terminate('the live check was not picked up').catch(() => undefined);
+  if (failure) {
+    throw new LiveCheckUnavailableError(
+      'LIVE_CHECK_FAILED',
+      `the orchestrator worker failed the live check: ${failure}`,
+      'restart the orchestrator worker on this version (embedded: lifeboat server stop, then run again)',
+    );
+  }
+  throw new LiveCheckUnavailableError(
+    'NO_ORCHESTRATOR',
+    `no orchestrator worker picked the live check up within ${Math.round(withinMs / 1000)} s`,
+    'start one: lifeboat worker orchestrator (the embedded server starts it on its own)',
+  );
+}
+
 /** Each site's inventory, read by that site's worker. */
 export async function fetchInventories(
   client: Client,
@@ -160,15 +203,17 @@ export async function fetchInventories(
     sites: ROLES.map((role) => ({ role, site: plan.sites[role].name, request: requests[role] })),
     ...(opts.scheduleToStartMs !== undefined ? { scheduleToStartMs: opts.scheduleToStartMs } : {}),
   };
+  const handle = await client.workflow.start<typeof siteInventoryWorkflow>('siteInventoryWorkflow', {
+    workflowId: opts.workflowId ?? `live-check/${plan.runbook.name}/${randomUUID()}`,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    args: [input],
+    // Bounds the whole check even if the orchestrator worker vanishes half-way.
+    workflowExecutionTimeout: '5 minutes',
+  });
+  await awaitPickup(handle, opts.orchestratorPickupMs ?? 15_000);
   let out: SiteInventoryOutput;
   try {
-    out = await client.workflow.execute<typeof siteInventoryWorkflow>('siteInventoryWorkflow', {
-      workflowId: opts.workflowId ?? `live-check/${plan.runbook.name}/${randomUUID()}`,
-      taskQueue: ORCHESTRATOR_TASK_QUEUE,
-      args: [input],
-      // Bounds the whole check even if the orchestrator worker vanishes after the poller check.
-      workflowExecutionTimeout: '5 minutes',
-    });
+    out = await handle.result();
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     throw new LiveCheckUnavailableError(

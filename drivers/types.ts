@@ -91,6 +91,17 @@ export interface ImageInfo {
   backingFile?: string;
 }
 
+/** An address a guest holds, as its agent (or the site's ARP/lease table) reports it. */
+export interface VmAddress {
+  /** Guest interface name (`eth0`), or '' when the source does not know it. */
+  interface: string;
+  mac: string;
+  family: 'ipv4' | 'ipv6';
+  address: string;
+  prefix: number;
+  source: 'agent' | 'arp' | 'lease';
+}
+
 export type ShutdownMethod = 'agent' | 'acpi' | 'forced' | 'already-off';
 
 export interface ExecResult {
@@ -131,6 +142,17 @@ export interface SiteDriver {
     pattern: string,
     opts: { timeoutMs: number; fromOffset?: number },
   ): Promise<{ line: string; offset?: number }>;
+  /**
+   * Byte offset of the serial log where the domain's current run began, as recorded by startVm
+   * with the running domain (so a retry after a crash still finds it); undefined when the domain
+   * was started outside the driver or its log is not appended across boots.
+   */
+  serialRunOffset(name: string): Promise<number | undefined>;
+  /**
+   * Routable addresses of a running guest (loopback and link-local left out), IPv4 first: from
+   * the guest agent, else the site's ARP table or DHCP leases. Empty when none is known yet.
+   */
+  vmAddresses(name: string): Promise<VmAddress[]>;
   setAutostart(name: string, enabled: boolean): Promise<void>;
   /**
    * Starts a transient domain (gone once stopped), e.g. a drill copy on the bubble network.

@@ -19,6 +19,24 @@ export interface OperationRow {
   progress: unknown;
 }
 
+/** An approval gate an operation waits on, and who may open it (from the `progress` query). */
+export interface WaitingGate {
+  runbook: string | undefined;
+  operation: string | undefined;
+  /** The operation's workflow. */
+  operationWorkflowId: string;
+  /** The workflow holding the gate (the operation's, or its group child's). */
+  workflowId: string;
+  stepId: string;
+  group: string;
+  role: string;
+  prompt: string;
+  /** Operators holding the role in the runbook in force; only their signatures are accepted. */
+  approvers: string[];
+  openedAt: string;
+  expiresAt: string;
+}
+
 function quote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
@@ -59,10 +77,46 @@ async function progressOf(client: Client, row: OperationRow, timeoutMs: number):
   }
 }
 
+function isoTime(ms: unknown): string {
+  return typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : '';
+}
+
+/**
+ * The gates open in the operations' progress (workflows/types.ts GateView), oldest first
+ * (pure, unit-tested). Entries of another shape are left out rather than guessed at.
+ */
+export function waitingGates(rows: OperationRow[]): WaitingGate[] {
+  const out: WaitingGate[] = [];
+  for (const row of rows) {
+    const gates = (row.progress as { gates?: unknown } | null | undefined)?.gates;
+    if (!Array.isArray(gates)) continue;
+    for (const g of gates as Array<Record<string, unknown>>) {
+      if (typeof g !== 'object' || g === null) continue;
+      if (typeof g.stepId !== 'string' || typeof g.role !== 'string') continue;
+      out.push({
+        runbook: row.runbook,
+        operation: row.operation,
+        operationWorkflowId: row.workflowId,
+        workflowId: typeof g.workflowId === 'string' ? g.workflowId : row.workflowId,
+        stepId: g.stepId,
+        group: typeof g.group === 'string' ? g.group : '',
+        role: g.role,
+        prompt: typeof g.prompt === 'string' ? g.prompt : '',
+        approvers: Array.isArray(g.approvers)
+          ? g.approvers.filter((a): a is string => typeof a === 'string')
+          : [],
+        openedAt: isoTime(g.openedAt),
+        expiresAt: isoTime(g.expiresAt),
+      });
+    }
+  }
+  return out.sort((a, b) => a.openedAt.localeCompare(b.openedAt));
+}
+
 export async function listOperations(
   client: Client,
   opts: { runbook?: string; recent?: number; queryTimeoutMs?: number } = {},
-): Promise<{ inFlight: OperationRow[]; recent: OperationRow[] }> {
+): Promise<{ inFlight: OperationRow[]; recent: OperationRow[]; gates: WaitingGate[] }> {
   const inFlight: OperationRow[] = [];
   for await (const info of client.workflow.list({ query: operationsQuery({ ...opts, running: true }) })) {
     inFlight.push(toRow(info));
@@ -83,7 +137,7 @@ export async function listOperations(
       row.progress = await progressOf(client, row, opts.queryTimeoutMs ?? 3_000);
     }),
   );
-  return { inFlight, recent };
+  return { inFlight, recent, gates: waitingGates(inFlight) };
 }
 
 /** A short text for a progress answer whose shape the workflow defines. */
@@ -114,8 +168,38 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/** How long until `iso`, roughly, for a person: `in 9m`, `in 1h05m`, `expired`. */
+export function timeLeft(iso: string, now: number): string {
+  const ms = Date.parse(iso) - now;
+  if (!Number.isFinite(ms)) return '-';
+  if (ms <= 0) return 'expired';
+  const m = Math.ceil(ms / 60_000);
+  return m < 60 ? `in ${m}m` : `in ${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+function renderGates(gates: WaitingGate[], now: number): string {
+  const header = ['RUNBOOK', 'OPERATION', 'STEP', 'ROLE', 'APPROVERS', 'EXPIRES', 'PROMPT'];
+  const rows = gates.map((g) => [
+    g.runbook ?? '-',
+    g.operation ?? '-',
+    g.stepId,
+    g.role,
+    g.approvers.length > 0 ? g.approvers.join(',') : '(nobody holds the role)',
+    g.expiresAt ? `${g.expiresAt.replace('T', ' ').slice(0, 19)} (${timeLeft(g.expiresAt, now)})` : '-',
+    g.prompt,
+  ]);
+  const first = gates[0]!;
+  return [
+    `Gates waiting:\n${table([header, ...rows])}`,
+    `Approve: lifeboat approve ${first.runbook ?? '<runbook>'} --step ${first.stepId} --reason "..." (as one of the approvers; reject likewise)`,
+  ].join('\n');
+}
+
 /** The human rendering of `lifeboat status` (pure, unit-tested). */
-export function renderOperations(result: { inFlight: OperationRow[]; recent: OperationRow[] }): string {
+export function renderOperations(
+  result: { inFlight: OperationRow[]; recent: OperationRow[]; gates?: WaitingGate[] },
+  now: number = Date.now(),
+): string {
   const header = ['RUNBOOK', 'OPERATION', 'STATE', 'STATUS', 'STARTED', 'PROGRESS', 'WORKFLOW'];
   const line = (r: OperationRow) => [
     r.runbook ?? '-',
@@ -132,5 +216,7 @@ export function renderOperations(result: { inFlight: OperationRow[]; recent: Ope
       : 'In flight: none',
     result.recent.length > 0 ? `Recent:\n${table([header, ...result.recent.map(line)])}` : 'Recent: none',
   ];
+  // Gates come first: they are what a person has to act on.
+  if (result.gates && result.gates.length > 0) parts.unshift(renderGates(result.gates, now));
   return parts.join('\n\n');
 }

@@ -15,8 +15,8 @@ import {
   type ReplicationActivities,
   type ReplicationSiteDeps,
 } from '../activities/replication.ts';
-import { siteTaskQueue } from '../platform/names.ts';
 import { PlatformError } from '../platform/errors.ts';
+import { siteTaskQueue } from '../platform/names.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { loadSiteTls } from '../replication/tls.ts';
 import { TransferServer } from '../replication/transfer/server.ts';
@@ -99,7 +99,7 @@ export async function replicationSiteWorker(
       'WORKER_START_FAILED',
       'LIFEBOAT_REPLICATION_LISTEN is not set',
       { site: siteName },
-      'set it to the site\'s inter-site address and a port, e.g. 10.213.1.1:7443',
+      "set it to the site's inter-site address and a port, e.g. 10.213.1.1:7443",
     );
   }
   return {

@@ -37,20 +37,30 @@ export interface ReplicationCycleResult {
 
 /** Point ids sort by time and name their cycle: `<UTC time>-<cycle number>`. */
 export function pointIdFor(startedAt: Date, cycleId: string): string {
-  const t = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const t = startedAt
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const n = /\/(\d+)$/.exec(cycleId)?.[1] ?? '0';
   return `${t}-${n}`;
 }
 
-export async function replicationCycleWorkflow(input: ReplicationCycleInput): Promise<ReplicationCycleResult> {
+export async function replicationCycleWorkflow(
+  input: ReplicationCycleInput,
+): Promise<ReplicationCycleResult> {
   if (!input || typeof input.id !== 'string' || !input.plan?.sites) {
-    throw ApplicationFailure.nonRetryable('replicationCycleWorkflow needs {id, plan, controllerId}', 'BAD_INPUT');
+    throw ApplicationFailure.nonRetryable(
+      'replicationCycleWorkflow needs {id, plan, controllerId}',
+      'BAD_INPUT',
+    );
   }
   const { plan } = input;
   const pointId = pointIdFor(workflowInfo().startTime, input.id);
   const only = input.options?.vms;
   const vms = plan.groups.flatMap((g) =>
-    g.vms.filter((v) => only === undefined || only.includes(v.name)).map((v) => ({ vm: v.name, group: g.name })),
+    g.vms
+      .filter((v) => only === undefined || only.includes(v.name))
+      .map((v) => ({ vm: v.name, group: g.name })),
   );
   const sem = new WorkflowSemaphore(Math.max(1, input.options?.maxConcurrentTransfers ?? 2));
   let results: VmCycleResult[] = [];

@@ -5,10 +5,10 @@ import { hostPathOf, isLabSiteName } from '../../lab/config.ts';
 import { readState } from '../../lab/state.ts';
 import { connectClient } from '../../platform/connection.ts';
 import { controllerWorkflowId } from '../../platform/names.ts';
-import { loadRunbook } from '../../runbooks/index.ts';
-import type { Plan } from '../../runbooks/plan.ts';
 import { type Manifest, pointFiles, pointKind } from '../../replication/manifest.ts';
 import { ReplicaStore } from '../../replication/store.ts';
+import { loadRunbook } from '../../runbooks/index.ts';
+import type { Plan } from '../../runbooks/plan.ts';
 import { runbookStateQuery } from '../../workflows/messages.ts';
 import { ExitCode } from '../exit-codes.ts';
 
@@ -81,7 +81,11 @@ export function renderPoints(rows: PointRow[], heldKnown: boolean): string {
     heldKnown ? r.heldBy.join(',') || '-' : '?',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const fmt = (cols: string[]) =>
+    cols
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const lines = [fmt(head), ...body.map(fmt)];
   for (const r of rows) {
     if (r.consistencyReason) lines.push(`  ${r.id}: crash-consistent because ${r.consistencyReason}`);
@@ -98,7 +102,8 @@ async function heldPoints(runbook: string): Promise<Record<string, string[]> | n
     const ask = (async () => {
       const { client, connection } = await connectClient();
       close = () => connection.close();
-      return (await client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery)).heldPoints;
+      return (await client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery))
+        .heldPoints;
     })();
     const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref());
     return await Promise.race([ask, timeout]);
@@ -113,7 +118,9 @@ async function heldPoints(runbook: string): Promise<Record<string, string[]> | n
 export function registerPoints(program: Command): void {
   program
     .command('points')
-    .description('recovery points at the secondary: id, time, age, size, kind, consistency, integrity, holder')
+    .description(
+      'recovery points at the secondary: id, time, age, size, kind, consistency, integrity, holder',
+    )
     .argument('<file>', 'runbook file')
     .option('--vm <name>', 'only this VM')
     .option('--json', 'machine-readable output')
@@ -134,7 +141,9 @@ export function registerPoints(program: Command): void {
       }
       const root = flags.store ?? replicaRoot(plan);
       if (!existsSync(root)) {
-        process.stderr.write(`lifeboat: no replica store at ${root}; no cycle has run yet, or pass --store\n`);
+        process.stderr.write(
+          `lifeboat: no replica store at ${root}; no cycle has run yet, or pass --store\n`,
+        );
       }
       const store = new ReplicaStore(root);
       const held = await heldPoints(plan.runbook.name);
@@ -147,7 +156,9 @@ export function registerPoints(program: Command): void {
         damaged.push(...scan.damaged.map((d) => ({ vm, ...d })));
       }
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ store: root, points: rows, damaged, heldKnown: held !== null }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ store: root, points: rows, damaged, heldKnown: held !== null }, null, 2)}\n`,
+        );
         return;
       }
       process.stdout.write(renderPoints(rows, held !== null));

@@ -44,7 +44,9 @@ export async function requestReplication(
         {
           kind: 'replication',
           plan,
-          ...(opts.maxConcurrentTransfers ? { options: { maxConcurrentTransfers: opts.maxConcurrentTransfers } } : {}),
+          ...(opts.maxConcurrentTransfers
+            ? { options: { maxConcurrentTransfers: opts.maxConcurrentTransfers } }
+            : {}),
         },
       ],
       startWorkflowOperation: start,

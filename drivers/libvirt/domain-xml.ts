@@ -38,6 +38,8 @@ export interface ParsedDomain {
   nics: VmNic[];
   /** Host files that receive serial output (`<log file>` or a file-type serial). */
   serialLogs: string[];
+  /** The first serial log is appended across boots (`<log append='on'>`), not truncated. */
+  serialLogAppends: boolean;
   hasGuestAgent: boolean;
 }
 
@@ -135,12 +137,18 @@ export function parseDomainXml(xml: string): ParsedDomain {
   });
 
   const serialLogs: string[] = [];
+  let serialLogAppends: boolean | undefined;
   for (const s of list(devices, 'serial')) {
     const log = attr(child(s, 'log'), 'file');
-    if (log) serialLogs.push(log);
-    else if (attr(s, 'type') === 'file') {
+    if (log) {
+      serialLogs.push(log);
+      serialLogAppends ??= attr(child(s, 'log'), 'append') === 'on';
+    } else if (attr(s, 'type') === 'file') {
       const path = attr(child(s, 'source'), 'path');
-      if (path) serialLogs.push(path);
+      if (path) {
+        serialLogs.push(path);
+        serialLogAppends ??= attr(child(s, 'source'), 'append') === 'on';
+      }
     }
   }
 
@@ -157,6 +165,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
     disks,
     nics,
     serialLogs,
+    serialLogAppends: serialLogAppends ?? false,
     hasGuestAgent,
   };
   const kernel = text(os, 'kernel');

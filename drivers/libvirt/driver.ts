@@ -22,6 +22,7 @@ import type {
   ShutdownMethod,
   SiteDriver,
   StorageInfo,
+  VmAddress,
   VmInfo,
   VmState,
 } from '../types.ts';
@@ -29,9 +30,11 @@ import { agentCommand, agentExec } from './agent.ts';
 import { classifyVirshError, isAlreadyRunning, isNotRunning } from './classify.ts';
 import { buildDomainXml, withUuid } from './domain-build.ts';
 import { domainNameOf, parseDomainXml } from './domain-xml.ts';
+import { addressesFromAgent, addressesFromDomifaddr, routableAddresses } from './guest-addresses.ts';
 import * as host from './host.ts';
 import { parseKeyValues, parseNameList, toVmState, yes } from './parse.ts';
 import { readFrom, waitForLine } from './serial.ts';
+import { clearConfigSerialRunOffset, readSerialRunOffset, recordSerialRunOffset } from './serial-run.ts';
 import { gracefulShutdown } from './shutdown.ts';
 import type { Virsh } from './virsh.ts';
 
@@ -173,9 +176,14 @@ export class LibvirtDriver implements SiteDriver {
       return { started: true, alreadyRunning: false };
     }
     const def = parseDomainXml(await this.domainDefinition(name));
-    const serialOffset = await this.logSize(def.serialLogs[0]);
+    // A log that is not appended starts empty with the run.
+    const serialOffset = def.serialLogAppends ? await this.logSize(def.serialLogs[0]) : 0;
+    if (def.serialLogAppends) await recordSerialRunOffset(this.virsh, name, serialOffset);
     const res = await this.virsh.tryRun(['start', '--domain', name], { vm: name, timeoutMs: 30_000 });
-    if (res.code === 0) return { started: true, alreadyRunning: false, serialOffset };
+    if (res.code === 0) {
+      if (def.serialLogAppends) await clearConfigSerialRunOffset(this.virsh, name);
+      return { started: true, alreadyRunning: false, serialOffset };
+    }
     if (isAlreadyRunning(res.stderr)) return { started: false, alreadyRunning: true };
     throw classifyVirshError(res.stderr, { site: this.site, vm: name }, 'start');
   }
@@ -316,6 +324,35 @@ export class LibvirtDriver implements SiteDriver {
       });
     }
     return hit;
+  }
+
+  async serialRunOffset(name: string): Promise<number | undefined> {
+    this.checkName(name);
+    return readSerialRunOffset(this.virsh, name);
+  }
+
+  /** The guest agent first (it knows static addresses); the site's leases and ARP table if not. */
+  async vmAddresses(name: string): Promise<VmAddress[]> {
+    const info = await this.inspectVm(name);
+    if (info.state !== 'running') return [];
+    const macs = info.nics.map((n) => n.mac);
+    try {
+      const found = routableAddresses(
+        addressesFromAgent(await this.agentCommand(name, 'guest-network-get-interfaces')),
+        macs,
+      );
+      if (found.length > 0) return found;
+    } catch (err) {
+      if (err instanceof VmNotFoundError || err instanceof SiteUnreachableError) throw err;
+      // Agent not answering (still booting, or none): ask the host side instead.
+    }
+    for (const source of ['lease', 'arp'] as const) {
+      const res = await this.virsh.tryRun(['domifaddr', '--domain', name, '--source', source], { vm: name });
+      if (res.code !== 0) continue;
+      const found = routableAddresses(addressesFromDomifaddr(res.stdout, source), macs);
+      if (found.length > 0) return found;
+    }
+    return [];
   }
 
   async setAutostart(name: string, enabled: boolean): Promise<void> {

@@ -7,7 +7,7 @@ export * from './domain.ts';
 export * from './errors.ts';
 export * from './offline.ts';
 export * from './online.ts';
+export * from './prepare.ts';
 export * from './qmp.ts';
 export * from './resync.ts';
-export * from './prepare.ts';
 export * from './virsh.ts';

@@ -108,7 +108,9 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
   if (i.from === null) {
     for (const d of i.disks) {
       i.heartbeat?.();
-      await qemuImg(['convert', '-f', d.format, '-O', 'qcow2', d.source, i.files.get(d.target)!], { disk: d.target });
+      await qemuImg(['convert', '-f', d.format, '-O', 'qcow2', d.source, i.files.get(d.target)!], {
+        disk: d.target,
+      });
     }
     return {};
   }
@@ -136,7 +138,9 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
         'node-name': string;
         'dirty-bitmaps'?: Array<{ name: string; count: number; inconsistent?: boolean }>;
       }>;
-      const bitmap = nodes.find((x) => x['node-name'] === src)?.['dirty-bitmaps']?.find((b) => b.name === i.from);
+      const bitmap = nodes
+        .find((x) => x['node-name'] === src)
+        ?.['dirty-bitmaps']?.find((b) => b.name === i.from);
       if (bitmap === undefined || bitmap.inconsistent === true) {
         throw new ExportError({
           code: 'BACKUP_FAILED',

@@ -44,7 +44,11 @@ export async function deleteCheckpoint(t: VirshTarget, domain: string, name: str
 }
 
 /** Dirty bytes per disk since `checkpoint` (what an incremental from it must copy). */
-export async function checkpointDirtyBytes(t: VirshTarget, domain: string, checkpoint: string): Promise<number> {
+export async function checkpointDirtyBytes(
+  t: VirshTarget,
+  domain: string,
+  checkpoint: string,
+): Promise<number> {
   const xml = await virsh(t, ['checkpoint-dumpxml', domain, checkpoint, '--size'], { domain, checkpoint });
   let total = 0;
   for (const m of xml.matchAll(/<disk\b[^>]*\bsize='(\d+)'/g)) total += Number(m[1]);
@@ -60,7 +64,12 @@ export async function abortStaleBackup(t: VirshTarget, domain: string): Promise<
   return true;
 }
 
-async function waitBackup(t: VirshTarget, domain: string, timeoutMs: number, heartbeat: () => void): Promise<void> {
+async function waitBackup(
+  t: VirshTarget,
+  domain: string,
+  timeoutMs: number,
+  heartbeat: () => void,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     heartbeat();

@@ -15,13 +15,18 @@ import type { TransferServer } from '../transfer/server.ts';
 import { domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
 import {
+  createOfflineCheckpoint,
+  deleteOfflineCheckpoint,
+  diskBitmaps,
+  runOfflineExport,
+} from './offline.ts';
+import {
   abortStaleBackup,
   checkpointDirtyBytes,
   deleteCheckpoint,
   listCheckpoints,
   runOnlineBackup,
 } from './online.ts';
-import { createOfflineCheckpoint, deleteOfflineCheckpoint, diskBitmaps, runOfflineExport } from './offline.ts';
 import { buildResyncLayer } from './resync.ts';
 import { type VirshTarget, virsh } from './virsh.ts';
 
@@ -98,7 +103,13 @@ export interface ExportDeps {
 }
 
 export function exportDir(storage: string, vm: string, pointId: string): string {
-  return join(storage, 'replication', 'export', assertSafeName('vm', vm), assertSafeName('point id', pointId));
+  return join(
+    storage,
+    'replication',
+    'export',
+    assertSafeName('vm', vm),
+    assertSafeName('point id', pointId),
+  );
 }
 
 const RESULT = 'export.json';
@@ -131,7 +142,10 @@ function decideBase(
   return { from: b };
 }
 
-export async function prepareExport(input: PrepareExportInput, deps: ExportDeps): Promise<PrepareExportResult> {
+export async function prepareExport(
+  input: PrepareExportInput,
+  deps: ExportDeps,
+): Promise<PrepareExportResult> {
   const dir = exportDir(deps.storage, input.vm, input.pointId);
   const transferId = `${input.vm}.${input.pointId}`;
   const resultPath = join(dir, RESULT);
@@ -182,7 +196,9 @@ export async function prepareExport(input: PrepareExportInput, deps: ExportDeps)
   const targets = disks.map((d) => d.target);
   const decision = decideBase(input, checkpoints, targets);
   const dirtyBytes =
-    decision.from === null ? undefined : await checkpointDirtyBytes(t, input.domain, decision.from.checkpoint);
+    decision.from === null
+      ? undefined
+      : await checkpointDirtyBytes(t, input.domain, decision.from.checkpoint);
   const files = new Map(disks.map((d) => [d.target, join(dir, `${d.target}.qcow2`)]));
   const backupInput = {
     domain: input.domain,
@@ -206,7 +222,8 @@ export async function prepareExport(input: PrepareExportInput, deps: ExportDeps)
     backup = await runOnlineBackup(t, { ...backupInput, from: decision.from?.checkpoint ?? null, files });
   } catch (e) {
     const from = decision.from;
-    if (from === null || !(e instanceof ExportError) || !/inconsistent|broken bitmap/i.test(e.message)) throw e;
+    if (from === null || !(e instanceof ExportError) || !/inconsistent|broken bitmap/i.test(e.message))
+      throw e;
     const r = await resyncOnline(t, input, deps, dir, from, backupInput, files, perDisk);
     backup = r.backup;
     resync = r.resync;
@@ -287,7 +304,8 @@ export async function cleanupExport(
     return { deletedCheckpoints: [], checkpointsKept: [] };
   }
   const offline = state === 'shut off';
-  if (!offline && state !== 'running' && state !== 'paused') return { deletedCheckpoints: [], checkpointsKept: [] };
+  if (!offline && state !== 'running' && state !== 'paused')
+    return { deletedCheckpoints: [], checkpointsKept: [] };
   const disks = offline
     ? domainDisks(await virsh(deps.virsh, ['dumpxml', '--inactive', input.domain], { domain: input.domain }))
     : [];
@@ -403,14 +421,22 @@ async function resyncOnline(
   backupInput: Omit<Parameters<typeof runOnlineBackup>[1], 'from' | 'files'>,
   files: Map<string, string>,
   perDisk: Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>,
-): Promise<{ backup: Awaited<ReturnType<typeof runOnlineBackup>>; resync: NonNullable<PreparedExport['resync']> }> {
+): Promise<{
+  backup: Awaited<ReturnType<typeof runOnlineBackup>>;
+  resync: NonNullable<PreparedExport['resync']>;
+}> {
   const reason = `the dirty bitmaps of checkpoint ${from.checkpoint} are inconsistent (QEMU was killed): resync by block digests against point ${from.pointId}`;
   const fullDir = join(dir, 'full');
   await mkdir(fullDir, { recursive: true });
   const fullFiles = new Map([...files.keys()].map((tg) => [tg, join(fullDir, `${tg}.qcow2`)]));
   // The failed attempt may have left its checkpoint behind; the full backup creates it again.
   await deleteCheckpoint(t, input.domain, backupInput.checkpoint).catch(() => undefined);
-  const backup = await runOnlineBackup(t, { ...backupInput, stagingDir: fullDir, from: null, files: fullFiles });
+  const backup = await runOnlineBackup(t, {
+    ...backupInput,
+    stagingDir: fullDir,
+    from: null,
+    files: fullFiles,
+  });
   let compared = 0;
   let shipped = 0;
   for (const [target, out] of files) {

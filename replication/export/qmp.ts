@@ -76,7 +76,9 @@ export class QmpClient {
     const id = String(this.nextId++);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
+      this.socket.write(
+        `${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`,
+      );
     });
   }
 

@@ -69,7 +69,11 @@ export async function buildResyncLayer(
         ],
         'reading changed blocks',
       );
-      await run('qemu-io', ['-f', 'qcow2', '-c', `write -q -s ${chunk} ${start} ${length}`, out], 'writing changed blocks');
+      await run(
+        'qemu-io',
+        ['-f', 'qcow2', '-c', `write -q -s ${chunk} ${start} ${length}`, out],
+        'writing changed blocks',
+      );
       await rm(chunk, { force: true });
       heartbeat();
     }

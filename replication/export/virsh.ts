@@ -18,7 +18,11 @@ export async function tryVirsh(
   return runProcess('virsh', ['-q', '-c', t.uri, ...args], { timeoutMs: t.timeoutMs ?? 60_000 });
 }
 
-export async function virsh(t: VirshTarget, args: readonly string[], context: Record<string, unknown> = {}): Promise<string> {
+export async function virsh(
+  t: VirshTarget,
+  args: readonly string[],
+  context: Record<string, unknown> = {},
+): Promise<string> {
   const r = await tryVirsh(t, args);
   if (r.exitCode !== 0) {
     const notFound = /failed to get domain|Domain not found/i.test(r.stderr);

@@ -23,6 +23,7 @@ import type {
   ShutdownMethod,
   SiteDriver,
   StorageInfo,
+  VmAddress,
   VmInfo,
   VmState,
 } from '../../drivers/types.ts';
@@ -241,6 +242,28 @@ export class RecordingDriver implements SiteDriver, CheckProbes {
       }
       return { line };
     });
+  }
+  /** Its serial output has no earlier runs to skip; not recorded, it reads nothing. */
+  serialRunOffset(_name: string): Promise<number | undefined> {
+    return Promise.resolve(undefined);
+  }
+  /** Not recorded: the probes below stand in for reaching the guest. */
+  vmAddresses(name: string): Promise<VmAddress[]> {
+    const running = this.data.vms[name]?.state === 'running';
+    return Promise.resolve(
+      running
+        ? [
+            {
+              interface: 'eth0',
+              mac: '52:54:00:00:00:01',
+              family: 'ipv4',
+              address: '192.0.2.1',
+              prefix: 24,
+              source: 'agent',
+            },
+          ]
+        : [],
+    );
   }
   setAutostart(name: string, enabled: boolean): Promise<void> {
     return this.call('setAutostart', name, () => {

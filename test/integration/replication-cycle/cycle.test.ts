@@ -4,12 +4,22 @@
  * pulled over the inter-site link by the secondary's worker and committed there.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { sitePaths } from '../../../lab/config.ts';
 import { labCut, labHeal } from '../../../lab/lab.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
@@ -21,8 +31,10 @@ import {
   compareImages,
   interCounters,
   referenceCopy,
+  siteMetrics,
   slowLink,
   startCycleLab,
+  waitExportDone,
   waitMidFile,
   waitNewCheckpoint,
   waitStaged,
@@ -56,7 +68,11 @@ describe('replication cycle (real lab)', () => {
       const before = await interCounters('primary');
       const known = await checkpoints(vm);
       const c = await lab.cycle();
+      // One cycle at a time: a second request is refused (not coalesced) and names the first.
+      const again = await requestReplication(lab.client, lab.plan);
+      expect(again).toMatchObject({ admitted: false, code: 'CONFLICT', conflictsWith: c.id });
       const cp = await waitNewCheckpoint(vm, known);
+      await waitExportDone(vm.name, c.result);
       await virshPrimary(['resume', vm.name]);
       resumed = true;
       const result = await c.result;
@@ -122,8 +138,24 @@ describe('replication cycle (real lab)', () => {
     const metadata = lab.vm.targets.length * 512 * KiB + 128 * KiB;
     expect(second.linkBytes).toBeLessThanOrEqual(1.2 * dirty + metadata);
     console.log(
-      JSON.stringify({ dirtyBytes: dirty, linkBytes: second.linkBytes, shipped: v2.bytesShipped, fullLink: first.linkBytes }),
+      JSON.stringify({
+        dirtyBytes: dirty,
+        linkBytes: second.linkBytes,
+        shipped: v2.bytesShipped,
+        fullLink: first.linkBytes,
+      }),
     );
+
+    // The secondary's worker counts what it committed, labelled by runbook, group and VM.
+    const metrics = await siteMetrics('secondary');
+    const labels = `runbook="${lab.plan.runbook.name}",group="database",vm="${lab.vm.name}"`;
+    expect(metrics).toContain(`lifeboat_replication_points_committed_total{${labels},kind="full"} 1`);
+    expect(metrics).toContain(`lifeboat_replication_points_committed_total{${labels},kind="incremental"} 1`);
+    expect(metrics).toMatch(new RegExp(`lifeboat_replication_cycle_duration_seconds_count\\{${labels}\\} 2`));
+    const shipped = Number(
+      new RegExp(`lifeboat_replication_bytes_shipped_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1],
+    );
+    expect(shipped).toBeGreaterThan(0);
 
     // Only checkpoints that committed points reference remain at the primary.
     expect((await checkpoints(lab.vm)).sort()).toEqual([m1.sourceCheckpoint, m2.sourceCheckpoint].sort());
@@ -145,7 +177,9 @@ describe('replication cycle (real lab)', () => {
     expect(m.disks.every((d) => d.parentPointId === base.pointId)).toBe(true);
     expect(v.dirtyBytes).toBeGreaterThan(0);
     const linkBytes = after.tx - before.tx;
-    console.log(JSON.stringify({ offline: { dirtyBytes: v.dirtyBytes, linkBytes, shipped: v.bytesShipped } }));
+    console.log(
+      JSON.stringify({ offline: { dirtyBytes: v.dirtyBytes, linkBytes, shipped: v.bytesShipped } }),
+    );
     expect(linkBytes).toBeLessThanOrEqual(1.2 * v.dirtyBytes! + vm.targets.length * 512 * KiB + 128 * KiB);
 
     await virshPrimary(['start', vm.name]);
@@ -180,8 +214,15 @@ describe('replication cycle (real lab)', () => {
       expect(v.resumes ?? 0).toBeGreaterThan(0);
       // Resumed, not restarted: the link carried at most 1.2x the point's bytes.
       expect(after.tx - before.tx).toBeLessThanOrEqual(1.2 * v.bytesShipped!);
-      console.log(JSON.stringify({ cut: { at: mid, pointBytes: v.bytesShipped, linkBytes: after.tx - before.tx, resumes: v.resumes } }));
-      expect((await lab.store.listPoints(vm.name)).map((p) => p.pointId)).toEqual([...pointsBefore, v.pointId]);
+      console.log(
+        JSON.stringify({
+          cut: { at: mid, pointBytes: v.bytesShipped, linkBytes: after.tx - before.tx, resumes: v.resumes },
+        }),
+      );
+      expect((await lab.store.listPoints(vm.name)).map((p) => p.pointId)).toEqual([
+        ...pointsBefore,
+        v.pointId,
+      ]);
       expect(await lab.store.listStaging(vm.name)).toEqual([]);
     } finally {
       await labHeal().catch(() => undefined);
@@ -220,7 +261,9 @@ describe('replication cycle (real lab)', () => {
     const base = (await lab.store.newestCommitted(vm.name))!;
     const seq = await waitWorkload(vm, 0);
     // The QEMU of the test's own VM (started by this file), found by libvirt's pid file.
-    const pid = Number(readFileSync(path.join(sitePaths('primary').qemuPidDir, `${vm.name}.pid`), 'utf8').trim());
+    const pid = Number(
+      readFileSync(path.join(sitePaths('primary').qemuPidDir, `${vm.name}.pid`), 'utf8').trim(),
+    );
     process.kill(pid, 'SIGKILL');
     await waitDomainState(vm.name, 'shut off');
     await virshPrimary(['start', vm.name]);

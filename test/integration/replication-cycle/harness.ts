@@ -8,8 +8,8 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -30,7 +30,9 @@ import { bootTestVm, destroyTestVm, type TestVm, testVm, virshPrimary } from './
 
 const pexec = promisify(execFile);
 export const WORKER_KEY = 'replication-test-worker';
-const SITE_WORKER = path.join(REPO_ROOT, 'test', 'integration', 'replication-cycle', 'site-worker.ts');
+/** Each site worker's /metrics port, on 127.0.0.1 inside its site's network namespace. */
+export const METRICS_PORT = { primary: 9465, secondary: 9466 } as const;
+const SITE_WORKER = path.join(REPO_ROOT, 'worker', 'replication-main.ts');
 // nsenter starts the worker in / of the site: name the loader by URL, not by package.
 const TSX_LOADER = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
@@ -122,6 +124,7 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
       TEMPORAL_NAMESPACE: namespace,
       LIFEBOAT_SITE: site,
       LIBVIRT_DEFAULT_URI: 'qemu:///system',
+      LIFEBOAT_METRICS_PORT: String(METRICS_PORT[site]),
     };
     const p = await spawnInSite(site, [process.execPath, '--import', TSX_LOADER, SITE_WORKER, site], {
       key: WORKER_KEY,
@@ -167,7 +170,8 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
       await running.catch(() => undefined);
       await native.close();
       await (connection as Connection).close();
-      for (const site of ['primary', 'secondary'] as const) await stopInSite(site, WORKER_KEY).catch(() => false);
+      for (const site of ['primary', 'secondary'] as const)
+        await stopInSite(site, WORKER_KEY).catch(() => false);
       relay.kill('SIGTERM');
       await destroyTestVm(vm);
       rmSync(dir, { recursive: true, force: true });
@@ -177,7 +181,15 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
 
 /** The inter-site veth's byte counters of a site (`ip -s` inside its namespace). */
 export async function interCounters(site: 'primary' | 'secondary'): Promise<{ rx: number; tx: number }> {
-  const { stdout } = await pexec('ip', ['-n', SITE_TOPOLOGY[site].netns, '-s', '-j', 'link', 'show', SITE_TOPOLOGY[site].interIf]);
+  const { stdout } = await pexec('ip', [
+    '-n',
+    SITE_TOPOLOGY[site].netns,
+    '-s',
+    '-j',
+    'link',
+    'show',
+    SITE_TOPOLOGY[site].interIf,
+  ]);
   const [link] = JSON.parse(stdout) as Array<{ stats64: { rx: { bytes: number }; tx: { bytes: number } } }>;
   return { rx: link!.stats64.rx.bytes, tx: link!.stats64.tx.bytes };
 }
@@ -233,7 +245,24 @@ export async function slowLink(rate: string | null): Promise<void> {
     await pexec('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined);
     return;
   }
-  await pexec('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '100ms']);
+  await pexec('ip', [
+    'netns',
+    'exec',
+    ns,
+    'tc',
+    'qdisc',
+    'replace',
+    'dev',
+    dev,
+    'root',
+    'tbf',
+    'rate',
+    rate,
+    'burst',
+    '16kb',
+    'latency',
+    '100ms',
+  ]);
 }
 
 /** Bytes staged so far for a point not yet committed (0 when no staging directory exists). */
@@ -249,7 +278,12 @@ export function stagedBytes(storeRoot: string, vm: string): number {
   return total;
 }
 
-export async function waitStaged(storeRoot: string, vm: string, atLeast: number, timeoutMs = 120_000): Promise<number> {
+export async function waitStaged(
+  storeRoot: string,
+  vm: string,
+  atLeast: number,
+  timeoutMs = 120_000,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const n = stagedBytes(storeRoot, vm);
@@ -287,4 +321,46 @@ export async function waitMidFile(
     await sleep(10);
   }
   throw new Error(`no file of ${vm} was part-way across within the timeout`);
+}
+
+/**
+ * Waits until a new export of the VM is complete at the primary (its export.json written, so
+ * the backup job has ended) or `settled` resolves. libvirt lists the new checkpoint before the
+ * job's transaction runs, so the checkpoint alone does not mark the point in time.
+ */
+export async function waitExportDone(
+  vm: string,
+  settled: Promise<unknown>,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const root = hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'replication', 'export', vm));
+  let done = false;
+  void settled.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  const deadline = Date.now() + timeoutMs;
+  while (!done && Date.now() < deadline) {
+    for (const d of existsSync(root) ? readdirSync(root) : []) {
+      if (existsSync(path.join(root, d, 'export.json'))) return;
+    }
+    await sleep(10);
+  }
+}
+
+/** The site worker's /metrics text, fetched inside the site's network namespace. */
+export async function siteMetrics(site: 'primary' | 'secondary'): Promise<string> {
+  const { stdout } = await pexec('ip', [
+    'netns',
+    'exec',
+    SITE_TOPOLOGY[site].netns,
+    'curl',
+    '-sf',
+    `http://127.0.0.1:${METRICS_PORT[site]}/metrics`,
+  ]);
+  return stdout;
 }

@@ -57,7 +57,8 @@ export async function bootTestVm(vm: TestVm, opts: { rate?: number; address?: st
   const dir = path.dirname(vm.hostDisks[0]!);
   mkdirSync(dir, { recursive: true });
   const sizes = ['32M', '64M', '64M'];
-  for (const [i, d] of vm.hostDisks.entries()) await pexec('qemu-img', ['create', '-q', '-f', 'qcow2', d, sizes[i]!]);
+  for (const [i, d] of vm.hostDisks.entries())
+    await pexec('qemu-img', ['create', '-q', '-f', 'qcow2', d, sizes[i]!]);
   const xml = domainXml({
     name: vm.name,
     vm: vm.name,

@@ -67,6 +67,8 @@ function site(s: SiteState): SiteDriver {
     agentExec: unused,
     readSerial: unused,
     waitSerial: unused,
+    serialRunOffset: unused,
+    vmAddresses: unused,
     setAutostart: unused,
     createTransient: unused,
   };

@@ -64,6 +64,10 @@ describe('parseJobInfo', () => {
     const info = parseJobInfo(
       'Job type:         Completed   \nOperation:        Backup      \nTime elapsed:     70           ms\n',
     );
-    expect(info).toMatchObject({ 'Job type': 'Completed', Operation: 'Backup', 'Time elapsed': '70           ms' });
+    expect(info).toMatchObject({
+      'Job type': 'Completed',
+      Operation: 'Backup',
+      'Time elapsed': '70           ms',
+    });
   });
 });

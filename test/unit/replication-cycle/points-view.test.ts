@@ -51,7 +51,11 @@ function manifest(over: Partial<Manifest> = {}): Manifest {
 
 describe('points view', () => {
   it('describes a point: kind, size of its files, age, downgraded consistency, holders', () => {
-    const row = pointRow(manifest(), { 'runbook/rb/drill/1': ['p2'], 'runbook/rb/drill/2': ['p1'] }, Date.parse('2026-11-25T10:05:00Z'));
+    const row = pointRow(
+      manifest(),
+      { 'runbook/rb/drill/1': ['p2'], 'runbook/rb/drill/2': ['p1'] },
+      Date.parse('2026-11-25T10:05:00Z'),
+    );
     expect(row).toMatchObject({
       id: 'p2',
       kind: 'incremental',
@@ -63,11 +67,17 @@ describe('points view', () => {
       heldBy: ['runbook/rb/drill/1'],
     });
     const text = renderPoints([row], true);
-    expect(text).toMatch(/db-1\s+p2\s+2026-11-25T10:00:00.000Z\s+5m\s+3.0 MiB\s+incremental\s+crash\s+not-yet\s+runbook\/rb\/drill\/1/);
+    expect(text).toMatch(
+      /db-1\s+p2\s+2026-11-25T10:00:00.000Z\s+5m\s+3.0 MiB\s+incremental\s+crash\s+not-yet\s+runbook\/rb\/drill\/1/,
+    );
     expect(text).toContain('crash-consistent because guest agent fsfreeze failed');
   });
   it('says when holders are unknown and why a point failed', () => {
-    const row = pointRow(manifest({ integrity: { state: 'failed', detail: 'vda.qcow2: sha256 x' } }), {}, Date.now());
+    const row = pointRow(
+      manifest({ integrity: { state: 'failed', detail: 'vda.qcow2: sha256 x' } }),
+      {},
+      Date.now(),
+    );
     const text = renderPoints([row], false);
     expect(text).toContain('verification failed: vda.qcow2: sha256 x');
     expect(text).toContain('(held by: the controller could not be asked)');
@@ -76,6 +86,8 @@ describe('points view', () => {
 
 describe('pointIdFor', () => {
   it('sorts by time and names the cycle number', () => {
-    expect(pointIdFor(new Date('2026-11-25T10:00:05.123Z'), 'runbook/rb/replication/12')).toBe('20261125T100005Z-12');
+    expect(pointIdFor(new Date('2026-11-25T10:00:05.123Z'), 'runbook/rb/replication/12')).toBe(
+      '20261125T100005Z-12',
+    );
   });
 });

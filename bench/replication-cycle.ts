@@ -1,0 +1,290 @@
+/**
+ * Replication cycle benchmark on the real lab (`npx tsx bench/replication-cycle.ts [--with-4g]`):
+ * a 4 GiB virtual data disk holding 1 GiB (and, with --with-4g, 4 GiB) of random data, 1% of
+ * it then changed in 1 MiB runs. Measures Lifeboat's first (full) cycle and an incremental
+ * cycle (time, bytes on the inter-site link, dirty-bitmap bytes) against
+ * `rsync -I --inplace --no-whole-file` of the disk file and the machine's sequential write
+ * bandwidth (dd). The VM is defined but stopped, so the cycles take the offline bitmap path
+ * and the changes can be written with qemu-io (which records them in the persistent bitmaps).
+ * Writes bench/results/replication-cycle.json.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { requestReplication } from '../cli/commands/replicate.ts';
+import {
+  hostPathOf,
+  hostUri,
+  MGMT_HOST_ADDRESS,
+  PRODUCTION_NETWORK,
+  SITE_STORAGE_PATH,
+  SITE_TOPOLOGY,
+} from '../lab/config.ts';
+import { domainXml, labMac, labUuid } from '../lab/domain.ts';
+import { spawnInSite, stopInSite } from '../lab/exec.ts';
+import { labUp } from '../lab/lab.ts';
+import { ensureLabReplicationTls, labReplicationEnv } from '../lab/replication-tls.ts';
+import { readState } from '../lab/state.ts';
+import { ensureDevServer, stopDevServer } from '../platform/dev-server.ts';
+import { REPO_ROOT } from '../platform/home.ts';
+import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
+import { loadRunbook } from '../runbooks/index.ts';
+import type { ReplicationCycleResult } from '../workflows/replication.ts';
+
+const pexec = promisify(execFile);
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const VM = 'rbench';
+const KEY = 'replication-bench-worker';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function linkTx(): Promise<number> {
+  const { stdout } = await pexec('ip', [
+    '-n',
+    SITE_TOPOLOGY.primary.netns,
+    '-s',
+    '-j',
+    'link',
+    'show',
+    'inter0',
+  ]);
+  return (JSON.parse(stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]!.stats64.tx.bytes;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, value };
+}
+
+function runbookYaml(name: string): string {
+  return `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: { name: ${name}, owner: bench }
+objectives: { rpo: 2m, rto: 15m }
+sites:
+  primary: { name: primary, driver: libvirt, uri: "qemu:///system", storage: ${SITE_STORAGE_PATH}, networks: { production: production } }
+  secondary: { name: secondary, driver: libvirt, uri: "qemu:///system", storage: ${SITE_STORAGE_PATH}, networks: { production: production, bubble: bubble } }
+replication: { every: 30s, consistency: crash, retention: { points: 6 } }
+groups:
+  - name: bench
+    vms: [${VM}]
+drill: { network: bubble }
+`;
+}
+
+async function virsh(args: string[]): Promise<string> {
+  return (await pexec('virsh', ['-q', '-c', hostUri('primary'), ...args])).stdout;
+}
+
+interface Scenario {
+  dataGiB: number;
+  changedBytes: number;
+  full: { ms: number; linkBytes: number; mbPerS: number };
+  incremental: { ms: number; linkBytes: number; dirtyBitmapBytes: number; shippedBytes: number };
+  rsync: { ms: number };
+  targets: { bytesWithin: boolean; fasterThanRsync10x: boolean; fullVsDd: number };
+}
+
+async function scenario(
+  client: Client,
+  dataGiB: number,
+  ddBytesPerS: number,
+  work: string,
+): Promise<Scenario> {
+  const inner = path.posix.join(SITE_STORAGE_PATH, 'vms', VM);
+  const innerDisks = [path.posix.join(inner, 'system.qcow2'), path.posix.join(inner, 'data1.qcow2')];
+  const disks = innerDisks.map((d) => hostPathOf('primary', d));
+  await virsh(['destroy', VM]).catch(() => '');
+  await virsh(['undefine', VM, '--checkpoints-metadata']).catch(() => '');
+  rmSync(path.dirname(disks[0]!), { recursive: true, force: true });
+  rmSync(hostPathOf('secondary', path.posix.join(SITE_STORAGE_PATH, 'replicas', VM)), {
+    recursive: true,
+    force: true,
+  });
+  mkdirSync(path.dirname(disks[0]!), { recursive: true });
+  await pexec('qemu-img', ['create', '-q', '-f', 'qcow2', disks[0]!, '32M']);
+  await pexec('qemu-img', ['create', '-q', '-f', 'qcow2', disks[1]!, '4G']);
+  // Random data in 256 MiB pieces (random so neither compression nor zero detection helps).
+  const piece = path.join(work, 'piece.raw');
+  await pexec('dd', ['if=/dev/urandom', `of=${piece}`, 'bs=1M', 'count=256', 'status=none']);
+  for (let off = 0; off < dataGiB * GiB; off += 256 * MiB) {
+    await pexec('qemu-io', ['-f', 'qcow2', '-c', `write -q -s ${piece} ${off} ${256 * MiB}`, disks[1]!]);
+  }
+  const xmlFile = path.join(work, 'domain.xml');
+  writeFileSync(
+    xmlFile,
+    domainXml({
+      name: VM,
+      vm: VM,
+      uuid: labUuid(`primary:${VM}`),
+      memoryMiB: 128,
+      disks: innerDisks,
+      address: `192.168.100.91/${PRODUCTION_NETWORK.prefix}`,
+      mac: labMac(VM),
+      network: PRODUCTION_NETWORK.name,
+      serialLog: path.posix.join(inner, 'serial.log'),
+      serialSocket: path.posix.join(inner, 'serial.sock'),
+      rate: 5,
+    }),
+  );
+  await virsh(['define', xmlFile]);
+  const runbookFile = path.join(work, `rbench-${dataGiB}.yaml`);
+  writeFileSync(runbookFile, runbookYaml(`rbench-${dataGiB}g-${Date.now().toString(36)}`));
+  const plan = (await loadRunbook(runbookFile)).plan!;
+  const cycle = async (): Promise<{ ms: number; link: number; r: ReplicationCycleResult }> => {
+    const tx0 = await linkTx();
+    const { ms, value } = await timed(async () => {
+      const a = await requestReplication(client, plan);
+      if (!a.admitted) throw new Error(a.message);
+      return (await client.workflow.getHandle(a.id).result()) as ReplicationCycleResult;
+    });
+    if (value.outcome !== 'succeeded') throw new Error(JSON.stringify(value));
+    return { ms, link: (await linkTx()) - tx0, r: value };
+  };
+
+  const full = await cycle();
+  // rsync's destination: the disk file as the secondary had it after the full cycle.
+  const dest = path.join(work, 'rsync-dest.qcow2');
+  await pexec('cp', ['--sparse=always', disks[1]!, dest]);
+  // 1% of the data changed in 1 MiB runs, spread over the data.
+  const runs = Math.max(1, Math.round((dataGiB * 1024) / 100));
+  const one = path.join(work, 'one.raw');
+  await pexec('dd', ['if=/dev/urandom', `of=${one}`, 'bs=1M', 'count=1', 'status=none']);
+  const step = Math.floor((dataGiB * 1024) / runs) * MiB;
+  await pexec('qemu-io', [
+    '-f',
+    'qcow2',
+    ...Array.from({ length: runs }, (_, i) => [
+      '-c',
+      `write -q -s ${one} ${i * step + 3 * MiB} ${MiB}`,
+    ]).flat(),
+    disks[1]!,
+  ]);
+  const inc = await cycle();
+  const v = inc.r.vms[0]!;
+  const rsync = await timed(() => pexec('rsync', ['-I', '--inplace', '--no-whole-file', disks[1]!, dest]));
+  const changed = runs * MiB;
+  return {
+    dataGiB,
+    changedBytes: changed,
+    full: { ms: full.ms, linkBytes: full.link, mbPerS: (dataGiB * GiB) / MiB / (full.ms / 1000) },
+    incremental: {
+      ms: inc.ms,
+      linkBytes: inc.link,
+      dirtyBitmapBytes: v.dirtyBytes ?? -1,
+      shippedBytes: v.bytesShipped ?? -1,
+    },
+    rsync: { ms: rsync.ms },
+    targets: {
+      bytesWithin: inc.link <= 1.1 * changed + MiB,
+      fasterThanRsync10x: inc.ms * 10 <= rsync.ms,
+      fullVsDd: (dataGiB * GiB) / (full.ms / 1000) / ddBytesPerS,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const with4g = process.argv.includes('--with-4g');
+  if (!readState()?.ready)
+    await labUp({ runbook: path.join(REPO_ROOT, 'runbooks', 'examples', 'lab-mini.yaml') });
+  await ensureLabReplicationTls();
+  const home = mkdtempSync(path.join(tmpdir(), 'lifeboat-rbench-'));
+  const work = mkdtempSync(path.join(hostPathOf('primary', SITE_STORAGE_PATH), '.rbench-'));
+  const port = await freePort();
+  const server = await ensureDevServer({ home, port, headless: true });
+  const relay = spawn(
+    'socat',
+    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const loader = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  for (const site of ['primary', 'secondary'] as const) {
+    await spawnInSite(
+      site,
+      [process.execPath, '--import', loader, path.join(REPO_ROOT, 'worker', 'replication-main.ts'), site],
+      {
+        key: KEY,
+        env: {
+          ...process.env,
+          ...labReplicationEnv(site),
+          TEMPORAL_ADDRESS: `${MGMT_HOST_ADDRESS}:${port}`,
+          TEMPORAL_NAMESPACE: server.namespace,
+          LIFEBOAT_LOG_LEVEL: 'warn',
+        },
+        cwd: REPO_ROOT,
+      },
+    );
+  }
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection, namespace: server.namespace });
+  const native = await NativeConnection.connect({ address: server.address });
+  const worker = await Worker.create({
+    connection: native,
+    namespace: server.namespace,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowsPath: path.join(REPO_ROOT, 'workflows', 'index.ts'),
+  });
+  const running = worker.run();
+  try {
+    const ddFile = path.join(work, 'dd.raw');
+    const dd = await timed(() =>
+      pexec('dd', ['if=/dev/zero', `of=${ddFile}`, 'bs=4M', 'count=256', 'oflag=direct', 'status=none']),
+    );
+    rmSync(ddFile, { force: true });
+    const ddBytesPerS = GiB / (dd.ms / 1000);
+    const scenarios: Scenario[] = [];
+    for (const g of with4g ? [1, 4] : [1]) scenarios.push(await scenario(client, g, ddBytesPerS, work));
+    const out = {
+      at: new Date().toISOString(),
+      machine: 'lab (TCG, 2 vCPUs); offline bitmap path; 4 GiB virtual data disk',
+      dd: { sequentialWriteMBps: ddBytesPerS / MiB },
+      scenarios,
+    };
+    mkdirSync(path.join(REPO_ROOT, 'bench', 'results'), { recursive: true });
+    writeFileSync(
+      path.join(REPO_ROOT, 'bench', 'results', 'replication-cycle.json'),
+      `${JSON.stringify(out, null, 2)}\n`,
+    );
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } finally {
+    worker.shutdown();
+    await running.catch(() => undefined);
+    await native.close();
+    await connection.close();
+    for (const site of ['primary', 'secondary'] as const) await stopInSite(site, KEY).catch(() => false);
+    relay.kill('SIGTERM');
+    await virsh(['undefine', VM, '--checkpoints-metadata']).catch(() => '');
+    rmSync(path.dirname(hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'vms', VM, 'x'))), {
+      recursive: true,
+      force: true,
+    });
+    rmSync(hostPathOf('secondary', path.posix.join(SITE_STORAGE_PATH, 'replicas', VM)), {
+      recursive: true,
+      force: true,
+    });
+    rmSync(work, { recursive: true, force: true });
+    await stopDevServer(home);
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+await main();
