@@ -13,7 +13,7 @@ import {
 } from 'prom-client';
 import { readLastRecord } from '../lab/workload/reader.ts';
 import { encodeBlockDigests } from '../replication/block-digests.ts';
-import { ensureBacking } from '../replication/chain.ts';
+import { ensureBacking, imageInfo } from '../replication/chain.ts';
 import { isReplicationError } from '../replication/errors.ts';
 import {
   type CleanupExportInput,
@@ -87,6 +87,8 @@ export interface ReplicationSiteDeps {
   tls: TlsMaterial;
   store: ReplicaStore;
   metrics?: ReplicationMetrics;
+  /** Disks up to this size are scanned for the workload's last record at commit. */
+  workloadScanMaxBytes?: number;
   /** Idle timeout of a pull (a cut link is noticed within it). */
   pullIdleTimeoutMs?: number;
 }
@@ -160,12 +162,17 @@ async function beating<T>(fn: () => Promise<T>, everyMs = 3_000): Promise<T> {
   }
 }
 
+/** Disks larger than this are not scanned for workload records (the scan reads the whole disk). */
+export const WORKLOAD_SCAN_MAX_BYTES = 256 * 1024 * 1024;
+
 /** The workload's last record on each disk of a staged point (disks without records left out). */
 async function workloadOf(
   images: { target: string; path: string }[],
+  maxBytes: number,
 ): Promise<Record<string, unknown> | undefined> {
   const out: Record<string, unknown> = {};
   for (const i of images) {
+    if ((await imageInfo(i.path)).virtualSize > maxBytes) continue;
     const scan = await readLastRecord(i.path);
     if (scan.last !== undefined) out[i.target] = { ...scan.last, validRecords: scan.validRecords };
   }
@@ -264,6 +271,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
           }
           const workload = await workloadOf(
             ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+            deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
           );
           const { manifest, alreadyCommitted } = await deps.store.commit({
             vm,

@@ -13,7 +13,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -31,6 +30,7 @@ import { spawnInSite, stopInSite } from '../lab/exec.ts';
 import { labUp } from '../lab/lab.ts';
 import { ensureLabReplicationTls, labReplicationEnv } from '../lab/replication-tls.ts';
 import { readState } from '../lab/state.ts';
+import { siteWorkerArgv } from '../lab/workers.ts';
 import { ensureDevServer, stopDevServer } from '../platform/dev-server.ts';
 import { REPO_ROOT } from '../platform/home.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
@@ -216,23 +216,18 @@ async function main(): Promise<void> {
       stdio: 'ignore',
     },
   );
-  const loader = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   for (const site of ['primary', 'secondary'] as const) {
-    await spawnInSite(
-      site,
-      [process.execPath, '--import', loader, path.join(REPO_ROOT, 'worker', 'replication-main.ts'), site],
-      {
-        key: KEY,
-        env: {
-          ...process.env,
-          ...labReplicationEnv(site),
-          TEMPORAL_ADDRESS: `${MGMT_HOST_ADDRESS}:${port}`,
-          TEMPORAL_NAMESPACE: server.namespace,
-          LIFEBOAT_LOG_LEVEL: 'warn',
-        },
-        cwd: REPO_ROOT,
+    await spawnInSite(site, siteWorkerArgv(site), {
+      key: KEY,
+      env: {
+        ...process.env,
+        ...labReplicationEnv(site),
+        TEMPORAL_ADDRESS: `${MGMT_HOST_ADDRESS}:${port}`,
+        TEMPORAL_NAMESPACE: server.namespace,
+        LIFEBOAT_LOG_LEVEL: 'warn',
       },
-    );
+      cwd: REPO_ROOT,
+    });
   }
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, namespace: server.namespace });

@@ -59,6 +59,17 @@ async function refusalsAsErrors<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Starts the runbook's controller if it is not running yet, so an Update can reach it. */
+export function controllerStart(runbook: string, taskQueue?: string) {
+  return new WithStartWorkflowOperation('runbookController', {
+    workflowId: controllerWorkflowId(runbook),
+    taskQueue: taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
+    args: [{ runbook }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    searchAttributes: { [SEARCH_ATTRIBUTES.runbook]: [runbook] },
+  });
+}
+
 export async function startOperation(
   client: Client,
   req: {
@@ -69,14 +80,7 @@ export async function startOperation(
     taskQueue?: string;
   },
 ): Promise<StartOperationResult> {
-  const runbook = req.plan.runbook.name;
-  const start = new WithStartWorkflowOperation('runbookController', {
-    workflowId: controllerWorkflowId(runbook),
-    taskQueue: req.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
-    args: [{ runbook }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    searchAttributes: { [SEARCH_ATTRIBUTES.runbook]: [runbook] },
-  });
+  const start = controllerStart(req.plan.runbook.name, req.taskQueue);
   return refusalsAsErrors(() =>
     client.workflow.executeUpdateWithStart(startOperationUpdate, {
       args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],

@@ -7,6 +7,7 @@
  * caller holds (tests, tools on a host that reaches both hypervisors).
  */
 
+import type { LiveFindingCode } from '../runbooks/findings.ts';
 import type { Plan, SiteRole } from '../runbooks/plan.ts';
 import {
   collectInventory,
@@ -17,20 +18,7 @@ import {
 } from './inventory.ts';
 import type { SiteDriver, VmInfo } from './types.ts';
 
-export type LiveFindingCode =
-  | 'site-unreachable'
-  | 'site-worker-unavailable'
-  | 'live-check-failed'
-  | 'vm-missing'
-  | 'disk-mismatch'
-  | 'disk-unreadable'
-  | 'vm-network-unmapped'
-  | 'network-missing'
-  | 'network-inactive'
-  | 'storage-missing'
-  | 'storage-not-writable'
-  | 'insufficient-space'
-  | 'insufficient-memory';
+export type { LiveFindingCode };
 
 export interface LiveFinding {
   severity: 'error' | 'warning';

@@ -7,13 +7,13 @@ import { startSiteWorker, stopSiteWorker } from './workers.ts';
 
 /** The lab's failure switches (links, site kills) and its site workers, on a lab that is up. */
 
-function requireRoot(): void {
+export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new LabError('NOT_ROOT', 'the lab needs root (namespaces, bridges, libvirt)', {}, 'run as root');
   }
 }
 
-function requireState(home?: string): LabState {
+export function requireState(home?: string): LabState {
   const state = readState(home);
   if (!state?.sites.primary.netns) {
     throw new LabError('LAB_NOT_UP', 'the lab is not up', { home }, 'run `lifeboat lab up`');

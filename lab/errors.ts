@@ -1,4 +1,6 @@
 /** Errors of the lab: a stable code, the context that locates the problem, and a hint. */
+import { CodedError } from '../platform/coded-error.ts';
+
 export type LabErrorCode =
   | 'NOT_ROOT'
   | 'COMMAND_FAILED'
@@ -12,22 +14,13 @@ export type LabErrorCode =
   | 'RECORD_INVALID'
   | 'IMAGE_READ_FAILED';
 
-export class LabError extends Error {
-  override readonly name = 'LabError';
+export class LabError extends CodedError<LabErrorCode> {
   constructor(
-    readonly code: LabErrorCode,
+    code: LabErrorCode,
     message: string,
-    readonly context: Record<string, string | number | undefined>,
-    readonly hint: string,
+    context: Record<string, string | number | undefined>,
+    hint: string,
   ) {
-    super(message);
-  }
-
-  describe(): string {
-    const where = Object.entries(this.context)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    return `${this.code}: ${this.message}${where ? ` (${where})` : ''}\n  hint: ${this.hint}`;
+    super({ code, message, context, hint });
   }
 }

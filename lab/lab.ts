@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { LAB_SITES, type LabSiteName, labPaths, SITE_TOPOLOGY, sitePaths } from './config.ts';
+import { requireRoot, requireState } from './control.ts';
 import { LabError } from './errors.ts';
 import { ensureGuest } from './guest.ts';
 import {
@@ -57,20 +58,6 @@ export interface UpResult {
   guestBuilt: boolean;
   upMs: number;
   vms: Array<{ name: string; readyMs: number }>;
-}
-
-function requireRoot(): void {
-  if (process.getuid?.() !== 0) {
-    throw new LabError('NOT_ROOT', 'the lab needs root (namespaces, bridges, libvirt)', {}, 'run as root');
-  }
-}
-
-function requireState(home?: string): LabState {
-  const state = readState(home);
-  if (!state?.sites.primary.netns) {
-    throw new LabError('LAB_NOT_UP', 'the lab is not up', { home }, 'run `lifeboat lab up`');
-  }
-  return state;
 }
 
 /** Brings a site's namespaces, links, daemons and networks up (each step idempotent). */

@@ -3,6 +3,7 @@ import { REPO_ROOT } from '../platform/home.ts';
 import { type LabSiteName, SITE_INNER_URI, SITE_STORAGE_PATH } from './config.ts';
 import { spawnInSite, stopInSite } from './exec.ts';
 import { siteTemporalAddress, temporalPort } from './relay.ts';
+import { ensureLabReplicationTls, labReplicationEnv } from './replication-tls.ts';
 import type { SpawnedProc } from './state.ts';
 
 export const WORKER_KEY = 'worker';
@@ -14,14 +15,17 @@ export function siteWorkerArgv(site: LabSiteName): string[] {
 
 /**
  * Starts the site's worker inside the site's namespaces. It reaches Temporal through the relay
- * on the management link and its libvirt as plain `qemu:///system`.
+ * on the management link, its libvirt as plain `qemu:///system`, and serves and pulls
+ * replication transfers on its inter-site address with the lab's per-site certificates.
  */
 export async function startSiteWorker(
   site: LabSiteName,
   opts: { home?: string; port?: number; argv?: string[] } = {},
 ): Promise<SpawnedProc> {
+  await ensureLabReplicationTls(opts.home);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...labReplicationEnv(site, opts.home),
     TEMPORAL_ADDRESS: siteTemporalAddress(opts.port ?? temporalPort()),
     LIFEBOAT_SITE: site,
     LIFEBOAT_SITE_URI: SITE_INNER_URI,

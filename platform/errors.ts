@@ -2,6 +2,8 @@
  * Errors of the platform layer (server, connection, workers): a stable code, the context that
  * locates the problem, and a hint that says what to do about it.
  */
+import { CodedError } from './coded-error.ts';
+
 export type PlatformErrorCode =
   | 'SERVER_START_FAILED'
   | 'SERVER_UNREACHABLE'
@@ -11,23 +13,13 @@ export type PlatformErrorCode =
   | 'WORKER_START_FAILED'
   | 'HISTORY_MISSING';
 
-export class PlatformError extends Error {
-  override readonly name = 'PlatformError';
+export class PlatformError extends CodedError<PlatformErrorCode> {
   constructor(
-    readonly code: PlatformErrorCode,
+    code: PlatformErrorCode,
     message: string,
-    readonly context: Record<string, string | number | undefined>,
-    readonly hint: string,
+    context: Record<string, string | number | undefined>,
+    hint: string,
   ) {
-    super(message);
-  }
-
-  /** One line for a person: message, context and hint. */
-  describe(): string {
-    const where = Object.entries(this.context)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    return `${this.code}: ${this.message}${where ? ` (${where})` : ''}\n  hint: ${this.hint}`;
+    super({ code, message, context, hint });
   }
 }

@@ -3,6 +3,8 @@
  * point, transfer) and a hint for the operator. Activities turn them into Temporal failures
  * by code; `retryable` says whether trying again can help.
  */
+import { CodedError } from '../platform/coded-error.ts';
+
 export type ReplicationErrorCode =
   | 'PROCESS_FAILED'
   | 'PROCESS_TIMEOUT'
@@ -25,32 +27,7 @@ export type ReplicationErrorCode =
   | 'TRANSFER_TLS'
   | 'TLS_SETUP_FAILED';
 
-export class ReplicationError extends Error {
-  override readonly name = 'ReplicationError';
-  readonly code: ReplicationErrorCode;
-  readonly context: Record<string, unknown>;
-  readonly hint: string;
-  readonly retryable: boolean;
-
-  constructor(opts: {
-    code: ReplicationErrorCode;
-    message: string;
-    context?: Record<string, unknown>;
-    hint?: string;
-    retryable?: boolean;
-    cause?: unknown;
-  }) {
-    super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.code = opts.code;
-    this.context = opts.context ?? {};
-    this.hint = opts.hint ?? '';
-    this.retryable = opts.retryable ?? false;
-  }
-
-  toJSON(): Record<string, unknown> {
-    return { code: this.code, message: this.message, context: this.context, hint: this.hint };
-  }
-}
+export class ReplicationError extends CodedError<ReplicationErrorCode> {}
 
 export function isReplicationError(e: unknown, code?: ReplicationErrorCode): e is ReplicationError {
   return e instanceof ReplicationError && (code === undefined || e.code === code);

@@ -28,7 +28,10 @@ export type FindingCode =
   | 'replication-near-rpo'
   | 'approvals-exceed-rto'
   | 'duplicate-site-name'
-  // Live checks (`--live`): the runbook against the running sites (drivers/live-check.ts).
+  | LiveFindingCode;
+
+/** Live checks (`--live`): the runbook against the running sites (drivers/live-check.ts). */
+export type LiveFindingCode =
   | 'site-unreachable'
   | 'site-worker-unavailable'
   | 'live-check-failed'

@@ -1,15 +1,15 @@
-import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Command, InvalidArgumentError } from 'commander';
 import { connectClient } from '../../platform/connection.ts';
 import { PlatformError } from '../../platform/errors.ts';
-import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../platform/names.ts';
 import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import { startOperationUpdate } from '../../workflows/messages.ts';
 import type { ReplicationCycleResult } from '../../workflows/replication.ts';
 import type { StartOperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { controllerStart } from '../runbook-client.ts';
 
 interface ReplicateFlags {
   wait?: boolean;
@@ -31,13 +31,7 @@ export async function requestReplication(
   opts: { maxConcurrentTransfers?: number; taskQueue?: string } = {},
 ): Promise<ReplicationAdmission> {
   const runbook = plan.runbook.name;
-  const start = new WithStartWorkflowOperation('runbookController', {
-    workflowId: controllerWorkflowId(runbook),
-    taskQueue: opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
-    args: [{ runbook }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    searchAttributes: { [SEARCH_ATTRIBUTES.runbook]: [runbook] },
-  });
+  const start = controllerStart(runbook, opts.taskQueue);
   try {
     const r: StartOperationResult = await client.workflow.executeUpdateWithStart(startOperationUpdate, {
       args: [

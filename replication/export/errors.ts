@@ -2,6 +2,8 @@
  * Errors of the primary-side export: a code, the context (VM, domain, checkpoint) and a hint.
  * `retryable` tells the activity whether running it again can help.
  */
+import { CodedError } from '../../platform/coded-error.ts';
+
 export type ExportErrorCode =
   | 'VIRSH_FAILED'
   | 'DOMAIN_NOT_FOUND'
@@ -11,28 +13,4 @@ export type ExportErrorCode =
   | 'NO_DISKS'
   | 'OFFLINE_EXPORT_UNSUPPORTED';
 
-export class ExportError extends Error {
-  override readonly name = 'ExportError';
-  readonly code: ExportErrorCode;
-  readonly context: Record<string, unknown>;
-  readonly hint: string;
-  readonly retryable: boolean;
-
-  constructor(opts: {
-    code: ExportErrorCode;
-    message: string;
-    context?: Record<string, unknown>;
-    hint?: string;
-    retryable?: boolean;
-  }) {
-    super(opts.message);
-    this.code = opts.code;
-    this.context = opts.context ?? {};
-    this.hint = opts.hint ?? '';
-    this.retryable = opts.retryable ?? false;
-  }
-
-  toJSON(): Record<string, unknown> {
-    return { code: this.code, message: this.message, context: this.context, hint: this.hint };
-  }
-}
+export class ExportError extends CodedError<ExportErrorCode> {}

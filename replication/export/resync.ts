@@ -63,7 +63,8 @@ export async function buildResyncLayer(
           'raw',
           `bs=${blockSize}`,
           `skip=${start / blockSize}`,
-          `count=${Math.ceil(length / blockSize)}`,
+          // qemu-img dd counts blocks from the start of the image, skipped ones included.
+          `count=${start / blockSize + Math.ceil(length / blockSize)}`,
           `if=${full}`,
           `of=${chunk}`,
         ],

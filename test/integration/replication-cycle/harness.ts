@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -18,12 +17,14 @@ import { hostPathOf, MGMT_HOST_ADDRESS, SITE_STORAGE_PATH, SITE_TOPOLOGY } from 
 import { spawnInSite, stopInSite } from '../../../lab/exec.ts';
 import { ensureLabReplicationTls, labReplicationEnv } from '../../../lab/replication-tls.ts';
 import { readState } from '../../../lab/state.ts';
+import { siteWorkerArgv } from '../../../lab/workers.ts';
 import { REPO_ROOT } from '../../../platform/home.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../../platform/names.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
 import { loadRunbook } from '../../../runbooks/index.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
+import { saveHistory } from '../../support/histories.ts';
 import { ensureFreshLab } from '../../support/lab.ts';
 import { connectTestClient, testServer, workflowBundle } from '../../support/temporal.ts';
 import { bootTestVm, destroyTestVm, type TestVm, testVm, virshPrimary } from './lab-vm.ts';
@@ -32,9 +33,7 @@ const pexec = promisify(execFile);
 export const WORKER_KEY = 'replication-test-worker';
 /** Each site worker's /metrics port, on 127.0.0.1 inside its site's network namespace. */
 export const METRICS_PORT = { primary: 9465, secondary: 9466 } as const;
-const SITE_WORKER = path.join(REPO_ROOT, 'worker', 'replication-main.ts');
 // nsenter starts the worker in / of the site: name the loader by URL, not by package.
-const TSX_LOADER = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export interface CycleLab {
   client: Client;
@@ -126,7 +125,7 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
       LIBVIRT_DEFAULT_URI: 'qemu:///system',
       LIFEBOAT_METRICS_PORT: String(METRICS_PORT[site]),
     };
-    const p = await spawnInSite(site, [process.execPath, '--import', TSX_LOADER, SITE_WORKER, site], {
+    const p = await spawnInSite(site, siteWorkerArgv(site), {
       key: WORKER_KEY,
       env,
       cwd: REPO_ROOT,
@@ -135,6 +134,7 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
     return p.pid;
   };
   const workerPids = { primary: 0, secondary: 0 };
+  let cycles = 0;
   await startSiteWorker('primary');
   await startSiteWorker('secondary');
 
@@ -160,10 +160,18 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
     async cycle() {
       const a = await requestReplication(client, plan);
       if (!a.admitted) throw new Error(`cycle refused: ${a.message}`);
-      return {
-        id: a.id,
-        result: client.workflow.getHandle(a.id).result() as Promise<ReplicationCycleResult>,
-      };
+      const n = ++cycles;
+      const result = (client.workflow.getHandle(a.id).result() as Promise<ReplicationCycleResult>).then(
+        async (r) => {
+          // The first cycles (a full, then incrementals) feed the replay harness.
+          if (n <= 2) {
+            await saveHistory(client, a.id, 'replicationCycleWorkflow', `cycle-${n}`);
+            await saveHistory(client, `${a.id}/${vm.name}`, 'replicationVmWorkflow', `cycle-${n}`);
+          }
+          return r;
+        },
+      );
+      return { id: a.id, result };
     },
     async close() {
       worker.shutdown();

@@ -94,6 +94,26 @@ describe('live findings in the runbook file', () => {
     expect(f).toMatchObject({ code: 'vm-missing', path: 'groups[1].vms[1]' });
   });
 
+  it('groups[i] follows the file, not the waves: a runbook listing the web tier first', () => {
+    // Move the `web` group (wave 3) to the top of `groups:`.
+    const at = (needle: string) => TEXT.indexOf(needle);
+    const [db, web, drill] = [at('  - name: database'), at('  - name: web'), at('drill:')];
+    const text = TEXT.slice(0, db) + TEXT.slice(web, drill) + TEXT.slice(db, web) + TEXT.slice(drill);
+    const file = 'reordered.yaml';
+    const checked = checkRunbookText(text, file);
+    const order = checked.runbook!.groups.map((g) => g.name);
+    expect(order).toEqual(['web', 'database', 'app']);
+    const p = compileRunbookText(text, file).plan!;
+    expect(p.groups.map((g) => g.name)).toEqual(['database', 'app', 'web']);
+    const s = healthy();
+    s.primary.vms = s.primary.vms.map((v) => (v.name === 'web-1' ? { name: 'web-1', found: false } : v));
+    const [f, ...rest] = placeLiveFindings(text, file, checkInventories(p, s, { groupOrder: order }));
+    expect(rest).toEqual([]);
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.includes('vms: [web-1]')) + 1;
+    expect(f).toMatchObject({ code: 'vm-missing', path: 'groups[0].vms[0]', line, col: 11 });
+  });
+
   it('a missing network and a full disk point at their values', () => {
     const s = healthy();
     s.secondary.networks = s.secondary.networks.filter((n) => n.name !== 'bubble');
