@@ -10,7 +10,6 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +34,7 @@ import { ensureDevServer, stopDevServer } from '../platform/dev-server.ts';
 import { REPO_ROOT } from '../platform/home.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
 import { loadRunbook } from '../runbooks/index.ts';
+import { freeLoopbackPort } from '../test/support/ports.ts';
 import type { ReplicationCycleResult } from '../workflows/replication.ts';
 
 const pexec = promisify(execFile);
@@ -42,17 +42,6 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const VM = 'rbench';
 const KEY = 'replication-bench-worker';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function linkTx(): Promise<number> {
   const { stdout } = await pexec('ip', [
@@ -207,7 +196,7 @@ async function main(): Promise<void> {
   await ensureLabReplicationTls();
   const home = mkdtempSync(path.join(tmpdir(), 'lifeboat-rbench-'));
   const work = mkdtempSync(path.join(hostPathOf('primary', SITE_STORAGE_PATH), '.rbench-'));
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const server = await ensureDevServer({ home, port, headless: true });
   const relay = spawn(
     'socat',

@@ -141,7 +141,7 @@ export async function ensureDevServer(opts: DevServerOptions): Promise<DevServer
       }
       await stopPid(running, { pidFile: paths.serverPid });
     }
-    return startDevServer(opts, namespace);
+    return startWithRetries(opts, namespace);
   });
   if (opts.registerSearchAttributes !== false) {
     const connection = await Connection.connect({ address: info.address });
@@ -152,6 +152,22 @@ export async function ensureDevServer(opts: DevServerOptions): Promise<DevServer
     }
   }
   return info;
+}
+
+/**
+ * The dev server binds several internal ports it picks at random from the ephemeral range just
+ * before listening; a client connection can take one in between. That race, and only it, is
+ * worth another start.
+ */
+async function startWithRetries(opts: DevServerOptions, namespace: string): Promise<DevServerInfo> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServer(opts, namespace);
+    } catch (err) {
+      const raced = err instanceof PlatformError && /address already in use/.test(err.message);
+      if (!raced || attempt >= 3) throw err;
+    }
+  }
 }
 
 async function startDevServer(opts: DevServerOptions, namespace: string): Promise<DevServerInfo> {

@@ -2,7 +2,8 @@
 # The main job, on a fresh Debian machine, as root; safe to run again (every step reuses what
 # is already up): set-up, the embedded Temporal server, the two-site lab with a worker inside
 # each site, the orchestrator worker, then the lab runbook checked and planned against the
-# running sites (--live). Later issues extend it (replication, a drill and a failover).
+# running sites (--live), and two replication cycles (full, then incremental) with their
+# recovery points. Later issues extend it (schedules, a drill and a failover).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,11 @@ npx lifeboat validate --live runbooks/examples/lab.yaml
 
 step "plan --live: what a drill, failover or failback would do, and what each site has for it"
 npx lifeboat plan --live runbooks/examples/lab.yaml
+
+step "replication: a full cycle, then an incremental one (changed blocks only, over the inter-site link)"
+npx lifeboat replicate --wait runbooks/examples/lab.yaml
+npx lifeboat replicate --wait runbooks/examples/lab.yaml
+npx lifeboat points runbooks/examples/lab.yaml
 
 step "where to look"
 npx lifeboat server status
