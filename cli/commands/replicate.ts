@@ -1,8 +1,6 @@
 import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Command, InvalidArgumentError } from 'commander';
-import { connectClient } from '../../platform/connection.ts';
-import { PlatformError } from '../../platform/errors.ts';
 import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import { startOperationUpdate } from '../../workflows/messages.ts';
@@ -10,6 +8,7 @@ import type { ReplicationCycleResult } from '../../workflows/replication.ts';
 import type { StartOperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { controllerStart } from '../runbook-client.ts';
+import { withTemporalClient } from '../with-client.ts';
 
 interface ReplicateFlags {
   wait?: boolean;
@@ -100,15 +99,13 @@ export function registerReplicate(program: Command): void {
     .action(async (file: string, flags: ReplicateFlags) => {
       const loaded = await loadRunbook(file);
       for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-      if (!loaded.plan) {
+      const plan = loaded.plan;
+      if (!plan) {
         process.exitCode = ExitCode.failed;
         return;
       }
-      let connection: Awaited<ReturnType<typeof connectClient>>['connection'] | undefined;
-      try {
-        const connected = await connectClient();
-        connection = connected.connection;
-        const a = await requestReplication(connected.client, loaded.plan, {
+      await withTemporalClient(async (client) => {
+        const a = await requestReplication(client, plan, {
           ...(flags.maxTransfers ? { maxConcurrentTransfers: flags.maxTransfers } : {}),
         });
         if (!a.admitted) {
@@ -124,15 +121,9 @@ export function registerReplicate(program: Command): void {
           process.stdout.write(flags.json ? `${JSON.stringify(a)}\n` : `replication cycle ${a.id} started\n`);
           return;
         }
-        const result = (await connected.client.workflow.getHandle(a.id).result()) as ReplicationCycleResult;
+        const result = (await client.workflow.getHandle(a.id).result()) as ReplicationCycleResult;
         process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderCycle(result));
         if (result.outcome !== 'succeeded') process.exitCode = ExitCode.failed;
-      } catch (err) {
-        if (!(err instanceof PlatformError)) throw err;
-        process.stderr.write(`lifeboat: ${err.describe()}\n`);
-        process.exitCode = ExitCode.unavailable;
-      } finally {
-        await connection?.close();
-      }
+      });
     });
 }

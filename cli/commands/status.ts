@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { connectClient } from '../../platform/connection.ts';
-import { PlatformError } from '../../platform/errors.ts';
 import { listOperations, renderOperations } from '../../platform/operations.ts';
-import { ExitCode } from '../exit-codes.ts';
+import { withTemporalClient } from '../with-client.ts';
 
 /** `lifeboat status`: operations in flight and recent, by runbook and kind, with their progress. */
 export function registerStatus(program: Command): void {
@@ -13,23 +11,14 @@ export function registerStatus(program: Command): void {
     .option('--recent <n>', 'how many finished operations to show', (v) => Number.parseInt(v, 10), 10)
     .option('--json', 'machine-readable output')
     .action(async (flags: { runbook?: string; recent: number; json?: boolean }) => {
-      let connection: Awaited<ReturnType<typeof connectClient>>['connection'] | undefined;
-      try {
-        const connected = await connectClient();
-        connection = connected.connection;
-        const result = await listOperations(connected.client, {
+      await withTemporalClient(async (client) => {
+        const result = await listOperations(client, {
           recent: Number.isInteger(flags.recent) && flags.recent >= 0 ? flags.recent : 10,
           ...(flags.runbook ? { runbook: flags.runbook } : {}),
         });
         process.stdout.write(
           flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderOperations(result)}\n`,
         );
-      } catch (err) {
-        if (!(err instanceof PlatformError)) throw err;
-        process.stderr.write(`lifeboat: ${err.describe()}\n`);
-        process.exitCode = ExitCode.unavailable;
-      } finally {
-        await connection?.close();
-      }
+      });
     });
 }
