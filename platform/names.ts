@@ -15,6 +15,25 @@ export function controllerWorkflowId(runbookName: string): string {
   return `runbook/${runbookName}`;
 }
 
+/** The id the controller gives the `n`th operation of a kind (drill, failover, replication, ...). */
+export function operationWorkflowId(runbookName: string, kind: string, n: number): string {
+  return `${controllerWorkflowId(runbookName)}/${kind}/${n}`;
+}
+
+export interface OperationWorkflowIdParts {
+  runbook: string;
+  kind: string;
+  n: number;
+}
+
+/** The parts of an operation's workflow id, or undefined when `id` is not one. */
+export function parseOperationWorkflowId(id: string): OperationWorkflowIdParts | undefined {
+  // Runbook names are safe names (runbooks/names.ts), so they contain no '/'.
+  const m = /^runbook\/([^/]+)\/([a-z]+)\/([1-9]\d*)$/.exec(id);
+  if (!m) return undefined;
+  return { runbook: m[1] as string, kind: m[2] as string, n: Number(m[3]) };
+}
+
 /**
  * Lifeboat's custom search attributes (all Keyword unless stated), registered idempotently on
  * the namespace at server start; `lifeboat status` lists operations through them.

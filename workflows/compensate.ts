@@ -5,8 +5,10 @@
 import { CancellationScope, executeChild } from '@temporalio/workflow';
 import type { SiteActivities } from '../activities/index.ts';
 import { describe, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
+import { guardInput } from './guard.ts';
 import { proxySiteActivities } from './site-proxy.ts';
 import type { Compensation } from './types.ts';
+import { validateCompensationInput } from './validate-children.ts';
 
 /** Stacks larger than this run in chunks as child workflows, to keep each history small. */
 export const INLINE_COMPENSATIONS = 300;
@@ -67,11 +69,12 @@ async function runInline(
   }
 }
 
-/** A chunk of a large rollback, run in reverse. */
+/** A chunk of a large rollback, run in reverse; a child of the operation it undoes. */
 export async function compensationWorkflow(input: {
   operationId: string;
   stack: Compensation[];
 }): Promise<CompensationReport> {
+  guardInput('compensation', input, validateCompensationInput);
   const report: CompensationReport = { done: 0, failed: [] };
   await runInline(input.operationId, [...input.stack].reverse(), report, () => {});
   return report;

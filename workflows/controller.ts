@@ -17,7 +17,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { controllerWorkflowId } from '../platform/names.ts';
+import { operationWorkflowId } from '../platform/names.ts';
 import { PLAN_VERSION } from '../runbooks/plan.ts';
 import { admitOperation } from './admission.ts';
 import { operationWorkflow } from './interpreter.ts';
@@ -108,7 +108,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       const admission = admitOperation(state.phase, state.inFlight, req.kind);
       const n = (state.counters[req.kind] ?? 0) + 1;
       state.counters[req.kind] = n;
-      const id = `${controllerWorkflowId(state.runbook)}/${req.kind}/${n}`;
+      const id = operationWorkflowId(state.runbook, req.kind, n);
       // Reserve the slot before the first await so a racing request sees the conflict.
       state.inFlight.push({
         id,

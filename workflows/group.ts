@@ -11,11 +11,14 @@ import {
 } from '@temporalio/workflow';
 import { GateBook } from './gates.ts';
 import { runGroup } from './group-runner.ts';
+import { guardInput } from './guard.ts';
 import { abortSignal, attentionSignal, groupProgressQuery } from './messages.ts';
 import { WorkflowSemaphore } from './semaphore.ts';
 import type { Compensation, GroupInput, GroupProgress, GroupResult } from './types.ts';
+import { validateGroupInput } from './validate-children.ts';
 
 export async function groupWorkflow(input: GroupInput): Promise<GroupResult> {
+  guardInput('group', input, validateGroupInput);
   const progress: GroupProgress = {
     name: input.group.name,
     wave: input.group.wave,

@@ -1,10 +1,14 @@
 /**
- * Every workflow type the orchestrator worker registers (and the replay harness checks):
+ * Every workflow type the orchestrator worker registers (and the replay harness checks). Each
+ * checks its input first (workflows/guard.ts) and, but for the read-only inventory, refuses to
+ * run unless started by its one legitimate parent:
  * - `runbookController`: one per runbook (`runbook/<name>`), state and admission.
- * - `operationWorkflow`: the Plan interpreter for one drill, failover or failback.
- * - `groupWorkflow`: one group of a large Plan, started by the interpreter.
- * - `compensationWorkflow`: one chunk of a large rollback.
- * - `siteInventoryWorkflow`: the sites' inventories for `--live` checks.
+ * - `operationWorkflow`: the Plan interpreter for one drill, failover or failback; a child of the controller.
+ * - `groupWorkflow`: one group of a large Plan; a child of its operation.
+ * - `compensationWorkflow`: one chunk of a large rollback; a child of its operation.
+ * - `replicationCycleWorkflow`: one replication cycle; a child of the controller.
+ * - `replicationVmWorkflow`: one VM's part of a cycle; a child of its cycle.
+ * - `siteInventoryWorkflow`: the sites' inventories for `--live` checks, started by the CLI.
  */
 export { compensationWorkflow } from './compensate.ts';
 export { runbookController } from './controller.ts';

@@ -23,6 +23,7 @@ import { renderDetails } from './details.ts';
 import { GateBook } from './gates.ts';
 import { groupWorkflow } from './group.ts';
 import { runGroup } from './group-runner.ts';
+import { guardInput } from './guard.ts';
 import {
   abortSignal,
   attentionSignal,
@@ -57,15 +58,7 @@ export const MAX_PARALLEL_CHILDREN = 25;
 type AbortReason = 'rollback' | 'cancelled' | 'commit-rollback';
 
 export async function operationWorkflow(input: OperationInput): Promise<OperationResult> {
-  const problems = validateOperationInput(input, workflowInfo().parent?.workflowId);
-  if (problems.length > 0) {
-    throw ApplicationFailure.create({
-      type: 'BAD_INPUT',
-      message: `operation input refused: ${problems.slice(0, 5).join('; ')}`,
-      nonRetryable: true,
-      details: [{ problems }],
-    });
-  }
+  guardInput('operation', input, validateOperationInput);
   const { plan, kind, id } = input;
   const bootLimit = Math.max(1, input.options?.bootConcurrency ?? DEFAULT_BOOT_CONCURRENCY);
   const totalVms = plan.groups.reduce((n, g) => n + g.vms.length, 0);

@@ -7,7 +7,9 @@
 import { ActivityFailure, TimeoutFailure } from '@temporalio/workflow';
 import type { InventoryActivities, InventoryRequest, SiteInventory } from '../activities/inventory.ts';
 import type { SiteRole } from '../runbooks/plan.ts';
+import { guardInput } from './guard.ts';
 import { proxySiteActivities, SITE_SCHEDULE_TO_START_MS } from './site-proxy.ts';
+import { validateSiteInventoryInput } from './validate-inventory.ts';
 
 export interface SiteInventoryInput {
   sites: Array<{ role: SiteRole; site: string; request: InventoryRequest }>;
@@ -20,6 +22,8 @@ export interface SiteInventoryOutput {
 }
 
 export async function siteInventoryWorkflow(input: SiteInventoryInput): Promise<SiteInventoryOutput> {
+  // Read-only, so not tied to a parent: the CLI starts it directly.
+  guardInput('site inventory', input, validateSiteInventoryInput);
   const scheduleToStartMs = input.scheduleToStartMs ?? SITE_SCHEDULE_TO_START_MS;
   const sites = await Promise.all(
     input.sites.map(async ({ role, site, request }) => ({

@@ -4,9 +4,11 @@
  * export from the primary on top of that point's checkpoint, pull and commit at the secondary,
  * then clean up at the primary. Never leaves a partial point: a failure aborts the staging.
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { ReplicationActivities } from '../activities/replication.ts';
+import { guardInput } from './guard.ts';
 import { proxySiteActivities } from './site-proxy.ts';
+import { validateReplicationVmInput } from './validate-replication.ts';
 
 export interface VmCycleInput {
   cycleId: string;
@@ -49,9 +51,7 @@ function message(err: unknown): string {
 }
 
 export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycleResult> {
-  if (!input || typeof input.vm !== 'string' || typeof input.pointId !== 'string') {
-    throw ApplicationFailure.nonRetryable('replicationVmWorkflow needs {vm, pointId, ...}', 'BAD_INPUT');
-  }
+  guardInput('replication VM', input, validateReplicationVmInput);
   const quick = { startToCloseTimeout: '2 minutes' } as const;
   const primary = proxySiteActivities<ReplicationActivities>(input.primarySite, {
     ...quick,

@@ -5,7 +5,6 @@
  * every transfer involves both). Reports its outcome to the controller when it ends.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   executeChild,
   getExternalWorkflowHandle,
@@ -14,10 +13,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Plan } from '../runbooks/plan.ts';
+import { guardInput } from './guard.ts';
 import { operationFinishedSignal } from './messages.ts';
 import { replicationVmWorkflow, type VmCycleResult } from './replication-vm.ts';
 import { WorkflowSemaphore } from './semaphore.ts';
 import type { OperationOutcome } from './types.ts';
+import { validateReplicationCycleInput } from './validate-replication.ts';
 
 /** Registered with the cycle: the per-VM child. */
 export { replicationVmWorkflow } from './replication-vm.ts';
@@ -48,12 +49,7 @@ export function pointIdFor(startedAt: Date, cycleId: string): string {
 export async function replicationCycleWorkflow(
   input: ReplicationCycleInput,
 ): Promise<ReplicationCycleResult> {
-  if (!input || typeof input.id !== 'string' || !input.plan?.sites) {
-    throw ApplicationFailure.nonRetryable(
-      'replicationCycleWorkflow needs {id, plan, controllerId}',
-      'BAD_INPUT',
-    );
-  }
+  guardInput('replication cycle', input, validateReplicationCycleInput);
   const { plan } = input;
   const pointId = pointIdFor(workflowInfo().startTime, input.id);
   const only = input.options?.vms;
