@@ -1,10 +1,12 @@
 /**
  * `run` steps: a script from the site worker's hooks directory, executed with an argument array
- * (never a shell), refused when its sha256 differs from the one the runbook pins.
+ * (never a shell), refused when its sha256 differs from the one the runbook pins, or when it is
+ * a symlink or not a regular file.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 
@@ -50,41 +52,84 @@ export async function runHook(
     );
   }
   const path = join(hooksDir, input.command);
-  let body: Buffer;
+  // The script is opened once and run from that open file, so the bytes whose digest was checked
+  // are the bytes that run: a file swapped in after the check (or a symlink) never runs.
+  let file: FileHandle;
   try {
-    body = await readFile(path);
-  } catch {
+    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP')
+      throw fail('HOOK_NAME_UNSAFE', `hook ${input.command} is a symlink`, 'install the script itself');
     throw fail('HOOK_NOT_FOUND', `no hook ${input.command} at site ${site}`, `install it as ${path}`);
   }
-  const digest = createHash('sha256').update(body).digest('hex');
-  if (input.sha256 && input.sha256.toLowerCase() !== digest) {
-    throw fail(
-      'HOOK_DIGEST_MISMATCH',
-      `hook ${input.command} has sha256 ${digest}, the runbook pins ${input.sha256}`,
-      'install the reviewed script or update the runbook',
-    );
+  try {
+    if (!(await file.stat()).isFile())
+      throw fail('HOOK_NOT_FOUND', `hook ${input.command} is not a regular file`, `install it as ${path}`);
+    const digest = createHash('sha256')
+      .update(await file.readFile())
+      .digest('hex');
+    if (input.sha256 && input.sha256.toLowerCase() !== digest) {
+      throw fail(
+        'HOOK_DIGEST_MISMATCH',
+        `hook ${input.command} has sha256 ${digest}, the runbook pins ${input.sha256}`,
+        'install the reviewed script or update the runbook',
+      );
+    }
+    const r = await runOpenScript(file.fd, input, hooksDir);
+    if (r.timedOut)
+      throw fail('HOOK_TIMED_OUT', `hook ${input.command} ran past ${input.withinMs} ms`, 'raise within');
+    if (r.code !== 0) {
+      throw fail(
+        'HOOK_FAILED',
+        `hook ${input.command} exited ${r.code}: ${r.stderr.trim().slice(-500)}`,
+        'see stderr',
+      );
+    }
+    return { stepId: input.stepId, exitCode: 0, stdout: r.stdout, stderr: r.stderr, sha256: digest };
+  } finally {
+    await file.close();
   }
-  const r = await new Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }>(
-    (resolve) => {
-      execFile(path, input.args, { timeout: input.withinMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-        const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
-        resolve({
-          code: e ? (typeof e.code === 'number' ? e.code : 127) : 0,
-          stdout: String(stdout).slice(-TAIL),
-          stderr: String(stderr).slice(-TAIL),
-          timedOut: Boolean(e?.killed),
-        });
-      });
-    },
-  );
-  if (r.timedOut)
-    throw fail('HOOK_TIMED_OUT', `hook ${input.command} ran past ${input.withinMs} ms`, 'raise within');
-  if (r.code !== 0) {
-    throw fail(
-      'HOOK_FAILED',
-      `hook ${input.command} exited ${r.code}: ${r.stderr.trim().slice(-500)}`,
-      'see stderr',
-    );
-  }
-  return { stepId: input.stepId, exitCode: 0, stdout: r.stdout, stderr: r.stderr, sha256: digest };
+}
+
+/**
+ * Executes the open script as the child's fd 3 (`/proc/self/fd/3`, so `$0` is that path), with
+ * the hooks directory as working directory and its arguments as an array. It runs in its own
+ * process group, so the deadline ends whatever the script started, too.
+ */
+function runOpenScript(
+  fd: number,
+  input: HookInput,
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn('/proc/self/fd/3', input.args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, input.withinMs);
+    child.stdout?.on('data', (b: Buffer) => {
+      stdout = (stdout + b.toString()).slice(-TAIL);
+    });
+    child.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-TAIL);
+    });
+    const done = (code: number, extra = '') => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr: stderr + extra, timedOut });
+    };
+    child.on('error', (err) => done(127, err.message));
+    child.on('close', (code) => done(code ?? 128));
+  });
 }

@@ -23,8 +23,6 @@ import {
   type LiveNeeds,
   projectNeeds,
 } from '../drivers/live-check.ts';
-import { connectClient } from '../platform/connection.ts';
-import { ensureEmbeddedWorkers } from '../platform/embedded-workers.ts';
 import { PlatformError } from '../platform/errors.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
 import { checkRunbookText, type Finding } from '../runbooks/index.ts';
@@ -37,6 +35,7 @@ import type {
 } from '../workflows/inventory.ts';
 import { SITE_SCHEDULE_TO_START_MS } from '../workflows/site-proxy.ts';
 import { ExitCode } from './exit-codes.ts';
+import { connectForCommand } from './with-client.ts';
 
 const ROLES = ['primary', 'secondary'] as const;
 
@@ -234,8 +233,7 @@ export async function fetchInventories(
 export async function runLiveCheck(file: string, plan: Plan, opts: LiveOptions = {}): Promise<LiveResult> {
   const text = await readFile(file, 'utf8');
   const groupOrder = checkRunbookText(text, file).runbook?.groups.map((g) => g.name);
-  await ensureEmbeddedWorkers();
-  const { client, connection } = await connectClient();
+  const { client, connection } = await connectForCommand();
   try {
     const inventories = await fetchInventories(client, plan, opts);
     const live = checkInventories(plan, inventories, groupOrder ? { groupOrder } : {});

@@ -1,23 +1,59 @@
-import type { Client } from '@temporalio/client';
-import { connectClient } from '../platform/connection.ts';
+import type { Client, Connection } from '@temporalio/client';
+import { connectClient, resolveTemporalTarget } from '../platform/connection.ts';
+import { ensureEmbeddedWorkers } from '../platform/embedded-workers.ts';
 import { PlatformError } from '../platform/errors.ts';
 import { ExitCode } from './exit-codes.ts';
+import { RequestRefusedError } from './runbook-client.ts';
 
 /**
- * Runs a command's body with a Temporal client and closes the connection after it. A server
- * that cannot be reached is reported in one line and exits `unavailable` (3), which scripts
- * tell apart from findings (1) and refusals (4).
+ * A client for a command that talks to workflows. In embedded mode (no `TEMPORAL_ADDRESS`) it
+ * first makes sure the dev server and the orchestrator worker run, and says so on stderr when it
+ * had to start them, so `lifeboat drill` on a fresh laptop does not wait on a queue nobody polls.
  */
-export async function withTemporalClient(body: (client: Client) => Promise<void>): Promise<void> {
-  let connection: Awaited<ReturnType<typeof connectClient>>['connection'] | undefined;
+export async function connectForCommand(): Promise<{ client: Client; connection: Connection }> {
+  const target = await resolveTemporalTarget();
+  if (target.embedded) {
+    if (target.startedNow) {
+      const ui = target.uiUrl ? `, Web UI ${target.uiUrl}` : '';
+      process.stderr.write(`lifeboat: started the embedded Temporal server at ${target.address}${ui}\n`);
+    }
+    const workers = await ensureEmbeddedWorkers();
+    for (const w of workers.started)
+      process.stderr.write(`lifeboat: started the ${w.name} worker (pid ${w.pid}, log ${w.logFile})\n`);
+  }
+  return connectClient(target);
+}
+
+/**
+ * Runs a command's body with a Temporal client and closes the connection after it, mapping the
+ * failures every command shares to stable exit codes: a refusal by the controller exits 4 when
+ * another operation or the runbook's state stands in the way (1 otherwise) and names it; a server that cannot be reached exits `unavailable` (3).
+ */
+export async function withTemporalClient(
+  body: (client: Client) => Promise<void>,
+  opts: { json?: boolean } = {},
+): Promise<void> {
+  let connection: Connection | undefined;
   try {
-    const connected = await connectClient();
+    const connected = await connectForCommand();
     connection = connected.connection;
     await body(connected.client);
   } catch (err) {
-    if (!(err instanceof PlatformError)) throw err;
-    process.stderr.write(`lifeboat: ${err.describe()}\n`);
-    process.exitCode = ExitCode.unavailable;
+    if (err instanceof RequestRefusedError) {
+      const conflictsWith = err.details.conflictsWith as { id?: string; kind?: string } | undefined;
+      if (opts.json)
+        process.stdout.write(
+          `${JSON.stringify({ refused: err.code, message: err.message, conflictsWith })}\n`,
+        );
+      process.stderr.write(
+        `lifeboat: refused (${err.code}): ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`,
+      );
+      process.exitCode =
+        err.code === 'CONFLICT' || err.code === 'STATE' ? ExitCode.conflict : ExitCode.failed;
+    } else if (err instanceof PlatformError) {
+      process.stderr.write(`lifeboat: ${err.describe()}\n`);
+      process.exitCode = ExitCode.unavailable;
+    } else throw err;
   } finally {
     await connection?.close();
   }

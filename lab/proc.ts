@@ -49,6 +49,20 @@ export function signal(ref: ProcRef | undefined, sig: NodeJS.Signals): boolean {
   }
 }
 
+/**
+ * Signals the process group that `ref` leads (the lab spawns its processes detached, so each one
+ * leads its own), only while that very process still runs.
+ */
+export function signalGroup(ref: ProcRef | undefined, sig: NodeJS.Signals): boolean {
+  if (!isRunning(ref)) return false;
+  try {
+    process.kill(-ref.pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Waits until none of `refs` runs; false on timeout. */
 export async function waitGone(refs: Array<ProcRef | undefined>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

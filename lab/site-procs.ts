@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type LabSiteName, sitePaths } from './config.ts';
-import { isRunning, type ProcRef, procRef, signal, stopProc, waitGone } from './proc.ts';
+import { type LabSiteName, SITE_TOPOLOGY, sitePaths } from './config.ts';
+import { isRunning, type ProcRef, procRef, signal, signalGroup, stopProc, waitGone } from './proc.ts';
 import { tryVirsh } from './site.ts';
 import type { LabState } from './state.ts';
 
@@ -56,18 +57,42 @@ export function siteProcs(site: LabSiteName, state: LabState, home?: string): Pr
   return refs.filter((r): r is ProcRef => isRunning(r));
 }
 
-/** SIGKILLs every process of the site by pid, all at once: a site failure, nothing graceful. */
+/**
+ * Pids of every process in the site's own network namespace (which the lab created, so each one
+ * is the lab's), with the start time that guards against a recycled pid.
+ */
+function netnsProcs(site: LabSiteName): ProcRef[] {
+  const r = spawnSync('ip', ['netns', 'pids', SITE_TOPOLOGY[site].netns], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .map((l) => Number.parseInt(l.trim(), 10))
+    .filter((pid) => Number.isInteger(pid) && pid > 0)
+    .map((pid) => procRef(pid, `pid ${pid} in ${SITE_TOPOLOGY[site].netns}`))
+    .filter((ref): ref is ProcRef => ref !== undefined);
+}
+
+/**
+ * SIGKILLs every process of the site by pid, all at once: a site failure, nothing graceful.
+ * Processes the lab spawned lead their own process group, so what they started (a worker's
+ * qemu-img or nbdcopy) dies with them; whatever still runs in the site's namespace after that
+ * is swept by its pid.
+ */
 export async function killSiteProcs(site: LabSiteName, state: LabState, home?: string): Promise<ProcRef[]> {
-  const refs = siteProcs(site, state, home);
-  for (const r of refs) signal(r, 'SIGKILL');
-  await waitGone(refs, 10_000);
-  // libvirtd may have been about to start something: look again once it is dead.
-  const late = siteProcs(site, state, home);
-  for (const r of late) signal(r, 'SIGKILL');
-  await waitGone(late, 10_000);
+  const killed: ProcRef[] = [];
+  for (let round = 0; round < 3; round++) {
+    const spawned = Object.values(state.sites[site].processes).filter((r) => isRunning(r));
+    const refs = [...siteProcs(site, state, home), ...netnsProcs(site)];
+    if (refs.length === 0) break;
+    for (const r of spawned) signalGroup(r, 'SIGKILL');
+    for (const r of refs) signal(r, 'SIGKILL');
+    await waitGone(refs, 10_000);
+    // libvirtd may have been about to start something: look again once it is dead.
+    killed.push(...refs.filter((r) => !killed.some((k) => k.pid === r.pid)));
+  }
   state.sites[site].processes = {};
   state.sites[site].killed = true;
-  return [...refs, ...late];
+  return killed;
 }
 
 /** Stops a site gracefully: domains destroyed through libvirt, then the daemons by pid. */

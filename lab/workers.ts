@@ -1,12 +1,15 @@
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../platform/home.ts';
-import { type LabSiteName, SITE_INNER_URI, SITE_STORAGE_PATH } from './config.ts';
+import { hostPathOf, type LabSiteName, SITE_INNER_URI, SITE_STORAGE_PATH } from './config.ts';
 import { spawnInSite, stopInSite } from './exec.ts';
 import { siteTemporalAddress, temporalPort } from './relay.ts';
 import { ensureLabReplicationTls, labReplicationEnv } from './replication-tls.ts';
 import type { SpawnedProc } from './state.ts';
 
 export const WORKER_KEY = 'worker';
+/** The scripts `run` steps may execute at a lab site, inside the site's own storage. */
+export const LAB_HOOKS_DIR = `${SITE_STORAGE_PATH}/hooks`;
 
 /** The site worker's command line (`lifeboat worker site <name>`), run with this Node. */
 export function siteWorkerArgv(site: LabSiteName): string[] {
@@ -23,6 +26,7 @@ export async function startSiteWorker(
   opts: { home?: string; port?: number; argv?: string[] } = {},
 ): Promise<SpawnedProc> {
   await ensureLabReplicationTls(opts.home);
+  mkdirSync(hostPathOf(site, LAB_HOOKS_DIR, opts.home), { recursive: true });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...labReplicationEnv(site, opts.home),
@@ -30,6 +34,7 @@ export async function startSiteWorker(
     LIFEBOAT_SITE: site,
     LIFEBOAT_SITE_URI: SITE_INNER_URI,
     LIFEBOAT_SITE_STORAGE: SITE_STORAGE_PATH,
+    LIFEBOAT_SITE_HOOKS: LAB_HOOKS_DIR,
     LIBVIRT_DEFAULT_URI: SITE_INNER_URI,
   };
   if (opts.home) env.LIFEBOAT_HOME = opts.home;

@@ -19,6 +19,8 @@ export interface TemporalTarget {
   embedded: boolean;
   /** The embedded server's Web UI, when it has one. */
   uiUrl: string | undefined;
+  /** True when this call started the embedded server (rather than reusing a running one). */
+  startedNow?: boolean;
 }
 
 function readPem(file: string, variable: string): Buffer {
@@ -89,6 +91,7 @@ export async function resolveTemporalTarget(env: NodeJS.ProcessEnv = process.env
     apiKey: undefined,
     embedded: true,
     uiUrl: server.uiUrl,
+    startedNow: !server.reused,
   };
 }
 

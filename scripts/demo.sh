@@ -31,15 +31,7 @@ npx lifeboat lab up
 step "a site worker inside each site (each one alone talks to its site's libvirt)"
 npx lifeboat lab workers start
 
-step "the orchestrator worker (workflows; touches no site)"
-npx tsx --eval "
-import('./platform/embedded-workers.ts').then(async ({ ensureEmbeddedWorkers }) => {
-  const r = await ensureEmbeddedWorkers();
-  for (const w of [...r.started, ...r.running])
-    console.log(\`\${w.name} worker \${r.started.includes(w) ? 'started' : 'already running'} (pid \${w.pid}, log \${w.logFile})\`);
-});"
-
-step "validate --live: the lab runbook against the running sites"
+step "validate --live: the lab runbook against the running sites (starts the orchestrator worker, which touches no site)"
 npx lifeboat validate --live runbooks/examples/lab.yaml
 
 step "plan --live: what a drill, failover or failback would do, and what each site has for it"

@@ -18,12 +18,18 @@ export function orchestratorWorker(): Pick<
   };
 }
 
-/** What a site worker serves: the activities of one site, on that site's queue only. */
+/**
+ * What a site worker serves: the activities of one site, on that site's queue only. `run` steps
+ * execute scripts from `hooksDir` (flag `--hooks-dir`, env LIFEBOAT_SITE_HOOKS); without one they
+ * fail with HOOKS_DIR_UNSET, never by looking somewhere else.
+ */
 export async function siteWorker(
   siteName: string,
-  config: SiteDriverConfig = {},
+  config: SiteDriverConfig & { hooksDir?: string } = {},
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<Pick<WorkerProcessOptions, 'kind' | 'taskQueue' | 'activities' | 'site' | 'registerMetrics'>> {
-  const driver = await createSiteDriver(siteName, config);
+  const driver = await createSiteDriver(siteName, config, env);
+  const hooksDir = config.hooksDir || env.LIFEBOAT_SITE_HOOKS || undefined;
   const replication = await startReplicationService(siteName);
   return {
     kind: 'site',
@@ -32,6 +38,7 @@ export async function siteWorker(
     activities: createSiteActivities({
       siteName,
       driver,
+      ...(hooksDir ? { hooksDir } : {}),
       ...(replication ? { replication: replication.deps } : {}),
     }),
     ...(replication ? { registerMetrics: replication.registerMetrics } : {}),

@@ -215,6 +215,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       state.phase = 'failed-back';
       state.activeSite = 'primary';
       state.fence = { site: 'secondary', reason: `failed back by ${f.id}`, since: now };
+    } else if (op.kind === 'replication' && f.outcome === 'succeeded') {
+      // Every VM has a committed point at the secondary: the runbook is protected, and the RPO
+      // is measured from here (a partial cycle leaves some VMs as exposed as before).
+      state.protection = 'on';
+      state.protectedAt = now;
     }
     const summary: OperationSummary = {
       ...op,

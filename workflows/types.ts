@@ -33,14 +33,18 @@ export interface OperationSummary extends OperationRef {
 
 export interface RunbookState {
   runbook: string;
+  /** `on` once a replication cycle committed a point for every VM of the runbook. */
   protection: 'off' | 'on';
+  /** When the newest cycle that committed every VM ended (what the RPO is measured from). */
+  protectedAt?: string;
   /** Where the runbook's VMs run in production right now. */
   activeSite: SiteRole;
   phase: RunbookPhase;
   /** The site that must not run the runbook's VMs (set by a failover, cleared by failback). */
   fence?: { site: SiteRole; reason: string; since: string };
   inFlight: OperationRef[];
-  /** Recovery points held by operations (operation id -> point ids); filled by the recovery-point work. */
+  /** Recovery points held by operations (operation id -> point ids); retention keeps them. Filled
+   *  by the operations that restore from points (drills, failovers), which are not built yet. */
   heldPoints: Record<string, string[]>;
   planHash?: string;
   /** Per kind, how many operations were started (ids are `runbook/<name>/<kind>/<n>`). */

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { loadOperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { GateDecision } from '../../approvals/payload.ts';
-import { connectClient } from '../../platform/connection.ts';
-import { PlatformError } from '../../platform/errors.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { decideGate, RequestRefusedError } from '../runbook-client.ts';
+import { decideGate } from '../runbook-client.ts';
+import { withTemporalClient } from '../with-client.ts';
 import { defaultOperatorName } from './operator.ts';
 
 interface DecideFlags {
@@ -30,42 +29,28 @@ export function registerApprove(program: Command): void {
 }
 
 async function decide(decision: GateDecision, runbook: string, flags: DecideFlags): Promise<void> {
-  if (!flags.reason || flags.reason.trim() === '') {
+  const reason = flags.reason;
+  if (!reason || reason.trim() === '') {
     process.stderr.write(`lifeboat: ${decision} needs --reason "why"\n`);
     process.exitCode = ExitCode.usage;
     return;
   }
-  let connection: Awaited<ReturnType<typeof connectClient>>['connection'] | undefined;
+  // The key first: a missing one is the operator's to fix, with no server to start for it.
+  let key: Awaited<ReturnType<typeof loadOperatorKey>>;
   try {
-    const key = await loadOperatorKey(flags.operator);
-    const connected = await connectClient();
-    connection = connected.connection;
-    const record = await decideGate(connected.client, {
-      runbook,
-      stepId: flags.step,
-      decision,
-      reason: flags.reason,
-      key,
-    });
+    key = await loadOperatorKey(flags.operator);
+  } catch (err) {
+    if (!(err instanceof OperatorKeyError)) throw err;
+    process.stderr.write(`lifeboat: ${err.message} (${err.hint})\n`);
+    process.exitCode = ExitCode.failed;
+    return;
+  }
+  await withTemporalClient(async (client) => {
+    const record = await decideGate(client, { runbook, stepId: flags.step, decision, reason, key });
     process.stdout.write(
       flags.json
         ? `${JSON.stringify(record)}\n`
         : `${record.stepId}: ${record.decision} by ${record.operator} (${record.role}) recorded at ${record.recordedAt}\n`,
     );
-  } catch (err) {
-    if (err instanceof RequestRefusedError) {
-      process.stderr.write(
-        `lifeboat: refused (${err.code}): ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`,
-      );
-      process.exitCode = ExitCode.failed;
-    } else if (err instanceof OperatorKeyError) {
-      process.stderr.write(`lifeboat: ${err.message} (${err.hint})\n`);
-      process.exitCode = ExitCode.failed;
-    } else if (err instanceof PlatformError) {
-      process.stderr.write(`lifeboat: ${err.describe()}\n`);
-      process.exitCode = ExitCode.unavailable;
-    } else throw err;
-  } finally {
-    await connection?.close();
-  }
+  });
 }

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { hostPathOf, isLabSiteName } from '../../lab/config.ts';
 import { readState } from '../../lab/state.ts';
-import { connectClient } from '../../platform/connection.ts';
 import { controllerWorkflowId } from '../../platform/names.ts';
 import { type Manifest, pointFiles, pointKind } from '../../replication/manifest.ts';
 import { ReplicaStore } from '../../replication/store.ts';
@@ -11,6 +10,7 @@ import { loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import { runbookStateQuery } from '../../workflows/messages.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { connectForCommand } from '../with-client.ts';
 
 export interface PointRow {
   vm: string;
@@ -97,20 +97,19 @@ export function renderPoints(rows: PointRow[], heldKnown: boolean): string {
 
 /** Which points each operation holds, from the runbook's controller; null when unreachable. */
 async function heldPoints(runbook: string): Promise<Record<string, string[]> | null> {
-  let close: (() => Promise<void>) | undefined;
+  let connected: Awaited<ReturnType<typeof connectForCommand>> | undefined;
   try {
-    const ask = (async () => {
-      const { client, connection } = await connectClient();
-      close = () => connection.close();
-      return (await client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery))
-        .heldPoints;
-    })();
+    connected = await connectForCommand();
+    const ask = connected.client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery);
+    // The points themselves are on disk here: a controller that does not answer costs only the
+    // holder column, not the listing.
     const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref());
-    return await Promise.race([ask, timeout]);
+    const state = await Promise.race([ask, timeout]);
+    return state === null ? null : state.heldPoints;
   } catch {
     return null;
   } finally {
-    await close?.().catch(() => undefined);
+    await connected?.connection.close().catch(() => undefined);
   }
 }
 

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { connectClient } from '../../platform/connection.ts';
-import { PlatformError } from '../../platform/errors.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
 import type { OperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -11,35 +9,7 @@ import {
   runbookState,
   startOperation,
 } from '../runbook-client.ts';
-
-type Connected = Awaited<ReturnType<typeof connectClient>>;
-
-/** Runs `fn` with a client, mapping refusals and unreachable servers to stable exit codes. */
-async function withClient(json: boolean | undefined, fn: (c: Connected) => Promise<void>): Promise<void> {
-  let connected: Connected | undefined;
-  try {
-    connected = await connectClient();
-    await fn(connected);
-  } catch (err) {
-    if (err instanceof RequestRefusedError) {
-      const conflict = err.details.conflictsWith as { id?: string; kind?: string } | undefined;
-      if (json)
-        process.stdout.write(
-          `${JSON.stringify({ refused: err.code, message: err.message, conflictsWith: conflict })}\n`,
-        );
-      process.stderr.write(
-        `lifeboat: refused (${err.code}): ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`,
-      );
-      process.exitCode =
-        err.code === 'CONFLICT' || err.code === 'STATE' ? ExitCode.conflict : ExitCode.failed;
-    } else if (err instanceof PlatformError) {
-      process.stderr.write(`lifeboat: ${err.describe()}\n`);
-      process.exitCode = ExitCode.unavailable;
-    } else throw err;
-  } finally {
-    await connected?.connection.close();
-  }
-}
+import { withTemporalClient } from '../with-client.ts';
 
 /**
  * `lifeboat drill|failover|failback <runbook.yaml>`: compiles the runbook and asks its controller
@@ -63,7 +33,7 @@ export function registerRun(program: Command): void {
           return;
         }
         const plan = loaded.plan;
-        await withClient(flags.json, async ({ client }) => {
+        await withTemporalClient(async (client) => {
           const options = flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : undefined;
           const op = await startOperation(client, { plan, kind, options });
           if (!flags.wait) {
@@ -92,7 +62,7 @@ export function registerRun(program: Command): void {
               : `${op.id}: ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`,
           );
           process.exitCode = result.outcome === 'succeeded' ? ExitCode.ok : ExitCode.failed;
-        });
+        }, flags);
       });
   }
   for (const decision of ['commit', 'rollback'] as const) {
@@ -106,7 +76,7 @@ export function registerRun(program: Command): void {
       .argument('<runbook>', 'runbook name')
       .requiredOption('--reason <text>', 'why')
       .action(async (runbook: string, flags: { reason: string }) => {
-        await withClient(false, async ({ client }) => {
+        await withTemporalClient(async (client) => {
           const state = await runbookState(client, runbook);
           const op = state.inFlight.find((o) => o.kind === 'failover');
           if (!op)
@@ -128,7 +98,7 @@ export function registerRun(program: Command): void {
     .argument('<operation>', 'operation id, e.g. runbook/payments/drill/3')
     .requiredOption('--reason <text>', 'why')
     .action(async (runbook: string, operationId: string, flags: { reason: string }) => {
-      await withClient(false, async ({ client }) => {
+      await withTemporalClient(async (client) => {
         await cancelOperation(client, { runbook, operationId, reason: flags.reason });
         process.stdout.write(`${operationId}: cancellation requested\n`);
       });

@@ -14,6 +14,7 @@ interface WorkerFlags {
 interface SiteFlags extends WorkerFlags {
   libvirtUri?: string;
   storage?: string;
+  hooksDir?: string;
 }
 
 function port(value: string): number {
@@ -79,12 +80,14 @@ export function registerWorker(program: Command): void {
       .argument('<name>', 'the site this worker serves (queue site-<name>)')
       .description("one site's activities: its hypervisor and storage")
       .option('--libvirt-uri <uri>', "the site's libvirt URI (env LIFEBOAT_SITE_URI)")
-      .option('--storage <dir>', "the site's storage directory (env LIFEBOAT_SITE_STORAGE)"),
+      .option('--storage <dir>', "the site's storage directory (env LIFEBOAT_SITE_STORAGE)")
+      .option('--hooks-dir <dir>', 'where the scripts of `run` steps are (env LIFEBOAT_SITE_HOOKS)'),
   ).action(async (name: string, flags: SiteFlags) => {
     try {
       const config = {
         ...(flags.libvirtUri ? { uri: flags.libvirtUri } : {}),
         ...(flags.storage ? { storage: flags.storage } : {}),
+        ...(flags.hooksDir ? { hooksDir: flags.hooksDir } : {}),
       };
       await run(await siteWorker(name, config), flags);
     } catch (err) {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SITE_TOPOLOGY } from '../../../lab/config.ts';
@@ -8,14 +9,37 @@ import { readState } from '../../../lab/state.ts';
 import { labStatus } from '../../../lab/status.ts';
 import { ensureFreshLab, fingerprint, livePids } from '../../support/lab.ts';
 
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function eventually(ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(100);
+  }
+}
+
 describe('lab kill-site', () => {
   beforeAll(async () => {
     await ensureFreshLab();
   });
 
   it('SIGKILLs every process of the site by pid, and its disks stop changing', async () => {
-    // A long-lived process started in the site the way site workers are.
-    const probe = await spawnInSite('primary', ['sleep', '600'], { key: 'probe' });
+    // A long-lived process started in the site the way site workers are, with a child of its
+    // own (as a worker has its qemu-img or nbdcopy), which the lab never recorded.
+    const probe = await spawnInSite('primary', ['sh', '-c', 'sleep 600 & wait'], { key: 'probe' });
+    await eventually(() => childrenOf(probe.pid).length === 1);
+    const child = childrenOf(probe.pid)[0]!;
     const before = await labStatus();
     const p = before.sites.primary;
     const pids = [p.libvirtd!.pid, p.virtlogd!.pid, ...p.qemuPids, probe.pid];
@@ -26,6 +50,7 @@ describe('lab kill-site', () => {
     expect(result.killed.sort()).toEqual(expect.arrayContaining(pids.sort()));
 
     expect(await livePids(pids)).toEqual([]);
+    expect(await livePids([child])).toEqual([]);
     // Nothing at all runs in the site's network namespace any more.
     expect(execFileSync('ip', ['netns', 'pids', SITE_TOPOLOGY.primary.netns]).toString().trim()).toBe('');
     const after = await labStatus();

@@ -55,6 +55,36 @@ describe('embedded workers', () => {
     expect(embeddedWorkersStatus(home).every((w) => w.pid === undefined)).toBe(true);
   });
 
+  test('a command that talks to workflows starts the server and the orchestrator worker itself, once', async () => {
+    const fresh = mkdtempSync(path.join(tmpdir(), 'lifeboat-embedded-cli-'));
+    const env = embeddedEnv({
+      LIFEBOAT_HOME: fresh,
+      LIFEBOAT_TEMPORAL_PORT: String(await freeLoopbackPort()),
+      LIFEBOAT_TEMPORAL_HEADLESS: '1',
+    });
+    try {
+      const first = await runCli(['status', '--json'], env);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toContain('started the embedded Temporal server at 127.0.0.1:');
+      expect(first.stderr).toMatch(/started the orchestrator worker \(pid \d+/);
+      expect(JSON.parse(first.stdout)).toMatchObject({ inFlight: [] });
+      const orchestrator = embeddedWorkersStatus(fresh).find((w) => w.name === 'orchestrator');
+      expect(orchestrator?.pid).toBeDefined();
+      expect(isAlive(orchestrator!.pid!)).toBe(true);
+
+      const again = await runCli(['status', '--json'], env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).not.toContain('started the');
+      expect(embeddedWorkersStatus(fresh).find((w) => w.name === 'orchestrator')?.pid).toBe(
+        orchestrator!.pid,
+      );
+    } finally {
+      await stopEmbeddedWorkers(fresh);
+      await stopDevServer(fresh);
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   test('nothing to start when TEMPORAL_ADDRESS names a deployed cluster', async () => {
     expect(await ensureEmbeddedWorkers({ env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } })).toEqual({
       embedded: false,

@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestReplication } from '../../../cli/commands/replicate.ts';
+import { runbookState } from '../../../cli/runbook-client.ts';
 import { sitePaths } from '../../../lab/config.ts';
 import { labCut, labHeal } from '../../../lab/lab.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
@@ -34,7 +35,7 @@ import {
   siteMetrics,
   slowLink,
   startCycleLab,
-  waitExportDone,
+  waitBackupStarted,
   waitMidFile,
   waitNewCheckpoint,
   waitStaged,
@@ -57,11 +58,23 @@ describe('replication cycle (real lab)', () => {
     if (refRoot) rmSync(refRoot, { recursive: true, force: true });
   });
 
-  /** One cycle with the VM paused until its checkpoint exists: the reference is exact. */
-  async function pausedCycle(tag: string, base: string | null) {
+  /**
+   * One cycle with the VM paused until its backup has taken its point in time, so the reference
+   * copy is exactly the disk at the checkpoint; by default the guest then writes again while the
+   * backup is read and shipped (`keepPaused`: until the cycle ends). `meanwhile` runs then too.
+   */
+  async function pausedCycle(
+    tag: string,
+    base: string | null,
+    opts: { keepPaused?: boolean; meanwhile?: () => Promise<void> } = {},
+  ) {
     const vm = lab.vm;
     await virshPrimary(['suspend', vm.name]);
     let resumed = false;
+    const resume = async () => {
+      await virshPrimary(['resume', vm.name]);
+      resumed = true;
+    };
     try {
       const refs = await referenceCopy(vm, mkdtempSync(path.join(refRoot, `${tag}-`)));
       const dirty = base === null ? null : await checkpointDirtyBytes({ uri: primaryUri() }, vm.name, base);
@@ -72,10 +85,11 @@ describe('replication cycle (real lab)', () => {
       const again = await requestReplication(lab.client, lab.plan);
       expect(again).toMatchObject({ admitted: false, code: 'CONFLICT', conflictsWith: c.id });
       const cp = await waitNewCheckpoint(vm, known);
-      await waitExportDone(vm.name, c.result);
-      await virshPrimary(['resume', vm.name]);
-      resumed = true;
+      await waitBackupStarted(vm.name, c.result);
+      if (!opts.keepPaused) await resume();
+      await opts.meanwhile?.();
       const result = await c.result;
+      if (!resumed) await resume();
       const after = await interCounters('primary');
       return { refs, dirty, linkBytes: after.tx - before.tx, checkpoint: cp, result, id: c.id };
     } finally {
@@ -113,6 +127,9 @@ describe('replication cycle (real lab)', () => {
     const v1 = first.result.vms[0]!;
     expect(v1).toMatchObject({ vm: lab.vm.name, outcome: 'committed', kind: 'full' });
     expect(v1.fullReason).toMatch(/first cycle/);
+    // Every VM committed: the controller counts the runbook as protected from the cycle's end.
+    const state = await runbookState(lab.client, lab.plan.runbook.name);
+    expect(state).toMatchObject({ protection: 'on', protectedAt: expect.any(String) });
     const m1 = await expectExact(v1.pointId, first.refs);
     expect(m1.sourceCheckpoint).toBe(first.checkpoint);
     expect(m1.disks.map((d) => d.target)).toEqual(['vda', 'vdb', 'vdc']);
@@ -254,6 +271,35 @@ describe('replication cycle (real lab)', () => {
     const next = await pausedCycle('after-kill', all[all.length - 1]!.sourceCheckpoint);
     expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental' });
     await expectExact(next.result.vms[0]!.pointId, next.refs);
+  });
+
+  it('the primary worker SIGKILLed while its backup runs: after restart one point for the cycle, exact', async () => {
+    const vm = lab.vm;
+    await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
+    const base = (await lab.store.newestCommitted(vm.name))!;
+    await slowLink('1mbit');
+    let killed = 0;
+    const c = await pausedCycle('primary-kill', base.sourceCheckpoint, {
+      keepPaused: true,
+      meanwhile: async () => {
+        killed = lab.workerPids.primary;
+        process.kill(killed, 'SIGKILL');
+        await lab.startSiteWorker('primary');
+        await slowLink(null);
+      },
+    }).finally(() => slowLink(null));
+    expect(lab.workerPids.primary).not.toBe(killed);
+    expect(c.result.outcome).toBe('succeeded');
+    const v = c.result.vms[0]!;
+    expect(v).toMatchObject({ outcome: 'committed', kind: 'incremental' });
+    const all = await lab.store.listPoints(vm.name);
+    expect(all.filter((p) => p.pointId === v.pointId)).toHaveLength(1);
+    expect(all.filter((p) => p.sourceCheckpoint === c.checkpoint)).toHaveLength(1);
+    const m = await expectExact(v.pointId, c.refs);
+    expect(m.disks.every((d) => d.parentPointId === base.pointId)).toBe(true);
+    // The retried export left no checkpoint behind that no committed point names.
+    const committed = new Set(all.map((p) => p.sourceCheckpoint));
+    expect((await checkpoints(vm)).filter((cp) => !committed.has(cp))).toEqual([]);
   });
 
   it('QEMU killed (bitmaps left inconsistent): the next cycle resyncs by block digests, says so, and its point is exact', async () => {

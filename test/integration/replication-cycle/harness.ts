@@ -332,11 +332,12 @@ export async function waitMidFile(
 }
 
 /**
- * Waits until a new export of the VM is complete at the primary (its export.json written, so
- * the backup job has ended) or `settled` resolves. libvirt lists the new checkpoint before the
- * job's transaction runs, so the checkpoint alone does not mark the point in time.
+ * Waits until the cycle's backup has taken its point in time: a backup job runs on the domain,
+ * or the export is already complete at the primary (its export.json written), or `settled`
+ * resolves. libvirt lists the new checkpoint before the job's transaction runs, so the
+ * checkpoint alone does not mark the point in time; the running job does.
  */
-export async function waitExportDone(
+export async function waitBackupStarted(
   vm: string,
   settled: Promise<unknown>,
   timeoutMs = 120_000,
@@ -356,6 +357,8 @@ export async function waitExportDone(
     for (const d of existsSync(root) ? readdirSync(root) : []) {
       if (existsSync(path.join(root, d, 'export.json'))) return;
     }
+    const job = await virshPrimary(['domjobinfo', vm]).catch(() => '');
+    if (/Operation:\s+Backup/.test(job) && !/Job type:\s+None/.test(job)) return;
     await sleep(10);
   }
 }

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,5 +66,25 @@ describe('runHook', () => {
     await expect(runHook(undefined, 'west', { ...base, args: [] })).rejects.toMatchObject({
       type: 'HOOKS_DIR_UNSET',
     });
+  });
+
+  it('runs the bytes it checked: symlinks and non-files are refused, the deadline kills', async () => {
+    const h = hooksDir();
+    symlinkSync(path.join(h.dir, 'hook.sh'), path.join(h.dir, 'link.sh'));
+    await expect(runHook(h.dir, 'west', { ...base, command: 'link.sh', args: [] })).rejects.toMatchObject({
+      type: 'HOOK_NAME_UNSAFE',
+    });
+    mkdirSync(path.join(h.dir, 'dir.sh'));
+    await expect(runHook(h.dir, 'west', { ...base, command: 'dir.sh', args: [] })).rejects.toMatchObject({
+      type: 'HOOK_NOT_FOUND',
+    });
+    writeFileSync(path.join(h.dir, 'slow.sh'), '#!/bin/sh\nsleep 30\n', { mode: 0o755 });
+    await expect(
+      runHook(h.dir, 'west', { ...base, command: 'slow.sh', args: [], withinMs: 300 }),
+    ).rejects.toMatchObject({ type: 'HOOK_TIMED_OUT' });
+    // It runs in the hooks directory, from the open file.
+    writeFileSync(path.join(h.dir, 'where.sh'), '#!/bin/sh\npwd\necho "$0"\n', { mode: 0o755 });
+    const r = await runHook(h.dir, 'west', { ...base, command: 'where.sh', args: [] });
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual([h.dir, '/proc/self/fd/3']);
   });
 });
