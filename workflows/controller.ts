@@ -20,6 +20,7 @@ import {
 import { operationWorkflowId } from '../platform/names.ts';
 import { PLAN_VERSION } from '../runbooks/plan.ts';
 import { admitOperation } from './admission.ts';
+import { BAD_INPUT } from './guard.ts';
 import { operationWorkflow } from './interpreter.ts';
 import {
   cancelOperationUpdate,
@@ -28,9 +29,17 @@ import {
   runbookStateQuery,
   startOperationUpdate,
 } from './messages.ts';
-import { replicationCycleWorkflow } from './replication.ts';
+import { type ReplicationCycleInput, replicationCycleWorkflow } from './replication.ts';
 import { SA } from './search-attributes.ts';
-import type { ControllerInput, OperationSummary, RunbookState, StartOperationRequest } from './types.ts';
+import type {
+  ControllerInput,
+  OperationInput,
+  OperationSummary,
+  RunbookState,
+  StartOperationRequest,
+} from './types.ts';
+import { validateOperationInput } from './validate.ts';
+import { validateReplicationCycleInput } from './validate-replication.ts';
 
 /** Finished operations kept in the state for `status` and reports. */
 export const RECENT_KEPT = 20;
@@ -48,10 +57,26 @@ export function initialRunbookState(runbook: string): RunbookState {
   };
 }
 
+/** The input of the child workflow that runs an admitted request. */
+function childStart(
+  req: StartOperationRequest,
+  id: string,
+  controllerId: string,
+):
+  | { kind: 'replication'; input: ReplicationCycleInput }
+  | { kind: Exclude<StartOperationRequest['kind'], 'replication'>; input: OperationInput } {
+  const { kind, plan } = req;
+  if (kind === 'replication') {
+    const options = { maxConcurrentTransfers: req.options?.maxConcurrentTransfers };
+    return { kind, input: { id, plan, controllerId, options } };
+  }
+  return { kind, input: { id, kind, plan, controllerId, options: req.options } };
+}
+
 export async function runbookController(input: ControllerInput): Promise<void> {
   // (Not compared with workflowInfo().workflowId: replay runs a history under another id.)
   if (!input || typeof input.runbook !== 'string' || input.runbook === '') {
-    throw ApplicationFailure.nonRetryable('controller input needs {runbook}', 'BAD_INPUT');
+    throw ApplicationFailure.nonRetryable('controller input needs {runbook}', BAD_INPUT);
   }
   const state: RunbookState = input.state ?? initialRunbookState(input.runbook);
   let lastPhase = '';
@@ -72,22 +97,22 @@ export async function runbookController(input: ControllerInput): Promise<void> {
 
   const validateStart = (req: StartOperationRequest): void => {
     if (!req || typeof req !== 'object' || !req.plan || typeof req.plan !== 'object') {
-      throw ApplicationFailure.nonRetryable('startOperation needs {kind, plan}', 'BAD_INPUT');
+      throw ApplicationFailure.nonRetryable('startOperation needs {kind, plan}', BAD_INPUT);
     }
     if (req.plan.version !== PLAN_VERSION) {
       throw ApplicationFailure.nonRetryable(
         `plan version ${String(req.plan.version)} unsupported`,
-        'BAD_INPUT',
+        BAD_INPUT,
       );
     }
     if (req.plan.runbook?.name !== state.runbook) {
       throw ApplicationFailure.nonRetryable(
         `plan is for runbook ${String(req.plan.runbook?.name)}, this controller is ${state.runbook}`,
-        'BAD_INPUT',
+        BAD_INPUT,
       );
     }
     if (!['drill', 'failover', 'failback', 'replication'].includes(req.kind)) {
-      throw ApplicationFailure.nonRetryable(`unknown operation ${String(req.kind)}`, 'BAD_INPUT');
+      throw ApplicationFailure.nonRetryable(`unknown operation ${String(req.kind)}`, BAD_INPUT);
     }
     const a = admitOperation(state.phase, state.inFlight, req.kind);
     if (!a.ok) {
@@ -137,24 +162,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
             { key: SA.state, value: 'running' },
           ],
         };
-        const kind = req.kind;
-        if (kind === 'replication') {
-          await startChild(replicationCycleWorkflow, {
-            ...common,
-            args: [
-              {
-                id,
-                plan: req.plan,
-                controllerId,
-                options: { maxConcurrentTransfers: req.options?.maxConcurrentTransfers },
-              },
-            ],
-          });
+        const child = childStart(req, id, controllerId);
+        if (child.kind === 'replication') {
+          await startChild(replicationCycleWorkflow, { ...common, args: [child.input] });
         } else {
-          await startChild(operationWorkflow, {
-            ...common,
-            args: [{ id, kind, plan: req.plan, controllerId, options: req.options }],
-          });
+          await startChild(operationWorkflow, { ...common, args: [child.input] });
         }
       } catch (err) {
         state.inFlight = state.inFlight.filter((o) => o.id !== id);
@@ -166,7 +178,26 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       }
       return { id, kind: req.kind };
     },
-    { validator: validateStart },
+    {
+      validator: (req: StartOperationRequest) => {
+        validateStart(req);
+        // Refuse here whatever the child would refuse at its start: a child that fails its own
+        // input check never reports back, and would stay in flight, blocking the runbook.
+        const controllerId = workflowInfo().workflowId;
+        const id = operationWorkflowId(state.runbook, req.kind, (state.counters[req.kind] ?? 0) + 1);
+        const child = childStart(req, id, controllerId);
+        const problems =
+          child.kind === 'replication'
+            ? validateReplicationCycleInput(child.input, controllerId)
+            : validateOperationInput(child.input, controllerId);
+        if (problems.length > 0) {
+          throw ApplicationFailure.nonRetryable(
+            `${req.kind} refused: ${problems.slice(0, 5).join('; ')}`,
+            BAD_INPUT,
+          );
+        }
+      },
+    },
   );
   setHandler(
     cancelOperationUpdate,

@@ -80,6 +80,20 @@ describe('runbook controller', () => {
           (e: { cause?: { type?: string } }) => e,
         );
       expect(err?.cause?.type).toBe('BAD_INPUT');
+      // A plan whose content no longer matches its hash is refused at admission, where the
+      // operation itself would refuse it: nothing is left in flight to block the runbook.
+      const tampered = { ...h.plan, objectives: { ...h.plan.objectives, rtoMs: 1 } };
+      for (const kind of ['drill', 'replication'] as const) {
+        const refusal = await h.client.workflow
+          .getHandle(controllerId)
+          .executeUpdate('lifeboat.startOperation', { args: [{ kind, plan: tampered }] })
+          .then(
+            () => undefined,
+            (e: { cause?: { type?: string; message?: string } }) => e.cause,
+          );
+        expect(refusal).toMatchObject({ type: 'BAD_INPUT', message: expect.stringContaining('plan hash') });
+      }
+      expect((await runbookState(h.client, h.plan.runbook.name)).inFlight).toEqual([]);
       // An operation workflow started directly, with the controller's id pattern, is refused.
       const direct = await h.client.workflow.start('operationWorkflow', {
         workflowId: `${controllerId}/drill/99`,
