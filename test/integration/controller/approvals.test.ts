@@ -14,7 +14,7 @@ import { approvalUpdate } from '../../../workflows/messages.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { ALICE_SECRET, diamondPlan, rehash, withApprovalWithin, withOnFailure } from '../../support/plans.ts';
-import { eventually, type Harness, withHarness } from './harness.ts';
+import { eventually, failureOf, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
 const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
@@ -159,15 +159,9 @@ describe('signed approvals', () => {
     const plan = withOnFailure(withApprovalWithin(diamondPlan(), 1_500), 'b', 'rollback');
     await withHarness(plan, { hooksDir: hooks.dir }, async (h) => {
       const op = await h.start('drill');
-      const err = await h.client.workflow
-        .getHandle(op.id)
-        .result()
-        .then(
-          () => undefined,
-          (e: { cause?: { type?: string; details?: unknown[] } }) => e,
-        );
-      expect(err?.cause?.type).toBe('OPERATION_ROLLED_BACK');
-      const result = err?.cause?.details?.[0] as OperationResult;
+      const failure = await failureOf(h.client.workflow.getHandle(op.id).result());
+      expect(failure?.type).toBe('OPERATION_ROLLED_BACK');
+      const result = failure?.details?.[0] as OperationResult;
       expect(result.groups.b).toBe('failed');
       expect(result.error).toContain('expired');
       expect(h.secondary.calls.some((c) => c.method === 'startVm' && c.vm === 'b-1')).toBe(false);

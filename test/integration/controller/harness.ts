@@ -145,6 +145,16 @@ async function connectRunServer(): Promise<HarnessServer & { close(): Promise<vo
   };
 }
 
+/** What a workflow failed with (the failure's cause), or undefined when it completed. */
+export function failureOf(
+  result: Promise<unknown>,
+): Promise<{ type?: string; message?: string; details?: unknown[] } | undefined> {
+  return result.then(
+    () => undefined,
+    (e: { cause?: { type?: string; message?: string; details?: unknown[] } }) => e.cause,
+  );
+}
+
 /** Polls `probe` until it returns a value (not undefined), for up to `timeoutMs`. */
 export async function eventually<T>(
   probe: () => Promise<T | undefined>,

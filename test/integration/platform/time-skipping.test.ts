@@ -8,7 +8,7 @@ import type { OperationResult } from '../../../workflows/types.ts';
 import { diamondPlan, withApprovalWithin, withOnFailure } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
 import { startTimeSkipping, timeSkippingServerPath } from '../../support/time-skipping.ts';
-import { eventually, withHarness } from '../controller/harness.ts';
+import { eventually, failureOf, withHarness } from '../controller/harness.ts';
 import { makeHooksDir } from '../controller/hooks-fixture.ts';
 
 const TWO_HOURS = 2 * 60 * 60 * 1000;
@@ -55,15 +55,9 @@ describe('the time-skipping server', () => {
       expect(gate.expiresAt - gate.openedAt).toBe(TWO_HOURS);
 
       // Awaiting the result lets the server skip ahead to the gate's timer.
-      const err = await h.client.workflow
-        .getHandle(op.id)
-        .result()
-        .then(
-          () => undefined,
-          (e: { cause?: { type?: string; details?: unknown[] } }) => e,
-        );
-      expect(err?.cause?.type).toBe('OPERATION_ROLLED_BACK');
-      expect(err?.cause?.details?.[0]).toMatchObject({
+      const failure = await failureOf(h.client.workflow.getHandle(op.id).result());
+      expect(failure?.type).toBe('OPERATION_ROLLED_BACK');
+      expect(failure?.details?.[0]).toMatchObject({
         outcome: 'rolled-back',
         groups: { a: 'rolled-back', b: 'failed', c: 'rolled-back', d: 'pending' },
         decisions: [],

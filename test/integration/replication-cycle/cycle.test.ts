@@ -302,6 +302,40 @@ describe('replication cycle (real lab)', () => {
     expect((await checkpoints(vm)).filter((cp) => !committed.has(cp))).toEqual([]);
   });
 
+  it('consistency: application freezes the guest around the checkpoint; without a guest agent the point is crash-consistent and says why', async () => {
+    const vm = lab.vm;
+    const app = await lab.variant(`${lab.plan.runbook.name}-app`, { consistency: 'application' });
+    const frozen = await (await lab.cycle(app)).result;
+    expect(frozen.outcome).toBe('succeeded');
+    const m1 = (await lab.store.getPoint(vm.name, frozen.vms[0]!.pointId))!;
+    expect(m1.consistency).toEqual({ requested: 'application', achieved: 'application' });
+    // The guest's agent goes away (it runs its own end, by its pid file): no freeze is possible.
+    await virshPrimary([
+      'qemu-agent-command',
+      vm.name,
+      JSON.stringify({
+        execute: 'guest-exec',
+        arguments: { path: '/bin/sh', arg: ['-c', 'kill $(cat /run/qemu-ga.pid)'] },
+      }),
+    ]);
+    const crash = await (await lab.cycle(app)).result;
+    expect(crash.outcome).toBe('succeeded');
+    const m2 = (await lab.store.getPoint(vm.name, crash.vms[0]!.pointId))!;
+    expect(m2.consistency).toMatchObject({ requested: 'application', achieved: 'crash' });
+    expect(m2.consistency.reason).toMatch(/fsfreeze failed/);
+    // `lifeboat points` says so, in its own words.
+    const listed = await pexec(process.execPath, [
+      'bin/lifeboat.mjs',
+      'points',
+      lab.runbookFile,
+      '--vm',
+      vm.name,
+      '--store',
+      lab.storeRoot,
+    ]);
+    expect(listed.stdout).toContain(`${m2.pointId}: crash-consistent because guest agent fsfreeze failed`);
+  });
+
   it('QEMU killed (bitmaps left inconsistent): the next cycle resyncs by block digests, says so, and its point is exact', async () => {
     const vm = lab.vm;
     const base = (await lab.store.newestCommitted(vm.name))!;

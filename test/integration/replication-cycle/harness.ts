@@ -46,11 +46,14 @@ export interface CycleLab {
   startSiteWorker(site: 'primary' | 'secondary'): Promise<number>;
   /** Pids of the replication workers this harness started, by site. */
   workerPids: Record<'primary' | 'secondary', number>;
-  cycle(): Promise<{ id: string; result: Promise<ReplicationCycleResult> }>;
+  /** One cycle of the test runbook, or of `plan` (another runbook of the same VM). */
+  cycle(plan?: Plan): Promise<{ id: string; result: Promise<ReplicationCycleResult> }>;
+  /** The Plan of another runbook protecting the same VM, with other replication settings. */
+  variant(runbook: string, replication: { consistency: 'crash' | 'application' }): Promise<Plan>;
   close(): Promise<void>;
 }
 
-function runbookYaml(name: string, vm: string): string {
+function runbookYaml(name: string, vm: string, consistency: 'crash' | 'application' = 'crash'): string {
   return `apiVersion: lifeboat/v1
 kind: Runbook
 metadata:
@@ -77,7 +80,7 @@ sites:
       bubble: bubble
 replication:
   every: 30s
-  consistency: crash
+  consistency: ${consistency}
   retention:
     points: 6
 groups:
@@ -157,8 +160,15 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
     storeRoot,
     startSiteWorker,
     workerPids,
-    async cycle() {
-      const a = await requestReplication(client, plan);
+    async variant(runbook, replication) {
+      const file = path.join(dir, `${runbook}.yaml`);
+      writeFileSync(file, runbookYaml(runbook, opts.vmName, replication.consistency));
+      const variant = await loadRunbook(file);
+      if (!variant.plan) throw new Error(`variant does not compile: ${JSON.stringify(variant.findings)}`);
+      return variant.plan;
+    },
+    async cycle(of = plan) {
+      const a = await requestReplication(client, of);
       if (!a.admitted) throw new Error(`cycle refused: ${a.message}`);
       const n = ++cycles;
       const result = (client.workflow.getHandle(a.id).result() as Promise<ReplicationCycleResult>).then(
