@@ -1,31 +1,54 @@
 /**
  * The lab's replication TLS material: one CA and a certificate per site naming its inter-site
- * address, under `<home>/lab/tls` (readable inside both sites' mount namespaces). Site workers
- * find it through LIFEBOAT_REPLICATION_TLS_DIR; `labReplicationEnv` gives the whole set.
+ * address. The CA and every key are made under `<home>/lab/tls/authority` (the lab's, given to no
+ * site); each site's worker gets a directory of its own, `<home>/lab/tls/<site>`, holding the CA
+ * certificate and that site's key and certificate only, as a deployment would hand them out.
+ * Site workers find it through LIFEBOAT_REPLICATION_TLS_DIR; `labReplicationEnv` gives the set.
  */
+import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureSiteCert } from '../replication/tls.ts';
+import { ensureSiteCert, tlsPaths } from '../replication/tls.ts';
 import { LAB_SITES, type LabSiteName, labPaths, SITE_STORAGE_PATH, SITE_TOPOLOGY } from './config.ts';
 
 /** Port of the transfer server on each site's inter-site address. */
 export const LAB_REPLICATION_PORT = 7443;
 
-export function labReplicationTlsDir(home?: string): string {
-  return path.join(labPaths(home).root, 'tls');
+/** Where a site's worker finds its TLS material (`ca.crt`, `site-<site>.crt`, `site-<site>.key`). */
+export function labReplicationTlsDir(site: LabSiteName, home?: string): string {
+  return path.join(labPaths(home).root, 'tls', site);
 }
 
-/** Creates the CA and both site certificates unless they exist (idempotent). */
-export async function ensureLabReplicationTls(home?: string): Promise<string> {
-  const dir = labReplicationTlsDir(home);
-  for (const site of LAB_SITES) await ensureSiteCert(dir, site, [SITE_TOPOLOGY[site].interAddress]);
-  return dir;
+function authorityDir(home?: string): string {
+  return path.join(labPaths(home).root, 'tls', 'authority');
+}
+
+/** Creates the CA and both site certificates unless they exist, and each site's own directory. */
+export async function ensureLabReplicationTls(home?: string): Promise<void> {
+  const authority = authorityDir(home);
+  const from = tlsPaths(authority);
+  for (const site of LAB_SITES) {
+    await ensureSiteCert(authority, site, [SITE_TOPOLOGY[site].interAddress]);
+    const dir = labReplicationTlsDir(site, home);
+    const to = tlsPaths(dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    for (const [src, dst, mode] of [
+      [from.caCert, to.caCert, 0o644],
+      [from.siteCert(site), to.siteCert(site), 0o644],
+      [from.siteKey(site), to.siteKey(site), 0o600],
+    ] as const) {
+      // Copied under a temporary name and renamed: a worker never reads half a key.
+      await copyFile(src, `${dst}.tmp`);
+      await chmod(`${dst}.tmp`, mode);
+      await rename(`${dst}.tmp`, dst);
+    }
+  }
 }
 
 /** The environment a site worker needs to serve and pull replication transfers. */
 export function labReplicationEnv(site: LabSiteName, home?: string): Record<string, string> {
   return {
     LIFEBOAT_REPLICATION_LISTEN: `${SITE_TOPOLOGY[site].interAddress}:${LAB_REPLICATION_PORT}`,
-    LIFEBOAT_REPLICATION_TLS_DIR: labReplicationTlsDir(home),
+    LIFEBOAT_REPLICATION_TLS_DIR: labReplicationTlsDir(site, home),
     LIFEBOAT_SITE_STORAGE: SITE_STORAGE_PATH,
     LIFEBOAT_SITE_URI: 'qemu:///system',
   };

@@ -1,0 +1,37 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ensureLabReplicationTls,
+  labReplicationEnv,
+  labReplicationTlsDir,
+} from '../../../lab/replication-tls.ts';
+import { loadSiteTls } from '../../../replication/tls.ts';
+
+const home = mkdtempSync(path.join(tmpdir(), 'lifeboat-lab-tls-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe('lab replication TLS', () => {
+  it("gives each site the CA certificate and its own key only, never the CA's key", async () => {
+    await ensureLabReplicationTls(home);
+    await ensureLabReplicationTls(home); // idempotent
+    for (const [site, other] of [
+      ['primary', 'secondary'],
+      ['secondary', 'primary'],
+    ] as const) {
+      const dir = labReplicationTlsDir(site, home);
+      expect(labReplicationEnv(site, home).LIFEBOAT_REPLICATION_TLS_DIR).toBe(dir);
+      expect(readdirSync(dir).sort()).toEqual(['ca.crt', `site-${site}.crt`, `site-${site}.key`]);
+      expect(statSync(path.join(dir, `site-${site}.key`)).mode & 0o077).toBe(0);
+      const tls = await loadSiteTls(dir, site);
+      expect(tls.key.toString()).toContain('PRIVATE KEY');
+      // Its certificate is signed by the CA both sites pin, and the other site's is too.
+      const verify = (cert: string) =>
+        execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.crt'), cert]).toString();
+      expect(verify(path.join(dir, `site-${site}.crt`))).toContain(': OK');
+      expect(verify(path.join(labReplicationTlsDir(other, home), `site-${other}.crt`))).toContain(': OK');
+    }
+  });
+});
