@@ -25,6 +25,7 @@ import {
   prepareExport,
   type VirshTarget,
 } from '../replication/export/index.ts';
+import { linkOrCopy } from '../replication/fsutil.ts';
 import type { Integrity } from '../replication/manifest.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
@@ -211,6 +212,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   pointId: newest.pointId,
                   checkpoint: newest.sourceCheckpoint,
                   targets: newest.disks.map((d) => d.target),
+                  bootFiles: newest.domain.bootFiles,
                 },
           ...(newest?.integrity.state === 'failed'
             ? {
@@ -269,6 +271,14 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               await ensureBacking(`${staged.dir}/${d.file}`, null);
             }
           }
+          // Boot files the base point holds with the same bytes are linked, not shipped.
+          for (const b of ex.bootFiles ?? []) {
+            if (b.fromPointId !== undefined)
+              await linkOrCopy(
+                `${deps.store.pointDir(vm, b.fromPointId)}/${b.file}`,
+                `${staged.dir}/${b.file}`,
+              );
+          }
           const workload = await workloadOf(
             ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
             deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
@@ -285,6 +295,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
               ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
             })),
+            bootFiles: (ex.bootFiles ?? []).map((b) => ({ role: b.role, path: b.file, sha256: b.sha256 })),
             consistency: ex.consistency,
             sourceCheckpoint: ex.checkpoint,
             times: {

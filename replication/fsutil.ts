@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Flushes a file's data and metadata to stable storage. */
@@ -70,5 +70,22 @@ export async function exists(path: string): Promise<boolean> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
+  }
+}
+
+/**
+ * Gives `to` the bytes of `from` without copying them where it can (a hard link on the same
+ * file system, so a file two points share is stored once); a copy, renamed into place, where it
+ * cannot. Nothing to do when `to` exists.
+ */
+export async function linkOrCopy(from: string, to: string): Promise<void> {
+  if (await exists(to)) return;
+  try {
+    await link(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const tmp = `${to}.tmp-${randomBytes(4).toString('hex')}`;
+    await copyFile(from, tmp);
+    await rename(tmp, to);
   }
 }

@@ -43,7 +43,8 @@ export interface CommitInput {
   pointId: string;
   runbook: string;
   domainXml: string;
-  bootFiles?: { role: string; path: string }[];
+  /** Boot files staged beside the disks; `sha256`, when given, is what they must hash to. */
+  bootFiles?: { role: string; path: string; sha256?: string }[];
   disks: CommitDiskInput[];
   consistency: Manifest['consistency'];
   sourceCheckpoint: string;
@@ -230,7 +231,16 @@ export class ReplicaStore {
     for (const b of input.bootFiles ?? []) {
       const path = join(staging, assertSafeName('boot file', b.path));
       await fsyncFile(path);
-      bootFiles.push({ role: b.role, path: b.path, ...(await sha256File(path)) });
+      const digest = await sha256File(path);
+      if (b.sha256 !== undefined && b.sha256 !== digest.sha256) {
+        throw new ReplicationError({
+          code: 'TRANSFER_INTEGRITY',
+          message: `boot file ${b.path} of point ${pointId} has sha256 ${digest.sha256}, the primary read ${b.sha256}`,
+          context: { vm, pointId, file: b.path },
+          hint: 'abort the point; the next cycle ships the file again',
+        });
+      }
+      bootFiles.push({ role: b.role, path: b.path, ...digest });
     }
 
     const manifest: Manifest = {

@@ -13,7 +13,7 @@ function attr(tag: string, name: string): string | undefined {
   return m?.[2];
 }
 
-function unescapeXml(s: string): string {
+export function unescapeXml(s: string): string {
   return s
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')

@@ -12,6 +12,7 @@ import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
 import { assertSafeName } from '../manifest.ts';
 import { newTransferToken } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
+import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
 import { domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
 import {
@@ -41,6 +42,8 @@ export interface ExportBase {
   pointId: string;
   checkpoint: string;
   targets: string[];
+  /** The base point's boot files: the same bytes are linked at the secondary, not shipped. */
+  bootFiles?: PointBootFile[];
 }
 
 export interface PrepareExportInput {
@@ -78,6 +81,8 @@ export interface PreparedExport {
   mode: 'online' | 'offline';
   domainXml: string;
   disks: ExportedDisk[];
+  /** The domain's direct-boot files (absent in exports written before they were recorded). */
+  bootFiles?: ExportedBootFile[];
   consistency: { requested: 'application' | 'crash'; achieved: 'application' | 'crash'; reason?: string };
   /** Dirty bytes the bitmap reported before the backup (incremental only). */
   dirtyBytes?: number;
@@ -237,6 +242,7 @@ export async function prepareExport(
     exported.push({ target: d.target, file: `${d.target}.qcow2`, ...digest, ...perDisk.get(d.target)! });
   }
   const anyParent = exported.some((d) => d.parentPointId !== null);
+  const bootFiles = await exportBootFiles(domainXml, anyParent ? input.base : null);
   const prepared: PreparedExport = {
     transferId,
     checkpoint: cp,
@@ -247,16 +253,23 @@ export async function prepareExport(
     mode: 'online',
     domainXml,
     disks: exported,
+    bootFiles,
     consistency:
       input.consistency === 'application' && backup.freezeFailed !== undefined
         ? { requested: 'application', achieved: 'crash', reason: backup.freezeFailed }
         : { requested: input.consistency, achieved: input.consistency },
     ...(dirtyBytes === undefined ? {} : { dirtyBytes }),
-    exportBytes: exported.reduce((s, d) => s + d.size, 0),
+    exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
   await writeFileAtomic(resultPath, JSON.stringify(prepared));
   return { ...prepared, ...(await register(deps, transferId, dir, prepared)), reused: false };
+}
+
+/** What the point ships: its disk layers and the boot files the base point does not hold. */
+function exportBytes(disks: readonly ExportedDisk[], boot: readonly ExportedBootFile[]): number {
+  const shipped = boot.filter((b) => b.fromPointId === undefined);
+  return [...disks, ...shipped].reduce((s, f) => s + f.size, 0);
 }
 
 async function register(
@@ -269,11 +282,18 @@ async function register(
   await deps.server.register({
     transferId,
     token,
-    files: p.disks.map((d) => ({
-      name: d.file,
-      path: join(dir, d.file),
-      digest: { sha256: d.sha256, size: d.size },
-    })),
+    files: [
+      ...p.disks.map((d) => ({
+        name: d.file,
+        path: join(dir, d.file),
+        digest: { sha256: d.sha256, size: d.size },
+      })),
+      // Served from where the domain boots them; a file changed since it was digested fails the
+      // pull's check instead of landing in a point.
+      ...(p.bootFiles ?? [])
+        .filter((b) => b.fromPointId === undefined)
+        .map((b) => ({ name: b.file, path: b.source, digest: { sha256: b.sha256, size: b.size } })),
+    ],
   });
   return { token, baseUrl: deps.server.url };
 }
@@ -389,6 +409,7 @@ async function prepareOffline(
       ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
     });
   }
+  const bootFiles = await exportBootFiles(domainXml, decision.from === null ? null : input.base);
   const prepared: PreparedExport = {
     transferId,
     checkpoint: cp,
@@ -398,10 +419,11 @@ async function prepareOffline(
     mode: 'offline',
     domainXml,
     disks: exported,
+    bootFiles,
     // A cleanly stopped VM has nothing in flight: the point is as consistent as asked.
     consistency: { requested: input.consistency, achieved: input.consistency },
     ...(out.dirtyBytes === undefined ? {} : { dirtyBytes: out.dirtyBytes }),
-    exportBytes: exported.reduce((s, d) => s + d.size, 0),
+    exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));

@@ -1,8 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LAB_SITES, labPaths, MGMT_BRIDGE, SITE_TOPOLOGY } from '../../../lab/config.ts';
+import {
+  BUBBLE_NETWORK,
+  LAB_SITES,
+  labPaths,
+  MGMT_BRIDGE,
+  SITE_TOPOLOGY,
+  sitePaths,
+} from '../../../lab/config.ts';
 import { labDown } from '../../../lab/lab.ts';
+import { tryVirsh } from '../../../lab/site.ts';
 import { readState } from '../../../lab/state.ts';
 import { type LabStatus, labStatus } from '../../../lab/status.ts';
 import { ensureFreshLab, livePids } from '../../support/lab.ts';
@@ -32,6 +41,30 @@ describe('lab up, status, down', () => {
     expect(status.sites.primary.qemuPids).toHaveLength(status.vms.length);
     expect(status.sites.secondary.qemuPids).toHaveLength(0);
     expect(status.relay?.running).toBe(true);
+  });
+
+  it('the bubble network exists only inside the secondary, and forwards nothing and serves no DHCP or DNS', async () => {
+    const xml = (await tryVirsh('secondary', ['net-dumpxml', BUBBLE_NETWORK.name])).stdout;
+    expect(xml).toContain(`<bridge name='${BUBBLE_NETWORK.bridge}'`);
+    expect(xml).not.toContain('<forward');
+    expect(xml).not.toContain('<dhcp');
+    expect(xml).toMatch(/<dns enable=['"]no['"]/);
+    // No dnsmasq runs for it, and its bridge is not the host's.
+    expect(existsSync(path.join(sitePaths('secondary').run, 'network', `${BUBBLE_NETWORK.name}.pid`))).toBe(
+      false,
+    );
+    expect(() => execFileSync('ip', ['link', 'show', BUBBLE_NETWORK.bridge], { stdio: 'pipe' })).toThrow();
+    expect((await tryVirsh('primary', ['net-info', BUBBLE_NETWORK.name])).code).not.toBe(0);
+    // Inside the site, libvirt rejects whatever would leave or enter it through a route.
+    const rules = execFileSync('ip', [
+      'netns',
+      'exec',
+      SITE_TOPOLOGY.secondary.netns,
+      'iptables',
+      '-S',
+    ]).toString();
+    expect(rules).toContain(`-o ${BUBBLE_NETWORK.bridge} -j REJECT`);
+    expect(rules).toContain(`-i ${BUBBLE_NETWORK.bridge} -j REJECT`);
   });
 
   it('down ends every process by pid and removes namespaces, links, mounts and files; twice is fine', async () => {

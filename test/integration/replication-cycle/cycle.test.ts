@@ -4,6 +4,7 @@
  * pulled over the inter-site link by the secondary's worker and committed there.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   mkdtempSync,
@@ -23,6 +24,7 @@ import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { runbookState } from '../../../cli/runbook-client.ts';
 import { sitePaths } from '../../../lab/config.ts';
 import { labCut, labHeal } from '../../../lab/lab.ts';
+import { domainBootFiles } from '../../../replication/export/boot-files.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
 import { verifyPoint } from '../../../replication/verify.ts';
 import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
@@ -135,6 +137,13 @@ describe('replication cycle (real lab)', () => {
     expect(m1.disks.map((d) => d.target)).toEqual(['vda', 'vdb', 'vdc']);
     // The workload's last record, read offline from the committed point, on both data disks.
     expect(Object.keys(m1.workload ?? {}).sort()).toEqual(['vdb', 'vdc']);
+    // The kernel and initramfs the guest boots from travel with the point, by digest, so the VM
+    // can be built at the secondary with the primary gone.
+    const boot = domainBootFiles(m1.domain.xml);
+    expect(boot.map((b) => b.role)).toEqual(['kernel', 'initrd']);
+    expect(m1.domain.bootFiles.map((b) => [b.role, b.sha256])).toEqual(
+      boot.map((b) => [b.role, createHash('sha256').update(readFileSync(b.path)).digest('hex')]),
+    );
 
     // Let the workload write, then the second cycle must continue the chain from point 1.
     const seq = await waitWorkload(lab.vm, 0);
@@ -146,6 +155,13 @@ describe('replication cycle (real lab)', () => {
     const m2 = await expectExact(v2.pointId, second.refs);
     expect(m2.disks.every((d) => d.parentPointId === m1.pointId && d.chainPosition === 1)).toBe(true);
     expect(m2.disks.every((d) => d.backing?.startsWith(`../${m1.pointId}/`))).toBe(true);
+    // Unchanged boot files are not shipped again: the new point links the first one's.
+    expect(m2.domain.bootFiles).toEqual(m1.domain.bootFiles);
+    for (const b of m2.domain.bootFiles) {
+      const inode = (m: typeof m1) =>
+        statSync(path.join(lab.store.pointDir(lab.vm.name, m.pointId), b.path)).ino;
+      expect(inode(m2)).toBe(inode(m1));
+    }
     const seqs = (w: unknown) => Number((w as { seq: number }).seq);
     expect(seqs(m2.workload?.vdb)).toBeGreaterThan(seqs(m1.workload?.vdb));
 
