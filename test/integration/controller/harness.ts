@@ -48,7 +48,8 @@ export interface HarnessOptions {
   siteWorkers?: boolean;
   /** Run the orchestrator worker here (false: the test runs it elsewhere). */
   orchestrator?: boolean;
-  hooksDir?: string;
+  /** The hooks directory of both sites, or one per site. */
+  hooksDir?: string | Record<'primary' | 'secondary', string>;
   /** The orchestrator's task queue (default: one of the test's own). */
   taskQueue?: string;
   /**
@@ -106,7 +107,9 @@ export async function withHarness<T>(
             siteName: driver.site,
             driver,
             probes: driver,
-            hooksDir: opts.hooksDir,
+            ...(opts.hooksDir === undefined
+              ? {}
+              : { hooksDir: typeof opts.hooksDir === 'string' ? opts.hooksDir : opts.hooksDir[role] }),
           }),
         }),
       );

@@ -6,7 +6,7 @@ import { saveHistory } from '../../support/histories.ts';
 import { ALICE_SECRET, diamondPlan, syntheticPlan, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
 import { eventually, withHarness } from './harness.ts';
-import { makeHooksDir } from './hooks-fixture.ts';
+import { makeHooksDir, makeSiteHooksDirs } from './hooks-fixture.ts';
 
 const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
@@ -19,9 +19,9 @@ function call(calls: readonly RecordedCall[], method: string, vm: string): Recor
 
 describe('interpreter: waves on the diamond', () => {
   it('runs waves in order, groups of a wave in parallel, hooks on their site, and cleans up a drill', async () => {
-    const hooks = makeHooksDir();
+    const hooks = makeSiteHooksDirs();
     const plan = withoutSteps(diamondPlan(), (s) => s.kind === 'approval');
-    await withHarness(plan, { hooksDir: hooks.dir, driver: () => ({ delayMs: 400 }) }, async (h) => {
+    await withHarness(plan, { hooksDir: hooks.dirs, driver: () => ({ delayMs: 400 }) }, async (h) => {
       const op = await h.start('drill');
       expect(op.id).toBe(`runbook/${h.plan.runbook.name}/drill/1`);
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
@@ -46,11 +46,27 @@ describe('interpreter: waves on the diamond', () => {
       expect(stops.at(-1)).toBe('a-1');
       expect(stops.sort()).toEqual(['a-1', 'b-1', 'c-1', 'd-1']);
       for (const vm of ['a-1', 'b-1', 'c-1', 'd-1']) expect(h.secondary.vmState(vm)).toBe('shut off');
-      // The c group's hook is a failover/failback/drill step on the secondary: it ran with its args.
-      expect(readFileSync(hooks.logFile, 'utf8')).toBe('c up\n');
+      // The c group's hook is a failover/failback/drill step on the secondary: it ran there, with its args.
+      expect(readFileSync(hooks.logFile, 'utf8')).toBe('secondary: c up\n');
+      // The progress query tells where each wave, group and VM stood, with timings.
       const progress = await operationProgress(h.client, op.id);
-      expect(progress.state).toBe('succeeded');
-      expect(progress.groups.d?.state).toBe('succeeded');
+      expect(progress).toMatchObject({ state: 'succeeded', waves: 3, wave: 2 });
+      expect(progress.endedAt).toBeGreaterThanOrEqual(progress.startedAt);
+      for (const [g, wave] of [
+        ['a', 0],
+        ['b', 1],
+        ['c', 1],
+        ['d', 2],
+      ] as const) {
+        const gp = progress.groups[g]!;
+        expect(gp).toMatchObject({ wave, state: 'succeeded' });
+        expect(gp.endedAt).toBeGreaterThanOrEqual(gp.startedAt!);
+        expect(gp.vms[`${g}-1`]).toMatchObject({ state: 'done', action: 'startVm' });
+      }
+      expect(progress.groups.a!.endedAt).toBeLessThanOrEqual(progress.groups.b!.startedAt!);
+      expect(Math.max(progress.groups.b!.endedAt!, progress.groups.c!.endedAt!)).toBeLessThanOrEqual(
+        progress.groups.d!.startedAt!,
+      );
       await saveHistory(h.client, op.id, 'operationWorkflow', 'diamond-drill');
     });
   });
