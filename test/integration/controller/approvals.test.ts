@@ -3,18 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { bytesToBase64 } from '../../../approvals/encoding.ts';
 import { signDecision } from '../../../approvals/keys.ts';
 import type { SignedDecision } from '../../../approvals/payload.ts';
-import {
-  decideGate,
-  decidePause,
-  operationProgress,
-  RequestRefusedError,
-} from '../../../cli/runbook-client.ts';
+import { decidePause, operationProgress, RequestRefusedError } from '../../../cli/runbook-client.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import { approvalUpdate } from '../../../workflows/messages.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { ALICE_SECRET, diamondPlan, rehash, withApprovalWithin, withOnFailure } from '../../support/plans.ts';
-import { eventually, failureOf, type Harness, withHarness } from './harness.ts';
+import { aliceApproves, eventually, failureOf, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
 const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
@@ -141,13 +136,7 @@ describe('signed approvals', () => {
       });
       await gateOf(h, op.id);
       expect(await refusal(send(h, gate.workflowId, reject))).toBe('REPLAYED');
-      await decideGate(h.client, {
-        runbook: h.plan.runbook.name,
-        stepId: 'b/before/0',
-        decision: 'approve',
-        reason: 'now',
-        key: alice,
-      });
+      await aliceApproves(h, 'now');
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
       expect(result.outcome).toBe('succeeded');
       expect(result.decisions.map((d) => d.decision)).toEqual(['reject', 'approve']);
@@ -174,13 +163,7 @@ describe('signed approvals', () => {
       const op = await h.start('drill', { childGroups: 'always', compensationChunk: 2 });
       const gate = await gateOf(h, op.id);
       expect(gate.workflowId).toBe(`${op.id}/group/b`);
-      await decideGate(h.client, {
-        runbook: h.plan.runbook.name,
-        stepId: 'b/before/0',
-        decision: 'approve',
-        reason: 'ok',
-        key: alice,
-      });
+      await aliceApproves(h, 'ok');
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
       expect(result.outcome).toBe('succeeded');
       expect(result.decisions.map((d) => d.operator)).toEqual(['alice']);

@@ -1,50 +1,21 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { bytesToBase64 } from '../../../approvals/encoding.ts';
+import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../../cli/exit-codes.ts';
-import { main } from '../../../cli/main.ts';
 import { operationProgress } from '../../../cli/runbook-client.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../../platform/names.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
-import { ALICE_SECRET, DIAMOND_FILE, diamondPlan, withOnFailure } from '../../support/plans.ts';
+import { useInProcessCli } from '../../support/in-process-cli.ts';
+import { DIAMOND_FILE, diamondPlan, withOnFailure } from '../../support/plans.ts';
 import { eventually, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
-let out: string[] = [];
-let err: string[] = [];
-let operatorDir: string;
+const cli = useInProcessCli();
 
-beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out.push(String(s));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err.push(String(s));
-    return true;
-  });
-  operatorDir = mkdtempSync(path.join(tmpdir(), 'lifeboat-operators-'));
-  process.env.LIFEBOAT_OPERATOR_DIR = operatorDir;
-  // alice's example key (see diamond.yaml), in the key-file format `operator init` writes.
-  const file = path.join(operatorDir, 'alice.key');
-  writeFileSync(file, JSON.stringify({ name: 'alice', secretKey: bytesToBase64(ALICE_SECRET) }));
-  chmodSync(file, 0o600);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-  delete process.env.LIFEBOAT_OPERATOR_DIR;
-});
-
-async function cli(...args: string[]): Promise<number> {
-  const code = await main(['node', 'lifeboat', ...args]);
-  process.exitCode = undefined;
-  return code;
+/** `lifeboat approve|reject` of a gate in the harness's runbook, as alice; `more` adds options. */
+function asAlice(h: Harness, verb: 'approve' | 'reject', step: string, ...more: string[]) {
+  return cli.run(verb, h.plan.runbook.name, '--step', step, '--operator', 'alice', ...more);
 }
 
 /** The diamond's YAML with the names the harness gave its isolated plan. */
@@ -61,10 +32,11 @@ function isolatedYaml(h: Harness): string {
 
 describe('lifeboat operator, drill, approve, reject', () => {
   it('operator init writes a private key 0600 and prints the public key line', async () => {
-    expect(await cli('operator', 'init', '--name', 'carol')).toBe(0);
-    expect(out.join('')).toMatch(/^ed25519:[A-Za-z0-9+/]{43}=\n$/);
-    expect(statSync(path.join(operatorDir, 'carol.key')).mode & 0o777).toBe(0o600);
-    expect(await cli('operator', 'init', '--name', 'carol')).toBe(ExitCode.failed);
+    const init = await cli.run('operator', 'init', '--name', 'carol');
+    expect(init.code).toBe(0);
+    expect(init.stdout).toMatch(/^ed25519:[A-Za-z0-9+/]{43}=\n$/);
+    expect(statSync(path.join(cli.operatorDir(), 'carol.key')).mode & 0o777).toBe(0o600);
+    expect((await cli.run('operator', 'init', '--name', 'carol')).code).toBe(ExitCode.failed);
   });
 
   it('drill starts through the controller, a second drill is refused with the first id, approve lets it finish', async () => {
@@ -74,46 +46,25 @@ describe('lifeboat operator, drill, approve, reject', () => {
       { hooksDir: hooks.dir, taskQueue: ORCHESTRATOR_TASK_QUEUE },
       async (h) => {
         const file = isolatedYaml(h);
-        expect(await cli('drill', file, '--json')).toBe(0);
-        const op = JSON.parse(out.join('')) as { id: string };
+        const first = await cli.run('drill', file, '--json');
+        expect(first.code).toBe(0);
+        const op = JSON.parse(first.stdout) as { id: string };
         expect(op.id).toBe(`runbook/${h.plan.runbook.name}/drill/1`);
-        out = [];
-        expect(await cli('drill', file, '--json')).toBe(ExitCode.conflict);
-        expect(JSON.parse(out.join(''))).toMatchObject({
+        const second = await cli.run('drill', file, '--json');
+        expect(second.code).toBe(ExitCode.conflict);
+        expect(JSON.parse(second.stdout)).toMatchObject({
           refused: 'CONFLICT',
           conflictsWith: { id: op.id, kind: 'drill' },
         });
         await eventually(async () => (await operationProgress(h.client, op.id)).gates[0]);
-        expect(await cli('approve', h.plan.runbook.name, '--step', 'b/before/0', '--operator', 'alice')).toBe(
-          ExitCode.usage,
-        );
-        expect(
-          await cli(
-            'approve',
-            h.plan.runbook.name,
-            '--step',
-            'z/before/0',
-            '--reason',
-            'x',
-            '--operator',
-            'alice',
-          ),
-        ).toBe(ExitCode.failed);
-        expect(err.join('')).toContain('NO_SUCH_GATE');
-        out = [];
-        const code = await cli(
-          'approve',
-          h.plan.runbook.name,
-          '--step',
-          'b/before/0',
-          '--reason',
-          'isolated',
-          '--operator',
-          'alice',
-          '--json',
-        );
-        expect(code).toBe(0);
-        expect(JSON.parse(out.join(''))).toMatchObject({
+        const noReason = await asAlice(h, 'approve', 'b/before/0');
+        expect(noReason.code).toBe(ExitCode.usage);
+        const noGate = await asAlice(h, 'approve', 'z/before/0', '--reason', 'x');
+        expect(noGate.code).toBe(ExitCode.failed);
+        expect(noGate.stderr).toContain('NO_SUCH_GATE');
+        const approved = await asAlice(h, 'approve', 'b/before/0', '--reason', 'isolated', '--json');
+        expect(approved.code).toBe(0);
+        expect(JSON.parse(approved.stdout)).toMatchObject({
           operator: 'alice',
           decision: 'approve',
           reason: 'isolated',
@@ -129,18 +80,8 @@ describe('lifeboat operator, drill, approve, reject', () => {
     await withHarness(withOnFailure(diamondPlan(), 'b', 'rollback'), { hooksDir: hooks.dir }, async (h) => {
       const op = await h.start('drill');
       await eventually(async () => (await operationProgress(h.client, op.id)).gates[0]);
-      expect(
-        await cli(
-          'reject',
-          h.plan.runbook.name,
-          '--step',
-          'b/before/0',
-          '--reason',
-          'not today',
-          '--operator',
-          'alice',
-        ),
-      ).toBe(0);
+      const rejected = await asAlice(h, 'reject', 'b/before/0', '--reason', 'not today');
+      expect(rejected.code).toBe(0);
       const error = await h.client.workflow
         .getHandle(op.id)
         .result()

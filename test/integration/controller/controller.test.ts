@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   commitFailover,
-  decideGate,
   operationProgress,
   RequestRefusedError,
   runbookState,
@@ -9,11 +8,9 @@ import {
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
-import { eventually, withHarness } from './harness.ts';
+import { diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
+import { aliceApproves, eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
-
-const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 async function refused(p: Promise<unknown>): Promise<RequestRefusedError> {
   const err = await p.then(
@@ -49,13 +46,7 @@ describe('runbook controller', () => {
       expect(desc.searchAttributes.LifeboatRunbook).toEqual([h.plan.runbook.name]);
       expect(desc.searchAttributes.LifeboatOperation).toEqual(['drill']);
       expect(desc.searchAttributes.LifeboatState).toEqual(['waiting-approval']);
-      await decideGate(h.client, {
-        runbook: h.plan.runbook.name,
-        stepId: 'b/before/0',
-        decision: 'approve',
-        reason: 'ok',
-        key: alice,
-      });
+      await aliceApproves(h, 'ok');
       await h.client.workflow.getHandle(first.id).result();
       // Once the drill is done, the next one is admitted with the next id.
       const next = await h.start('drill');

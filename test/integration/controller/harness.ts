@@ -8,12 +8,12 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createSiteActivities } from '../../../activities/index.ts';
-import { startOperation } from '../../../cli/runbook-client.ts';
+import { decideGate, startOperation } from '../../../cli/runbook-client.ts';
 import { REPO_ROOT } from '../../../platform/home.ts';
 import { siteTaskQueue } from '../../../platform/names.ts';
 import type { OperationKind, Plan } from '../../../runbooks/plan.ts';
-import type { OperationOptions, StartOperationResult } from '../../../workflows/types.ts';
-import { isolate, planVms } from '../../support/plans.ts';
+import type { ApprovalRecord, OperationOptions, StartOperationResult } from '../../../workflows/types.ts';
+import { ALICE_SECRET, isolate, planVms } from '../../support/plans.ts';
 import { RecordingDriver, type RecordingDriverOptions } from '../../support/recording-driver.ts';
 import { workflowBundle } from '../../support/temporal.ts';
 
@@ -156,6 +156,19 @@ export function failureOf(
     () => undefined,
     (e: { cause?: { type?: string; message?: string; details?: unknown[] } }) => e.cause,
   );
+}
+
+const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
+
+/** alice approves b's gate, the diamond's one, with `reason`: through the client, as the CLI does. */
+export function aliceApproves(h: Harness, reason: string): Promise<ApprovalRecord> {
+  return decideGate(h.client, {
+    runbook: h.plan.runbook.name,
+    stepId: 'b/before/0',
+    decision: 'approve',
+    reason,
+    key: alice,
+  });
 }
 
 /** Polls `probe` until it returns a value (not undefined), for up to `timeoutMs`. */

@@ -8,11 +8,12 @@ import {
   operationProgress,
   runbookState,
 } from '../../../cli/runbook-client.ts';
-import type { OperationResult } from '../../../workflows/types.ts';
+import type { Plan } from '../../../runbooks/plan.ts';
+import type { OperationResult, PauseDecision, PauseView } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { diamondPlan, withOnFailure, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
-import { eventually, withHarness } from './harness.ts';
+import { eventually, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
 /** The diamond without its gate; hooks installed; every mutating call takes a little time. */
@@ -33,169 +34,139 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
   return cause as ApplicationFailure;
 }
 
+/**
+ * Runs `fn` on `plan` with hooks installed and the secondary failing `startVm` of `failing` (the
+ * first `times` calls, else every one); `delayMs` slows every mutating call at both sites.
+ */
+function withFailingStart<T>(
+  plan: Plan,
+  o: { failing: string; times?: number; delayMs?: number },
+  fn: (h: Harness) => Promise<T>,
+): Promise<T> {
+  const hooks = makeHooksDir();
+  const both = { delayMs: o.delayMs };
+  const failures = [{ method: 'startVm', vm: o.failing, times: o.times }];
+  return withHarness(
+    plan,
+    { hooksDir: hooks.dir, driver: (role) => (role === 'secondary' ? { ...both, failures } : both) },
+    fn,
+  );
+}
+
+/** The operation's first pause, once there is one. */
+function firstPause(h: Harness, opId: string): Promise<PauseView> {
+  return eventually(async () => (await operationProgress(h.client, opId)).pauses[0], 30_000, 'pause');
+}
+
+/** Decides group c's pause, as an operator would. */
+function decideC(h: Harness, pause: PauseView, decision: PauseDecision, reason: string) {
+  return decidePause(h.client, { workflowId: pause.workflowId, group: 'c', decision, reason });
+}
+
 describe('interpreter: onFailure policies and compensation', () => {
   it('rollback: a failure in d undoes every completed action in reverse order', async () => {
-    const hooks = makeHooksDir();
-    await withHarness(
-      base(),
-      {
-        hooksDir: hooks.dir,
-        driver: (role) =>
-          role === 'secondary'
-            ? { delayMs: 100, failures: [{ method: 'startVm', vm: 'd-1' }] }
-            : { delayMs: 100 },
-      },
-      async (h) => {
-        const op = await h.start('failover');
-        const f = await failure(h.client.workflow.getHandle(op.id).result());
-        expect(f.type).toBe('OPERATION_ROLLED_BACK');
-        const result = f.details?.[0] as OperationResult;
-        expect(result.outcome).toBe('rolled-back');
-        expect(result.groups.d).toBe('failed');
-        // Completed actions, in completion order, across both sites...
-        const all = [...h.primary.calls, ...h.secondary.calls]
-          .filter((c) => c.ok)
-          .sort((x, y) => x.end - y.end);
-        const forward = all.filter((c) => c.method === 'startVm' || c.method === 'shutdownVm');
-        const firstUndo = forward.findIndex(
-          (c) => c.vm === 'd-1' && c.method === 'shutdownVm' && c.site === h.secondary.site,
-        );
-        // (d-1 never started on the secondary, so its undo chain starts with the primary restart)
-        const done = forward.slice(0, forward.length / 2);
-        const undone = forward.slice(forward.length / 2);
-        expect(firstUndo).toBe(-1);
-        // ...are all undone, each exactly once...
-        const key = (c: RecordedCall) => `${c.site}/${c.method}/${c.vm}`;
-        const mirror = (c: RecordedCall) =>
-          `${c.site}/${c.method === 'startVm' ? 'shutdownVm' : 'startVm'}/${c.vm}`;
-        expect(undone.map(key).sort()).toEqual(done.map(mirror).sort());
-        // ...in reverse: an action of a later wave, or a later one of the same VM, is undone first.
-        // (b and c share a wave and ran in parallel: between them no order is owed.)
-        const wave = (vm: string | undefined) => h.plan.waves.findIndex((w) => w.includes(vm!.slice(0, 1)));
-        expect(done.every((c) => wave(c.vm) >= 0)).toBe(true);
-        const undoAt = (c: RecordedCall) => undone.map(key).indexOf(mirror(c));
-        for (const [i, x] of done.entries()) {
-          for (const y of done.slice(i + 1)) {
-            if (wave(y.vm) > wave(x.vm) || y.vm === x.vm) {
-              expect(undoAt(y), `${key(y)} is undone before ${key(x)}`).toBeLessThan(undoAt(x));
-            }
+    await withFailingStart(base(), { failing: 'd-1', delayMs: 100 }, async (h) => {
+      const op = await h.start('failover');
+      const f = await failure(h.client.workflow.getHandle(op.id).result());
+      expect(f.type).toBe('OPERATION_ROLLED_BACK');
+      const result = f.details?.[0] as OperationResult;
+      expect(result.outcome).toBe('rolled-back');
+      expect(result.groups.d).toBe('failed');
+      // Completed actions, in completion order, across both sites...
+      const all = [...h.primary.calls, ...h.secondary.calls]
+        .filter((c) => c.ok)
+        .sort((x, y) => x.end - y.end);
+      const forward = all.filter((c) => c.method === 'startVm' || c.method === 'shutdownVm');
+      const firstUndo = forward.findIndex(
+        (c) => c.vm === 'd-1' && c.method === 'shutdownVm' && c.site === h.secondary.site,
+      );
+      // (d-1 never started on the secondary, so its undo chain starts with the primary restart)
+      const done = forward.slice(0, forward.length / 2);
+      const undone = forward.slice(forward.length / 2);
+      expect(firstUndo).toBe(-1);
+      // ...are all undone, each exactly once...
+      const key = (c: RecordedCall) => `${c.site}/${c.method}/${c.vm}`;
+      const mirror = (c: RecordedCall) =>
+        `${c.site}/${c.method === 'startVm' ? 'shutdownVm' : 'startVm'}/${c.vm}`;
+      expect(undone.map(key).sort()).toEqual(done.map(mirror).sort());
+      // ...in reverse: an action of a later wave, or a later one of the same VM, is undone first.
+      // (b and c share a wave and ran in parallel: between them no order is owed.)
+      const wave = (vm: string | undefined) => h.plan.waves.findIndex((w) => w.includes(vm!.slice(0, 1)));
+      expect(done.every((c) => wave(c.vm) >= 0)).toBe(true);
+      const undoAt = (c: RecordedCall) => undone.map(key).indexOf(mirror(c));
+      for (const [i, x] of done.entries()) {
+        for (const y of done.slice(i + 1)) {
+          if (wave(y.vm) > wave(x.vm) || y.vm === x.vm) {
+            expect(undoAt(y), `${key(y)} is undone before ${key(x)}`).toBeLessThan(undoAt(x));
           }
         }
-        // Everything is back where it was: production running on the primary, the secondary off.
-        for (const vm of ['a-1', 'b-1', 'c-1', 'd-1']) {
-          expect(h.primary.vmState(vm)).toBe('running');
-          expect(h.secondary.vmState(vm)).toBe('shut off');
-        }
-        const state = await runbookState(h.client, h.plan.runbook.name);
-        expect(state.phase).toBe('normal');
-        expect(state.inFlight).toEqual([]);
-        expect(state.recent.at(-1)).toMatchObject({ id: op.id, outcome: 'rolled-back' });
-        await saveHistory(h.client, op.id, 'operationWorkflow', 'failover-rollback');
-      },
-    );
+      }
+      // Everything is back where it was: production running on the primary, the secondary off.
+      for (const vm of ['a-1', 'b-1', 'c-1', 'd-1']) {
+        expect(h.primary.vmState(vm)).toBe('running');
+        expect(h.secondary.vmState(vm)).toBe('shut off');
+      }
+      const state = await runbookState(h.client, h.plan.runbook.name);
+      expect(state.phase).toBe('normal');
+      expect(state.inFlight).toEqual([]);
+      expect(state.recent.at(-1)).toMatchObject({ id: op.id, outcome: 'rolled-back' });
+      await saveHistory(h.client, op.id, 'operationWorkflow', 'failover-rollback');
+    });
   });
 
   it('continue: a failed group is recorded and later waves still run', async () => {
-    const hooks = makeHooksDir();
-    const plan = withOnFailure(base(), 'c', 'continue');
-    await withHarness(
-      plan,
-      {
-        hooksDir: hooks.dir,
-        driver: (role) => (role === 'secondary' ? { failures: [{ method: 'startVm', vm: 'c-1' }] } : {}),
-      },
-      async (h) => {
-        const op = await h.start('drill');
-        const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
-        expect(result.outcome).toBe('partial');
-        expect(result.groups).toMatchObject({
-          a: 'succeeded',
-          b: 'succeeded',
-          c: 'continued',
-          d: 'succeeded',
-        });
-        expect(
-          ok(h.secondary.calls, 'startVm')
-            .map((c) => c.vm)
-            .sort(),
-        ).toEqual(['a-1', 'b-1', 'd-1']);
-        expect(result.error).toContain('c:');
-      },
-    );
+    await withFailingStart(withOnFailure(base(), 'c', 'continue'), { failing: 'c-1' }, async (h) => {
+      const op = await h.start('drill');
+      const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+      expect(result.outcome).toBe('partial');
+      expect(result.groups).toMatchObject({
+        a: 'succeeded',
+        b: 'succeeded',
+        c: 'continued',
+        d: 'succeeded',
+      });
+      expect(
+        ok(h.secondary.calls, 'startVm')
+          .map((c) => c.vm)
+          .sort(),
+      ).toEqual(['a-1', 'b-1', 'd-1']);
+      expect(result.error).toContain('c:');
+    });
   });
 
   it('pause: a failed group waits for a decision, and resume retries it', async () => {
-    const hooks = makeHooksDir();
-    const plan = withOnFailure(base(), 'c', 'pause');
-    await withHarness(
-      plan,
-      {
-        hooksDir: hooks.dir,
-        driver: (role) =>
-          role === 'secondary' ? { failures: [{ method: 'startVm', vm: 'c-1', times: 1 }] } : {},
-      },
-      async (h) => {
-        const op = await h.start('drill');
-        const pause = await eventually(
-          async () => (await operationProgress(h.client, op.id)).pauses[0],
-          30_000,
-          'pause',
-        );
-        expect(pause.group).toBe('c');
-        expect(pause.error).toContain('injected failure');
-        // d waits behind the paused group.
-        expect(h.secondary.calls.some((c) => c.vm === 'd-1')).toBe(false);
-        const refused = await decidePause(h.client, {
-          workflowId: pause.workflowId,
-          group: 'c',
-          decision: 'resume',
-          reason: '',
-        }).then(
-          () => 'accepted',
-          (e: Error) => e.name,
-        );
-        expect(refused).toBe('RequestRefusedError');
-        await decidePause(h.client, {
-          workflowId: pause.workflowId,
-          group: 'c',
-          decision: 'resume',
-          reason: 'transient',
-        });
-        const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
-        expect(result.outcome).toBe('succeeded');
-        expect(ok(h.secondary.calls, 'startVm').filter((c) => c.vm === 'c-1')).toHaveLength(1);
-        await saveHistory(h.client, op.id, 'operationWorkflow', 'drill-pause-resume');
-      },
-    );
+    await withFailingStart(withOnFailure(base(), 'c', 'pause'), { failing: 'c-1', times: 1 }, async (h) => {
+      const op = await h.start('drill');
+      const pause = await firstPause(h, op.id);
+      expect(pause.group).toBe('c');
+      expect(pause.error).toContain('injected failure');
+      // d waits behind the paused group.
+      expect(h.secondary.calls.some((c) => c.vm === 'd-1')).toBe(false);
+      const refused = await decideC(h, pause, 'resume', '').then(
+        () => 'accepted',
+        (e: Error) => e.name,
+      );
+      expect(refused).toBe('RequestRefusedError');
+      await decideC(h, pause, 'resume', 'transient');
+      const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+      expect(result.outcome).toBe('succeeded');
+      expect(ok(h.secondary.calls, 'startVm').filter((c) => c.vm === 'c-1')).toHaveLength(1);
+      await saveHistory(h.client, op.id, 'operationWorkflow', 'drill-pause-resume');
+    });
   });
 
   it('pause then rollback: the decision rolls the operation back', async () => {
-    const hooks = makeHooksDir();
-    const plan = withOnFailure(base(), 'c', 'pause');
-    await withHarness(
-      plan,
-      {
-        hooksDir: hooks.dir,
-        driver: (role) => (role === 'secondary' ? { failures: [{ method: 'startVm', vm: 'c-1' }] } : {}),
-      },
-      async (h) => {
-        const op = await h.start('drill');
-        const pause = await eventually(async () => (await operationProgress(h.client, op.id)).pauses[0]);
-        await decidePause(h.client, {
-          workflowId: pause.workflowId,
-          group: 'c',
-          decision: 'rollback',
-          reason: 'give up',
-        });
-        const f = await failure(h.client.workflow.getHandle(op.id).result());
-        expect(f.type).toBe('OPERATION_ROLLED_BACK');
-        expect(
-          ok(h.secondary.calls, 'shutdownVm')
-            .map((c) => c.vm)
-            .sort(),
-        ).toEqual(['a-1', 'b-1']);
-      },
-    );
+    await withFailingStart(withOnFailure(base(), 'c', 'pause'), { failing: 'c-1' }, async (h) => {
+      const op = await h.start('drill');
+      await decideC(h, await firstPause(h, op.id), 'rollback', 'give up');
+      const f = await failure(h.client.workflow.getHandle(op.id).result());
+      expect(f.type).toBe('OPERATION_ROLLED_BACK');
+      expect(
+        ok(h.secondary.calls, 'shutdownVm')
+          .map((c) => c.vm)
+          .sort(),
+      ).toEqual(['a-1', 'b-1']);
+    });
   });
 
   it.each([

@@ -3,48 +3,16 @@
  * from the interpreter's progress query, in `--json` and in the human table; an approved gate
  * leaves the list.
  */
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { bytesToBase64 } from '../../../approvals/encoding.ts';
-import { main } from '../../../cli/main.ts';
+import { describe, expect, it } from 'vitest';
 import { operationProgress } from '../../../cli/runbook-client.ts';
 import type { WaitingGate } from '../../../platform/operations.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
-import { ALICE_SECRET, diamondPlan } from '../../support/plans.ts';
+import { useInProcessCli } from '../../support/in-process-cli.ts';
+import { diamondPlan } from '../../support/plans.ts';
 import { eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
-let out: string[] = [];
-
-beforeEach(() => {
-  out = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out.push(String(s));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-operators-'));
-  process.env.LIFEBOAT_OPERATOR_DIR = dir;
-  const file = path.join(dir, 'alice.key');
-  writeFileSync(file, JSON.stringify({ name: 'alice', secretKey: bytesToBase64(ALICE_SECRET) }));
-  chmodSync(file, 0o600);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-  delete process.env.LIFEBOAT_OPERATOR_DIR;
-});
-
-/** Runs the CLI in this process and returns its exit code and stdout. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string }> {
-  out = [];
-  const code = await main(['node', 'lifeboat', ...args]);
-  process.exitCode = undefined;
-  return { code, stdout: out.join('') };
-}
+const cli = useInProcessCli();
 
 describe('lifeboat status and approval gates', () => {
   it('lists a waiting gate with its role and approvers, and drops it once approved', async () => {
@@ -56,7 +24,7 @@ describe('lifeboat status and approval gates', () => {
 
       // Visibility lags the workflow a little: wait until status sees the operation.
       const gates = await eventually(async () => {
-        const r = await cli('status', '--runbook', runbook, '--json');
+        const r = await cli.run('status', '--runbook', runbook, '--json');
         expect(r.code).toBe(0);
         const g = (JSON.parse(r.stdout) as { gates: WaitingGate[] }).gates;
         return g.length > 0 ? g : undefined;
@@ -76,7 +44,7 @@ describe('lifeboat status and approval gates', () => {
       const g = gates[0]!;
       expect(Date.parse(g.expiresAt) - Date.parse(g.openedAt)).toBe(10 * 60_000);
 
-      const human = await cli('status', '--runbook', runbook);
+      const human = await cli.run('status', '--runbook', runbook);
       expect(human.code).toBe(0);
       const lines = human.stdout.split('\n');
       expect(lines[0]).toBe('Gates waiting:');
@@ -88,7 +56,7 @@ describe('lifeboat status and approval gates', () => {
       );
       expect(human.stdout).toContain(`lifeboat approve ${runbook} --step b/before/0 --reason`);
 
-      const approved = await cli(
+      const approved = await cli.run(
         'approve',
         runbook,
         '--step',
@@ -100,7 +68,7 @@ describe('lifeboat status and approval gates', () => {
       );
       expect(approved.code).toBe(0);
       await eventually(async () => {
-        const r = await cli('status', '--runbook', runbook, '--json');
+        const r = await cli.run('status', '--runbook', runbook, '--json');
         return (JSON.parse(r.stdout) as { gates: WaitingGate[] }).gates.length === 0 ? true : undefined;
       });
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;

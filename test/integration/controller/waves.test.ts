@@ -1,14 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decideGate, operationProgress } from '../../../cli/runbook-client.ts';
+import { operationProgress } from '../../../cli/runbook-client.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, syntheticPlan, withoutSteps } from '../../support/plans.ts';
+import { diamondPlan, syntheticPlan, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
-import { eventually, withHarness } from './harness.ts';
+import { aliceApproves, eventually, withHarness } from './harness.ts';
 import { makeHooksDir, makeSiteHooksDirs } from './hooks-fixture.ts';
-
-const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 function call(calls: readonly RecordedCall[], method: string, vm: string): RecordedCall {
   const c = calls.find((x) => x.method === method && x.vm === vm && x.ok);
@@ -81,13 +79,7 @@ describe('interpreter: waves on the diamond', () => {
       });
       expect(gate.approvers).toEqual(['alice']);
       expect(h.secondary.calls.some((x) => x.method === 'startVm' && x.vm === 'b-1')).toBe(false);
-      const record = await decideGate(h.client, {
-        runbook: h.plan.runbook.name,
-        stepId: 'b/before/0',
-        decision: 'approve',
-        reason: 'bubble network is isolated',
-        key: alice,
-      });
+      const record = await aliceApproves(h, 'bubble network is isolated');
       expect(record).toMatchObject({ operator: 'alice', role: 'incident-commander', decision: 'approve' });
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
       expect(result.outcome).toBe('succeeded');

@@ -9,9 +9,13 @@ import { isReplicationError } from '../../../replication/errors.ts';
 import { sha256File } from '../../../replication/fsutil.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
 import { ensureSiteCert, loadSiteTls, type TlsMaterial } from '../../../replication/tls.ts';
-import { pullTransfer } from '../../../replication/transfer/client.ts';
-import { manifestPath, newTransferToken } from '../../../replication/transfer/protocol.ts';
-import { TransferServer } from '../../../replication/transfer/server.ts';
+import { type PullOptions, type PullResult, pullTransfer } from '../../../replication/transfer/client.ts';
+import {
+  manifestPath,
+  newTransferToken,
+  type TransferManifest,
+} from '../../../replication/transfer/protocol.ts';
+import { type ServedFileInput, TransferServer } from '../../../replication/transfer/server.ts';
 import { commitInput, MiB, makeSourceChain, qemuIo, type SourceChain, tempDir } from './helpers.ts';
 import { LinkProxy } from './link-proxy.ts';
 
@@ -42,9 +46,81 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** The primary's transfer server (site a) on loopback. */
+function startPrimary(opts: { port?: number; stateDir?: string } = {}): Promise<TransferServer> {
+  return TransferServer.start({ tls: siteA, host: '127.0.0.1', ...opts });
+}
+
+/** Pulls as site b with the short test timings; `o` may override any of them. */
+function pullAsB(o: Omit<PullOptions, 'tls'> & Partial<PullOptions>): Promise<PullResult> {
+  return pullTransfer({ tls: siteB, ...fast, ...o });
+}
+
+/** One transfer the primary serves and a fresh directory on the secondary to pull it into. */
+interface Served {
+  /** A test that restarts the server puts the new one here, so that `close` stops it. */
+  server: TransferServer;
+  token: string;
+  manifest: TransferManifest;
+  /** Size of the first file served. */
+  size: number;
+  dest: string;
+  /** Where the pulls go: the server, or the link in front of it. */
+  baseUrl: string;
+  /** Pulls the transfer into `dest`; `over` changes any option. */
+  pull(over?: Partial<PullOptions>): Promise<PullResult>;
+  close(): Promise<void>;
+}
+
+async function serve(
+  transferId: string,
+  files: ServedFileInput[],
+  opts: { stateDir?: string } = {},
+): Promise<Served> {
+  const token = newTransferToken();
+  const server = await startPrimary(opts);
+  const manifest = await server.register({ transferId, token, files });
+  const dest = await tempDir(`${transferId}-dest`);
+  const baseUrl = server.url;
+  const served: Served = {
+    server,
+    token,
+    manifest,
+    size: manifest.files[0]!.size,
+    dest,
+    baseUrl,
+    pull: (over = {}) => pullAsB({ baseUrl, transferId, token, destDir: dest, ...over }),
+    close: async () => {
+      await served.server.close();
+      await rm(dest, { recursive: true, force: true });
+    },
+  };
+  return served;
+}
+
+/** `serve`, with the pulls going through a link the test can cut and heal. */
+async function serveOverLink(
+  transferId: string,
+  files: ServedFileInput[],
+): Promise<Served & { link: LinkProxy }> {
+  const served = await serve(transferId, files);
+  const link = await LinkProxy.start(served.server.port);
+  const baseUrl = `https://127.0.0.1:${link.port}`;
+  return {
+    ...served,
+    link,
+    baseUrl,
+    pull: (over = {}) => served.pull({ baseUrl, ...over }),
+    close: async () => {
+      await link.close();
+      await served.close();
+    },
+  };
+}
+
 describe('inter-site transfer', () => {
   it('ships a full point and an incremental over HTTPS; the committed chain equals the source', async () => {
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
+    const server = await startPrimary();
     const store = new ReplicaStore(join(work, 'secondary'));
     try {
       let parent: string | null = null;
@@ -60,14 +136,7 @@ describe('inter-site transfer', () => {
           files: [{ name: 'vda.qcow2', path: file }],
         });
         const { dir } = await store.stage('vm1', pointId);
-        const pulled = await pullTransfer({
-          baseUrl: server.url,
-          transferId,
-          token,
-          tls: siteB,
-          destDir: dir,
-          ...fast,
-        });
+        const pulled = await pullAsB({ baseUrl: server.url, transferId, token, destDir: dir });
         expect(pulled.bytesReceived).toBe(served.files[0]!.size);
         expect(pulled.files[0]!.sha256).toBe((await sha256File(file)).sha256);
         const { manifest } = await store.commit(
@@ -91,72 +160,46 @@ describe('inter-site transfer', () => {
   });
 
   it('a transfer cut after half (server stopped) resumes and ships at most 1.2x the file', async () => {
-    const token = newTransferToken();
     // The primary keeps registrations on disk: a restarted worker serves the same transfer.
     const stateDir = join(work, 'primary-transfers');
-    let server = await TransferServer.start({ tls: siteA, host: '127.0.0.1', stateDir });
-    const port = server.port;
-    const files = [{ name: 'big.qcow2', path: big }];
-    const served = await server.register({ transferId: 't-cut', token, files });
-    const size = served.files[0]!.size;
-    const dest = await tempDir('cut-dest');
+    const t = await serve('t-cut', [{ name: 'big.qcow2', path: big }], { stateDir });
+    const port = t.server.port;
     let restarted: Promise<void> | null = null;
     try {
-      const result = await pullTransfer({
-        baseUrl: server.url,
-        transferId: 't-cut',
-        token,
-        tls: siteB,
-        destDir: dest,
-        ...fast,
+      const result = await t.pull({
         onProgress: (p) => {
-          if (restarted === null && p.fileBytes >= size / 2) {
-            const old = server;
+          if (restarted === null && p.fileBytes >= t.size / 2) {
+            const old = t.server;
             restarted = (async () => {
               await old.close();
               await new Promise((r) => setTimeout(r, 300));
-              server = await TransferServer.start({ tls: siteA, host: '127.0.0.1', port, stateDir });
+              t.server = await startPrimary({ port, stateDir });
             })();
           }
         },
       });
       expect(restarted).not.toBeNull();
       expect(result.resumes).toBeGreaterThanOrEqual(1);
-      expect(result.bytesReceived).toBeLessThanOrEqual(1.2 * size);
-      expect((await sha256File(join(dest, 'big.qcow2'))).sha256).toBe(served.files[0]!.sha256);
+      expect(result.bytesReceived).toBeLessThanOrEqual(1.2 * t.size);
+      expect((await sha256File(join(t.dest, 'big.qcow2'))).sha256).toBe(t.manifest.files[0]!.sha256);
     } finally {
       await restarted;
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 
   it('a link that goes silent is noticed by the idle timeout; after heal the transfer resumes', async () => {
-    const token = newTransferToken();
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
-    const served = await server.register({
-      transferId: 't-silent',
-      token,
-      files: [{ name: 'big.qcow2', path: big }],
-    });
-    const size = served.files[0]!.size;
-    const link = await LinkProxy.start(server.port);
-    const dest = await tempDir('silent-dest');
+    const t = await serveOverLink('t-silent', [{ name: 'big.qcow2', path: big }]);
     let cut = false;
     try {
-      const result = await pullTransfer({
-        baseUrl: `https://127.0.0.1:${link.port}`,
-        transferId: 't-silent',
-        token,
-        tls: siteB,
-        destDir: dest,
+      const result = await t.pull({
         backoff: { initialMs: 50, maxMs: 200 },
         idleTimeoutMs: 400,
         onProgress: (p) => {
-          if (!cut && p.fileBytes >= size / 2) {
+          if (!cut && p.fileBytes >= t.size / 2) {
             cut = true;
-            link.cutLink();
-            setTimeout(() => link.heal(), 1500);
+            t.link.cutLink();
+            setTimeout(() => t.link.heal(), 1500);
           }
         },
       });
@@ -164,90 +207,49 @@ describe('inter-site transfer', () => {
       expect(result.retries).toBeGreaterThanOrEqual(1);
       expect(result.resumes).toBeGreaterThanOrEqual(1);
       // What crossed the link (TLS records included) stays within the resume bound.
-      expect(link.bytesToClient).toBeLessThanOrEqual(1.2 * size);
-      expect((await sha256File(join(dest, 'big.qcow2'))).sha256).toBe(served.files[0]!.sha256);
+      expect(t.link.bytesToClient).toBeLessThanOrEqual(1.2 * t.size);
+      expect((await sha256File(join(t.dest, 'big.qcow2'))).sha256).toBe(t.manifest.files[0]!.sha256);
     } finally {
-      await link.close();
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 
   it('a worker killed mid-pull and started again resumes from its partial file', async () => {
-    const token = newTransferToken();
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
-    const served = await server.register({
-      transferId: 't-kill',
-      token,
-      files: [{ name: 'big.qcow2', path: big }],
-    });
-    const size = served.files[0]!.size;
-    const dest = await tempDir('kill-dest');
+    const t = await serve('t-kill', [{ name: 'big.qcow2', path: big }]);
     const abort = new AbortController();
     let firstRun = 0;
     try {
       await expect(
-        pullTransfer({
-          baseUrl: server.url,
-          transferId: 't-kill',
-          token,
-          tls: siteB,
-          destDir: dest,
-          ...fast,
+        t.pull({
           signal: abort.signal,
           onProgress: (p) => {
             firstRun = p.bytesReceived;
-            if (p.fileBytes >= size / 2) abort.abort();
+            if (p.fileBytes >= t.size / 2) abort.abort();
           },
         }),
       ).rejects.toThrow();
-      const second = await pullTransfer({
-        baseUrl: server.url,
-        transferId: 't-kill',
-        token,
-        tls: siteB,
-        destDir: dest,
-        ...fast,
-      });
+      const second = await t.pull();
       expect(second.resumes).toBe(1);
-      expect(firstRun + second.bytesReceived).toBeLessThanOrEqual(1.2 * size);
-      expect(second.files[0]!.sha256).toBe(served.files[0]!.sha256);
+      expect(firstRun + second.bytesReceived).toBeLessThanOrEqual(1.2 * t.size);
+      expect(second.files[0]!.sha256).toBe(t.manifest.files[0]!.sha256);
       // A third run finds the file complete and verified: nothing crosses the link.
-      const third = await pullTransfer({
-        baseUrl: server.url,
-        transferId: 't-kill',
-        token,
-        tls: siteB,
-        destDir: dest,
-        ...fast,
-      });
+      const third = await t.pull();
       expect(third.bytesReceived).toBe(0);
       expect(third.files[0]!.alreadyPresent).toBe(true);
     } finally {
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 
   it('a worker process SIGKILLed mid-pull: the restarted worker resumes and the link carries at most 1.2x', async () => {
-    const token = newTransferToken();
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
-    const served = await server.register({
-      transferId: 't-sigkill',
-      token,
-      files: [{ name: 'big.qcow2', path: big }],
-    });
-    const size = served.files[0]!.size;
-    const link = await LinkProxy.start(server.port);
-    const dest = await tempDir('sigkill-dest');
-    const baseUrl = `https://127.0.0.1:${link.port}`;
+    const t = await serveOverLink('t-sigkill', [{ name: 'big.qcow2', path: big }]);
     const args = {
-      baseUrl,
+      baseUrl: t.baseUrl,
       transferId: 't-sigkill',
-      token,
+      token: t.token,
       tlsDir: join(work, 'tls'),
       site: 'b',
-      destDir: dest,
+      destDir: t.dest,
     };
     const child = spawn(
       process.execPath,
@@ -263,8 +265,8 @@ describe('inter-site transfer', () => {
       // Hold the link once half has crossed, so the kill lands mid-transfer every time.
       await new Promise<void>((resolve, reject) => {
         const poll = setInterval(() => {
-          if (link.bytesToClient >= size / 2) {
-            link.cutLink();
+          if (t.link.bytesToClient >= t.size / 2) {
+            t.link.cutLink();
             clearInterval(poll);
             resolve();
           }
@@ -276,48 +278,27 @@ describe('inter-site transfer', () => {
       });
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
-      const beforeRestart = link.bytesToClient;
-      link.heal();
-      const r = await pullTransfer({
-        baseUrl,
-        transferId: 't-sigkill',
-        token,
-        tls: siteB,
-        destDir: dest,
-        ...fast,
-      });
+      const beforeRestart = t.link.bytesToClient;
+      t.link.heal();
+      const r = await t.pull();
       expect(r.resumes).toBe(1);
-      expect(beforeRestart).toBeLessThan(size);
-      expect(link.bytesToClient).toBeLessThanOrEqual(1.2 * size);
-      expect(r.files[0]!.sha256).toBe(served.files[0]!.sha256);
-      expect((await sha256File(join(dest, 'big.qcow2'))).sha256).toBe(served.files[0]!.sha256);
+      expect(beforeRestart).toBeLessThan(t.size);
+      expect(t.link.bytesToClient).toBeLessThanOrEqual(1.2 * t.size);
+      expect(r.files[0]!.sha256).toBe(t.manifest.files[0]!.sha256);
+      expect((await sha256File(join(t.dest, 'big.qcow2'))).sha256).toBe(t.manifest.files[0]!.sha256);
     } finally {
       child.kill('SIGKILL');
-      await link.close();
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 
   it('partial bytes of another version of the file are never continued: the pull starts over', async () => {
-    const token = newTransferToken();
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
-    const old = await server.register({
-      transferId: 't-ver',
-      token,
-      files: [{ name: 'disk.qcow2', path: big }],
-    });
-    const dest = await tempDir('ver-dest');
+    const t = await serve('t-ver', [{ name: 'disk.qcow2', path: big }]);
+    const old = t.manifest;
     const abort = new AbortController();
     try {
       await expect(
-        pullTransfer({
-          baseUrl: server.url,
-          transferId: 't-ver',
-          token,
-          tls: siteB,
-          destDir: dest,
-          ...fast,
+        t.pull({
           signal: abort.signal,
           onProgress: (p) => {
             if (p.fileBytes >= old.files[0]!.size / 2) abort.abort();
@@ -325,59 +306,40 @@ describe('inter-site transfer', () => {
         }),
       ).rejects.toThrow();
       // The primary re-exported: same transfer and name, other content (another ETag).
-      const now = await server.register({
+      const now = await t.server.register({
         transferId: 't-ver',
-        token,
+        token: t.token,
         files: [{ name: 'disk.qcow2', path: src.full }],
       });
       expect(now.files[0]!.etag).not.toBe(old.files[0]!.etag);
-      const r = await pullTransfer({
-        baseUrl: server.url,
-        transferId: 't-ver',
-        token,
-        tls: siteB,
-        destDir: dest,
-        ...fast,
-      });
+      const r = await t.pull();
       expect(r.resumes).toBe(0);
       expect(r.bytesReceived).toBe(now.files[0]!.size);
-      expect((await sha256File(join(dest, 'disk.qcow2'))).sha256).toBe(now.files[0]!.sha256);
+      expect((await sha256File(join(t.dest, 'disk.qcow2'))).sha256).toBe(now.files[0]!.sha256);
     } finally {
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 
   it('bytes that do not match the primary manifest are refused, never staged as complete', async () => {
-    const token = newTransferToken();
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
     const { size } = await sha256File(src.full);
     // The primary announces a digest the bytes do not have (as if they were damaged on the way).
-    await server.register({
-      transferId: 't-bad',
-      token,
-      files: [{ name: 'vda.qcow2', path: src.full, digest: { sha256: 'ab'.repeat(32), size } }],
-    });
-    const dest = await tempDir('bad-dest');
+    const t = await serve('t-bad', [
+      { name: 'vda.qcow2', path: src.full, digest: { sha256: 'ab'.repeat(32), size } },
+    ]);
     try {
-      await expect(
-        pullTransfer({ baseUrl: server.url, transferId: 't-bad', token, tls: siteB, destDir: dest, ...fast }),
-      ).rejects.toSatisfy((e) => isReplicationError(e, 'TRANSFER_INTEGRITY'));
-      await expect(sha256File(join(dest, 'vda.qcow2'))).rejects.toThrow(/ENOENT/);
+      await expect(t.pull()).rejects.toSatisfy((e) => isReplicationError(e, 'TRANSFER_INTEGRITY'));
+      await expect(sha256File(join(t.dest, 'vda.qcow2'))).rejects.toThrow(/ENOENT/);
     } finally {
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 
   it('refuses a wrong token (403) and a peer from another CA, in both directions', async () => {
-    const token = newTransferToken();
-    const server = await TransferServer.start({ tls: siteA, host: '127.0.0.1' });
-    await server.register({ transferId: 't-auth', token, files: [{ name: 'vda.qcow2', path: src.full }] });
-    const dest = await tempDir('auth-dest');
+    const t = await serve('t-auth', [{ name: 'vda.qcow2', path: src.full }]);
     try {
       const status = await new Promise<number>((resolve, reject) => {
-        const req = request(new URL(manifestPath('t-auth'), server.url), {
+        const req = request(new URL(manifestPath('t-auth'), t.baseUrl), {
           ca: siteB.ca,
           cert: siteB.cert,
           key: siteB.key,
@@ -392,31 +354,27 @@ describe('inter-site transfer', () => {
       });
       expect(status).toBe(403);
 
-      const base = { baseUrl: server.url, transferId: 't-auth', destDir: dest, ...fast };
-      await expect(pullTransfer({ ...base, token: 'wrong', tls: siteB })).rejects.toSatisfy(
+      await expect(t.pull({ token: 'wrong' })).rejects.toSatisfy(
         (e) => isReplicationError(e, 'TRANSFER_HTTP') && e.context.status === 403,
       );
       // The client pins its CA: a server certificate from another CA fails TLS.
-      await expect(pullTransfer({ ...base, token, tls: { ...siteB, ca: foreign.ca } })).rejects.toSatisfy(
-        (e) => isReplicationError(e, 'TRANSFER_TLS'),
+      await expect(t.pull({ tls: { ...siteB, ca: foreign.ca } })).rejects.toSatisfy((e) =>
+        isReplicationError(e, 'TRANSFER_TLS'),
       );
       // The server pins it too: a client certificate from another CA never gets a request in
       // (under TLS 1.3 the client may see only a reset, which it retries as a link fault).
-      const before = server.stats('t-auth')!.requests;
+      const before = t.server.stats('t-auth')!.requests;
       await expect(
-        pullTransfer({
-          ...base,
-          token,
+        t.pull({
           tls: { ca: siteB.ca, cert: foreign.cert, key: foreign.key },
           maxAttemptsWithoutProgress: 2,
         }),
       ).rejects.toSatisfy(
         (e) => isReplicationError(e, 'TRANSFER_TLS') || isReplicationError(e, 'TRANSFER_GAVE_UP'),
       );
-      expect(server.stats('t-auth')!.requests).toBe(before);
+      expect(t.server.stats('t-auth')!.requests).toBe(before);
     } finally {
-      await server.close();
-      await rm(dest, { recursive: true, force: true });
+      await t.close();
     }
   });
 });

@@ -1,65 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { pointRow, renderPoints } from '../../../cli/commands/points.ts';
-import type { Manifest } from '../../../replication/manifest.ts';
 import { pointIdFor } from '../../../workflows/replication.ts';
-
-const sha = 'a'.repeat(64);
-
-function manifest(over: Partial<Manifest> = {}): Manifest {
-  return {
-    apiVersion: 'lifeboat/v1',
-    kind: 'RecoveryPoint',
-    schemaVersion: 1,
-    pointId: 'p2',
-    runbook: 'rb',
-    vm: 'db-1',
-    domain: { xml: '<domain/>', bootFiles: [] },
-    disks: [
-      {
-        target: 'vda',
-        chainPosition: 1,
-        parentPointId: 'p1',
-        image: 'vda.qcow2',
-        backing: '../p1/vda.qcow2',
-        files: [
-          { path: 'vda.qcow2', sha256: sha, size: 3 * 1024 * 1024 },
-          { path: 'vda.blocks', sha256: sha, size: 1024 },
-        ],
-        contentDigest: {
-          algorithm: 'merkle-sha256-v1',
-          blockSize: 1048576,
-          virtualSize: 1048576,
-          root: sha,
-          blocksFile: 'vda.blocks',
-        },
-        virtualSize: 1048576,
-      },
-    ],
-    consistency: { requested: 'application', achieved: 'crash', reason: 'guest agent fsfreeze failed' },
-    sourceCheckpoint: 'lb-p2',
-    times: {
-      checkpointAt: '2026-11-25T10:00:00.000Z',
-      transferStartedAt: '2026-11-25T10:00:01.000Z',
-      transferEndedAt: '2026-11-25T10:00:02.000Z',
-      committedAt: '2026-11-25T10:00:03.000Z',
-    },
-    bytesShipped: 3 * 1024 * 1024,
-    integrity: { state: 'not-yet' },
-    ...over,
-  };
-}
+import { recoveryPoint } from '../../support/manifests.ts';
 
 describe('points view', () => {
   it('describes a point: kind, size of its files, age, downgraded consistency, holders', () => {
     const row = pointRow(
-      manifest(),
+      recoveryPoint(),
       { 'runbook/rb/drill/1': ['p2'], 'runbook/rb/drill/2': ['p1'] },
       Date.parse('2026-11-25T10:05:00Z'),
     );
     expect(row).toMatchObject({
       id: 'p2',
       kind: 'incremental',
-      size: 3 * 1024 * 1024 + 1024,
+      size: 10 + 3 * 1024 * 1024 + 1024, // the kernel and both disk files
       ageSeconds: 300,
       consistency: 'crash',
       consistencyReason: 'guest agent fsfreeze failed',
@@ -74,7 +28,7 @@ describe('points view', () => {
   });
   it('says when holders are unknown and why a point failed', () => {
     const row = pointRow(
-      manifest({ integrity: { state: 'failed', detail: 'vda.qcow2: sha256 x' } }),
+      recoveryPoint({ integrity: { state: 'failed', detail: 'vda.qcow2: sha256 x' } }),
       {},
       Date.now(),
     );
