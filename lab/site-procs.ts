@@ -2,20 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type LabSiteName, SITE_TOPOLOGY, sitePaths } from './config.ts';
-import { isRunning, type ProcRef, procRef, signal, signalGroup, stopProc, waitGone } from './proc.ts';
+import {
+  isRunning,
+  type ProcRef,
+  pidFromFile,
+  procRef,
+  signal,
+  signalGroup,
+  stopProc,
+  waitGone,
+} from './proc.ts';
 import { tryVirsh } from './site.ts';
 import type { LabState } from './state.ts';
 
 /** The processes of a site, found by pid files and the lab state, and how they end. */
-
-function pidFromFile(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Pids of the QEMU processes of a site, from its /run/libvirt/qemu/*.pid files. */
 export function qemuProcs(site: LabSiteName, home?: string): ProcRef[] {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -16,7 +16,7 @@ import {
 import { LabError } from './errors.ts';
 import { siteCommand } from './exec.ts';
 import { isMountPoint } from './net.ts';
-import { isRunning, type ProcRef, procRef, stopProc } from './proc.ts';
+import { isRunning, type ProcRef, pidFromFile, procRef, stopProc } from './proc.ts';
 import { run, tryRun } from './run.ts';
 import type { LabState } from './state.ts';
 
@@ -181,15 +181,6 @@ export async function ensureMountNamespace(
   for (const [from, to] of binds) await inNs(['mount', '--bind', from, to]);
   await inNs(['mount', '-o', 'remount,bind,ro', SITE_GUEST_PATH]);
   state.sites[site].guestDir = guestDir;
-}
-
-function pidFromFile(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {

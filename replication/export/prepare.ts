@@ -189,15 +189,7 @@ export async function prepareExport(
   await mkdir(dir, { recursive: true });
 
   const liveXml = await virsh(t, ['dumpxml', input.domain], { domain: input.domain });
-  const disks = domainDisks(liveXml);
-  if (disks.length === 0) {
-    throw new ExportError({
-      code: 'NO_DISKS',
-      message: `${input.domain} has no file-backed disks to replicate`,
-      context: { vm: input.vm, domain: input.domain },
-      hint: 'only file disks (qcow2 or raw) are replicated',
-    });
-  }
+  const disks = replicatedDisks(liveXml, input);
   const targets = disks.map((d) => d.target);
   const decision = decideBase(input, checkpoints, targets);
   const dirtyBytes =
@@ -264,6 +256,20 @@ export async function prepareExport(
   };
   await writeFileAtomic(resultPath, JSON.stringify(prepared));
   return { ...prepared, ...(await register(deps, transferId, dir, prepared)), reused: false };
+}
+
+/** The domain's file disks, every one of which a point holds; a domain without any is refused. */
+function replicatedDisks(xml: string, input: PrepareExportInput) {
+  const disks = domainDisks(xml);
+  if (disks.length === 0) {
+    throw new ExportError({
+      code: 'NO_DISKS',
+      message: `${input.domain} has no file-backed disks to replicate`,
+      context: { vm: input.vm, domain: input.domain },
+      hint: 'only file disks (qcow2 or raw) are replicated',
+    });
+  }
+  return disks;
 }
 
 /** What the point ships: its disk layers and the boot files the base point does not hold. */
@@ -353,15 +359,7 @@ async function prepareOffline(
   const t = deps.virsh;
   const cp = checkpointName(input.pointId);
   const domainXml = await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain });
-  const disks = domainDisks(domainXml);
-  if (disks.length === 0) {
-    throw new ExportError({
-      code: 'NO_DISKS',
-      message: `${input.domain} has no file-backed disks to replicate`,
-      context: { vm: input.vm, domain: input.domain },
-      hint: 'only file disks (qcow2 or raw) are replicated',
-    });
-  }
+  const disks = replicatedDisks(domainXml, input);
   let checkpoints = await listCheckpoints(t, input.domain);
   const deleted: string[] = [];
   for (const name of checkpoints) {

@@ -22,8 +22,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { runbookState } from '../../../cli/runbook-client.ts';
-import { sitePaths } from '../../../lab/config.ts';
+import { SITE_GUEST_PATH, sitePaths } from '../../../lab/config.ts';
 import { labCut, labHeal } from '../../../lab/lab.ts';
+import { readState } from '../../../lab/state.ts';
 import { domainBootFiles } from '../../../replication/export/boot-files.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
 import { verifyPoint } from '../../../replication/verify.ts';
@@ -107,6 +108,14 @@ describe('replication cycle (real lab)', () => {
     }
   }
 
+  /** A file of the guest directory the primary's domains boot from, as the host sees it. */
+  function primaryGuestFile(inSite: string): string {
+    const dir = readState()?.sites.primary.guestDir;
+    if (!dir || !inSite.startsWith(`${SITE_GUEST_PATH}/`))
+      throw new Error(`${inSite} is not a lab guest file`);
+    return path.join(dir, inSite.slice(SITE_GUEST_PATH.length + 1));
+  }
+
   function primaryUri(): string {
     return `qemu:///system?socket=${path.join(process.cwd(), '.lifeboat', 'lab', 'primary', 'run', 'libvirt-sock')}`;
   }
@@ -142,7 +151,12 @@ describe('replication cycle (real lab)', () => {
     const boot = domainBootFiles(m1.domain.xml);
     expect(boot.map((b) => b.role)).toEqual(['kernel', 'initrd']);
     expect(m1.domain.bootFiles.map((b) => [b.role, b.sha256])).toEqual(
-      boot.map((b) => [b.role, createHash('sha256').update(readFileSync(b.path)).digest('hex')]),
+      boot.map((b) => [
+        b.role,
+        createHash('sha256')
+          .update(readFileSync(primaryGuestFile(b.path)))
+          .digest('hex'),
+      ]),
     );
 
     // Let the workload write, then the second cycle must continue the chain from point 1.
