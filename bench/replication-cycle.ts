@@ -1,6 +1,6 @@
 /**
- * Replication cycle benchmark on the real lab (`npx tsx bench/replication-cycle.ts [--with-4g]`):
- * a 4 GiB virtual data disk holding 1 GiB (and, with --with-4g, 4 GiB) of random data, 1% of
+ * Replication cycle benchmark on the real lab (`npx tsx bench/replication-cycle.ts [--quick]`):
+ * a 4 GiB virtual data disk holding 1 GiB, then 4 GiB (not with --quick), of random data, 1% of
  * it then changed in 1 MiB runs. Measures Lifeboat's first (full) cycle and an incremental
  * cycle (time, bytes on the inter-site link, dirty-bitmap bytes) against
  * `rsync -I --inplace --no-whole-file` of the disk file and the machine's sequential write
@@ -190,7 +190,7 @@ async function scenario(
 }
 
 async function main(): Promise<void> {
-  const with4g = process.argv.includes('--with-4g');
+  const with4g = !process.argv.includes('--quick');
   if (!readState()?.ready)
     await labUp({ runbook: path.join(REPO_ROOT, 'runbooks', 'examples', 'lab-mini.yaml') });
   await ensureLabReplicationTls();
