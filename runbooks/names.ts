@@ -11,6 +11,11 @@ const SHELL_META = /[\s;&|$`<>(){}[\]*?!~'"\\#=%^,]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** True when `s` holds a control character (a CR/LF in an HTTP path, a NUL in an argument). */
+export function hasControlCharacter(s: string): boolean {
+  return CONTROL.test(s);
+}
+
 export interface UnsafeName {
   message: string;
   hint: string;

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { parseDuration } from './durations.ts';
 import { parseEd25519PublicKey } from './keys.ts';
-import { unsafeArgumentReason, unsafeNameReason } from './names.ts';
+import { hasControlCharacter, unsafeArgumentReason, unsafeNameReason } from './names.ts';
 
 export const API_VERSION = 'lifeboat/v1';
 
@@ -41,6 +41,14 @@ const Argument = z.string({ error: 'an argument must be a string' }).superRefine
   if (bad)
     ctx.addIssue({ code: 'custom', message: bad.message, params: { code: 'bad-name', hint: bad.hint } });
 });
+
+/** A refinement that reports `message` as an unsafe value (code bad-name) when `bad` holds. */
+function refuse(bad: (value: string) => boolean, message: string) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    if (bad(value))
+      ctx.addIssue({ code: 'custom', message, params: { code: 'bad-name', hint: 'remove it' } });
+  };
+}
 
 const PublicKey = z
   .string({ error: 'a key is a string: ed25519:<base64>' })
@@ -113,7 +121,7 @@ export const Check = z.union([
   z.strictObject({
     agent: z
       .strictObject({
-        command: z.union([z.string(), z.array(z.string()).min(1)]).meta({
+        command: z.union([Argument, z.array(Argument).min(1)]).meta({
           description: 'Run in the guest through its agent, as an argument array (a string is one argument).',
         }),
         expect: z
@@ -133,7 +141,17 @@ export const Check = z.union([
     http: z
       .strictObject({
         port: Port,
-        path: z.string().startsWith('/').optional().meta({ description: 'Default /.' }),
+        path: z
+          .string()
+          .startsWith('/')
+          .superRefine(
+            refuse(
+              (p) => hasControlCharacter(p) || /\s/.test(p),
+              'an HTTP path has no spaces or control characters',
+            ),
+          )
+          .optional()
+          .meta({ description: 'Default /.' }),
         expect: z.int().min(100).max(599).optional().meta({ description: 'Expected status (default 200).' }),
         within: within('2m'),
       })
@@ -176,6 +194,8 @@ export const Site = z.strictObject({
   storage: z
     .string()
     .startsWith('/', 'storage must be an absolute path')
+    .superRefine(refuse((p) => p.split('/').includes('..'), "storage must not contain '..'"))
+    .superRefine(refuse(hasControlCharacter, 'storage must not contain control characters'))
     .meta({ description: 'Replica store.' }),
   networks: z
     .record(safeName('network role'), safeName('network name'))

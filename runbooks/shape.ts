@@ -81,6 +81,19 @@ function toPath(p: readonly PropertyKey[]): (string | number)[] {
   return p.map((s) => (typeof s === 'number' ? s : String(s)));
 }
 
+/** A finding from one of our refinements, which carry their finding code and hint as params. */
+function refinementFinding(
+  parsed: ParsedRunbook,
+  path: Path,
+  issue: { message: string; params?: unknown },
+  key: boolean,
+): Finding {
+  const params = (issue.params ?? {}) as { code?: Finding['code']; hint?: string };
+  const f: Parameters<typeof findingAt>[2] = { code: params.code ?? 'shape', message: issue.message, key };
+  if (params.hint !== undefined) f.hint = params.hint;
+  return findingAt(parsed, path, f);
+}
+
 function collect(parsed: ParsedRunbook, issue: Issue, schema: SchemaLike, base: Path, out: Finding[]): void {
   const path = [...base, ...toPath(issue.path)];
   switch (issue.code) {
@@ -119,13 +132,14 @@ function collect(parsed: ParsedRunbook, issue: Issue, schema: SchemaLike, base: 
       reportNoForm(parsed, path, options, out);
       return;
     }
-    case 'custom': {
-      const params = (issue.params ?? {}) as { code?: Finding['code']; hint?: string };
-      const f: Parameters<typeof findingAt>[2] = { code: params.code ?? 'shape', message: issue.message };
-      if (params.hint !== undefined) f.hint = params.hint;
-      out.push(findingAt(parsed, path, f));
+    case 'invalid_key':
+      // A record key refused by its own schema (an unsafe operator or role name): each reason
+      // is reported at the key itself, not at its value.
+      for (const sub of issue.issues) out.push(refinementFinding(parsed, path, sub, true));
       return;
-    }
+    case 'custom':
+      out.push(refinementFinding(parsed, path, issue, false));
+      return;
     case 'invalid_type': {
       const value = valueAt(parsed.value, path);
       if (value !== undefined && issue.message.startsWith(DURATION_TYPE_MESSAGE)) {

@@ -13,7 +13,7 @@ import { assertSafeName } from '../manifest.ts';
 import { newTransferToken } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
-import { domainDisks } from './domain.ts';
+import { type DomainDisk, domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
 import {
   createOfflineCheckpoint,
@@ -373,27 +373,46 @@ async function prepareOffline(
   await mkdir(dir, { recursive: true });
   const targets = disks.map((d) => d.target);
   let decision = decideBase(input, checkpoints, targets);
+  let broken = false;
   if (decision.from !== null) {
     for (const d of disks) {
       const b = (await diskBitmaps(d.source)).find((x) => x.name === decision.from?.checkpoint);
-      if (b === undefined || b.flags.includes('in-use')) {
+      if (b === undefined) {
         decision = {
           from: null,
-          fullReason: `chain cannot continue: bitmap ${decision.from.checkpoint} of ${d.target} is ${b === undefined ? 'missing' : 'inconsistent (QEMU did not close it)'}`,
+          fullReason: `chain cannot continue: bitmap ${decision.from.checkpoint} of ${d.target} is missing`,
         };
         break;
       }
+      if (b.flags.includes('in-use')) broken = true;
     }
   }
   const files = new Map(disks.map((d) => [d.target, join(dir, `${d.target}.qcow2`)]));
-  const out = await runOfflineExport({
-    domain: input.domain,
-    disks,
-    from: decision.from?.checkpoint ?? null,
-    files,
-    stagingDir: dir,
-    ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
-  });
+  const perDisk = new Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>(
+    disks.map((d) => [
+      d.target,
+      {
+        parentPointId: decision.from?.pointId ?? null,
+        ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+      },
+    ]),
+  );
+  let out: { dirtyBytes?: number } = {};
+  let resync: PreparedExport['resync'];
+  if (broken && decision.from !== null) {
+    // QEMU was killed: the bitmaps do not know what changed. The stopped disks themselves are
+    // stable, so they are compared block by block with the base point, without a copy.
+    resync = await resyncOffline(input, deps, dir, decision.from, disks, files, perDisk);
+  } else {
+    out = await runOfflineExport({
+      domain: input.domain,
+      disks,
+      from: decision.from?.checkpoint ?? null,
+      files,
+      stagingDir: dir,
+      ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
+    });
+  }
   const checkpointAt = new Date().toISOString();
   await createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir);
   const exported: ExportedDisk[] = [];
@@ -403,17 +422,18 @@ async function prepareOffline(
       target: d.target,
       file: `${d.target}.qcow2`,
       ...(await sha256File(files.get(d.target)!)),
-      parentPointId: decision.from?.pointId ?? null,
-      ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+      ...perDisk.get(d.target)!,
     });
   }
-  const bootFiles = await exportBootFiles(domainXml, decision.from === null ? null : input.base);
+  const anyParent = exported.some((d) => d.parentPointId !== null);
+  const bootFiles = await exportBootFiles(domainXml, anyParent ? input.base : null);
   const prepared: PreparedExport = {
     transferId,
     checkpoint: cp,
     checkpointAt,
-    kind: decision.from === null ? 'full' : 'incremental',
+    kind: anyParent ? 'incremental' : 'full',
     ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
+    ...(resync === undefined ? {} : { resync }),
     mode: 'offline',
     domainXml,
     disks: exported,
@@ -426,6 +446,88 @@ async function prepareOffline(
   };
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
   return { ...prepared, ...(await register(deps, transferId, dir, prepared)), reused: false };
+}
+
+/** Why a cycle compared block digests instead of trusting the bitmaps. */
+function resyncReason(from: ExportBase): string {
+  return `the dirty bitmaps of checkpoint ${from.checkpoint} are inconsistent (QEMU was killed): resync by block digests against point ${from.pointId}`;
+}
+
+/**
+ * Per disk, a layer of the blocks of `source(target)` whose digests differ from the base point's
+ * (or, where they cannot be compared, the whole disk as a full copy, saying why).
+ */
+async function resyncLayers(
+  input: PrepareExportInput,
+  deps: ExportDeps,
+  dir: string,
+  from: ExportBase,
+  files: Map<string, string>,
+  source: (target: string) => { path: string; format: string },
+  perDisk: Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>,
+  whole: (target: string, out: string) => Promise<void>,
+): Promise<NonNullable<PreparedExport['resync']>> {
+  const reason = resyncReason(from);
+  let compared = 0;
+  let shipped = 0;
+  for (const [target, out] of files) {
+    const base = input.baseBlocks?.[target];
+    const src = source(target);
+    const layer =
+      base === undefined
+        ? null
+        : await buildResyncLayer(
+            src.path,
+            out,
+            decodeBlockDigests(Buffer.from(base.blocks, 'base64')),
+            base.blockSize,
+            dir,
+            deps.heartbeat,
+            src.format,
+          );
+    if (layer === null) {
+      await whole(target, out);
+      perDisk.set(target, { parentPointId: null, fullReason: `${reason}; ${target} could not be compared` });
+      continue;
+    }
+    compared += layer.blocksCompared;
+    shipped += layer.blocksShipped;
+    perDisk.set(target, { parentPointId: from.pointId, contentRoot: layer.contentRoot });
+  }
+  return { reason, blocksCompared: compared, blocksShipped: shipped };
+}
+
+/** The stopped VM's disks compared with the base point in place (they do not change now). */
+async function resyncOffline(
+  input: PrepareExportInput,
+  deps: ExportDeps,
+  dir: string,
+  from: ExportBase,
+  disks: readonly DomainDisk[],
+  files: Map<string, string>,
+  perDisk: Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>,
+): Promise<NonNullable<PreparedExport['resync']>> {
+  const byTarget = new Map(disks.map((d) => [d.target, d]));
+  const disk = (target: string) => byTarget.get(target)!;
+  return resyncLayers(
+    input,
+    deps,
+    dir,
+    from,
+    files,
+    (target) => ({ path: disk(target).source, format: disk(target).format }),
+    perDisk,
+    async (target, out) => {
+      await runOfflineExport({
+        domain: input.domain,
+        disks: [disk(target)],
+        from: null,
+        files,
+        stagingDir: dir,
+      });
+      if (!(await exists(out))) throw new Error(`no full copy of ${target} at ${out}`);
+    },
+  );
 }
 
 /**
@@ -445,7 +547,6 @@ async function resyncOnline(
   backup: Awaited<ReturnType<typeof runOnlineBackup>>;
   resync: NonNullable<PreparedExport['resync']>;
 }> {
-  const reason = `the dirty bitmaps of checkpoint ${from.checkpoint} are inconsistent (QEMU was killed): resync by block digests against point ${from.pointId}`;
   const fullDir = join(dir, 'full');
   await mkdir(fullDir, { recursive: true });
   const fullFiles = new Map([...files.keys()].map((tg) => [tg, join(fullDir, `${tg}.qcow2`)]));
@@ -457,30 +558,16 @@ async function resyncOnline(
     from: null,
     files: fullFiles,
   });
-  let compared = 0;
-  let shipped = 0;
-  for (const [target, out] of files) {
-    const base = input.baseBlocks?.[target];
-    const layer =
-      base === undefined
-        ? null
-        : await buildResyncLayer(
-            fullFiles.get(target)!,
-            out,
-            decodeBlockDigests(Buffer.from(base.blocks, 'base64')),
-            base.blockSize,
-            dir,
-            deps.heartbeat,
-          );
-    if (layer === null) {
-      await rename(fullFiles.get(target)!, out);
-      perDisk.set(target, { parentPointId: null, fullReason: `${reason}; ${target} could not be compared` });
-      continue;
-    }
-    compared += layer.blocksCompared;
-    shipped += layer.blocksShipped;
-    perDisk.set(target, { parentPointId: from.pointId, contentRoot: layer.contentRoot });
-  }
+  const resync = await resyncLayers(
+    input,
+    deps,
+    dir,
+    from,
+    files,
+    (target) => ({ path: fullFiles.get(target)!, format: 'qcow2' }),
+    perDisk,
+    (target, out) => rename(fullFiles.get(target)!, out),
+  );
   await rm(fullDir, { recursive: true, force: true });
-  return { backup, resync: { reason, blocksCompared: compared, blocksShipped: shipped } };
+  return { backup, resync };
 }

@@ -1,6 +1,6 @@
 /**
  * A resync after the dirty bitmaps became unusable (QEMU killed: bitmaps left "in use"): the
- * primary takes a full backup, digests it per block and compares with the block digests of the
+ * primary digests a full backup (running VM) or the stopped disk itself per block and compares with the block digests of the
  * newest committed point, then builds a layer holding only the blocks that differ. The secondary
  * applies it on top of that point and checks the content digest against the primary's.
  */
@@ -42,6 +42,7 @@ export async function buildResyncLayer(
   blockSize: number,
   tmpDir: string,
   heartbeat: () => void = () => {},
+  format = 'qcow2',
 ): Promise<ResyncLayer | null> {
   const { digest, blocks } = await digestImage(full, { blockSize });
   heartbeat();
@@ -58,7 +59,7 @@ export async function buildResyncLayer(
         [
           'dd',
           '-f',
-          'qcow2',
+          format,
           '-O',
           'raw',
           `bs=${blockSize}`,

@@ -395,6 +395,33 @@ describe('replication cycle (real lab)', () => {
     await expectExact(next.result.vms[0]!.pointId, next.refs);
   });
 
+  it('QEMU killed and the VM left stopped: the offline cycle compares the disks in place, says so, and its point is exact', async () => {
+    const vm = lab.vm;
+    const base = (await lab.store.newestCommitted(vm.name))!;
+    const seq = await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
+    const pid = Number(
+      readFileSync(path.join(sitePaths('primary').qemuPidDir, `${vm.name}.pid`), 'utf8').trim(),
+    );
+    process.kill(pid, 'SIGKILL');
+    await waitDomainState(vm.name, 'shut off');
+    const r = await (await lab.cycle()).result;
+    expect(r.outcome).toBe('succeeded');
+    const v = r.vms[0]!;
+    expect(v).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'offline' });
+    expect(v.resync?.reason).toMatch(/inconsistent.*resync by block digests/);
+    expect(v.resync!.blocksShipped).toBeLessThan(v.resync!.blocksCompared);
+    const m = await expectExact(v.pointId, vm.hostDisks);
+    expect(m.disks.every((d) => d.parentPointId === base.pointId)).toBe(true);
+
+    // Started again, the VM's next cycle is an ordinary incremental from the resync point.
+    await virshPrimary(['start', vm.name]);
+    await waitWorkload(vm, seq, 240_000);
+    const next = await pausedCycle('after-offline-resync', m.sourceCheckpoint);
+    expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'online' });
+    expect(next.result.vms[0]!.resync).toBeUndefined();
+    await expectExact(next.result.vms[0]!.pointId, next.refs);
+  });
+
   it('a byte changed in a committed file at the secondary: verification marks the point failed and the next cycle ships a full copy saying why', async () => {
     const vm = lab.vm;
     const newest = (await lab.store.newestCommitted(vm.name))!;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatFinding } from '../../../runbooks/findings.ts';
 import { checkRunbookText } from '../../../runbooks/index.ts';
-import { findingsOf, ONE_GROUP, runbookText, where } from './fixtures.ts';
+import { ALICE_KEY, findingsOf, ONE_GROUP, runbookText, where } from './fixtures.ts';
 
 function only(text: string) {
   const fs = findingsOf(text);
@@ -306,6 +306,49 @@ describe('unsafe names', () => {
   it('refuses a hook command that is a path', () => {
     const f = only(runbookText('  - name: a\n    vms: [a-1]\n    after: [{ run: { command: ../bin/sh } }]'));
     expect([f.line, f.col, f.code]).toEqual([15, 31, 'bad-name']);
+  });
+
+  it('refuses an HTTP check path with a space or a line break, at the path', () => {
+    for (const path of ['"/a b"', '"/x\\r\\nHost: evil"']) {
+      const f = only(
+        runbookText(`  - name: a\n    vms: [a-1]\n    checks: [{ http: { port: 80, path: ${path} } }]`),
+      );
+      expect([f.line, f.col, f.code]).toEqual([15, 40, 'bad-name']);
+    }
+  });
+
+  it('refuses a control character in an agent check argument, at the argument', () => {
+    const f = only(
+      runbookText(
+        '  - name: a\n    vms: [a-1]\n    checks: [{ agent: { command: [/bin/echo, "a\\u0007"] } }]',
+      ),
+    );
+    expect([f.line, f.col, f.code]).toEqual([15, 46, 'bad-name']);
+    expect(f.message).toContain('control character');
+  });
+
+  it("refuses a storage path that climbs out with '..'", () => {
+    const primary =
+      '  primary: { driver: libvirt, uri: "qemu:///system", storage: /srv/../etc, networks: { production: prod } }';
+    const f = only(runbookText(ONE_GROUP, { primary }));
+    expect([f.line, f.col, f.code]).toEqual([8, 63, 'bad-name']);
+    expect(f.message).toContain("'..'");
+  });
+
+  it('refuses unsafe operator, role and site names', () => {
+    const text = runbookText(ONE_GROUP, {
+      operators: `operators: { "al ice": { key: "${ALICE_KEY}" } }`,
+      roles: 'roles: { "ic;rm": [alice] }',
+      primary:
+        '  primary: { name: "../p", driver: libvirt, uri: "qemu:///system", storage: /p, networks: { production: prod } }',
+    });
+    // Each at the offending key or value, with the reason.
+    expect(where(text).filter((w) => w.endsWith('bad-name'))).toEqual([
+      '5:14 error bad-name',
+      '6:10 error bad-name',
+      '8:20 error bad-name',
+    ]);
+    expect(findingsOf(text)[0]?.message).toContain('operator name "al ice" contains a shell metacharacter');
   });
 
   it('refuses unsafe group, runbook and network names', () => {

@@ -9,7 +9,7 @@ import { isMap, isPair, isScalar, isSeq, type Node, parseDocument } from 'yaml';
 import type { Finding } from '../../../runbooks/findings.ts';
 import { checkRunbookText } from '../../../runbooks/index.ts';
 
-const examples = ['diamond.yaml', 'payments.yaml'].map((name) =>
+const examples = ['diamond.yaml', 'payments.yaml', 'lab.yaml', 'lab-mini.yaml'].map((name) =>
   readFileSync(new URL(`../../../runbooks/examples/${name}`, import.meta.url), 'utf8'),
 );
 
