@@ -372,19 +372,15 @@ async function prepareOffline(
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const targets = disks.map((d) => d.target);
-  let decision = decideBase(input, checkpoints, targets);
+  const decision = decideBase(input, checkpoints, targets);
   let broken = false;
   if (decision.from !== null) {
     for (const d of disks) {
+      // A bitmap QEMU did not close is marked in use; one it created and never wrote out (it
+      // was killed) is missing although libvirt still lists the checkpoint. Either way only
+      // the block digests can tell what changed.
       const b = (await diskBitmaps(d.source)).find((x) => x.name === decision.from?.checkpoint);
-      if (b === undefined) {
-        decision = {
-          from: null,
-          fullReason: `chain cannot continue: bitmap ${decision.from.checkpoint} of ${d.target} is missing`,
-        };
-        break;
-      }
-      if (b.flags.includes('in-use')) broken = true;
+      if (b === undefined || b.flags.includes('in-use')) broken = true;
     }
   }
   const files = new Map(disks.map((d) => [d.target, join(dir, `${d.target}.qcow2`)]));
@@ -450,7 +446,7 @@ async function prepareOffline(
 
 /** Why a cycle compared block digests instead of trusting the bitmaps. */
 function resyncReason(from: ExportBase): string {
-  return `the dirty bitmaps of checkpoint ${from.checkpoint} are inconsistent (QEMU was killed): resync by block digests against point ${from.pointId}`;
+  return `the dirty bitmaps of checkpoint ${from.checkpoint} are missing or inconsistent (QEMU was not shut down cleanly): resync by block digests against point ${from.pointId}`;
 }
 
 /**
