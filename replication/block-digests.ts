@@ -133,25 +133,29 @@ export function blocksToExtents(
 }
 
 /**
- * Merges ranges across the smallest gaps until at most `maxRuns` remain: each range costs a
- * reader process (~15 ms), so a few extra bytes read beat hundreds of spawns.
+ * Merges ranges so that at most `maxRuns` remain, across the smallest gaps first (ties: the
+ * earlier gap), and across every gap of at most `cheapGap` bytes: each range costs a reader
+ * process, so reading a small gap beats a spawn, but a large one must not be read just because
+ * the gaps happen to be equal (evenly spread changes would otherwise read the whole disk).
  */
-export function coalesceRuns(extents: readonly Extent[], maxRuns: number): Extent[] {
-  let runs = [...extents].sort((a, b) => a.start - b.start).map((e) => ({ ...e }));
-  let maxGap = 0;
-  while (runs.length > Math.max(1, maxRuns)) {
-    const gaps = runs.slice(1).map((r, i) => r.start - (runs[i]!.start + runs[i]!.length));
-    maxGap = Math.max(maxGap * 2, Math.min(...gaps));
-    const merged: Extent[] = [];
-    for (const r of runs) {
-      const last = merged[merged.length - 1];
-      if (last && r.start - (last.start + last.length) <= maxGap) {
-        last.length = r.start + r.length - last.start;
-      } else merged.push({ ...r });
-    }
-    runs = merged;
+export function coalesceRuns(extents: readonly Extent[], maxRuns: number, cheapGap = 0): Extent[] {
+  const runs = [...extents].sort((a, b) => a.start - b.start).map((e) => ({ ...e }));
+  if (runs.length === 0) return runs;
+  const gaps = runs.slice(1).map((r, i) => ({ at: i, size: r.start - (runs[i]!.start + runs[i]!.length) }));
+  const bySize = [...gaps].sort((a, b) => a.size - b.size || a.at - b.at);
+  const merge = new Set<number>();
+  const mustMerge = Math.max(0, runs.length - Math.max(1, maxRuns));
+  for (const [k, g] of bySize.entries()) {
+    if (k < mustMerge || g.size <= cheapGap) merge.add(g.at);
   }
-  return runs;
+  const out: Extent[] = [runs[0]!];
+  for (let i = 1; i < runs.length; i++) {
+    const r = runs[i]!;
+    const last = out[out.length - 1]!;
+    if (merge.has(i - 1)) last.length = Math.max(last.start + last.length, r.start + r.length) - last.start;
+    else out.push(r);
+  }
+  return out;
 }
 
 /** Blocks lying entirely inside `zeroExtents` (known to read as zeros without reading them). */

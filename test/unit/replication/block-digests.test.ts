@@ -142,6 +142,23 @@ describe('coalesceRuns', () => {
     ]);
     expect(coalesceRuns(runs, 1)).toEqual([{ start: 0, length: 1001 }]);
   });
+  it('never reads a large gap only because every gap is the same size', () => {
+    // 41 one-block changes spread evenly over a disk: within the run limit, each is read alone.
+    const even = Array.from({ length: 41 }, (_, i) => ({ start: i * 100, length: 1 }));
+    expect(coalesceRuns(even, 64)).toEqual(even);
+    // Over the limit, only as many gaps as needed are crossed, the earliest first.
+    const capped = coalesceRuns(even, 40);
+    expect(capped).toHaveLength(40);
+    expect(capped[0]).toEqual({ start: 0, length: 101 });
+    expect(capped.slice(1)).toEqual(even.slice(2));
+  });
+  it('always crosses a gap cheaper than a reader', () => {
+    expect(coalesceRuns(runs, 4, 2)).toEqual([
+      { start: 0, length: 15 },
+      { start: 100, length: 5 },
+      { start: 1000, length: 1 },
+    ]);
+  });
 });
 
 describe('blocksKnownZero', () => {
