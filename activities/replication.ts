@@ -295,7 +295,12 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
               ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
             })),
-            bootFiles: (ex.bootFiles ?? []).map((b) => ({ role: b.role, path: b.file, sha256: b.sha256 })),
+            bootFiles: (ex.bootFiles ?? []).map((b) => ({
+              role: b.role,
+              path: b.file,
+              sha256: b.sha256,
+              ...(b.fromPointId === undefined ? {} : { linkedFrom: b.fromPointId }),
+            })),
             consistency: ex.consistency,
             sourceCheckpoint: ex.checkpoint,
             times: {

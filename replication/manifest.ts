@@ -94,8 +94,13 @@ export const manifestSchema = z.object({
   domain: z.object({
     /** Inactive domain definition (CPU, memory, disks, NICs) as the primary had it. */
     xml: z.string().min(1),
-    /** Kernel, initrd and the like, stored with the point by digest. */
-    bootFiles: z.array(pointFileSchema.extend({ role: z.string().min(1) })),
+    /**
+     * Kernel, initrd and the like, stored with the point by digest; `linkedFrom` names the point
+     * whose identical file this one is a hard link of (it was not shipped again).
+     */
+    bootFiles: z.array(
+      pointFileSchema.extend({ role: z.string().min(1), linkedFrom: z.string().optional() }),
+    ),
   }),
   disks: z.array(diskSchema).min(1),
   consistency: consistencySchema,
@@ -122,7 +127,18 @@ export function pointKind(m: Manifest): PointKind {
 
 /** Every file the point's directory must hold, with the digest it must have. */
 export function pointFiles(m: Manifest): PointFile[] {
-  return [...m.domain.bootFiles.map(({ role: _r, ...f }) => f), ...m.disks.flatMap((d) => d.files)];
+  return [
+    ...m.domain.bootFiles.map(({ role: _r, linkedFrom: _l, ...f }) => f),
+    ...m.disks.flatMap((d) => d.files),
+  ];
+}
+
+/** The bytes a point adds to the store: its files less those it shares with an older point. */
+export function pointAddedBytes(m: Manifest): number {
+  const linked = new Set(m.domain.bootFiles.filter((b) => b.linkedFrom !== undefined).map((b) => b.path));
+  return pointFiles(m)
+    .filter((f) => !linked.has(f.path))
+    .reduce((s, f) => s + f.size, 0);
 }
 
 export function parseManifest(text: string, where: string): Manifest {

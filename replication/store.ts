@@ -44,7 +44,7 @@ export interface CommitInput {
   runbook: string;
   domainXml: string;
   /** Boot files staged beside the disks; `sha256`, when given, is what they must hash to. */
-  bootFiles?: { role: string; path: string; sha256?: string }[];
+  bootFiles?: { role: string; path: string; sha256?: string; linkedFrom?: string }[];
   disks: CommitDiskInput[];
   consistency: Manifest['consistency'];
   sourceCheckpoint: string;
@@ -240,7 +240,12 @@ export class ReplicaStore {
           hint: 'abort the point; the next cycle ships the file again',
         });
       }
-      bootFiles.push({ role: b.role, path: b.path, ...digest });
+      bootFiles.push({
+        role: b.role,
+        path: b.path,
+        ...digest,
+        ...(b.linkedFrom === undefined ? {} : { linkedFrom: b.linkedFrom }),
+      });
     }
 
     const manifest: Manifest = {

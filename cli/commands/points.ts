@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { hostPathOf, isLabSiteName } from '../../lab/config.ts';
 import { readState } from '../../lab/state.ts';
 import { controllerWorkflowId } from '../../platform/names.ts';
-import { type Manifest, pointFiles, pointKind } from '../../replication/manifest.ts';
+import { type Manifest, pointAddedBytes, pointKind } from '../../replication/manifest.ts';
 import { ReplicaStore } from '../../replication/store.ts';
 import { loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
@@ -43,7 +43,8 @@ export function pointRow(m: Manifest, held: Record<string, string[]>, now: numbe
     id: m.pointId,
     time: m.times.checkpointAt,
     ageSeconds: Math.max(0, Math.round((now - Date.parse(m.times.checkpointAt)) / 1000)),
-    size: pointFiles(m).reduce((s, f) => s + f.size, 0),
+    // What the point adds: boot files it shares with an older point by a hard link are not counted.
+    size: pointAddedBytes(m),
     kind,
     consistency: m.consistency.achieved,
     ...(m.consistency.reason ? { consistencyReason: m.consistency.reason } : {}),

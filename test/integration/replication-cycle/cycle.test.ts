@@ -170,7 +170,7 @@ describe('replication cycle (real lab)', () => {
     expect(m2.disks.every((d) => d.parentPointId === m1.pointId && d.chainPosition === 1)).toBe(true);
     expect(m2.disks.every((d) => d.backing?.startsWith(`../${m1.pointId}/`))).toBe(true);
     // Unchanged boot files are not shipped again: the new point links the first one's.
-    expect(m2.domain.bootFiles).toEqual(m1.domain.bootFiles);
+    expect(m2.domain.bootFiles).toEqual(m1.domain.bootFiles.map((b) => ({ ...b, linkedFrom: m1.pointId })));
     for (const b of m2.domain.bootFiles) {
       const inode = (m: typeof m1) =>
         statSync(path.join(lab.store.pointDir(lab.vm.name, m.pointId), b.path)).ino;

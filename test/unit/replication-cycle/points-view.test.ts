@@ -26,6 +26,13 @@ describe('points view', () => {
     );
     expect(text).toContain('crash-consistent because guest agent fsfreeze failed');
   });
+  it('does not count a boot file the point shares with an older one by a hard link', () => {
+    const base = recoveryPoint();
+    const linked = recoveryPoint({
+      domain: { ...base.domain, bootFiles: base.domain.bootFiles.map((b) => ({ ...b, linkedFrom: 'p1' })) },
+    });
+    expect(pointRow(linked, {}, Date.now()).size).toBe(3 * 1024 * 1024 + 1024);
+  });
   it('says when holders are unknown and why a point failed', () => {
     const row = pointRow(
       recoveryPoint({ integrity: { state: 'failed', detail: 'vda.qcow2: sha256 x' } }),
