@@ -80,13 +80,3 @@ export async function stopProc(ref: ProcRef | undefined, graceMs = 5_000): Promi
   signal(ref, 'SIGKILL');
   await waitGone([ref], 5_000);
 }
-
-/** The pid a pid file names, or undefined when it is missing or holds no pid. */
-export function pidFromFile(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -1,17 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { readPidFile } from '../platform/processes.ts';
 import { type LabSiteName, SITE_TOPOLOGY, sitePaths } from './config.ts';
-import {
-  isRunning,
-  type ProcRef,
-  pidFromFile,
-  procRef,
-  signal,
-  signalGroup,
-  stopProc,
-  waitGone,
-} from './proc.ts';
+import { isRunning, type ProcRef, procRef, signal, signalGroup, stopProc, waitGone } from './proc.ts';
 import { tryVirsh } from './site.ts';
 import type { LabState } from './state.ts';
 
@@ -23,7 +15,7 @@ export function qemuProcs(site: LabSiteName, home?: string): ProcRef[] {
   if (!existsSync(dir)) return [];
   const refs: ProcRef[] = [];
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
-    const pid = pidFromFile(path.join(dir, f));
+    const pid = readPidFile(path.join(dir, f));
     const ref = pid === undefined ? undefined : procRef(pid, `qemu ${f.slice(0, -4)} (${site})`);
     // Only a QEMU: a stale pid file must never make us signal an unrelated process.
     if (ref && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('qemu-system')) refs.push(ref);
@@ -37,7 +29,7 @@ export function networkHelperProcs(site: LabSiteName, home?: string): ProcRef[] 
   if (!existsSync(dir)) return [];
   const refs: ProcRef[] = [];
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
-    const pid = pidFromFile(path.join(dir, f));
+    const pid = readPidFile(path.join(dir, f));
     const ref = pid === undefined ? undefined : procRef(pid, `dnsmasq ${f} (${site})`);
     if (ref && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dnsmasq')) refs.push(ref);
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readPidFile } from '../platform/processes.ts';
 import {
   BUBBLE_NETWORK,
   hostUri,
@@ -16,7 +17,7 @@ import {
 import { LabError } from './errors.ts';
 import { siteCommand } from './exec.ts';
 import { isMountPoint } from './net.ts';
-import { isRunning, type ProcRef, pidFromFile, procRef, stopProc } from './proc.ts';
+import { isRunning, type ProcRef, procRef, stopProc } from './proc.ts';
 import { run, tryRun } from './run.ts';
 import type { LabState } from './state.ts';
 
@@ -207,7 +208,7 @@ export async function startDaemons(site: LabSiteName, state: LabState, home?: st
     await run(f!, a, { hint: `see ${path.join(p.log, `${daemon}.log`)}` });
     let ref: ProcRef | undefined;
     await waitFor(() => {
-      const pid = pidFromFile(pidFile);
+      const pid = readPidFile(pidFile);
       ref = pid === undefined ? undefined : procRef(pid, `${daemon} (${site})`);
       return ref !== undefined;
     }, 10_000);
