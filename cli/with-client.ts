@@ -12,16 +12,21 @@ import { RequestRefusedError } from './runbook-client.ts';
  */
 export async function connectForCommand(): Promise<{ client: Client; connection: Connection }> {
   const target = await resolveTemporalTarget();
-  if (target.embedded) {
+  const connected = await connectClient(target);
+  if (!target.embedded) return connected;
+  try {
     if (target.startedNow) {
       const ui = target.uiUrl ? `, Web UI ${target.uiUrl}` : '';
       process.stderr.write(`lifeboat: started the embedded Temporal server at ${target.address}${ui}\n`);
     }
-    const workers = await ensureEmbeddedWorkers();
+    const workers = await ensureEmbeddedWorkers({ client: connected.client });
     for (const w of workers.started)
       process.stderr.write(`lifeboat: started the ${w.name} worker (pid ${w.pid}, log ${w.logFile})\n`);
+    return connected;
+  } catch (err) {
+    await connected.connection.close();
+    throw err;
   }
-  return connectClient(target);
 }
 
 /**

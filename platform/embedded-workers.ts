@@ -64,13 +64,21 @@ async function hasPoller(
  * until each polls its queue. Does nothing when `TEMPORAL_ADDRESS` names a deployed cluster.
  */
 export async function ensureEmbeddedWorkers(
-  opts: { sites?: string[]; home?: string; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+  opts: {
+    sites?: string[];
+    home?: string;
+    env?: NodeJS.ProcessEnv;
+    readyTimeoutMs?: number;
+    /** A client the caller already holds to the embedded server (saves a second connection). */
+    client?: Client;
+  } = {},
 ): Promise<{ embedded: boolean; started: EmbeddedWorker[]; running: EmbeddedWorker[] }> {
   const env = opts.env ?? process.env;
   if (externalTargetFromEnv(env)) return { embedded: false, started: [], running: [] };
   const home = opts.home ?? lifeboatHome(env);
-  const target = await resolveTemporalTarget({ ...env, LIFEBOAT_HOME: home });
   mkdirSync(homePaths(home).workersDir, { recursive: true });
+  if (opts.client) return startMissing(opts.client, opts.client.options.namespace, home, env, opts);
+  const target = await resolveTemporalTarget({ ...env, LIFEBOAT_HOME: home });
   const { client, connection } = await connectClient(target);
   try {
     return await startMissing(client, target.namespace, home, env, opts);

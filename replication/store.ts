@@ -6,7 +6,7 @@
  * its manifest is fsynced inside it. A worker killed at any moment leaves either a staging
  * directory (never listed; commit or abort finishes it) or a committed point.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeBlockDigests } from './block-digests.ts';
 import { commitDisk } from './commit-disk.ts';
@@ -43,7 +43,11 @@ export interface CommitInput {
   pointId: string;
   runbook: string;
   domainXml: string;
-  /** Boot files staged beside the disks; `sha256`, when given, is what they must hash to. */
+  /**
+   * Boot files staged beside the disks; `sha256`, when given, is what they must hash to. One
+   * `linkedFrom` a committed point is that point's file (a hard link): it takes that point's
+   * recorded digest, as a cycle verifies only what it shipped.
+   */
   bootFiles?: { role: string; path: string; sha256?: string; linkedFrom?: string }[];
   disks: CommitDiskInput[];
   consistency: Manifest['consistency'];
@@ -90,6 +94,21 @@ export class ReplicaStore {
     await mkdir(dir, { recursive: true });
     await fsyncDir(this.pointsDir(vm));
     return { dir, committed: false };
+  }
+
+  /**
+   * The digest a boot file hard-linked from an older point has: that point's record, once the
+   * size agrees; hashed afresh when the point or its record is gone.
+   */
+  private async linkedDigest(
+    vm: string,
+    path: string,
+    b: { role: string; path: string; linkedFrom?: string },
+  ): Promise<{ sha256: string; size: number }> {
+    const from = b.linkedFrom === undefined ? null : await this.getPoint(vm, b.linkedFrom);
+    const known = from?.domain.bootFiles.find((f) => f.role === b.role && f.path === b.path);
+    if (known && (await stat(path)).size === known.size) return { sha256: known.sha256, size: known.size };
+    return sha256File(path);
   }
 
   async getPoint(vm: string, pointId: string): Promise<Manifest | null> {
@@ -231,7 +250,8 @@ export class ReplicaStore {
     for (const b of input.bootFiles ?? []) {
       const path = join(staging, assertSafeName('boot file', b.path));
       await fsyncFile(path);
-      const digest = await sha256File(path);
+      const digest =
+        b.linkedFrom === undefined ? await sha256File(path) : await this.linkedDigest(vm, path, b);
       if (b.sha256 !== undefined && b.sha256 !== digest.sha256) {
         throw new ReplicationError({
           code: 'TRANSFER_INTEGRITY',

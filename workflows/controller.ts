@@ -125,15 +125,18 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     }
   };
 
+  /** The id the next operation of `kind` gets (its counter is bumped when it is admitted). */
+  const nextOperationId = (kind: StartOperationRequest['kind']): string =>
+    operationWorkflowId(state.runbook, kind, (state.counters[kind] ?? 0) + 1);
+
   setHandler(runbookStateQuery, () => state);
   setHandler(
     startOperationUpdate,
     async (req) => {
       validateStart(req);
       const admission = admitOperation(state.phase, state.inFlight, req.kind);
-      const n = (state.counters[req.kind] ?? 0) + 1;
-      state.counters[req.kind] = n;
-      const id = operationWorkflowId(state.runbook, req.kind, n);
+      const id = nextOperationId(req.kind);
+      state.counters[req.kind] = (state.counters[req.kind] ?? 0) + 1;
       // Reserve the slot before the first await so a racing request sees the conflict.
       state.inFlight.push({
         id,
@@ -184,8 +187,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         // Refuse here whatever the child would refuse at its start: a child that fails its own
         // input check never reports back, and would stay in flight, blocking the runbook.
         const controllerId = workflowInfo().workflowId;
-        const id = operationWorkflowId(state.runbook, req.kind, (state.counters[req.kind] ?? 0) + 1);
-        const child = childStart(req, id, controllerId);
+        const child = childStart(req, nextOperationId(req.kind), controllerId);
         const problems =
           child.kind === 'replication'
             ? validateReplicationCycleInput(child.input, controllerId)

@@ -4,19 +4,16 @@
  * them by digest; a file the base point already holds with the same digest is not shipped again
  * but linked from that point at the secondary, so an incremental cycle costs no boot bytes.
  */
+import { stat } from 'node:fs/promises';
 import { sha256File } from '../fsutil.ts';
+import type { Manifest } from '../manifest.ts';
 import { unescapeXml } from './domain.ts';
 
 export const BOOT_ROLES = ['kernel', 'initrd', 'dtb'] as const;
 export type BootRole = (typeof BOOT_ROLES)[number];
 
 /** A boot file as a committed point records it (its path inside the point's directory). */
-export interface PointBootFile {
-  role: string;
-  path: string;
-  sha256: string;
-  size: number;
-}
+export type PointBootFile = Manifest['domain']['bootFiles'][number];
 
 /** A boot file of an export: shipped over the link, or linked from the base point's copy. */
 export interface ExportedBootFile {
@@ -49,8 +46,8 @@ export async function exportBootFiles(
 ): Promise<ExportedBootFile[]> {
   const out: ExportedBootFile[] = [];
   for (const { role, path } of domainBootFiles(domainXml)) {
-    const digest = await sha256File(path);
-    const same = base?.bootFiles?.find((b) => b.role === role && b.sha256 === digest.sha256);
+    const digest = await bootFileDigest(path);
+    const same = base?.bootFiles?.some((b) => b.role === role && b.sha256 === digest.sha256);
     out.push({
       role,
       file: `boot-${role}`,
@@ -60,4 +57,21 @@ export async function exportBootFiles(
     });
   }
   return out;
+}
+
+/**
+ * Every cycle of every VM digests the same few boot files, which rarely change: the digest is
+ * kept per file version (inode, size, modification and change times; the change time cannot be
+ * set back by hand), so a cycle rereads a kernel only after it was replaced.
+ */
+const digests = new Map<string, { version: string; sha256: string; size: number }>();
+
+async function bootFileDigest(path: string): Promise<{ sha256: string; size: number }> {
+  const s = await stat(path, { bigint: true });
+  const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  const known = digests.get(path);
+  if (known?.version === version) return { sha256: known.sha256, size: known.size };
+  const digest = await sha256File(path);
+  digests.set(path, { version, ...digest });
+  return digest;
 }
