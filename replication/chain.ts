@@ -197,23 +197,24 @@ const mapSchema = z.array(
     depth: z.number(),
     zero: z.boolean().optional(),
     data: z.boolean().optional(),
+    offset: z.number().optional(),
   }),
 );
+
+const chainInfoSchema = imageInfoSchema.extend({
+  encrypted: z.boolean().optional(),
+  'format-specific': z
+    .object({ data: z.object({ 'data-file': z.string().optional() }).passthrough().optional() })
+    .passthrough()
+    .optional(),
+});
 
 /**
  * Guest ranges this layer itself defines (data or zero clusters, depth 0 in `qemu-img map`):
  * the only ranges whose content can differ from the layer below. Adjacent ranges are merged.
  */
 export async function layerExtents(path: string): Promise<Extent[]> {
-  const raw = await qemuImgJson(['map', '-f', 'qcow2', '--output=json', path], path);
-  const out: Extent[] = [];
-  for (const e of mapSchema.parse(raw)) {
-    if (e.depth !== 0) continue;
-    const last = out[out.length - 1];
-    if (last && last.start + last.length === e.start) last.length += e.length;
-    else out.push({ start: e.start, length: e.length });
-  }
-  return out;
+  return mergeExtents((await mapChain(path, { format: 'qcow2' })).filter((e) => e.depth === 0));
 }
 
 /**
@@ -224,6 +225,37 @@ export async function zeroExtents(
   path: string,
   opts: { format?: string; forceShare?: boolean } = {},
 ): Promise<Extent[]> {
+  return mergeExtents((await mapChain(path, opts)).filter(readsZero));
+}
+
+/** One range of `qemu-img map` over a whole chain: which layer holds it, and where. */
+export interface MappedExtent extends Extent {
+  /** 0 is the top image, 1 its backing file, and so on. */
+  depth: number;
+  zero: boolean;
+  data: boolean;
+  /** Host offset of the data in the file at `depth`; absent for compressed clusters. */
+  offset?: number;
+}
+
+function readsZero(e: MappedExtent): boolean {
+  return e.zero && !e.data;
+}
+
+function mergeExtents(extents: readonly Extent[]): Extent[] {
+  const out: Extent[] = [];
+  for (const e of extents) {
+    const last = out[out.length - 1];
+    if (last && last.start + last.length === e.start) last.length += e.length;
+    else out.push({ start: e.start, length: e.length });
+  }
+  return out;
+}
+
+async function mapChain(
+  path: string,
+  opts: { format?: string; forceShare?: boolean },
+): Promise<MappedExtent[]> {
   const args = [
     'map',
     ...shareArgs(opts),
@@ -231,12 +263,50 @@ export async function zeroExtents(
     '--output=json',
     path,
   ];
-  const out: Extent[] = [];
-  for (const e of mapSchema.parse(await qemuImgJson(args, path))) {
-    if (e.zero !== true || e.data === true) continue;
-    const last = out[out.length - 1];
-    if (last && last.start + last.length === e.start) last.length += e.length;
-    else out.push({ start: e.start, length: e.length });
-  }
-  return out;
+  return mapSchema.parse(await qemuImgJson(args, path)).map((e) => ({
+    start: e.start,
+    length: e.length,
+    depth: e.depth,
+    zero: e.zero === true,
+    data: e.data === true,
+    ...(e.offset === undefined ? {} : { offset: e.offset }),
+  }));
+}
+
+/** A chain as `qemu-img` lays it out: its files (top first) and where each guest range lives. */
+export interface GuestMap {
+  virtualSize: number;
+  format: string;
+  /** Paths of the chain's files, index = depth. */
+  files: string[];
+  /** Sorted, covering the whole disk. */
+  extents: MappedExtent[];
+  /**
+   * Every data range sits at a host offset of a plain file (no compressed clusters, external
+   * data files or encryption), so the guest view can be read from the files themselves.
+   */
+  direct: boolean;
+}
+
+export async function guestMap(path: string, opts: { forceShare?: boolean } = {}): Promise<GuestMap> {
+  const raw = await qemuImgJson(['info', ...shareArgs(opts), '--backing-chain', '--output=json', path], path);
+  const chain = z.array(chainInfoSchema).parse(raw);
+  const top = chain[0];
+  if (top === undefined) throw new Error(`qemu-img info returned no image for ${path}`);
+  const extents = await mapChain(path, { format: top.format, ...opts });
+  const plainFiles = chain.every(
+    (c) =>
+      (c.format === 'qcow2' || c.format === 'raw') &&
+      c.encrypted !== true &&
+      c['format-specific']?.data?.['data-file'] === undefined,
+  );
+  return {
+    virtualSize: top['virtual-size'],
+    format: top.format,
+    files: chain.map((c) => c.filename),
+    extents,
+    direct:
+      plainFiles &&
+      extents.every((e) => readsZero(e) || (e.data && e.offset !== undefined && e.depth < chain.length)),
+  };
 }

@@ -1,12 +1,13 @@
 /**
- * Content digests of a disk's guest view (see block-digests.ts for the definition). The guest
- * view of a qcow2 chain is read through `nbdcopy -- [ qemu-nbd ... ] -`, a pipe with no temp
- * file; it measured faster here than `qemu-img convert -O raw` to a temp file and then reading
- * it (`qemu-img convert`/`dd` cannot write to a pipe). A range is read through a raw
- * offset/size node over the qcow2, so an incremental point rereads only the blocks its layer
- * touches.
+ * Content digests of a disk's guest view (see block-digests.ts for the definition). Where
+ * `qemu-img map` places every data range at a host offset of a plain file (the usual case:
+ * uncompressed qcow2 or raw), the guest view is read from the chain's files at those offsets,
+ * which costs only the read and the hash (~3x faster here than through NBD). Otherwise it is
+ * read through `nbdcopy -- [ qemu-nbd ... ] -`, a pipe with no temp file, one raw offset/size
+ * node per range. Either way an incremental point rereads only the blocks its layer touches.
  */
 import { spawn } from 'node:child_process';
+import { type FileHandle, open } from 'node:fs/promises';
 import {
   blockCount,
   blockLength,
@@ -20,7 +21,7 @@ import {
   merkleRoot,
   zeroBlockDigest,
 } from './block-digests.ts';
-import { type Extent, imageInfo, zeroExtents } from './chain.ts';
+import { type Extent, type GuestMap, guestMap, type MappedExtent } from './chain.ts';
 import { ReplicationError } from './errors.ts';
 
 export interface DiskDigest {
@@ -124,31 +125,112 @@ function digestOf(data: Buffer, zero: Buffer): Buffer {
   return digestBlock(data);
 }
 
-/** Each range read costs a reader process; beyond this many, neighbours are merged. */
-/** At most this many reader processes for one digest, whatever the layout of the changes. */
+/** Each nbdcopy reader costs a process: at most this many for one digest, whatever the layout. */
 const MAX_READ_RUNS = 256;
 /** A gap worth reading rather than starting another reader (~90 ms each, ~300 MB/s reads). */
 const CHEAP_GAP = 16 * 1024 * 1024;
+/** Direct reads go in pieces of this size (a whole number of blocks). */
+const DIRECT_CHUNK = 8 * 1024 * 1024;
+
+/** Index of the extent holding guest offset `pos` (extents are sorted and contiguous). */
+function extentAt(extents: readonly MappedExtent[], pos: number): number {
+  let lo = 0;
+  let hi = extents.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = extents[mid]!;
+    if (pos < e.start) hi = mid - 1;
+    else if (pos >= e.start + e.length) lo = mid + 1;
+    else return mid;
+  }
+  throw new RangeError(`qemu-img map does not cover guest offset ${pos}`);
+}
+
+async function readFully(fh: FileHandle, into: Buffer, position: number, file: string): Promise<void> {
+  for (let done = 0; done < into.length; ) {
+    const { bytesRead } = await fh.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) {
+      throw new ReplicationError({
+        code: 'PROCESS_FAILED',
+        message: `${file} ends before host offset ${position + into.length} that qemu-img map names`,
+        context: { file, position, length: into.length },
+        hint: 'the image changed while it was read, or it is truncated',
+        retryable: true,
+      });
+    }
+    done += bytesRead;
+  }
+}
+
+/** Fills `into` with the guest bytes at `pos` from the chain's files (a direct map only). */
+async function fillDirect(map: GuestMap, files: FileHandle[], into: Buffer, pos: number): Promise<void> {
+  let k = extentAt(map.extents, pos);
+  for (let done = 0; done < into.length; k++) {
+    const e = map.extents[k];
+    if (e === undefined) throw new RangeError(`qemu-img map ends before guest offset ${pos + done}`);
+    const at = pos + done;
+    const n = Math.min(e.start + e.length - at, into.length - done);
+    const piece = into.subarray(done, done + n);
+    if (e.data && e.offset !== undefined) {
+      await readFully(files[e.depth]!, piece, e.offset + (at - e.start), map.files[e.depth]!);
+    } else {
+      piece.fill(0);
+    }
+    done += n;
+  }
+}
+
+/** Reads `runs` of a directly readable chain; `onBlock` must consume each block at once. */
+async function readDirectRuns(
+  map: GuestMap,
+  runs: readonly Extent[],
+  blockSize: number,
+  onBlock: (index: number, data: Buffer) => void,
+): Promise<number> {
+  const files: FileHandle[] = [];
+  try {
+    for (const f of map.files) files.push(await open(f, 'r'));
+    const chunk = Buffer.allocUnsafe(Math.max(blockSize, Math.floor(DIRECT_CHUNK / blockSize) * blockSize));
+    let bytesRead = 0;
+    for (const run of runs) {
+      for (let pos = run.start; pos < run.start + run.length; ) {
+        const n = Math.min(chunk.length, run.start + run.length - pos);
+        await fillDirect(map, files, chunk.subarray(0, n), pos);
+        for (let off = 0; off < n; off += blockSize) {
+          onBlock((pos + off) / blockSize, chunk.subarray(off, Math.min(off + blockSize, n)));
+        }
+        pos += n;
+        bytesRead += n;
+      }
+    }
+    return bytesRead;
+  } finally {
+    for (const f of files) await f.close();
+  }
+}
 
 /** Reads `runs` (block-aligned) of the chain and stores each block's digest at its index. */
 async function digestRuns(
   path: string,
-  format: string,
+  map: GuestMap,
   runs: readonly Extent[],
   blocks: Buffer[],
-  shape: { virtualSize: number; blockSize: number },
+  blockSize: number,
   opts: { forceShare?: boolean },
 ): Promise<number> {
-  const { virtualSize, blockSize } = shape;
+  const { virtualSize } = map;
   const zero = Buffer.alloc(blockSize);
+  const store = (index: number, data: Buffer) => {
+    if (data.length !== blockLength(index, virtualSize, blockSize)) throw new RangeError('short block');
+    blocks[index] = digestOf(data, zero);
+  };
+  if (map.direct) return readDirectRuns(map, runs, blockSize, store);
   let bytesRead = 0;
   for (const run of coalesceRuns(runs, MAX_READ_RUNS, CHEAP_GAP)) {
     let index = run.start / blockSize;
-    bytesRead += await readGuestBlocks(path, format, run, blockSize, opts, (data) => {
-      if (data.length !== blockLength(index, virtualSize, blockSize)) throw new RangeError('short block');
-      blocks[index] = digestOf(data, zero);
-      index++;
-    });
+    bytesRead += await readGuestBlocks(path, map.format, run, blockSize, opts, (data) =>
+      store(index++, data),
+    );
   }
   return bytesRead;
 }
@@ -162,9 +244,14 @@ export async function digestImage(
   opts: { blockSize?: number; forceShare?: boolean } = {},
 ): Promise<DiskDigest> {
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  const { virtualSize, format } = await imageInfo(path, opts);
+  const map = await guestMap(path, opts);
+  const { virtualSize } = map;
   const total = blockCount(virtualSize, blockSize);
-  const zeros = blocksKnownZero(await zeroExtents(path, { format, ...opts }), virtualSize, blockSize);
+  const zeros = blocksKnownZero(
+    map.extents.filter((e) => e.zero && !e.data),
+    virtualSize,
+    blockSize,
+  );
   const blocks: Buffer[] = new Array(total);
   const toRead: number[] = [];
   for (let i = 0; i < total; i++) {
@@ -172,7 +259,7 @@ export async function digestImage(
     else toRead.push(i);
   }
   const runs = blocksToExtents(toRead, virtualSize, blockSize);
-  const bytesRead = await digestRuns(path, format, runs, blocks, { virtualSize, blockSize }, opts);
+  const bytesRead = await digestRuns(path, map, runs, blocks, blockSize, opts);
   return { digest: merkleRoot(blocks, virtualSize, blockSize), blocks, bytesRead };
 }
 
@@ -188,7 +275,8 @@ export async function updateImageDigest(
   opts: { forceShare?: boolean; fullReadFraction?: number } = {},
 ): Promise<DiskDigest & { mode: 'incremental' | 'full' }> {
   const { blockSize } = parent;
-  const { virtualSize, format } = await imageInfo(path, opts);
+  const map = await guestMap(path, opts);
+  const { virtualSize } = map;
   const total = blockCount(virtualSize, blockSize);
   const touched = blocksTouched(changed, virtualSize, blockSize);
   if (
@@ -200,6 +288,6 @@ export async function updateImageDigest(
   }
   const blocks = [...parent.blocks];
   const runs = blocksToExtents(touched, virtualSize, blockSize);
-  const bytesRead = await digestRuns(path, format, runs, blocks, { virtualSize, blockSize }, opts);
+  const bytesRead = await digestRuns(path, map, runs, blocks, blockSize, opts);
   return { digest: merkleRoot(blocks, virtualSize, blockSize), blocks, bytesRead, mode: 'incremental' };
 }
