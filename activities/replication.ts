@@ -3,6 +3,7 @@
  * the cycle workflow routes each to the site whose role it needs: the export half to the
  * primary, the pull/commit half to the secondary. Idempotent by point id (cycle id + VM).
  */
+
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   type Counter,
@@ -27,6 +28,7 @@ import {
 } from '../replication/export/index.ts';
 import { linkOrCopy } from '../replication/fsutil.ts';
 import type { Integrity } from '../replication/manifest.ts';
+import { PhaseClock } from '../replication/phases.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
@@ -120,6 +122,8 @@ export interface PullCommitResult {
   bytesReceived: number;
   resumes: number;
   workload?: Record<string, unknown>;
+  /** Milliseconds per step of this attempt (pull, rebase, workload, and the commit's). */
+  phasesMs?: Record<string, number>;
 }
 
 /** Our error values become Temporal failures with their code, context and hint. */
@@ -250,25 +254,37 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               ...(m.workload === undefined ? {} : { workload: m.workload }),
             };
           }
-          const pulled = await pullTransfer({
-            baseUrl: ex.baseUrl,
-            transferId: ex.transferId,
-            token: ex.token,
-            tls: deps.tls,
-            destDir: staged.dir,
-            idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
-            maxAttemptsWithoutProgress: 1000,
-            backoff: { initialMs: 500, maxMs: 5_000 },
-          });
+          const clock = new PhaseClock();
+          const pulled = await clock.time('pull', () =>
+            pullTransfer({
+              baseUrl: ex.baseUrl,
+              transferId: ex.transferId,
+              token: ex.token,
+              tls: deps.tls,
+              destDir: staged.dir,
+              idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+              maxAttemptsWithoutProgress: 1000,
+              backoff: { initialMs: 500, maxMs: 5_000 },
+            }),
+          );
           const transferEndedAt = new Date().toISOString();
           // Rebase before reading: the staged layers still name the primary's live disks.
+          // A file this pull received and nothing rewrote keeps the digest it arrived with,
+          // so the commit need not read it again (a full copy is never rebased).
+          const asShipped = new Map<string, { sha256: string; size: number }>();
           for (const d of ex.disks) {
             const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
             const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
+            let rebased = { changed: true };
             if (d.parentPointId !== null && parentImage !== undefined) {
-              await ensureBacking(`${staged.dir}/${d.file}`, `../${d.parentPointId}/${parentImage}`);
+              const backing = `../${d.parentPointId}/${parentImage}`;
+              rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, backing));
             } else if (d.parentPointId === null) {
-              await ensureBacking(`${staged.dir}/${d.file}`, null);
+              rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, null));
+            }
+            const got = pulled.files.find((f) => f.name === d.file);
+            if (!rebased.changed && got !== undefined && !got.alreadyPresent) {
+              asShipped.set(d.target, { sha256: got.sha256, size: got.size });
             }
           }
           // Boot files the base point holds with the same bytes are linked, not shipped.
@@ -279,38 +295,44 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                 `${staged.dir}/${b.file}`,
               );
           }
-          const workload = await workloadOf(
-            ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
-            deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
+          const workload = await clock.time('workload', () =>
+            workloadOf(
+              ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+              deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
+            ),
           );
-          const { manifest, alreadyCommitted } = await deps.store.commit({
-            vm,
-            pointId,
-            runbook: input.runbook,
-            domainXml: ex.domainXml,
-            disks: ex.disks.map((d) => ({
-              target: d.target,
-              image: d.file,
-              parentPointId: d.parentPointId,
-              ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
-              ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
-            })),
-            bootFiles: (ex.bootFiles ?? []).map((b) => ({
-              role: b.role,
-              path: b.file,
-              sha256: b.sha256,
-              ...(b.fromPointId === undefined ? {} : { linkedFrom: b.fromPointId }),
-            })),
-            consistency: ex.consistency,
-            sourceCheckpoint: ex.checkpoint,
-            times: {
-              checkpointAt: ex.checkpointAt,
-              transferStartedAt: input.transferStartedAt,
-              transferEndedAt,
+          const { manifest, alreadyCommitted } = await deps.store.commit(
+            {
+              vm,
+              pointId,
+              runbook: input.runbook,
+              domainXml: ex.domainXml,
+              disks: ex.disks.map((d) => ({
+                target: d.target,
+                image: d.file,
+                parentPointId: d.parentPointId,
+                ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
+                ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
+                ...(asShipped.has(d.target) ? { shipped: asShipped.get(d.target)! } : {}),
+              })),
+              bootFiles: (ex.bootFiles ?? []).map((b) => ({
+                role: b.role,
+                path: b.file,
+                sha256: b.sha256,
+                ...(b.fromPointId === undefined ? {} : { linkedFrom: b.fromPointId }),
+              })),
+              consistency: ex.consistency,
+              sourceCheckpoint: ex.checkpoint,
+              times: {
+                checkpointAt: ex.checkpointAt,
+                transferStartedAt: input.transferStartedAt,
+                transferEndedAt,
+              },
+              ...(workload === undefined ? {} : { workload }),
+              bytesShipped: ex.exportBytes,
             },
-            ...(workload === undefined ? {} : { workload }),
-            bytesShipped: ex.exportBytes,
-          });
+            clock,
+          );
           if (!alreadyCommitted && deps.metrics) {
             deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
             deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
@@ -324,6 +346,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             bytesReceived: pulled.bytesReceived,
             resumes: pulled.resumes,
             ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
+            phasesMs: clock.record(),
           };
         }),
       );

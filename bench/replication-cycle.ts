@@ -82,11 +82,61 @@ async function virsh(args: string[]): Promise<string> {
   return (await pexec('virsh', ['-q', '-c', hostUri('primary'), ...args])).stdout;
 }
 
+function ms(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  return Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+}
+
+/**
+ * Where a cycle's time went, from the VM child's history: each activity from scheduled to
+ * closed, and what lies before the first and after the last (admission, workflow tasks).
+ */
+async function breakdown(
+  client: Client,
+  vmWorkflowId: string,
+  total: number,
+): Promise<Record<string, number>> {
+  const events = (await client.workflow.getHandle(vmWorkflowId).fetchHistory()).events ?? [];
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const out: Record<string, number> = {};
+  let activities = 0;
+  for (const e of events) {
+    const at = ms(e.eventTime);
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at });
+    const closed = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    if (closed) {
+      const from = scheduled.get(String(closed.scheduledEventId));
+      if (from) {
+        out[from.type] = (out[from.type] ?? 0) + (at - from.at);
+        activities += at - from.at;
+      }
+    }
+  }
+  const first = ms(events[0]?.eventTime);
+  const last = ms(events.at(-1)?.eventTime);
+  out.vmWorkflowOther = last - first - activities;
+  out.outsideVmWorkflow = total - (last - first);
+  return out;
+}
+
 interface Scenario {
   dataGiB: number;
   changedBytes: number;
-  full: { ms: number; linkBytes: number; mbPerS: number };
-  incremental: { ms: number; linkBytes: number; dirtyBitmapBytes: number; shippedBytes: number };
+  full: {
+    ms: number;
+    linkBytes: number;
+    mbPerS: number;
+    breakdownMs: Record<string, number>;
+    phasesMs: unknown;
+  };
+  incremental: {
+    ms: number;
+    linkBytes: number;
+    dirtyBitmapBytes: number;
+    shippedBytes: number;
+    breakdownMs: Record<string, number>;
+    phasesMs: unknown;
+  };
   rsync: { ms: number };
   targets: { bytesWithin: boolean; fasterThanRsync10x: boolean; fullVsDd: number };
 }
@@ -137,7 +187,12 @@ async function scenario(
   const runbookFile = path.join(work, `rbench-${dataGiB}.yaml`);
   writeFileSync(runbookFile, runbookYaml(`rbench-${dataGiB}g-${Date.now().toString(36)}`));
   const plan = (await loadRunbook(runbookFile)).plan!;
-  const cycle = async (): Promise<{ ms: number; link: number; r: ReplicationCycleResult }> => {
+  const cycle = async (): Promise<{
+    ms: number;
+    link: number;
+    r: ReplicationCycleResult;
+    breakdown: Record<string, number>;
+  }> => {
     const tx0 = await linkTx();
     const { ms, value } = await timed(async () => {
       const a = await requestReplication(client, plan);
@@ -145,7 +200,8 @@ async function scenario(
       return (await client.workflow.getHandle(a.id).result()) as ReplicationCycleResult;
     });
     if (value.outcome !== 'succeeded') throw new Error(JSON.stringify(value));
-    return { ms, link: (await linkTx()) - tx0, r: value };
+    const link = (await linkTx()) - tx0;
+    return { ms, link, r: value, breakdown: await breakdown(client, `${value.id}/${VM}`, ms) };
   };
 
   const full = await cycle();
@@ -173,12 +229,20 @@ async function scenario(
   return {
     dataGiB,
     changedBytes: changed,
-    full: { ms: full.ms, linkBytes: full.link, mbPerS: (dataGiB * GiB) / MiB / (full.ms / 1000) },
+    full: {
+      ms: full.ms,
+      linkBytes: full.link,
+      mbPerS: (dataGiB * GiB) / MiB / (full.ms / 1000),
+      breakdownMs: full.breakdown,
+      phasesMs: full.r.vms[0]?.phasesMs,
+    },
     incremental: {
       ms: inc.ms,
       linkBytes: inc.link,
       dirtyBitmapBytes: v.dirtyBytes ?? -1,
       shippedBytes: v.bytesShipped ?? -1,
+      breakdownMs: inc.breakdown,
+      phasesMs: v.phasesMs,
     },
     rsync: { ms: rsync.ms },
     targets: {

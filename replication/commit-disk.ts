@@ -11,6 +11,7 @@ import { digestImage, updateImageDigest } from './content-digest.ts';
 import { ReplicationError } from './errors.ts';
 import { exists, fsyncFile, sha256File, writeFileAtomic } from './fsutil.ts';
 import { assertSafeName, type ManifestDisk, type PointFile } from './manifest.ts';
+import type { PhaseClock } from './phases.ts';
 import type { CommitDiskInput, CommitInput, ReplicaStore } from './store.ts';
 
 export async function commitDisk(
@@ -19,6 +20,7 @@ export async function commitDisk(
   d: CommitDiskInput,
   staging: string,
   resumed: boolean,
+  clock: PhaseClock,
 ): Promise<ManifestDisk> {
   const imagePath = join(staging, assertSafeName('image', d.image));
   if (!(await exists(imagePath))) {
@@ -45,17 +47,17 @@ export async function commitDisk(
     // Relative to the image's own directory, and staging sits beside the point directories.
     backing = `../${d.parentPointId}/${parentDisk.image}`;
   }
-  await fsyncFile(imagePath);
-  const rebased = await ensureBacking(imagePath, backing);
-  await checkImage(imagePath);
-  if (rebased.changed) await fsyncFile(imagePath);
+  await clock.time('fsync', () => fsyncFile(imagePath));
+  const rebased = await clock.time('rebase', () => ensureBacking(imagePath, backing));
+  await clock.time('check', () => checkImage(imagePath));
+  if (rebased.changed) await clock.time('fsync', () => fsyncFile(imagePath));
 
   const image: PointFile =
     d.shipped !== undefined && !rebased.changed && !resumed
       ? { path: d.image, ...d.shipped }
-      : { path: d.image, ...(await sha256File(imagePath)) };
+      : { path: d.image, ...(await clock.time('rehash', () => sha256File(imagePath))) };
 
-  const digest =
+  const digest = await clock.time('contentDigest', async () =>
     parentDisk === null || d.parentPointId === null
       ? await digestImage(imagePath)
       : await updateImageDigest(
@@ -70,7 +72,8 @@ export async function commitDisk(
             virtualSize: parentDisk.contentDigest.virtualSize,
           },
           await layerExtents(imagePath),
-        );
+        ),
+  );
   if (d.expectedContentRoot !== undefined && d.expectedContentRoot !== digest.digest.root) {
     throw new ReplicationError({
       code: 'CONTENT_DIGEST_MISMATCH',

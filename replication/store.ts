@@ -20,6 +20,7 @@ import {
   parseManifest,
   serializeManifest,
 } from './manifest.ts';
+import { PhaseClock } from './phases.ts';
 
 const MANIFEST = 'manifest.json';
 const STAGING_PREFIX = '.staging-';
@@ -207,11 +208,17 @@ export class ReplicaStore {
   }
 
   /** Idempotent: committing a committed point returns it with `alreadyCommitted: true`. */
-  async commit(input: CommitInput): Promise<{ manifest: Manifest; alreadyCommitted: boolean }> {
-    return this.withLock(`${input.vm}/${input.pointId}`, () => this.commitLocked(input));
+  async commit(
+    input: CommitInput,
+    clock = new PhaseClock(),
+  ): Promise<{ manifest: Manifest; alreadyCommitted: boolean }> {
+    return this.withLock(`${input.vm}/${input.pointId}`, () => this.commitLocked(input, clock));
   }
 
-  private async commitLocked(input: CommitInput): Promise<{ manifest: Manifest; alreadyCommitted: boolean }> {
+  private async commitLocked(
+    input: CommitInput,
+    clock: PhaseClock,
+  ): Promise<{ manifest: Manifest; alreadyCommitted: boolean }> {
     const { vm, pointId } = input;
     const existing = await this.getPoint(vm, pointId);
     if (existing !== null) {
@@ -245,7 +252,7 @@ export class ReplicaStore {
     }
 
     const disks: ManifestDisk[] = [];
-    for (const d of input.disks) disks.push(await commitDisk(this, input, d, staging, resumed));
+    for (const d of input.disks) disks.push(await commitDisk(this, input, d, staging, resumed, clock));
     const bootFiles: Manifest['domain']['bootFiles'] = [];
     for (const b of input.bootFiles ?? []) {
       const path = join(staging, assertSafeName('boot file', b.path));

@@ -42,6 +42,8 @@ export interface VmCycleResult {
   /** Requests that continued a partial file (a cut link or a restarted worker). */
   resumes?: number;
   deletedCheckpoints?: string[];
+  /** Milliseconds per step, as each site measured its part (export at the primary, pull and commit at the secondary). */
+  phasesMs?: { export?: Record<string, number>; pullCommit?: Record<string, number> };
   error?: string;
 }
 
@@ -114,6 +116,10 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
       ...(ex.resync === undefined ? {} : { resync: ex.resync }),
       ...(ex.dirtyBytes === undefined ? {} : { dirtyBytes: ex.dirtyBytes }),
       deletedCheckpoints: [...ex.deletedCheckpoints, ...cleanup.deletedCheckpoints],
+      phasesMs: {
+        ...(ex.phasesMs === undefined ? {} : { export: ex.phasesMs }),
+        ...(res.phasesMs === undefined ? {} : { pullCommit: res.phasesMs }),
+      },
     };
   } catch (err) {
     if (committed) throw err;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { decodeBlockDigests } from '../block-digests.ts';
 import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
 import { assertSafeName } from '../manifest.ts';
+import { PhaseClock } from '../phases.ts';
 import { newTransferToken } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
@@ -97,6 +98,8 @@ export interface PrepareExportResult extends PreparedExport {
   baseUrl: string;
   /** True when a finished export of this point was found and served again. */
   reused: boolean;
+  /** Milliseconds per step of this attempt (absent when a finished export was reused). */
+  phasesMs?: Record<string, number>;
 }
 
 export interface ExportDeps {
@@ -161,8 +164,9 @@ export async function prepareExport(
     return { ...done, ...(await register(deps, transferId, dir, done)), reused: true };
   }
 
+  const clock = new PhaseClock();
   const state = await domainState(t, input.domain);
-  if (state === 'shut off') return prepareOffline(input, deps, dir, transferId);
+  if (state === 'shut off') return prepareOffline(input, deps, dir, transferId, clock);
   if (state !== 'running' && state !== 'paused') {
     throw new ExportError({
       code: 'DOMAIN_STATE',
@@ -216,12 +220,16 @@ export async function prepareExport(
   let backup: Awaited<ReturnType<typeof runOnlineBackup>>;
   let resync: PreparedExport['resync'];
   try {
-    backup = await runOnlineBackup(t, { ...backupInput, from: decision.from?.checkpoint ?? null, files });
+    backup = await clock.time('backup', () =>
+      runOnlineBackup(t, { ...backupInput, from: decision.from?.checkpoint ?? null, files }),
+    );
   } catch (e) {
     const from = decision.from;
     if (from === null || !(e instanceof ExportError) || !/inconsistent|broken bitmap/i.test(e.message))
       throw e;
-    const r = await resyncOnline(t, input, deps, dir, from, backupInput, files, perDisk);
+    const r = await clock.time('resync', () =>
+      resyncOnline(t, input, deps, dir, from, backupInput, files, perDisk),
+    );
     backup = r.backup;
     resync = r.resync;
   }
@@ -230,11 +238,13 @@ export async function prepareExport(
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
-    const digest = await sha256File(files.get(d.target)!);
+    const digest = await clock.time('hash', () => sha256File(files.get(d.target)!));
     exported.push({ target: d.target, file: `${d.target}.qcow2`, ...digest, ...perDisk.get(d.target)! });
   }
   const anyParent = exported.some((d) => d.parentPointId !== null);
-  const bootFiles = await exportBootFiles(domainXml, anyParent ? input.base : null);
+  const bootFiles = await clock.time('bootFiles', () =>
+    exportBootFiles(domainXml, anyParent ? input.base : null),
+  );
   const prepared: PreparedExport = {
     transferId,
     checkpoint: cp,
@@ -255,7 +265,8 @@ export async function prepareExport(
     deletedCheckpoints: deleted,
   };
   await writeFileAtomic(resultPath, JSON.stringify(prepared));
-  return { ...prepared, ...(await register(deps, transferId, dir, prepared)), reused: false };
+  const served = await register(deps, transferId, dir, prepared);
+  return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
 }
 
 /** The domain's file disks, every one of which a point holds; a domain without any is refused. */
@@ -355,6 +366,7 @@ async function prepareOffline(
   deps: ExportDeps,
   dir: string,
   transferId: string,
+  clock: PhaseClock,
 ): Promise<PrepareExportResult> {
   const t = deps.virsh;
   const cp = checkpointName(input.pointId);
@@ -398,31 +410,38 @@ async function prepareOffline(
   if (broken && decision.from !== null) {
     // QEMU was killed: the bitmaps do not know what changed. The stopped disks themselves are
     // stable, so they are compared block by block with the base point, without a copy.
-    resync = await resyncOffline(input, deps, dir, decision.from, disks, files, perDisk);
+    const from = decision.from;
+    resync = await clock.time('resync', () => resyncOffline(input, deps, dir, from, disks, files, perDisk));
   } else {
-    out = await runOfflineExport({
-      domain: input.domain,
-      disks,
-      from: decision.from?.checkpoint ?? null,
-      files,
-      stagingDir: dir,
-      ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
-    });
+    out = await clock.time('backup', () =>
+      runOfflineExport({
+        domain: input.domain,
+        disks,
+        from: decision.from?.checkpoint ?? null,
+        files,
+        stagingDir: dir,
+        ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
+      }),
+    );
   }
   const checkpointAt = new Date().toISOString();
-  await createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir);
+  await clock.time('checkpoint', () =>
+    createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir),
+  );
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
     exported.push({
       target: d.target,
       file: `${d.target}.qcow2`,
-      ...(await sha256File(files.get(d.target)!)),
+      ...(await clock.time('hash', () => sha256File(files.get(d.target)!))),
       ...perDisk.get(d.target)!,
     });
   }
   const anyParent = exported.some((d) => d.parentPointId !== null);
-  const bootFiles = await exportBootFiles(domainXml, anyParent ? input.base : null);
+  const bootFiles = await clock.time('bootFiles', () =>
+    exportBootFiles(domainXml, anyParent ? input.base : null),
+  );
   const prepared: PreparedExport = {
     transferId,
     checkpoint: cp,
@@ -441,7 +460,8 @@ async function prepareOffline(
     deletedCheckpoints: deleted,
   };
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
-  return { ...prepared, ...(await register(deps, transferId, dir, prepared)), reused: false };
+  const served = await register(deps, transferId, dir, prepared);
+  return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
 }
 
 /** Why a cycle compared block digests instead of trusting the bitmaps. */
