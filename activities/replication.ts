@@ -260,7 +260,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               baseUrl: ex.baseUrl,
               transferId: ex.transferId,
               token: ex.token,
-              tls: deps.tls,
+              tls: deps.tls.files,
               destDir: staged.dir,
               idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
               maxAttemptsWithoutProgress: 1000,

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
           baseUrl: served.url,
           transferId,
           token: served.token,
-          tls: siteB,
+          tls: siteB.files,
           destDir: dest,
           onProgress: () => {
             lastByte = performance.now();

@@ -13,11 +13,20 @@ import { ReplicationError } from './errors.ts';
 import { runProcess } from './exec.ts';
 import { safeNameSchema } from './manifest.ts';
 
+/** Where a site's TLS material lies: what a client that reads files (curl) is given. */
+export interface TlsFiles {
+  key: string;
+  cert: string;
+  ca: string;
+}
+
 export interface TlsMaterial {
   key: Buffer;
   cert: Buffer;
   /** The CA both sides pin. */
   ca: Buffer;
+  /** The files the above were read from. */
+  files: TlsFiles;
 }
 
 export interface TlsPaths {
@@ -147,10 +156,7 @@ export async function ensureSiteCert(
 
 export async function loadSiteTls(dir: string, site: string): Promise<TlsMaterial> {
   const p = tlsPaths(dir);
-  const [key, cert, ca] = await Promise.all([
-    readFile(p.siteKey(site)),
-    readFile(p.siteCert(site)),
-    readFile(p.caCert),
-  ]);
-  return { key, cert, ca };
+  const files = { key: p.siteKey(site), cert: p.siteCert(site), ca: p.caCert };
+  const [key, cert, ca] = await Promise.all([readFile(files.key), readFile(files.cert), readFile(files.ca)]);
+  return { key, cert, ca, files };
 }

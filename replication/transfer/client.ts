@@ -1,21 +1,20 @@
 /**
  * The secondary site's transfer client: pulls a transfer's files into a staging directory.
- * Every request has an idle timeout (a cut link otherwise hangs forever); failures are retried
+ * Requests are made by curl (curl.ts); every one has an idle timeout (a cut link otherwise
+ * hangs forever); failures are retried
  * with backoff; a partial file resumes from its local size with `Range` + `If-Range`, and the
  * validator it was fetched under is kept beside it, so a restarted worker resumes too. Each
  * file is fsynced, then its size and sha256 are checked against the primary's manifest.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat, truncate } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReplicationError } from '../errors.ts';
 import { fsyncFile, sha256File, writeFileAtomic } from '../fsutil.ts';
-import type { TlsMaterial } from '../tls.ts';
+import type { TlsFiles } from '../tls.ts';
+import { type LinkResponse, linkGet } from './curl.ts';
 import {
   filePath,
   manifestPath,
@@ -38,8 +37,8 @@ export interface PullOptions {
   baseUrl: string;
   transferId: string;
   token: string;
-  /** This site's certificate (mutual TLS) and the pinned CA. */
-  tls: TlsMaterial;
+  /** This site's certificate and key (mutual TLS) and the pinned CA, as files. */
+  tls: TlsFiles;
   destDir: string;
   /** No byte for this long on a request = the link is gone: drop it and retry. */
   idleTimeoutMs?: number;
@@ -111,34 +110,6 @@ function httpError(status: number, what: string, context: Record<string, unknown
   });
 }
 
-/** Certificate problems do not heal by retrying; link problems do. */
-const TLS_VERIFY_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-function classifyRequestError(e: Error, baseUrl: string): Error {
-  if (e instanceof ReplicationError) return e;
-  const code = (e as NodeJS.ErrnoException).code ?? '';
-  if (TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_SSL_')) {
-    return new ReplicationError({
-      code: 'TRANSFER_TLS',
-      message: `TLS with ${baseUrl} failed: ${code} ${e.message}`,
-      context: { baseUrl, tlsCode: code },
-      hint: 'both sites must hold certificates from the same replication CA, naming the address used',
-      retryable: false,
-      cause: e,
-    });
-  }
-  return e;
-}
-
 /** A running sha256 of a file's first `bytes` bytes, so a finished file needs no second read. */
 interface RunningHash {
   hash: Hash;
@@ -155,55 +126,26 @@ async function hashPrefix(path: string, bytes: number): Promise<RunningHash> {
   return { hash, bytes };
 }
 
+/** Received bytes are written in batches of about this size (one writev each). */
+const WRITE_BATCH = 4 * 1024 * 1024;
+
 class Puller {
-  private readonly agent: Agent;
   private running = new Map<string, RunningHash>();
   bytesReceived = 0;
   retries = 0;
   resumes = 0;
 
-  constructor(private readonly o: PullOptions) {
-    this.agent = new Agent({
-      ca: o.tls.ca,
-      cert: o.tls.cert,
-      key: o.tls.key,
-      keepAlive: true,
-      maxSockets: 2,
-      minVersion: 'TLSv1.3',
-    });
-  }
+  constructor(private readonly o: PullOptions) {}
 
-  close(): void {
-    this.agent.destroy();
-  }
-
-  /** Sends one request and hands over the response; the idle timer covers the whole body. */
-  private send(
-    path: string,
-    headers: Record<string, string>,
-  ): Promise<{ res: IncomingMessage; abort: () => void }> {
-    return new Promise((resolve, reject) => {
-      const req = request(new URL(path, this.o.baseUrl), {
-        agent: this.agent,
-        method: 'GET',
-        headers: { authorization: `Bearer ${this.o.token}`, ...headers },
-        ...(this.o.signal ? { signal: this.o.signal } : {}),
-      });
-      const idle = this.o.idleTimeoutMs ?? 30_000;
-      req.setTimeout(idle, () => {
-        req.destroy(
-          new ReplicationError({
-            code: 'TRANSFER_IDLE_TIMEOUT',
-            message: `no data for ${idle} ms from ${this.o.baseUrl}`,
-            context: { path, transferId: this.o.transferId },
-            hint: 'the inter-site link is down or the primary is overloaded; retrying',
-            retryable: true,
-          }),
-        );
-      });
-      req.on('error', (e) => reject(classifyRequestError(e, this.o.baseUrl)));
-      req.on('response', (res) => resolve({ res, abort: () => req.destroy() }));
-      req.end();
+  /** Sends one request; the idle timer covers the whole exchange. */
+  private send(path: string, headers: Record<string, string>): Promise<LinkResponse> {
+    return linkGet({
+      url: new URL(path, this.o.baseUrl).href,
+      token: this.o.token,
+      headers,
+      tls: this.o.tls,
+      idleTimeoutMs: this.o.idleTimeoutMs ?? 30_000,
+      ...(this.o.signal ? { signal: this.o.signal } : {}),
     });
   }
 
@@ -239,11 +181,11 @@ class Puller {
 
   async fetchManifest(): Promise<TransferManifest> {
     return this.withRetries('fetching the transfer manifest', async () => {
-      const { res } = await this.send(manifestPath(this.o.transferId), {});
+      const res = await this.send(manifestPath(this.o.transferId), {});
       const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
-      if (res.statusCode !== 200)
-        throw httpError(res.statusCode ?? 0, 'manifest', { transferId: this.o.transferId });
+      for await (const c of res.body) chunks.push(c);
+      await res.done;
+      if (res.status !== 200) throw httpError(res.status, 'manifest', { transferId: this.o.transferId });
       return transferManifestSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
     });
   }
@@ -262,25 +204,28 @@ class Puller {
       await writeFileAtomic(statePath(this.o.destDir, f.name), JSON.stringify({ etag: f.etag }));
     const headers: Record<string, string> =
       offset > 0 ? { range: `bytes=${offset}-`, 'if-range': f.etag } : {};
-    const { res, abort } = await this.send(filePath(this.o.transferId, f.name), headers);
+    const res = await this.send(filePath(this.o.transferId, f.name), headers);
     const ctx = { transferId: this.o.transferId, file: f.name, offset };
     let flags: 'a' | 'w';
-    if (res.statusCode === 206) {
+    if (res.status === 206) {
       const cr = parseContentRange(res.headers['content-range']);
       if (cr === null || cr.start !== offset || cr.size !== f.size) {
-        abort();
+        res.abort();
         throw httpError(206, `unexpected Content-Range ${res.headers['content-range']}`, ctx);
       }
       this.resumes++;
       flags = 'a';
-    } else if (res.statusCode === 200) {
+    } else if (res.status === 200) {
       flags = 'w'; // If-Range failed or the server ignored the range: the whole file comes again
     } else {
-      res.resume();
-      if (res.statusCode === 416) {
+      for await (const _ of res.body) {
+        // the error body is small and not needed
+      }
+      await res.done.catch(() => undefined);
+      if (res.status === 416) {
         await truncate(path, 0).catch(() => undefined);
       }
-      throw httpError(res.statusCode ?? 0, `file ${f.name}`, ctx);
+      throw httpError(res.status, `file ${f.name}`, ctx);
     }
     let fileBytes = flags === 'a' ? offset : 0;
     // Bytes are hashed as they arrive; if what is on disk ever differs from what was hashed
@@ -290,24 +235,35 @@ class Puller {
       running = await hashPrefix(path, fileBytes);
       this.running.set(f.name, running);
     }
-    const hashing = running;
-    res.on('data', (c: Buffer) => {
-      hashing.hash.update(c);
-      hashing.bytes += c.length;
-      this.bytesReceived += c.length;
-      fileBytes += c.length;
-      this.o.onProgress?.({ file: f.name, fileBytes, fileSize: f.size, bytesReceived: this.bytesReceived });
-    });
-    await pipeline(res, createWriteStream(path, { flags, highWaterMark: 1024 * 1024 }));
-    if (!res.complete) {
-      throw new ReplicationError({
-        code: 'TRANSFER_HTTP',
-        message: `file ${f.name}: the response ended early`,
-        context: ctx,
-        hint: 'the link dropped; retrying',
-        retryable: true,
-      });
+    const fh = await open(path, flags);
+    try {
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      const flush = async () => {
+        // Hashed only once written, so the running hash never covers bytes the file lacks.
+        let pending = batch;
+        for (let done = 0; done < batchBytes; ) {
+          done += (await fh.writev(pending)).bytesWritten;
+          if (done < batchBytes) pending = [Buffer.concat(batch).subarray(done)];
+        }
+        for (const b of batch) running.hash.update(b);
+        running.bytes += batchBytes;
+        batch = [];
+        batchBytes = 0;
+      };
+      for await (const c of res.body) {
+        batch.push(c);
+        batchBytes += c.length;
+        this.bytesReceived += c.length;
+        fileBytes += c.length;
+        this.o.onProgress?.({ file: f.name, fileBytes, fileSize: f.size, bytesReceived: this.bytesReceived });
+        if (batchBytes >= WRITE_BATCH) await flush();
+      }
+      await flush();
+    } finally {
+      await fh.close();
     }
+    await res.done;
   }
 
   async pullFile(f: TransferFile): Promise<PulledFile> {
@@ -352,7 +308,7 @@ class Puller {
 /** Pulls every file of a transfer into `destDir`; safe to run again after any interruption. */
 export async function pullTransfer(o: PullOptions): Promise<PullResult> {
   const p = new Puller(o);
-  try {
+  {
     const manifest = await p.fetchManifest();
     if (manifest.transferId !== o.transferId) {
       throw new ReplicationError({
@@ -365,7 +321,5 @@ export async function pullTransfer(o: PullOptions): Promise<PullResult> {
     const files: PulledFile[] = [];
     for (const f of manifest.files) files.push(await p.pullFile(f));
     return { manifest, files, bytesReceived: p.bytesReceived, retries: p.retries, resumes: p.resumes };
-  } finally {
-    p.close();
   }
 }

@@ -17,7 +17,7 @@ const r = await pullTransfer({
   baseUrl: o.baseUrl,
   transferId: o.transferId,
   token: o.token,
-  tls: await loadSiteTls(o.tlsDir, o.site),
+  tls: (await loadSiteTls(o.tlsDir, o.site)).files,
   destDir: o.destDir,
   idleTimeoutMs: 60_000,
 });

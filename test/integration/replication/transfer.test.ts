@@ -53,7 +53,7 @@ function startPrimary(opts: { port?: number; stateDir?: string } = {}): Promise<
 
 /** Pulls as site b with the short test timings; `o` may override any of them. */
 function pullAsB(o: Omit<PullOptions, 'tls'> & Partial<PullOptions>): Promise<PullResult> {
-  return pullTransfer({ tls: siteB, ...fast, ...o });
+  return pullTransfer({ tls: siteB.files, ...fast, ...o });
 }
 
 /** One transfer the primary serves and a fresh directory on the secondary to pull it into. */
@@ -358,7 +358,7 @@ describe('inter-site transfer', () => {
         (e) => isReplicationError(e, 'TRANSFER_HTTP') && e.context.status === 403,
       );
       // The client pins its CA: a server certificate from another CA fails TLS.
-      await expect(t.pull({ tls: { ...siteB, ca: foreign.ca } })).rejects.toSatisfy((e) =>
+      await expect(t.pull({ tls: { ...siteB.files, ca: foreign.files.ca } })).rejects.toSatisfy((e) =>
         isReplicationError(e, 'TRANSFER_TLS'),
       );
       // The server pins it too: a client certificate from another CA never gets a request in
@@ -366,7 +366,7 @@ describe('inter-site transfer', () => {
       const before = t.server.stats('t-auth')!.requests;
       await expect(
         t.pull({
-          tls: { ca: siteB.ca, cert: foreign.cert, key: foreign.key },
+          tls: { ca: siteB.files.ca, cert: foreign.files.cert, key: foreign.files.key },
           maxAttemptsWithoutProgress: 2,
         }),
       ).rejects.toSatisfy(
