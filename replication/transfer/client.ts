@@ -126,8 +126,12 @@ async function hashPrefix(path: string, bytes: number): Promise<RunningHash> {
   return { hash, bytes };
 }
 
-/** Received bytes are written in batches of about this size (one writev each). */
+/**
+ * Received bytes are written in batches of about this size (one writev each), or after this
+ * long on a slow link, so a killed worker loses little and the staged size shows progress.
+ */
 const WRITE_BATCH = 4 * 1024 * 1024;
+const WRITE_BATCH_MS = 100;
 
 class Puller {
   private running = new Map<string, RunningHash>();
@@ -239,7 +243,9 @@ class Puller {
     try {
       let batch: Buffer[] = [];
       let batchBytes = 0;
+      let flushedAt = performance.now();
       const flush = async () => {
+        flushedAt = performance.now();
         // Hashed only once written, so the running hash never covers bytes the file lacks.
         let pending = batch;
         for (let done = 0; done < batchBytes; ) {
@@ -257,7 +263,7 @@ class Puller {
         this.bytesReceived += c.length;
         fileBytes += c.length;
         this.o.onProgress?.({ file: f.name, fileBytes, fileSize: f.size, bytesReceived: this.bytesReceived });
-        if (batchBytes >= WRITE_BATCH) await flush();
+        if (batchBytes >= WRITE_BATCH || performance.now() - flushedAt >= WRITE_BATCH_MS) await flush();
       }
       await flush();
     } finally {
