@@ -4,7 +4,9 @@
  * it then changed in 1 MiB runs. Measures Lifeboat's first (full) cycle and an incremental
  * cycle (time, bytes on the inter-site link, dirty-bitmap bytes) against
  * `rsync -I --inplace --no-whole-file` of the disk file and the machine's sequential write
- * bandwidth (dd). The VM is defined but stopped, so the cycles take the offline bitmap path
+ * bandwidth (dd), with two floors: a plain local copy of the disk file (cp + fsync) and a cycle
+ * with nothing changed. Per cycle it records where the time went (activities from the VM
+ * workflow's history, and the phases each site measured). The VM is defined but stopped, so the cycles take the offline bitmap path
  * and the changes can be written with qemu-io (which records them in the persistent bitmaps).
  * Writes bench/results/replication-cycle.json.
  */
@@ -138,7 +140,18 @@ interface Scenario {
     phasesMs: unknown;
   };
   rsync: { ms: number };
-  targets: { bytesWithin: boolean; fasterThanRsync10x: boolean; fullVsDd: number };
+  /** Floors: a plain local copy of the same disk file (cp, then fsync) and a cycle with nothing changed. */
+  localCopy: { ms: number; mbPerS: number };
+  unchanged: { ms: number; breakdownMs: Record<string, number>; phasesMs: unknown };
+  targets: {
+    bytesWithin: boolean;
+    fasterThanRsync10x: boolean;
+    fullVsDd: number;
+    /** What a plain cp reaches of dd's bandwidth: the ceiling for any copy through the page cache. */
+    localCopyVsDd: number;
+    /** rsync's time over a cycle that ships nothing: the most any cycle can beat rsync by. */
+    unchangedCycleVsRsync: number;
+  };
 }
 
 async function scenario(
@@ -225,6 +238,14 @@ async function scenario(
   const inc = await cycle();
   const v = inc.r.vms[0]!;
   const rsync = await timed(() => pexec('rsync', ['-I', '--inplace', '--no-whole-file', disks[1]!, dest]));
+  // The same cycle again with nothing changed: what any cycle costs before it moves a byte.
+  const unchanged = await cycle();
+  const copyDest = path.join(work, 'copy-dest.qcow2');
+  const localCopy = await timed(async () => {
+    await pexec('cp', [disks[1]!, copyDest]);
+    await pexec('sync', [copyDest]);
+  });
+  rmSync(copyDest, { force: true });
   const changed = runs * MiB;
   return {
     dataGiB,
@@ -245,10 +266,14 @@ async function scenario(
       phasesMs: v.phasesMs,
     },
     rsync: { ms: rsync.ms },
+    localCopy: { ms: localCopy.ms, mbPerS: (dataGiB * GiB) / MiB / (localCopy.ms / 1000) },
+    unchanged: { ms: unchanged.ms, breakdownMs: unchanged.breakdown, phasesMs: unchanged.r.vms[0]?.phasesMs },
     targets: {
       bytesWithin: inc.link <= 1.1 * changed + MiB,
       fasterThanRsync10x: inc.ms * 10 <= rsync.ms,
       fullVsDd: (dataGiB * GiB) / (full.ms / 1000) / ddBytesPerS,
+      localCopyVsDd: (dataGiB * GiB) / (localCopy.ms / 1000) / ddBytesPerS,
+      unchangedCycleVsRsync: rsync.ms / unchanged.ms,
     },
   };
 }

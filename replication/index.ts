@@ -4,12 +4,13 @@
  *
  * - Primary site worker: `TransferServer` serves staged export files per transfer (HTTPS,
  *   mutual TLS, per-transfer bearer token, Range/If-Range), registrations kept on disk.
- * - Secondary site worker: `pullTransfer` pulls them into `ReplicaStore.stage()`'s directory
- *   (idle timeout, retries, resume, fsync + size + sha256); `ReplicaStore.commit()` rebases
+ * - Secondary site worker: `pullTransfer` pulls them (requests made by curl) into
+ *   `ReplicaStore.stage()`'s directory (idle timeout, retries, resume, fsync + size + sha256); `ReplicaStore.commit()` rebases
  *   onto relative paths, checks, digests and publishes the point with one rename;
  *   `verifyPoint` is the scheduled whole-point check.
  * - Either side: `digestImage` / `updateImageDigest` give a layout-independent content digest
- *   (Merkle root over 1 MiB block digests) and the per-block list a resync compares.
+ *   (Merkle root over 1 MiB block digests, read from the chain's files where qemu-img map
+ *   allows) and the per-block list a resync compares. `PhaseClock` times the steps.
  * - `ensureSiteCert` / `loadSiteTls` make and load the per-site TLS material.
  */
 export * from './block-digests.ts';
@@ -17,6 +18,7 @@ export * from './chain.ts';
 export * from './content-digest.ts';
 export * from './errors.ts';
 export * from './manifest.ts';
+export * from './phases.ts';
 export * from './store.ts';
 export * from './tls.ts';
 export * from './transfer/client.ts';
