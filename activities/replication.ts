@@ -4,6 +4,7 @@
  * primary, the pull/commit half to the secondary. Idempotent by point id (cycle id + VM).
  */
 
+import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   type Counter,
@@ -13,10 +14,10 @@ import {
   type Registry,
 } from 'prom-client';
 import { readLastRecord } from '../lab/workload/reader.ts';
-import { encodeBlockDigests } from '../replication/block-digests.ts';
 import { ensureBacking, imageInfo } from '../replication/chain.ts';
 import { isReplicationError } from '../replication/errors.ts';
 import {
+  type BaseBlocksTransfer,
   type CleanupExportInput,
   cleanupExport,
   type ExportBase,
@@ -27,12 +28,13 @@ import {
   type VirshTarget,
 } from '../replication/export/index.ts';
 import { linkOrCopy } from '../replication/fsutil.ts';
-import type { Integrity } from '../replication/manifest.ts';
+import type { Integrity, Manifest } from '../replication/manifest.ts';
 import { PhaseClock } from '../replication/phases.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
-import type { TransferServer } from '../replication/transfer/server.ts';
+import { newTransferToken } from '../replication/transfer/protocol.ts';
+import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
 
 type Labels = 'runbook' | 'group' | 'vm';
@@ -98,8 +100,8 @@ export interface ReplicationSiteDeps {
 
 export interface ReplicationBaseResult {
   base: ExportBase | null;
-  /** The base point's block digests per disk (base64): what a resync compares against. */
-  baseBlocks?: Record<string, { blockSize: number; blocks: string }>;
+  /** Where this site serves the base point's block digests: what a resync compares against. */
+  baseBlocks?: BaseBlocksTransfer;
   baseUnusable?: string;
   keepCheckpoints: string[];
   committedPoints: number;
@@ -184,11 +186,37 @@ async function workloadOf(
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
+function baseBlocksTransferId(vm: string, pointId: string): string {
+  return `${vm}.${pointId}.blocks`;
+}
+
+/** Registers the point's block-digest files with this site's transfer server. */
+async function serveBaseBlocks(deps: ReplicationSiteDeps, m: Manifest): Promise<BaseBlocksTransfer> {
+  const dir = deps.store.pointDir(m.vm, m.pointId);
+  const disks: BaseBlocksTransfer['disks'] = {};
+  const files: ServedFileInput[] = [];
+  for (const d of m.disks) {
+    const name = d.contentDigest.blocksFile;
+    const recorded = d.files.find((f) => f.path === name);
+    files.push({
+      name,
+      path: join(dir, name),
+      ...(recorded === undefined ? {} : { digest: { sha256: recorded.sha256, size: recorded.size } }),
+    });
+    disks[d.target] = { file: name, blockSize: d.contentDigest.blockSize };
+  }
+  const transferId = baseBlocksTransferId(m.vm, m.pointId);
+  const token = newTransferToken();
+  await deps.server.register({ transferId, token, files });
+  return { baseUrl: deps.server.url, transferId, token, disks };
+}
+
 export function createReplicationActivities(deps: ReplicationSiteDeps) {
   const exportDeps = () => ({
     virsh: deps.virsh,
     storage: deps.storage,
     server: deps.server,
+    tls: deps.tls.files,
     heartbeat: heartbeater(),
   });
   return {
@@ -197,18 +225,13 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
       return asFailure(async () => {
         const { points } = await deps.store.scanPoints(input.vm);
         const newest = points[points.length - 1] ?? null;
-        const baseBlocks: Record<string, { blockSize: number; blocks: string }> = {};
-        for (const d of newest?.disks ?? []) {
-          const blocks = await deps.store.blockDigests(newest!, d.target);
-          if (blocks !== null) {
-            baseBlocks[d.target] = {
-              blockSize: d.contentDigest.blockSize,
-              blocks: encodeBlockDigests(blocks).toString('base64'),
-            };
-          }
+        // At most one block-digest registration per VM: the newest point's, with a new token.
+        for (const p of points) {
+          if (p !== newest) await deps.server.unregister(baseBlocksTransferId(input.vm, p.pointId));
         }
+        const baseBlocks = newest === null ? undefined : await serveBaseBlocks(deps, newest);
         return {
-          ...(newest === null ? {} : { baseBlocks }),
+          ...(baseBlocks === undefined ? {} : { baseBlocks }),
           base:
             newest === null
               ? null

@@ -11,6 +11,8 @@ import { decodeBlockDigests } from '../block-digests.ts';
 import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
 import { assertSafeName } from '../manifest.ts';
 import { PhaseClock } from '../phases.ts';
+import type { TlsFiles } from '../tls.ts';
+import { pullTransfer } from '../transfer/client.ts';
 import { newTransferToken } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
@@ -58,8 +60,19 @@ export interface PrepareExportInput {
   /** Checkpoints some committed point references; every other `lb-` checkpoint is deleted. */
   keepCheckpoints: string[];
   consistency: 'application' | 'crash';
-  /** Block digests of the base point per disk (base64), for a resync when bitmaps are broken. */
-  baseBlocks?: Record<string, { blockSize: number; blocks: string }>;
+  /**
+   * Where the secondary serves the base point's block digests (one file per disk): pulled only
+   * when broken bitmaps force a resync. Not in the payload: a 64 GiB disk's list is 2 MiB.
+   */
+  baseBlocks?: BaseBlocksTransfer;
+}
+
+export interface BaseBlocksTransfer {
+  baseUrl: string;
+  transferId: string;
+  token: string;
+  /** Disk target -> the served file holding its block digests, and their block size. */
+  disks: Record<string, { file: string; blockSize: number }>;
 }
 
 export interface ExportedDisk {
@@ -107,6 +120,8 @@ export interface ExportDeps {
   /** The site's storage root; exports live under `<storage>/replication/export`. */
   storage: string;
   server: TransferServer;
+  /** This site's TLS files: a resync pulls the base point's block digests from the secondary. */
+  tls: TlsFiles;
   heartbeat?: () => void;
 }
 
@@ -483,24 +498,17 @@ async function resyncLayers(
   perDisk: Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>,
   whole: (target: string, out: string) => Promise<void>,
 ): Promise<NonNullable<PreparedExport['resync']>> {
-  const reason = resyncReason(from);
+  const { blocks: baseBlocks, problem } = await pullBaseBlocks(input.baseBlocks, deps, dir);
+  const reason = resyncReason(from) + (problem === undefined ? '' : `; ${problem}`);
   let compared = 0;
   let shipped = 0;
   for (const [target, out] of files) {
-    const base = input.baseBlocks?.[target];
+    const base = baseBlocks.get(target);
     const src = source(target);
     const layer =
       base === undefined
         ? null
-        : await buildResyncLayer(
-            src.path,
-            out,
-            decodeBlockDigests(Buffer.from(base.blocks, 'base64')),
-            base.blockSize,
-            dir,
-            deps.heartbeat,
-            src.format,
-          );
+        : await buildResyncLayer(src.path, out, base.blocks, base.blockSize, dir, deps.heartbeat, src.format);
     if (layer === null) {
       await whole(target, out);
       perDisk.set(target, { parentPointId: null, fullReason: `${reason}; ${target} could not be compared` });
@@ -511,6 +519,39 @@ async function resyncLayers(
     perDisk.set(target, { parentPointId: from.pointId, contentRoot: layer.contentRoot });
   }
   return { reason, blocksCompared: compared, blocksShipped: shipped };
+}
+
+/**
+ * The base point's block digests per disk, pulled from the secondary. None when it has none, or
+ * when they cannot be fetched (then the disks are copied whole and `problem` says why).
+ */
+async function pullBaseBlocks(
+  served: BaseBlocksTransfer | undefined,
+  deps: ExportDeps,
+  dir: string,
+): Promise<{ blocks: Map<string, { blocks: Buffer[]; blockSize: number }>; problem?: string }> {
+  const blocks = new Map<string, { blocks: Buffer[]; blockSize: number }>();
+  if (served === undefined || Object.keys(served.disks).length === 0) return { blocks };
+  const dest = join(dir, 'base-blocks');
+  try {
+    await mkdir(dest, { recursive: true });
+    await pullTransfer({
+      baseUrl: served.baseUrl,
+      transferId: served.transferId,
+      token: served.token,
+      tls: deps.tls,
+      destDir: dest,
+      idleTimeoutMs: 10_000,
+    });
+    for (const [target, d] of Object.entries(served.disks)) {
+      const file = join(dest, assertSafeName('block digest file', d.file));
+      blocks.set(target, { blocks: decodeBlockDigests(await readFile(file)), blockSize: d.blockSize });
+    }
+    return { blocks };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return { blocks: new Map(), problem: `the base point's block digests could not be fetched (${why})` };
+  }
 }
 
 /** The stopped VM's disks compared with the base point in place (they do not change now). */
