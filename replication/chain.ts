@@ -217,17 +217,6 @@ export async function layerExtents(path: string): Promise<Extent[]> {
   return mergeExtents((await mapChain(path, { format: 'qcow2' })).filter((e) => e.depth === 0));
 }
 
-/**
- * Guest ranges of the whole chain that read as zeros without holding data (unallocated in
- * every layer, or zero clusters): a digest need not read them.
- */
-export async function zeroExtents(
-  path: string,
-  opts: { format?: string; forceShare?: boolean } = {},
-): Promise<Extent[]> {
-  return mergeExtents((await mapChain(path, opts)).filter(readsZero));
-}
-
 /** One range of `qemu-img map` over a whole chain: which layer holds it, and where. */
 export interface MappedExtent extends Extent {
   /** 0 is the top image, 1 its backing file, and so on. */
@@ -238,7 +227,8 @@ export interface MappedExtent extends Extent {
   offset?: number;
 }
 
-function readsZero(e: MappedExtent): boolean {
+/** Reads as zeros without holding data (unallocated in every layer, or a zero cluster). */
+export function readsZero(e: MappedExtent): boolean {
   return e.zero && !e.data;
 }
 

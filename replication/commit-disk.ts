@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeBlockDigests, encodeBlockDigests } from './block-digests.ts';
-import { checkImage, ensureBacking, layerExtents } from './chain.ts';
+import { checkImage, ensureBacking } from './chain.ts';
 import { digestImage, updateImageDigest } from './content-digest.ts';
 import { ReplicationError } from './errors.ts';
 import { exists, fsyncFile, sha256File, writeFileAtomic } from './fsutil.ts';
@@ -60,19 +60,15 @@ export async function commitDisk(
   const digest = await clock.time('contentDigest', async () =>
     parentDisk === null || d.parentPointId === null
       ? await digestImage(imagePath)
-      : await updateImageDigest(
-          imagePath,
-          {
-            blocks: decodeBlockDigests(
-              await readFile(
-                join(store.pointDir(input.vm, d.parentPointId), parentDisk.contentDigest.blocksFile),
-              ),
+      : await updateImageDigest(imagePath, {
+          blocks: decodeBlockDigests(
+            await readFile(
+              join(store.pointDir(input.vm, d.parentPointId), parentDisk.contentDigest.blocksFile),
             ),
-            blockSize: parentDisk.contentDigest.blockSize,
-            virtualSize: parentDisk.contentDigest.virtualSize,
-          },
-          await layerExtents(imagePath),
-        ),
+          ),
+          blockSize: parentDisk.contentDigest.blockSize,
+          virtualSize: parentDisk.contentDigest.virtualSize,
+        }),
   );
   if (d.expectedContentRoot !== undefined && d.expectedContentRoot !== digest.digest.root) {
     throw new ReplicationError({

@@ -21,7 +21,7 @@ import {
   merkleRoot,
   zeroBlockDigest,
 } from './block-digests.ts';
-import { type Extent, type GuestMap, guestMap, type MappedExtent } from './chain.ts';
+import { type Extent, type GuestMap, guestMap, type MappedExtent, readsZero } from './chain.ts';
 import { ReplicationError } from './errors.ts';
 
 export interface DiskDigest {
@@ -243,15 +243,18 @@ export async function digestImage(
   path: string,
   opts: { blockSize?: number; forceShare?: boolean } = {},
 ): Promise<DiskDigest> {
-  const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  const map = await guestMap(path, opts);
+  return digestMapped(path, await guestMap(path, opts), opts.blockSize ?? DEFAULT_BLOCK_SIZE, opts);
+}
+
+async function digestMapped(
+  path: string,
+  map: GuestMap,
+  blockSize: number,
+  opts: { forceShare?: boolean },
+): Promise<DiskDigest> {
   const { virtualSize } = map;
   const total = blockCount(virtualSize, blockSize);
-  const zeros = blocksKnownZero(
-    map.extents.filter((e) => e.zero && !e.data),
-    virtualSize,
-    blockSize,
-  );
+  const zeros = blocksKnownZero(map.extents.filter(readsZero), virtualSize, blockSize);
   const blocks: Buffer[] = new Array(total);
   const toRead: number[] = [];
   for (let i = 0; i < total; i++) {
@@ -264,27 +267,27 @@ export async function digestImage(
 }
 
 /**
- * The digest of a chain whose top layer changed only `changed` (its own extents) on top of a
- * parent with digests `parent`: rereads only the touched blocks. Falls back to a full digest
- * when the disk was resized or most of it changed.
+ * The digest of a chain whose top layer changed only `changed` (by default the top layer's own
+ * extents) on top of a parent with digests `parent`: rereads only the touched blocks. Falls back
+ * to a full digest when the disk was resized or most of it changed.
  */
 export async function updateImageDigest(
   path: string,
   parent: { blocks: readonly Buffer[]; blockSize: number; virtualSize: number },
-  changed: readonly Extent[],
+  changed?: readonly Extent[],
   opts: { forceShare?: boolean; fullReadFraction?: number } = {},
 ): Promise<DiskDigest & { mode: 'incremental' | 'full' }> {
   const { blockSize } = parent;
   const map = await guestMap(path, opts);
   const { virtualSize } = map;
   const total = blockCount(virtualSize, blockSize);
-  const touched = blocksTouched(changed, virtualSize, blockSize);
+  const touched = blocksTouched(changed ?? map.extents.filter((e) => e.depth === 0), virtualSize, blockSize);
   if (
     virtualSize !== parent.virtualSize ||
     parent.blocks.length !== total ||
     touched.length > total * (opts.fullReadFraction ?? 0.5)
   ) {
-    return { ...(await digestImage(path, { blockSize, ...opts })), mode: 'full' };
+    return { ...(await digestMapped(path, map, blockSize, opts)), mode: 'full' };
   }
   const blocks = [...parent.blocks];
   const runs = blocksToExtents(touched, virtualSize, blockSize);

@@ -1,10 +1,10 @@
 /**
  * The secondary site's transfer client: pulls a transfer's files into a staging directory.
  * Requests are made by curl (curl.ts); every one has an idle timeout (a cut link otherwise
- * hangs forever); failures are retried
- * with backoff; a partial file resumes from its local size with `Range` + `If-Range`, and the
- * validator it was fetched under is kept beside it, so a restarted worker resumes too. Each
- * file is fsynced, then its size and sha256 are checked against the primary's manifest.
+ * hangs forever); failures are retried with backoff; a partial file resumes from its local size
+ * with `Range` + `If-Range`, and the validator it was fetched under is kept beside it, so a
+ * restarted worker resumes too. Each file is fsynced, then its size and sha256 are checked
+ * against the primary's manifest.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -314,18 +314,16 @@ class Puller {
 /** Pulls every file of a transfer into `destDir`; safe to run again after any interruption. */
 export async function pullTransfer(o: PullOptions): Promise<PullResult> {
   const p = new Puller(o);
-  {
-    const manifest = await p.fetchManifest();
-    if (manifest.transferId !== o.transferId) {
-      throw new ReplicationError({
-        code: 'TRANSFER_INTEGRITY',
-        message: `asked for transfer ${o.transferId}, the primary answered for ${manifest.transferId}`,
-        context: { transferId: o.transferId },
-        hint: 'a bug at the primary',
-      });
-    }
-    const files: PulledFile[] = [];
-    for (const f of manifest.files) files.push(await p.pullFile(f));
-    return { manifest, files, bytesReceived: p.bytesReceived, retries: p.retries, resumes: p.resumes };
+  const manifest = await p.fetchManifest();
+  if (manifest.transferId !== o.transferId) {
+    throw new ReplicationError({
+      code: 'TRANSFER_INTEGRITY',
+      message: `asked for transfer ${o.transferId}, the primary answered for ${manifest.transferId}`,
+      context: { transferId: o.transferId },
+      hint: 'a bug at the primary',
+    });
   }
+  const files: PulledFile[] = [];
+  for (const f of manifest.files) files.push(await p.pullFile(f));
+  return { manifest, files, bytesReceived: p.bytesReceived, retries: p.retries, resumes: p.resumes };
 }

@@ -172,11 +172,13 @@ export class TransferServer {
 
   async unregister(transferId: string): Promise<{ removed: boolean }> {
     safeNameSchema.parse(transferId);
+    const removed = this.transfers.delete(transferId);
     if (this.stateDir !== null) {
       await rm(join(this.stateDir, `${transferId}.json`), { force: true });
-      await fsyncDir(this.stateDir).catch(() => undefined);
+      // Only a registration that existed left a state file whose removal must be durable.
+      if (removed) await fsyncDir(this.stateDir).catch(() => undefined);
     }
-    return { removed: this.transfers.delete(transferId) };
+    return { removed };
   }
 
   private async loadState(): Promise<void> {
