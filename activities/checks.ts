@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SiteDriver } from '../drivers/types.ts';
+import { checkRestoredRecords, type ExpectedRecord } from '../restore/data-check.ts';
 import type { PlanCheck } from '../runbooks/plan.ts';
 import { toFailure } from './vm.ts';
 
@@ -18,6 +19,10 @@ export interface CheckInput {
   operationId: string;
   check: PlanCheck;
   vm: string;
+  /** The VM's domain name at this site when it differs (a drill's copy). */
+  domain?: string;
+  /** For `data` checks: what the restored point holds, and when the copy was started. */
+  data?: { records: ExpectedRecord[]; writtenBeforeMs: number };
 }
 
 export interface CheckResult {
@@ -35,14 +40,15 @@ export async function runCheck(
   probes: CheckProbes,
   input: CheckInput,
 ): Promise<CheckResult> {
-  const { check, vm } = input;
-  if (check.kind === 'data') {
-    // Comparing data needs what the recovery point recorded; that arrives with replication.
+  const { check } = input;
+  const vm = input.domain ?? input.vm;
+  if (check.kind === 'data' && !input.data) {
+    // Only an operation that restored a point knows what the data must be.
     return {
       checkId: check.id,
-      vm,
+      vm: input.vm,
       outcome: 'skipped',
-      detail: 'data checks need recovery points',
+      detail: 'no recovery point was restored: nothing to compare the data with',
       attempts: 0,
     };
   }
@@ -54,9 +60,11 @@ export async function runCheck(
     Context.current().heartbeat({ attempts });
     const remaining = Math.max(1, deadline - Date.now());
     try {
-      const r = await attempt(driver, probes, check, vm, remaining);
-      if (r.ok) return { checkId: check.id, vm, outcome: 'passed', detail: r.detail, attempts };
+      const r = await attempt(driver, probes, input, vm, remaining);
+      if (r.ok) return { checkId: check.id, vm: input.vm, outcome: 'passed', detail: r.detail, attempts };
       last = r.detail;
+      // A data mismatch read through a working agent will not change by waiting.
+      if (r.final) break;
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
       const f = toFailure(err);
@@ -67,20 +75,30 @@ export async function runCheck(
   }
   throw ApplicationFailure.create({
     type: 'CHECK_FAILED',
-    message: `check ${check.id} on ${vm} did not pass within ${check.withinMs} ms: ${last}`,
+    message: `check ${check.id} on ${input.vm} did not pass within ${check.withinMs} ms: ${last}`,
     nonRetryable: true,
-    details: [{ check: check.id, vm, attempts, last }],
+    details: [{ check: check.id, vm: input.vm, domain: vm, attempts, last }],
   });
 }
 
 async function attempt(
   driver: SiteDriver,
   probes: CheckProbes,
-  check: Exclude<PlanCheck, { kind: 'data' }>,
+  input: CheckInput,
   vm: string,
   timeoutMs: number,
-): Promise<{ ok: boolean; detail: string }> {
+): Promise<{ ok: boolean; detail: string; final?: boolean }> {
+  const check = input.check;
   switch (check.kind) {
+    case 'data': {
+      const data = input.data as NonNullable<CheckInput['data']>;
+      const r = await checkRestoredRecords(
+        (target, offset, length) => driver.agentReadFile(vm, `/dev/${target}`, offset, length),
+        data.records,
+        data.writtenBeforeMs,
+      );
+      return { ok: r.ok, detail: r.output, final: true };
+    }
     case 'agent': {
       const r = await driver.agentExec(vm, check.command, { timeoutMs });
       const ok = r.exitCode === 0 && r.stdout.includes(check.expect);
@@ -98,12 +116,52 @@ async function attempt(
       return { ok: true, detail: r.line };
     }
     case 'tcp': {
+      if (input.domain) return insideCopy(driver, vm, ['nc', '-z', '-w', '3'], check.port, timeoutMs);
       const r = await probes.tcp(vm, check.port, { timeoutMs });
       return { ok: r.open, detail: r.detail };
     }
     case 'http': {
+      if (input.domain) {
+        const r = await insideCopy(
+          driver,
+          vm,
+          ['wget', '-q', '-S', '-O', '/dev/null', '-T', '3'],
+          check.port,
+          timeoutMs,
+          check.path,
+        );
+        const status = Number(/HTTP\/[\d.]+ (\d{3})/.exec(r.detail)?.[1] ?? 0);
+        return {
+          ok: status === check.expect,
+          detail: `HTTP ${status} (expected ${check.expect}); ${r.detail}`,
+        };
+      }
       const r = await probes.http(vm, check.port, check.path, { timeoutMs });
       return { ok: r.status === check.expect, detail: `HTTP ${r.status} (expected ${check.expect})` };
     }
   }
+}
+
+/**
+ * A tcp/http check of a drill copy, run from inside it through its guest agent against its own
+ * production address: the bubble it runs on has, by design, no route from the site's worker.
+ */
+async function insideCopy(
+  driver: SiteDriver,
+  domain: string,
+  tool: string[],
+  port: number,
+  timeoutMs: number,
+  path?: string,
+): Promise<{ ok: boolean; detail: string }> {
+  const addr = (await driver.vmAddresses(domain)).find((a) => a.family === 'ipv4')?.address;
+  if (addr === undefined) return { ok: false, detail: 'the copy reports no IPv4 address yet' };
+  const argv =
+    path === undefined ? [...tool, addr, String(port)] : [...tool, `http://${addr}:${port}${path}`];
+  const r = await driver.agentExec(domain, argv, { timeoutMs: Math.min(timeoutMs, 15_000) });
+  const out = `${r.stdout}${r.stderr}`.trim().slice(0, 300);
+  return {
+    ok: r.exitCode === 0,
+    detail: `from inside the copy: ${argv.join(' ')} exited ${r.exitCode}${out ? `: ${out}` : ''}`,
+  };
 }

@@ -4,20 +4,42 @@
  * run only on their site's worker (`site-<name>` queue).
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { SiteDriver } from '../drivers/types.ts';
 import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from './checks.ts';
+import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
 import { createGuestProbes } from './probes.ts';
 import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
+import {
+  createRestoreActivities,
+  createRestorer,
+  type IsolationProbeInput,
+  type IsolationProbeResult,
+  type RestorePreflightInput,
+  type RestorePreflightResult,
+  type SiteRestorer,
+  type TeardownProofInput,
+  type TeardownProofResult,
+} from './restore.ts';
 import { runVmAction, type VmActionInput, type VmActionResult } from './vm.ts';
 
 export type { CheckInput, CheckProbes, CheckResult } from './checks.ts';
 export type { HookInput, HookResult } from './hooks.ts';
+export type {
+  IsolationProbeInput,
+  IsolationProbeResult,
+  RestoredPoint,
+  RestorePreflightInput,
+  RestorePreflightResult,
+  SiteRestorer,
+  TeardownProofInput,
+  TeardownProofResult,
+} from './restore.ts';
 export type { VmActionInput, VmActionResult } from './vm.ts';
 
-// biome-ignore lint/complexity/noBannedTypes: filled in as activities are added
-export type OrchestratorDeps = {};
+export type OrchestratorDeps = EvidenceDeps;
 
 export interface SiteDeps {
   siteName: string;
@@ -28,22 +50,46 @@ export interface SiteDeps {
   probes?: CheckProbes;
   /** The site's replication service (transfer server, replica store); absent: no replication. */
   replication?: ReplicationSiteDeps;
+  /** Restores VMs from points; default: over the replication service's store, when there is one. */
+  restorer?: SiteRestorer;
 }
 
-export function createOrchestratorActivities(_deps: OrchestratorDeps) {
-  return {};
+export function createOrchestratorActivities(deps: OrchestratorDeps) {
+  return { ...createEvidenceActivities(deps) };
 }
+
+export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;
 
 export function createSiteActivities(deps: SiteDeps) {
   // The worker runs on its site's network and connects to guests itself unless told otherwise.
   const probes = deps.probes ?? createGuestProbes(deps.driver);
+  const restorer =
+    deps.restorer ??
+    (deps.replication
+      ? createRestorer({
+          driver: deps.driver,
+          store: deps.replication.store,
+          storage: deps.replication.storage,
+        })
+      : undefined);
+  const restore = restorer ? createRestoreActivities(restorer) : undefined;
   return {
     /** prepareVm / startVm / stopVm / teardownVm, idempotent by observing the VM first. */
     async vmAction(input: VmActionInput): Promise<VmActionResult> {
-      return withHeartbeat(() => runVmAction(deps.driver, input));
+      return withHeartbeat(() => runVmAction(deps.driver, input, restorer));
     },
     async runCheck(input: CheckInput): Promise<CheckResult> {
       return withHeartbeat(() => runCheck(deps.driver, probes, input));
+    },
+    /** The point set an operation restores, checked against the site (network, room). */
+    async restorePreflight(input: RestorePreflightInput): Promise<RestorePreflightResult> {
+      return withHeartbeat(() => needRestore(restore).restorePreflight(input));
+    },
+    async restoreIsolationProbe(input: IsolationProbeInput): Promise<IsolationProbeResult[]> {
+      return withHeartbeat(() => needRestore(restore).restoreIsolationProbe(input));
+    },
+    async restoreTeardownProof(input: TeardownProofInput): Promise<TeardownProofResult> {
+      return withHeartbeat(() => needRestore(restore).restoreTeardownProof(input));
     },
     async runHook(input: HookInput): Promise<HookResult> {
       return withHeartbeat(() => runHook(deps.hooksDir, deps.siteName, input));
@@ -67,6 +113,18 @@ async function withHeartbeat<T>(fn: () => Promise<T>, everyMs = 2_000): Promise<
   } finally {
     clearInterval(timer);
   }
+}
+
+function needRestore<T>(r: T | undefined): T {
+  if (r === undefined) {
+    throw ApplicationFailure.create({
+      type: 'NO_REPLICA_STORE',
+      message: 'this site worker has no replica store: it cannot restore VMs from recovery points',
+      nonRetryable: true,
+      details: [{ hint: 'start the site worker with replication configured (LIFEBOAT_REPLICATION_LISTEN)' }],
+    });
+  }
+  return r;
 }
 
 export type SiteActivities = ReturnType<typeof createSiteActivities>;

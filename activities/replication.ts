@@ -13,7 +13,6 @@ import {
   Histogram as PromHistogram,
   type Registry,
 } from 'prom-client';
-import { readLastRecord } from '../lab/workload/reader.ts';
 import { ensureBacking, imageInfo } from '../replication/chain.ts';
 import { isReplicationError } from '../replication/errors.ts';
 import {
@@ -36,6 +35,7 @@ import { pullTransfer } from '../replication/transfer/client.ts';
 import { newTransferToken } from '../replication/transfer/protocol.ts';
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
+import { readLastRecord } from '../workload/reader.ts';
 
 type Labels = 'runbook' | 'group' | 'vm';
 

@@ -5,7 +5,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { isDriverError, VmNotFoundError } from '../drivers/errors.ts';
 import type { SiteDriver, VmInfo } from '../drivers/types.ts';
+import { RestoreError } from '../restore/errors.ts';
+import type { RestorePurpose } from '../restore/spec.ts';
 import type { VmActionName } from '../workflows/types.ts';
+import type { SiteRestorer } from './restore.ts';
 
 export interface VmActionInput {
   operationId: string;
@@ -15,6 +18,8 @@ export interface VmActionInput {
   networkName?: string;
   /** How long a clean shutdown may take before the VM is forced off. */
   shutdownDeadlineMs?: number;
+  /** Build the VM from this recovery point instead of using a definition the site holds. */
+  restore?: { purpose: RestorePurpose; runbook: string; pointId: string };
 }
 
 export interface VmActionResult {
@@ -23,7 +28,12 @@ export interface VmActionResult {
   detail: string;
 }
 
-export async function runVmAction(driver: SiteDriver, input: VmActionInput): Promise<VmActionResult> {
+export async function runVmAction(
+  driver: SiteDriver,
+  input: VmActionInput,
+  restorer?: SiteRestorer,
+): Promise<VmActionResult> {
+  if (input.restore) return restoredVmAction(input, input.restore, restorer);
   try {
     switch (input.action) {
       case 'prepareVm':
@@ -71,6 +81,52 @@ async function prepareVm(driver: SiteDriver, input: VmActionInput): Promise<VmAc
   return { changed: false, detail: 'defined' };
 }
 
+/** The actions on a VM built from a point: its overlays, its transient domain, its removal. */
+async function restoredVmAction(
+  input: VmActionInput,
+  r: NonNullable<VmActionInput['restore']>,
+  restorer: SiteRestorer | undefined,
+): Promise<VmActionResult> {
+  if (!restorer) {
+    throw ApplicationFailure.create({
+      type: 'NO_REPLICA_STORE',
+      message: `this site worker has no replica store to restore ${input.vm} from`,
+      nonRetryable: true,
+      details: [{ hint: 'start the site worker with replication configured (LIFEBOAT_REPLICATION_LISTEN)' }],
+    });
+  }
+  const target = {
+    operationId: input.operationId,
+    purpose: r.purpose,
+    runbook: r.runbook,
+    vm: input.vm,
+    pointId: r.pointId,
+    network: input.networkName ?? '',
+  };
+  try {
+    switch (input.action) {
+      case 'prepareVm': {
+        const p = await restorer.prepare(target);
+        return { changed: p.created, detail: `${p.name}: overlays on point ${r.pointId}` };
+      }
+      case 'startVm': {
+        const s = await restorer.start(target);
+        return {
+          changed: s.started,
+          detail: `${s.name} ${s.started ? 'started' : 'already running'} on ${target.network}`,
+        };
+      }
+      case 'stopVm':
+      case 'teardownVm': {
+        const t = await restorer.teardown(target);
+        return { changed: t.removed, detail: t.detail };
+      }
+    }
+  } catch (err) {
+    throw toFailure(err);
+  }
+}
+
 async function inspectOrUndefined(driver: SiteDriver, vm: string): Promise<VmInfo | undefined> {
   try {
     return await driver.inspectVm(vm);
@@ -83,6 +139,7 @@ async function inspectOrUndefined(driver: SiteDriver, vm: string): Promise<VmInf
 /** Driver errors keep their class name as failure type; non-retryable ones stop retries. */
 export function toFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
+  if (err instanceof RestoreError) return err.toFailure();
   if (isDriverError(err)) {
     return ApplicationFailure.create({
       type: err.name,

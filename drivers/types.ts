@@ -130,6 +130,11 @@ export interface SiteDriver {
   /** A stopped or missing VM is `destroyed: false`, not an error (transient VMs vanish). */
   destroyVm(name: string): Promise<{ destroyed: boolean }>;
   agentExec(name: string, argv: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
+  /**
+   * Reads bytes of a file (or block device) inside the guest through its agent: how a restored
+   * VM's own view of its data is read. Short at end of file.
+   */
+  agentReadFile(name: string, path: string, offset: number, length: number): Promise<Buffer>;
   /** The serial log's content (since the domain last started, or since its creation if appended). */
   readSerial(name: string): Promise<string>;
   /**

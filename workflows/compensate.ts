@@ -59,7 +59,13 @@ async function runInline(
       retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '30s' },
     });
     try {
-      await acts.vmAction({ operationId, action: c.action, vm: c.vm, networkName: c.network });
+      await acts.vmAction({
+        operationId,
+        action: c.action,
+        vm: c.vm,
+        networkName: c.network,
+        ...(c.restore ? { restore: c.restore } : {}),
+      });
     } catch (err) {
       // An undo that keeps failing is reported, and the rest of the rollback still runs.
       report.failed.push({ key: c.key, error: describe(err) });

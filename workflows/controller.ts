@@ -26,6 +26,7 @@ import {
   cancelOperationUpdate,
   operationFinishedSignal,
   operationMilestoneSignal,
+  pointsHeldSignal,
   runbookStateQuery,
   startOperationUpdate,
 } from './messages.ts';
@@ -70,7 +71,8 @@ function childStart(
     const options = { maxConcurrentTransfers: req.options?.maxConcurrentTransfers };
     return { kind, input: { id, plan, controllerId, options } };
   }
-  return { kind, input: { id, kind, plan, controllerId, options: req.options } };
+  const requestedBy = req.requestedBy === undefined ? {} : { requestedBy: req.requestedBy };
+  return { kind, input: { id, kind, plan, controllerId, options: req.options, ...requestedBy } };
 }
 
 export async function runbookController(input: ControllerInput): Promise<void> {
@@ -226,6 +228,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       state.fence = { site: 'primary', reason: `${id} awaits commit`, since: new Date().toISOString() };
       publish();
     }
+  });
+  setHandler(pointsHeldSignal, ({ id, points }) => {
+    if (!state.inFlight.some((o) => o.id === id)) return;
+    state.heldPoints[id] = [...new Set([...(state.heldPoints[id] ?? []), ...points])];
+    publish();
   });
   setHandler(operationFinishedSignal, (f) => {
     const op = state.inFlight.find((o) => o.id === f.id);

@@ -4,16 +4,25 @@
  * group's onFailure policy. Shared by the interpreter (inline) and the per-group child workflow.
  */
 import { ApplicationFailure, condition } from '@temporalio/workflow';
-import type { SiteActivities } from '../activities/index.ts';
+import type { IsolationProbeResult, SiteActivities } from '../activities/index.ts';
 import type { OperationKind, PlanCheck, PlanGroup, PlanSite, PlanStep, SiteRole } from '../runbooks/plan.ts';
 import type { GateBook } from './gates.ts';
 import type { WorkflowSemaphore } from './semaphore.ts';
 import { proxySiteActivities } from './site-proxy.ts';
-import type { Compensation, GroupOutcome, GroupProgress, VmAction } from './types.ts';
+import type {
+  CheckRecord,
+  Compensation,
+  GroupOutcome,
+  GroupProgress,
+  GroupRestore,
+  RestoreRef,
+  VmAction,
+} from './types.ts';
 import { stepsFor, vmActionsFor } from './vm-actions.ts';
 
 export interface GroupEnv {
   operationId: string;
+  runbookName: string;
   kind: OperationKind;
   group: PlanGroup;
   sites: Record<SiteRole, PlanSite>;
@@ -26,7 +35,18 @@ export interface GroupEnv {
   aborted(): boolean;
   /** Called when the group's visible state changes (progress, current details). */
   changed(): void;
+  /** Drills: the point the VMs are built from, and each VM's copy. */
+  restore?: GroupRestore;
+  /** Every check's result, passed or failed (evidence). */
+  recordCheck?(c: CheckRecord): void;
+  /** Every isolation probe's result (evidence). */
+  recordProbe?(p: IsolationProbeResult): void;
+  /** Stops the whole operation, whatever the group's onFailure says (isolation breached). */
+  fatal?(reason: string): void;
 }
+
+/** Raised when a drill copy can reach production: no policy may continue past it. */
+export const ISOLATION_BREACHED = 'ISOLATION_BREACHED';
 
 /** The site the operation brings VMs up on. */
 export function targetRole(kind: OperationKind): SiteRole {
@@ -56,6 +76,10 @@ export async function runGroup(env: GroupEnv): Promise<GroupOutcome> {
     } catch (err) {
       if (env.aborted() || err instanceof AbortedError) return finish(env, 'aborted');
       p.error = describe(err);
+      if (err instanceof ApplicationFailure && err.type === ISOLATION_BREACHED) {
+        env.fatal?.(p.error);
+        return finish(env, 'rollback');
+      }
       if (env.group.onFailure === 'continue') return finish(env, 'continued');
       if (env.group.onFailure === 'rollback') return finish(env, 'rollback');
       p.state = 'paused';
@@ -151,7 +175,10 @@ async function runStep(env: GroupEnv, step: PlanStep): Promise<void> {
 }
 
 async function runVmActions(env: GroupEnv): Promise<void> {
-  const perVm = vmActionsFor(env.kind, env.group, { drillNetwork: env.drillNetwork });
+  const perVm = vmActionsFor(env.kind, env.group, {
+    drillNetwork: env.drillNetwork,
+    fromPoints: env.restore !== undefined,
+  });
   env.progress.step = 'vms';
   env.changed();
   // allSettled, not all: every in-flight action must finish (and push its undo) before the
@@ -173,8 +200,9 @@ async function runVm(env: GroupEnv, vm: string, actions: VmAction[]): Promise<vo
     const run = () => runAction(env, site, a);
     try {
       const r = a.boot ? await env.bootLimiter(site.name).with(run) : await run();
-      if (r.changed && a.undo) {
+      if ((r.changed || a.alwaysUndo) && a.undo) {
         const undoSite = env.sites[a.undo.site];
+        const restore = a.undo.fromPoint ? restoreRef(env) : undefined;
         env.pushCompensation({
           key: `${undoSite.name}/${a.undo.action}/${vm}`,
           group: env.group.name,
@@ -182,6 +210,7 @@ async function runVm(env: GroupEnv, vm: string, actions: VmAction[]): Promise<vo
           action: a.undo.action,
           vm,
           network: a.undo.network ? networkName(undoSite, a.undo.network) : undefined,
+          ...(restore ? { restore } : {}),
         });
       }
     } catch (err) {
@@ -200,12 +229,24 @@ function runAction(env: GroupEnv, site: PlanSite, a: VmAction) {
     heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
     retry: { maximumAttempts: a.bestEffort ? 2 : 5, initialInterval: '1s', maximumInterval: '30s' },
   });
+  const restore = a.fromPoint ? restoreRef(env) : undefined;
   return acts.vmAction({
     operationId: env.operationId,
     action: a.action,
     vm: a.vm,
     networkName: a.network ? networkName(site, a.network) : undefined,
+    ...(restore ? { restore } : {}),
   });
+}
+
+function restoreRef(env: GroupEnv): RestoreRef {
+  if (!env.restore) {
+    throw ApplicationFailure.nonRetryable(
+      `${env.kind} builds VMs from a point, but none was chosen`,
+      'NO_POINT',
+    );
+  }
+  return { purpose: env.kind, runbook: env.runbookName, pointId: env.restore.pointId };
 }
 
 /** A network role (bubble, production) to the site's own network name; unmapped roles pass through. */
@@ -223,18 +264,81 @@ async function runChecks(env: GroupEnv): Promise<void> {
   for (const check of env.group.checks) {
     for (const vm of env.group.vms) jobs.push(runCheck(env, site, check, vm.name));
   }
+  // A drill proves each copy is cut off from production, from inside the copy.
+  if (env.restore && env.kind === 'drill') {
+    for (const vm of env.group.vms) jobs.push(probeIsolation(env, site, vm.name));
+  }
   const results = await Promise.allSettled(jobs);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const breach = results.find(
+    (r): r is PromiseRejectedResult =>
+      r.status === 'rejected' &&
+      r.reason instanceof ApplicationFailure &&
+      r.reason.type === ISOLATION_BREACHED,
+  );
+  const failed = breach ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
-function runCheck(env: GroupEnv, site: PlanSite, check: PlanCheck, vm: string) {
+async function runCheck(env: GroupEnv, site: PlanSite, check: PlanCheck, vm: string): Promise<void> {
   const acts = proxySiteActivities<SiteActivities>(site.name, {
     startToCloseTimeout: check.withinMs + 60_000,
     heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
     retry: { maximumAttempts: 3, initialInterval: '1s' },
   });
-  return acts.runCheck({ operationId: env.operationId, check, vm });
+  const copy = env.restore?.vms[vm];
+  const startedAt = Date.now();
+  const record = (outcome: CheckRecord['outcome'], output: string, attempts: number): void =>
+    env.recordCheck?.({
+      id: check.id,
+      group: env.group.name,
+      vm,
+      kind: check.kind,
+      outcome,
+      output,
+      attempts,
+      startedAt,
+      endedAt: Date.now(),
+    });
+  try {
+    const r = await acts.runCheck({
+      operationId: env.operationId,
+      check,
+      vm,
+      ...(copy ? { domain: copy.domain } : {}),
+      ...(copy && check.kind === 'data' && env.restore
+        ? { data: { records: copy.records, writtenBeforeMs: env.restore.startedAtMs } }
+        : {}),
+    });
+    record(r.outcome, r.detail, r.attempts);
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause;
+    const details =
+      cause instanceof ApplicationFailure
+        ? (cause.details?.[0] as { last?: string; attempts?: number } | undefined)
+        : undefined;
+    record('failed', details?.last ?? describe(err), details?.attempts ?? 0);
+    throw err;
+  }
+}
+
+async function probeIsolation(env: GroupEnv, site: PlanSite, vm: string): Promise<void> {
+  const copy = env.restore?.vms[vm];
+  if (!copy) return;
+  const acts = proxySiteActivities<SiteActivities>(site.name, {
+    startToCloseTimeout: '5 minutes',
+    heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
+    retry: { maximumAttempts: 3, initialInterval: '1s' },
+  });
+  const probes = await acts.restoreIsolationProbe({ vm, domain: copy.domain, timeoutMs: 120_000 });
+  for (const p of probes) env.recordProbe?.(p);
+  const reached = probes.filter((p) => p.outcome === 'reachable');
+  if (reached.length > 0) {
+    throw ApplicationFailure.create({
+      type: ISOLATION_BREACHED,
+      message: `isolation breached: from inside ${copy.domain}, ${reached.map((p) => p.target).join(', ')} answered on the drill network (${reached[0]?.detail})`,
+      nonRetryable: true,
+    });
+  }
 }
 
 export function describe(err: unknown): string {

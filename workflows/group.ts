@@ -9,12 +9,14 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { IsolationProbeResult } from '../activities/index.ts';
+import { parseOperationWorkflowId } from '../platform/names.ts';
 import { GateBook } from './gates.ts';
 import { runGroup } from './group-runner.ts';
 import { guardInput } from './guard.ts';
 import { abortSignal, attentionSignal, groupProgressQuery } from './messages.ts';
 import { WorkflowSemaphore } from './semaphore.ts';
-import type { Compensation, GroupInput, GroupProgress, GroupResult } from './types.ts';
+import type { CheckRecord, Compensation, GroupInput, GroupProgress, GroupResult } from './types.ts';
 import { validateGroupInput } from './validate-children.ts';
 
 export async function groupWorkflow(input: GroupInput): Promise<GroupResult> {
@@ -27,6 +29,8 @@ export async function groupWorkflow(input: GroupInput): Promise<GroupResult> {
     vms: {},
   };
   const compensations: Compensation[] = [];
+  const checks: CheckRecord[] = [];
+  const probes: IsolationProbeResult[] = [];
   const keys = new Set<string>();
   const limiters = new Map<string, WorkflowSemaphore>();
   let aborted = false;
@@ -53,6 +57,13 @@ export async function groupWorkflow(input: GroupInput): Promise<GroupResult> {
   const outcome = await CancellationScope.nonCancellable(() =>
     runGroup({
       operationId: input.operationId,
+      runbookName: parseOperationWorkflowId(input.operationId)?.runbook ?? '',
+      ...(input.restore ? { restore: input.restore } : {}),
+      recordCheck: (c) => checks.push(c),
+      recordProbe: (p) => probes.push(p),
+      fatal: () => {
+        aborted = true;
+      },
       kind: input.kind,
       group: input.group,
       sites: input.sites,
@@ -76,6 +87,8 @@ export async function groupWorkflow(input: GroupInput): Promise<GroupResult> {
     }),
   );
   return {
+    ...(checks.length > 0 ? { checks } : {}),
+    ...(probes.length > 0 ? { probes } : {}),
     group: input.group.name,
     outcome,
     compensations,

@@ -11,15 +11,23 @@ import {
   type ChildWorkflowHandle,
   condition,
   getExternalWorkflowHandle,
+  patched,
   setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type {
+  IsolationProbeResult,
+  RestorePreflightResult,
+  TeardownProofResult,
+} from '../activities/index.ts';
 import type { PlanGroup } from '../runbooks/plan.ts';
 import { compensate } from './compensate.ts';
 import { renderDetails } from './details.ts';
+import { drillNetworkName, drillPreflight, drillTeardownProof, recordEvidence } from './drill.ts';
+import { buildEvidence } from './evidence.ts';
 import { GateBook } from './gates.ts';
 import { groupWorkflow } from './group.ts';
 import { runGroup } from './group-runner.ts';
@@ -30,15 +38,18 @@ import {
   commitUpdate,
   operationFinishedSignal,
   operationMilestoneSignal,
+  pointsHeldSignal,
   progressQuery,
 } from './messages.ts';
 import { SA } from './search-attributes.ts';
 import { WorkflowSemaphore } from './semaphore.ts';
 import type {
+  CheckRecord,
   Compensation,
   GateView,
   GroupOutcome,
   GroupProgress,
+  GroupRestore,
   OperationInput,
   OperationOutcome,
   OperationProgress,
@@ -55,7 +66,7 @@ export const INLINE_MAX_VMS = 200;
 /** At most this many group children run at once. */
 export const MAX_PARALLEL_CHILDREN = 25;
 
-type AbortReason = 'rollback' | 'cancelled' | 'commit-rollback';
+type AbortReason = 'rollback' | 'cancelled' | 'commit-rollback' | 'expired';
 
 export async function operationWorkflow(input: OperationInput): Promise<OperationResult> {
   guardInput('operation', input, validateOperationInput);
@@ -173,9 +184,28 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
   };
   refresh();
 
+  // Drills build their VMs from recovery points (operations started before that replay without).
+  const fromPoints = kind === 'drill' && patched('drill-from-points');
+  let restore: GroupRestore | undefined;
+  let preflight: RestorePreflightResult | undefined;
+  let preflightError: string | undefined;
+  let preflightEndedAt: number | undefined;
+  let healthyAt: number | undefined;
+  const checks: CheckRecord[] = [];
+  const probes: IsolationProbeResult[] = [];
+  const fatal = (reason: string): void => {
+    progress.error = reason;
+    abort('rollback');
+  };
+
   const runInline = (g: PlanGroup): Promise<GroupOutcome> =>
     runGroup({
       operationId: id,
+      runbookName: plan.runbook.name,
+      ...(restore ? { restore } : {}),
+      recordCheck: (c) => checks.push(c),
+      recordProbe: (p) => probes.push(p),
+      fatal,
       kind,
       group: g,
       sites: plan.sites,
@@ -201,6 +231,7 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
         workflowId,
         args: [
           {
+            ...(restore ? { restore } : {}),
             operationId: id,
             parentId: workflowInfo().workflowId,
             kind,
@@ -218,6 +249,9 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
       children.delete(g.name);
       childAttention.delete(g.name);
       for (const c of r.compensations) push(c);
+      checks.push(...(r.checks ?? []));
+      probes.push(...(r.probes ?? []));
+      if ((r.probes ?? []).some((p) => p.outcome === 'reachable')) fatal(r.error ?? 'isolation breached');
       childDecisions.push(...r.decisions);
       gp.state = r.outcome === 'rollback' || r.outcome === 'aborted' ? 'failed' : r.outcome;
       gp.error = r.error;
@@ -229,7 +263,31 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
 
   const groupStates: OperationResult['groups'] = {};
   await CancellationScope.nonCancellable(async () => {
-    for (let w = 0; w < plan.waves.length && !abortReason; w++) {
+    if (fromPoints) {
+      const p = await drillPreflight(plan, id, input.options?.point ?? 'latest');
+      preflightEndedAt = Date.now();
+      if (p.ok) {
+        preflight = p.result;
+        restore = {
+          pointId: p.result.pointId,
+          startedAtMs: progress.startedAt,
+          vms: Object.fromEntries(
+            p.result.points.map((pt) => [pt.vm, { domain: pt.domain, records: pt.records }]),
+          ),
+        };
+        await holdPoints(p.result.pointId);
+        const keep = plan.drill?.keepAtMostMs;
+        if (keep) {
+          // A drill left waiting (a pause, a gate) is torn down when its time is up.
+          void condition(() => abortReason !== undefined || healthyAt !== undefined, keep).then((done) => {
+            if (!done) abort('expired');
+          });
+        }
+      } else {
+        preflightError = p.error;
+      }
+    }
+    for (let w = 0; w < plan.waves.length && !abortReason && !preflightError; w++) {
       progress.wave = w;
       refresh();
       const wave = (plan.waves[w] ?? []).map((n) => byName.get(n) as PlanGroup);
@@ -245,6 +303,7 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
         }),
       );
     }
+    if (!abortReason && !preflightError) healthyAt = Date.now();
     if (!abortReason && kind === 'failover' && plan.failover?.commitWithinMs) {
       progress.state = 'waiting-commit';
       refresh();
@@ -270,11 +329,21 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
       );
     }
   });
+  let proof: TeardownProofResult | undefined;
+  if (preflight) {
+    const r = await CancellationScope.nonCancellable(() =>
+      drillTeardownProof(plan, id, preflight as RestorePreflightResult),
+    );
+    if (typeof r === 'string')
+      progress.error = [progress.error, `teardown proof: ${r}`].filter(Boolean).join('; ');
+    else proof = r;
+  }
 
   for (const [name, g] of Object.entries(progress.groups)) groupStates[name] = g.state;
   const anyContinued = Object.values(groupStates).includes('continued');
-  const outcome: OperationOutcome =
-    abortReason === 'cancelled'
+  const outcome: OperationOutcome = preflightError
+    ? 'failed'
+    : abortReason === 'cancelled'
       ? 'cancelled'
       : abortReason
         ? 'rolled-back'
@@ -286,10 +355,24 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
     for (const [name, g] of Object.entries(progress.groups)) groupStates[name] = g.state;
   }
   progress.state =
-    outcome === 'cancelled' ? 'cancelled' : outcome === 'rolled-back' ? 'rolled-back' : 'succeeded';
+    outcome === 'cancelled'
+      ? 'cancelled'
+      : outcome === 'rolled-back'
+        ? 'rolled-back'
+        : outcome === 'failed'
+          ? 'failed'
+          : 'succeeded';
   progress.endedAt = Date.now();
   const failedGroups = Object.values(progress.groups).filter((g) => g.error);
-  progress.error = failedGroups.map((g) => `${g.name}: ${g.error}`).join('; ') || undefined;
+  const errors = [
+    preflightError ? `refused before anything ran: ${preflightError}` : undefined,
+    abortReason === 'expired'
+      ? `drill.keepAtMost (${plan.drill?.keepAtMostMs} ms) expired; torn down`
+      : undefined,
+    ...failedGroups.map((g) => `${g.name}: ${g.error}`),
+    ...(fromPoints && progress.error && failedGroups.length === 0 && !preflightError ? [progress.error] : []),
+  ].filter((e): e is string => e !== undefined);
+  progress.error = errors.join('; ') || undefined;
   refresh();
   const result: OperationResult = {
     id,
@@ -299,10 +382,50 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
     decisions: progress.decisions,
     error: progress.error,
   };
+  if (fromPoints) {
+    const evidence = buildEvidence({
+      plan,
+      progress,
+      outcome,
+      temporal: {
+        namespace: workflowInfo().namespace,
+        workflowId: workflowInfo().workflowId,
+        runId: workflowInfo().runId,
+      },
+      startedBy: input.requestedBy ?? 'unknown',
+      selector: input.options?.point ?? 'latest',
+      targetSite: plan.sites.secondary.name,
+      network: drillNetworkName(plan),
+      ...(preflight ? { preflight } : {}),
+      ...(preflightError ? { preflightError } : {}),
+      ...(preflightEndedAt !== undefined ? { preflightEndedAt } : {}),
+      checks,
+      probes,
+      ...(proof ? { proof } : {}),
+      ...(healthyAt !== undefined ? { healthyAt } : {}),
+      ...(progress.error ? { error: progress.error } : {}),
+    });
+    const recorded = await CancellationScope.nonCancellable(() => recordEvidence(evidence));
+    result.verdict = evidence.verdict;
+    result.verdictReasons = evidence.verdictReasons;
+    result.rto = evidence.objectives.rto;
+    result.rpo = evidence.objectives.rpo;
+    if (typeof recorded === 'string')
+      result.verdictReasons = [...evidence.verdictReasons, `evidence not recorded: ${recorded}`];
+    else result.evidencePath = recorded.path;
+  }
   await notifyController({ finished: result });
 
   if (outcome === 'cancelled')
-    throw new CancelledFailure(`operation ${id} cancelled; its actions were undone`);
+    throw new CancelledFailure(`operation ${id} cancelled; its actions were undone`, [result]);
+  if (outcome === 'failed') {
+    throw ApplicationFailure.create({
+      type: 'OPERATION_FAILED',
+      message: `operation ${id} failed: ${progress.error}`,
+      nonRetryable: true,
+      details: [result],
+    });
+  }
   if (outcome === 'rolled-back') {
     throw ApplicationFailure.create({
       type: 'OPERATION_ROLLED_BACK',
@@ -312,6 +435,14 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
     });
   }
   return result;
+
+  async function holdPoints(pointId: string): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      await getExternalWorkflowHandle(input.controllerId)
+        .signal(pointsHeldSignal, { id, points: [pointId] })
+        .catch(() => undefined);
+    });
+  }
 
   async function notifyController(
     msg: { milestone: 'failed-over-uncommitted' } | { finished: OperationResult },

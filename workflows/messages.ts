@@ -40,6 +40,9 @@ export const operationFinishedSignal = defineSignal<
   ]
 >('lifeboat.operationFinished');
 
+/** An operation restores from these points: retention must keep them until it ends. */
+export const pointsHeldSignal = defineSignal<[{ id: string; points: string[] }]>('lifeboat.pointsHeld');
+
 // Operations (the interpreter) and group children
 export const progressQuery = defineQuery<OperationProgress>('lifeboat.progress');
 /** A signed approve/reject of a gate; the validator verifies signature, role and freshness. */

@@ -2,6 +2,8 @@
  * Data shapes shared by the controller, the interpreter, the group workflow and the CLI.
  * Everything here is plain JSON: it crosses Temporal payloads and continue-as-new.
  */
+import type { IsolationProbeResult } from '../activities/restore.ts';
+import type { ExpectedRecord } from '../restore/data-check.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
 
 /** What the controller admits: the Plan's operations plus replication cycles and reprotect. */
@@ -65,6 +67,8 @@ export interface OperationOptions {
   bootConcurrency?: number;
   /** Run each group as its own child workflow: 'auto' does so for large plans. */
   childGroups?: 'auto' | 'always' | 'never';
+  /** Drills (later failovers): which recovery points to restore: latest, a point id or a time. */
+  point?: string;
   /** Rollbacks longer than this run in chunks as child workflows (default 300). */
   compensationChunk?: number;
   /** Replication cycles: VMs moving data at the same time (default 2). */
@@ -90,6 +94,8 @@ export interface OperationInput {
   plan: Plan;
   controllerId: string;
   options?: OperationOptions;
+  /** Who asked for it (recorded in the evidence). */
+  requestedBy?: string;
 }
 
 export type VmActionName = 'prepareVm' | 'startVm' | 'stopVm' | 'teardownVm';
@@ -105,7 +111,18 @@ export interface VmAction {
   boot?: boolean;
   /** Failure is recorded but does not fail the group (fencing a site that may be gone). */
   bestEffort?: boolean;
+  /** Build the VM from the operation's recovery point (drills). */
+  fromPoint?: boolean;
+  /** Push the undo even when this attempt changed nothing (a retry after a lost completion). */
+  alwaysUndo?: boolean;
   undo?: Omit<VmAction, 'undo'>;
+}
+
+/** What a VM action built from a point needs to find it again (and to remove it). */
+export interface RestoreRef {
+  purpose: OperationKind;
+  runbook: string;
+  pointId: string;
 }
 
 /** An undo entry on the compensation stack, resolved to a concrete site name. */
@@ -116,6 +133,7 @@ export interface Compensation {
   action: VmActionName;
   vm: string;
   network?: string;
+  restore?: RestoreRef;
 }
 
 export interface ApprovalRecord {
@@ -214,10 +232,39 @@ export interface OperationResult {
   groups: Record<string, GroupState>;
   decisions: ApprovalRecord[];
   error?: string;
+  /** Drills: the verdict against the objectives, and where the evidence record was written. */
+  verdict?: 'pass' | 'fail';
+  verdictReasons?: string[];
+  evidencePath?: string;
+  rto?: { targetMs: number; measuredMs?: number; pass?: boolean };
+  rpo?: { targetMs: number; measuredMs?: number; pass?: boolean };
+}
+
+/** A check's result as evidence (the group runner records every one, passed or failed). */
+export interface CheckRecord {
+  id: string;
+  group: string;
+  vm: string;
+  kind: 'agent' | 'tcp' | 'http' | 'serial' | 'data';
+  outcome: 'passed' | 'failed' | 'skipped';
+  output: string;
+  attempts: number;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** The drill's restore, as the group runner needs it: which point, and each VM's copy. */
+export interface GroupRestore {
+  pointId: string;
+  /** vm -> the copy's domain name at the target site and the records its point holds. */
+  vms: Record<string, { domain: string; records: ExpectedRecord[] }>;
+  /** When the operation started: a record written before this was restored, not new. */
+  startedAtMs: number;
 }
 
 /** The slice of a Plan one group needs, so a group child's input stays small. */
 export interface GroupInput {
+  restore?: GroupRestore;
   operationId: string;
   parentId: string;
   kind: OperationKind;
@@ -233,6 +280,8 @@ export interface GroupInput {
 export type GroupOutcome = 'succeeded' | 'continued' | 'rollback' | 'aborted';
 
 export interface GroupResult {
+  checks?: CheckRecord[];
+  probes?: IsolationProbeResult[];
   group: string;
   outcome: GroupOutcome;
   compensations: Compensation[];

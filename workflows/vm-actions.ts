@@ -1,7 +1,6 @@
 /**
  * The VM actions an operation runs for a group, in order per VM, each with its undo. Pure, so
  * the list is unit-tested; the interpreter resolves sites and runs them through site activities.
- * (Recovery points, and restoring disks from them, come with the replication work.)
  */
 import type { OperationKind, PlanGroup } from '../runbooks/plan.ts';
 import type { VmAction } from './types.ts';
@@ -9,6 +8,8 @@ import type { VmAction } from './types.ts';
 export interface VmActionContext {
   /** Network role the drill attaches VMs to (the Plan's `drill.network`). */
   drillNetwork?: string;
+  /** The drill builds its VMs from recovery points (every drill since the restore work). */
+  fromPoints?: boolean;
 }
 
 /** For each VM of the group (in the group's order), its actions in execution order. */
@@ -25,23 +26,41 @@ function actionsForVm(op: OperationKind, vm: string, ctx: VmActionContext): VmAc
     case 'drill': {
       // A drill boots a copy on the secondary, isolated on the bubble network; production on the
       // primary is never touched.
+      // The copy is built from the recovery point (overlays on the replica) and started as a
+      // transient domain; its teardown removes domain and overlays, and is pushed even when a
+      // retry finds the overlays already made, because a drill always cleans up.
       const network = ctx.drillNetwork ?? 'bubble';
+      if (!ctx.fromPoints) {
+        // Operations started before drills restored points (their histories replay this way).
+        return [
+          {
+            action: 'prepareVm',
+            site: 'secondary',
+            vm,
+            network,
+            undo: { action: 'teardownVm', site: 'secondary', vm },
+          },
+          {
+            action: 'startVm',
+            site: 'secondary',
+            vm,
+            network,
+            boot: true,
+            undo: { action: 'stopVm', site: 'secondary', vm },
+          },
+        ];
+      }
       return [
         {
           action: 'prepareVm',
           site: 'secondary',
           vm,
           network,
-          undo: { action: 'teardownVm', site: 'secondary', vm },
+          fromPoint: true,
+          alwaysUndo: true,
+          undo: { action: 'teardownVm', site: 'secondary', vm, fromPoint: true },
         },
-        {
-          action: 'startVm',
-          site: 'secondary',
-          vm,
-          network,
-          boot: true,
-          undo: { action: 'stopVm', site: 'secondary', vm },
-        },
+        { action: 'startVm', site: 'secondary', vm, network, boot: true, fromPoint: true },
       ];
     }
     case 'failover':

@@ -1,4 +1,6 @@
+import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { parsePointSelector } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
 import type { OperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -16,6 +18,33 @@ import { withTemporalClient } from '../with-client.ts';
  * to start the operation (refused, with the running operation's id, when it conflicts);
  * `lifeboat commit|cancel <runbook>` decide a failover awaiting commit or stop an operation.
  */
+interface RunFlags {
+  wait?: boolean;
+  json?: boolean;
+  bootConcurrency?: number;
+  point?: string;
+}
+
+/** Who starts an operation, as the evidence records it: the OS user on this host. */
+function requester(): string {
+  return `${userInfo().username}@${hostname()}`;
+}
+
+function formatResult(id: string, r: OperationResult): string {
+  const lines = [`${id}: ${r.outcome}${r.error ? ` (${r.error})` : ''}`];
+  const fmt = (o: OperationResult['rto']) =>
+    o === undefined
+      ? ''
+      : `${o.measuredMs === undefined ? 'not measured' : `${(o.measuredMs / 1000).toFixed(1)} s`} against ${(o.targetMs / 1000).toFixed(0)} s: ${o.pass === undefined ? '-' : o.pass ? 'met' : 'MISSED'}`;
+  if (r.verdict !== undefined) {
+    lines.push(`verdict: ${r.verdict.toUpperCase()}`);
+    for (const why of r.verdictReasons ?? []) lines.push(`  - ${why}`);
+    lines.push(`RTO: ${fmt(r.rto)}`, `RPO: ${fmt(r.rpo)}`);
+  }
+  if (r.evidencePath) lines.push(`evidence: ${r.evidencePath}`);
+  return `${lines.join('\n')}\n`;
+}
+
 export function registerRun(program: Command): void {
   for (const kind of ['drill', 'failover', 'failback'] as const satisfies readonly OperationKind[]) {
     program
@@ -24,8 +53,20 @@ export function registerRun(program: Command): void {
       .argument('<runbook>', 'runbook file')
       .option('--wait', 'wait for the operation to finish and print its outcome')
       .option('--boot-concurrency <n>', 'concurrent VM boots per site', (v) => Number.parseInt(v, 10))
+      .option(
+        '--point <point>',
+        'recovery points to restore: latest, a point id, or an ISO time (newest at or before it)',
+      )
       .option('--json', 'machine-readable output')
-      .action(async (file: string, flags: { wait?: boolean; json?: boolean; bootConcurrency?: number }) => {
+      .action(async (file: string, flags: RunFlags) => {
+        if (flags.point !== undefined) {
+          const p = parsePointSelector(flags.point);
+          if (!p.ok) {
+            process.stderr.write(`lifeboat: ${p.message}\n  hint: ${p.hint}\n`);
+            process.exitCode = ExitCode.usage;
+            return;
+          }
+        }
         const loaded = await loadRunbook(file);
         if (!loaded.plan) {
           for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
@@ -34,8 +75,11 @@ export function registerRun(program: Command): void {
         }
         const plan = loaded.plan;
         await withTemporalClient(async (client) => {
-          const options = flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : undefined;
-          const op = await startOperation(client, { plan, kind, options });
+          const options = {
+            ...(flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : {}),
+            ...(flags.point !== undefined ? { point: flags.point } : {}),
+          };
+          const op = await startOperation(client, { plan, kind, options, requestedBy: requester() });
           if (!flags.wait) {
             process.stdout.write(flags.json ? `${JSON.stringify(op)}\n` : `${kind} started: ${op.id}\n`);
             return;
@@ -56,12 +100,9 @@ export function registerRun(program: Command): void {
                   error: err.cause?.message,
                 },
             );
-          process.stdout.write(
-            flags.json
-              ? `${JSON.stringify(result)}\n`
-              : `${op.id}: ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`,
-          );
-          process.exitCode = result.outcome === 'succeeded' ? ExitCode.ok : ExitCode.failed;
+          process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatResult(op.id, result));
+          const passed = result.verdict === undefined || result.verdict === 'pass';
+          process.exitCode = result.outcome === 'succeeded' && passed ? ExitCode.ok : ExitCode.failed;
         }, flags);
       });
   }

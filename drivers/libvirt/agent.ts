@@ -87,3 +87,59 @@ export async function agentExec(
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
+
+/** Largest read per guest-file-read: the reply travels base64 in one virsh output. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Reads `length` bytes at `offset` of a file inside the guest (a block device too) through the
+ * agent's guest-file-* commands; the handle is closed whatever happens. Short at end of file.
+ */
+export async function agentReadFile(
+  virsh: Virsh,
+  vm: string,
+  path: string,
+  offset: number,
+  length: number,
+  agentTimeoutS: number,
+): Promise<Buffer> {
+  const handle = await agentCommand(
+    virsh,
+    vm,
+    { execute: 'guest-file-open', arguments: { path, mode: 'r' } },
+    agentTimeoutS,
+  );
+  if (typeof handle !== 'number') {
+    throw new CommandFailedError({ site: virsh.opts.site, vm }, `guest-file-open ${path} returned no handle`);
+  }
+  try {
+    await agentCommand(
+      virsh,
+      vm,
+      { execute: 'guest-file-seek', arguments: { handle, offset, whence: 'set' } },
+      agentTimeoutS,
+    );
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < length) {
+      const r = (await agentCommand(
+        virsh,
+        vm,
+        { execute: 'guest-file-read', arguments: { handle, count: Math.min(READ_CHUNK, length - got) } },
+        agentTimeoutS,
+      )) as { 'buf-b64'?: unknown; count?: unknown; eof?: unknown } | undefined;
+      const buf = typeof r?.['buf-b64'] === 'string' ? Buffer.from(r['buf-b64'], 'base64') : Buffer.alloc(0);
+      parts.push(buf);
+      got += buf.length;
+      if (r?.eof === true || buf.length === 0) break;
+    }
+    return Buffer.concat(parts);
+  } finally {
+    await agentCommand(
+      virsh,
+      vm,
+      { execute: 'guest-file-close', arguments: { handle } },
+      agentTimeoutS,
+    ).catch(() => undefined);
+  }
+}

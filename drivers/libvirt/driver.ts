@@ -26,7 +26,7 @@ import type {
   VmInfo,
   VmState,
 } from '../types.ts';
-import { agentCommand, agentExec } from './agent.ts';
+import { agentCommand, agentExec, agentReadFile } from './agent.ts';
 import { classifyVirshError, isAlreadyRunning, isNotRunning } from './classify.ts';
 import { buildDomainXml, withUuid } from './domain-build.ts';
 import { domainNameOf, parseDomainXml } from './domain-xml.ts';
@@ -236,6 +236,11 @@ export class LibvirtDriver implements SiteDriver {
   async agentExec(name: string, argv: string[], opts: { timeoutMs: number }): Promise<ExecResult> {
     this.checkName(name);
     return agentExec(this.virsh, name, argv, opts.timeoutMs);
+  }
+
+  async agentReadFile(name: string, path: string, offset: number, length: number): Promise<Buffer> {
+    this.checkName(name);
+    return agentReadFile(this.virsh, name, path, offset, length, 10);
   }
 
   /** Raw guest-agent command (e.g. `guest-ping`, `guest-fsfreeze-status`); returns `return`. */

@@ -226,6 +226,13 @@ export class RecordingDriver implements SiteDriver, CheckProbes {
       return { exitCode: 0, stdout: `ran ${argv.join(' ')}\nok\n`, stderr: '' };
     });
   }
+  agentReadFile(name: string, _path: string, _offset: number, length: number): Promise<Buffer> {
+    return this.call('agentReadFile', name, () => {
+      if (this.vm(name).state !== 'running')
+        throw new CommandFailedError({ site: this.site, vm: name }, 'not running');
+      return Buffer.alloc(length);
+    });
+  }
   readSerial(name: string): Promise<string> {
     return this.call('readSerial', name, () => (this.vm(name).state === 'running' ? 'boot\nlogin: ' : ''));
   }

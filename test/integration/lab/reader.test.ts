@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readLastRecord } from '../../../lab/workload/reader.ts';
-import { encodeRecord, RECORD_SIZE } from '../../../lab/workload/record.ts';
+import { readLastRecord } from '../../../workload/reader.ts';
+import { encodeRecord, RECORD_SIZE } from '../../../workload/record.ts';
 
 /** A disk image holding records 1..n of a 64-slot ring. */
 function ring(n: number): Buffer {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryVirsh } from '../../../lab/site.ts';
 import { type LabVm, readState } from '../../../lab/state.ts';
 import { lastAckedSeq, serialText } from '../../../lab/vms.ts';
-import { readLastRecord } from '../../../lab/workload/reader.ts';
+import { readLastRecord } from '../../../workload/reader.ts';
 import { ensureFreshLab } from '../../support/lab.ts';
 
 describe('the guest workload', () => {

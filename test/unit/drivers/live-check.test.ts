@@ -65,6 +65,7 @@ function site(s: SiteState): SiteDriver {
     shutdownVm: unused,
     destroyVm: unused,
     agentExec: unused,
+    agentReadFile: unused,
     readSerial: unused,
     waitSerial: unused,
     serialRunOffset: unused,

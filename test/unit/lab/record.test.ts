@@ -11,7 +11,7 @@ import {
   RECORD_SIZE,
   RecordScanner,
   scanBuffer,
-} from '../../../lab/workload/record.ts';
+} from '../../../workload/record.ts';
 
 describe('workload record format', () => {
   it('round-trips every field', () => {

@@ -1,5 +1,6 @@
 /**
- * The lab workload's record format, shared with lab/guest/workload.c (the writer in the guest).
+ * Lifeboat's workload record format: what a guest writes so a restore can prove its data (the
+ * lab's guest, lab/guest/workload.c, is one writer; docs in workload/README.md).
  * 4096 bytes, little-endian:
  *   0 magic "LBWREC01" | 8 version u32 (1) | 12 size u32 (4096) | 16 seq u64 | 24 unix ms u64
  *   32 disk index u32 | 36 vm name length u32 | 40 vm name (64 bytes, zero padded)
@@ -17,6 +18,8 @@ export interface WorkloadRecord {
   timestampMs: number;
   disk: number;
   vm: string;
+  /** The record's CRC-32 (set when decoded; encode computes it). */
+  crc?: number;
 }
 
 const CRC_TABLE = (() => {
@@ -80,6 +83,7 @@ export function decodeRecord(buf: Uint8Array, offset = 0): WorkloadRecord | unde
     timestampMs: Number(b.readBigUInt64LE(24)),
     disk: b.readUInt32LE(32),
     vm: b.toString('utf8', 40, 40 + nameLen),
+    crc: b.readUInt32LE(CRC_OFFSET),
   };
 }
 

@@ -1,9 +1,21 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LabError } from '../errors.ts';
-import { tryRun } from '../run.ts';
+import { runProcess } from '../replication/exec.ts';
 import { RECORD_SIZE, RecordScanner, type ScanResult } from './record.ts';
+
+/** An image the reader could not read (qemu-img said why). */
+export class WorkloadReadError extends Error {
+  readonly code = 'IMAGE_READ_FAILED';
+  constructor(
+    message: string,
+    readonly image: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'WorkloadReadError';
+  }
+}
 
 /**
  * Reads a data disk offline, without booting it: any image qemu-img understands (a raw file or
@@ -17,14 +29,9 @@ export interface ImageScan extends ScanResult {
 }
 
 export async function imageInfo(image: string): Promise<{ format: string; virtualSize: number }> {
-  const r = await tryRun('qemu-img', ['info', '-U', '--output=json', image]);
-  if (r.code !== 0) {
-    throw new LabError(
-      'IMAGE_READ_FAILED',
-      `qemu-img info failed: ${r.stderr.trim()}`,
-      { image },
-      'is the path right?',
-    );
+  const r = await runProcess('qemu-img', ['info', '-U', '--output=json', image], { timeoutMs: 60_000 });
+  if (r.exitCode !== 0) {
+    throw new WorkloadReadError(`qemu-img info failed: ${r.stderr.trim()}`, image, 'is the path right?');
   }
   const info = JSON.parse(r.stdout) as { format: string; 'virtual-size': number };
   return { format: info.format, virtualSize: info['virtual-size'] };
@@ -55,12 +62,13 @@ export async function readLastRecord(image: string): Promise<ImageScan> {
   const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-reader-'));
   try {
     const raw = path.join(dir, 'disk.raw');
-    const r = await tryRun('qemu-img', ['convert', '-U', '-O', 'raw', image, raw], { timeoutMs: 300_000 });
-    if (r.code !== 0) {
-      throw new LabError(
-        'IMAGE_READ_FAILED',
+    const r = await runProcess('qemu-img', ['convert', '-U', '-O', 'raw', image, raw], {
+      timeoutMs: 300_000,
+    });
+    if (r.exitCode !== 0) {
+      throw new WorkloadReadError(
         `qemu-img convert failed: ${r.stderr.trim()}`,
-        { image },
+        image,
         'check the backing chain with `qemu-img info --backing-chain`',
       );
     }
