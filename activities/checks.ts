@@ -116,7 +116,7 @@ async function attempt(
       return { ok: true, detail: r.line };
     }
     case 'tcp': {
-      if (input.domain) return insideCopy(driver, vm, ['nc', '-z', '-w', '3'], check.port, timeoutMs);
+      if (input.domain) return insideCopy(driver, vm, ['nc', '-w', '3'], check.port, timeoutMs);
       const r = await probes.tcp(vm, check.port, { timeoutMs });
       return { ok: r.open, detail: r.detail };
     }

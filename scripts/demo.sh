@@ -3,7 +3,8 @@
 # is already up): set-up, the embedded Temporal server, the two-site lab with a worker inside
 # each site, the orchestrator worker, then the lab runbook checked and planned against the
 # running sites (--live), and two replication cycles (full, then incremental) with their
-# recovery points. Later issues extend it (schedules, a drill and a failover).
+# recovery points, then a drill from those points with its verdict and evidence. Later issues
+# extend it (schedules, a failover).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,9 @@ step "replication: a full cycle, then an incremental one (changed blocks only, o
 npx lifeboat replicate --wait runbooks/examples/lab.yaml
 npx lifeboat replicate --wait runbooks/examples/lab.yaml
 npx lifeboat points runbooks/examples/lab.yaml
+
+step "a drill: every VM rebuilt at the secondary from the newest point set, on the isolated bubble, checked (data too), torn down, proven"
+npx lifeboat drill runbooks/examples/lab.yaml --wait
 
 step "where to look"
 npx lifeboat server status

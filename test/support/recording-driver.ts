@@ -5,6 +5,7 @@
  * survives a SIGKILLed worker and a restarted worker picks up the same site.
  * Lives under test/ only: the product never defaults to a fake.
  */
+
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CheckProbes } from '../../activities/checks.ts';
@@ -27,6 +28,7 @@ import type {
   VmInfo,
   VmState,
 } from '../../drivers/types.ts';
+import { encodeRecord, RECORD_SIZE } from '../../workload/record.ts';
 
 export interface RecordedCall {
   site: string;
@@ -69,6 +71,10 @@ interface SiteFile {
 }
 
 const READS = new Set(['inspectVm', 'listVms']);
+
+/** What the recording driver's guests hold on their data disk (see agentReadFile). */
+export const RECORDED_RECORDS = 3;
+export const RECORDED_EPOCH_MS = 1_700_000_000_000;
 
 export class RecordingDriver implements SiteDriver, CheckProbes {
   private data: SiteFile;
@@ -226,11 +232,21 @@ export class RecordingDriver implements SiteDriver, CheckProbes {
       return { exitCode: 0, stdout: `ran ${argv.join(' ')}\nok\n`, stderr: '' };
     });
   }
-  agentReadFile(name: string, _path: string, _offset: number, length: number): Promise<Buffer> {
+  /**
+   * A data disk as the recording restorer's point describes it: records 1..RECORDED_RECORDS of
+   * the VM, the rest blank.
+   */
+  agentReadFile(name: string, _path: string, offset: number, length: number): Promise<Buffer> {
     return this.call('agentReadFile', name, () => {
       if (this.vm(name).state !== 'running')
         throw new CommandFailedError({ site: this.site, vm: name }, 'not running');
-      return Buffer.alloc(length);
+      const out = Buffer.alloc(length);
+      for (let off = 0; off + RECORD_SIZE <= length; off += RECORD_SIZE) {
+        const seq = (offset + off) / RECORD_SIZE + 1;
+        if (seq > RECORDED_RECORDS) continue;
+        encodeRecord({ seq, timestampMs: RECORDED_EPOCH_MS + seq, disk: 0, vm: name }).copy(out, off);
+      }
+      return out;
     });
   }
   readSerial(name: string): Promise<string> {

@@ -4,10 +4,12 @@
  * server (TEMPORAL_ADDRESS, set by the integration global setup) or one the test passes in.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createSiteActivities } from '../../../activities/index.ts';
+import { createOrchestratorActivities, createSiteActivities } from '../../../activities/index.ts';
 import { decideGate, startOperation } from '../../../cli/runbook-client.ts';
 import { REPO_ROOT } from '../../../platform/home.ts';
 import { siteTaskQueue } from '../../../platform/names.ts';
@@ -15,6 +17,7 @@ import type { OperationKind, Plan } from '../../../runbooks/plan.ts';
 import type { ApprovalRecord, OperationOptions, StartOperationResult } from '../../../workflows/types.ts';
 import { ALICE_SECRET, isolate, planVms } from '../../support/plans.ts';
 import { RecordingDriver, type RecordingDriverOptions } from '../../support/recording-driver.ts';
+import { recordingRestorer } from '../../support/recording-restorer.ts';
 import { workflowBundle } from '../../support/temporal.ts';
 
 try {
@@ -85,6 +88,7 @@ export async function withHarness<T>(
     secondary: new RecordingDriver(plan.sites.secondary.name, { vms, ...opts.driver?.('secondary') }),
   };
   const workers: Worker[] = [];
+  const evidenceHome = mkdtempSync(path.join(tmpdir(), 'lifeboat-evidence-'));
   if (opts.orchestrator !== false) {
     workers.push(
       await Worker.create({
@@ -92,6 +96,7 @@ export async function withHarness<T>(
         namespace,
         taskQueue,
         workflowBundle: await workflowBundle(WORKFLOWS_PATH),
+        activities: createOrchestratorActivities({ home: evidenceHome }),
       }),
     );
   }
@@ -107,6 +112,7 @@ export async function withHarness<T>(
             siteName: driver.site,
             driver,
             probes: driver,
+            restorer: recordingRestorer(driver),
             ...(opts.hooksDir === undefined
               ? {}
               : { hooksDir: typeof opts.hooksDir === 'string' ? opts.hooksDir : opts.hooksDir[role] }),

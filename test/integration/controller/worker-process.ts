@@ -3,10 +3,15 @@
  * RecordingDrivers), so a test can SIGKILL it mid-operation and start it again.
  * Configuration comes as JSON in LIFEBOAT_TEST_WORKER; prints `ready` once polling.
  */
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createSiteActivities } from '../../../activities/index.ts';
+import { createOrchestratorActivities, createSiteActivities } from '../../../activities/index.ts';
 import { siteTaskQueue } from '../../../platform/names.ts';
 import { RecordingDriver } from '../../support/recording-driver.ts';
+import { recordingRestorer } from '../../support/recording-restorer.ts';
 
 export interface WorkerProcessConfig {
   address: string;
@@ -34,6 +39,9 @@ const workers = [
       workflowsPath: cfg.workflowsPath,
       logger: new DefaultLogger('ERROR'),
     }),
+    activities: createOrchestratorActivities({
+      home: mkdtempSync(path.join(tmpdir(), 'lifeboat-evidence-')),
+    }),
   }),
 ];
 for (const site of cfg.sites) {
@@ -47,6 +55,7 @@ for (const site of cfg.sites) {
         siteName: site.name,
         driver,
         probes: driver,
+        restorer: recordingRestorer(driver),
         hooksDir: cfg.hooksDir,
       }),
     }),
