@@ -4,6 +4,7 @@
  * inter-site address, TLS from the lab's CA), an in-process orchestrator worker, a test VM with
  * two data disks and its workload on the primary, and a one-VM runbook for it.
  */
+
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { createOrchestratorActivities } from '../../../activities/index.ts';
 import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { hostPathOf, MGMT_HOST_ADDRESS, SITE_STORAGE_PATH, SITE_TOPOLOGY } from '../../../lab/config.ts';
 import { spawnInSite, stopInSite } from '../../../lab/exec.ts';
@@ -49,11 +51,21 @@ export interface CycleLab {
   /** One cycle of the test runbook, or of `plan` (another runbook of the same VM). */
   cycle(plan?: Plan): Promise<{ id: string; result: Promise<ReplicationCycleResult> }>;
   /** The Plan of another runbook protecting the same VM, with other replication settings. */
-  variant(runbook: string, replication: { consistency: 'crash' | 'application' }): Promise<Plan>;
+  variant(
+    runbook: string,
+    replication: { consistency: 'crash' | 'application'; groupExtra?: string },
+  ): Promise<Plan>;
+  /** Where this harness's orchestrator keeps evidence (its LIFEBOAT_HOME). */
+  home: string;
   close(): Promise<void>;
 }
 
-function runbookYaml(name: string, vm: string, consistency: 'crash' | 'application' = 'crash'): string {
+function runbookYaml(
+  name: string,
+  vm: string,
+  consistency: 'crash' | 'application' = 'crash',
+  groupExtra = '',
+): string {
   return `apiVersion: lifeboat/v1
 kind: Runbook
 metadata:
@@ -86,12 +98,17 @@ replication:
 groups:
   - name: database
     vms: [${vm}]
-drill:
+${groupExtra}drill:
   network: bubble
 `;
 }
 
-export async function startCycleLab(opts: { vmName: string; runbook: string }): Promise<CycleLab> {
+export async function startCycleLab(opts: {
+  vmName: string;
+  runbook: string;
+  /** YAML lines added to the runbook's one group (checks, onFailure), indented by four. */
+  groupExtra?: string;
+}): Promise<CycleLab> {
   if (!readState()?.ready) await ensureFreshLab({ runbook: 'lab-mini.yaml' });
   await ensureLabReplicationTls();
   const { address, namespace } = testServer();
@@ -104,7 +121,7 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
   );
   const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-rcy-'));
   const runbookFile = path.join(dir, `${opts.runbook}.yaml`);
-  writeFileSync(runbookFile, runbookYaml(opts.runbook, opts.vmName));
+  writeFileSync(runbookFile, runbookYaml(opts.runbook, opts.vmName, 'crash', opts.groupExtra));
   const loaded = await loadRunbook(runbookFile);
   if (!loaded.plan) throw new Error(`test runbook does not compile: ${JSON.stringify(loaded.findings)}`);
   const plan = loaded.plan;
@@ -148,6 +165,7 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
     namespace,
     taskQueue: ORCHESTRATOR_TASK_QUEUE,
     workflowBundle: await workflowBundle(path.join(REPO_ROOT, 'workflows', 'index.ts')),
+    activities: createOrchestratorActivities({ home: dir }),
   });
   const running = worker.run();
 
@@ -158,11 +176,12 @@ export async function startCycleLab(opts: { vmName: string; runbook: string }): 
     vm,
     store: new ReplicaStore(storeRoot),
     storeRoot,
+    home: dir,
     startSiteWorker,
     workerPids,
     async variant(runbook, replication) {
       const file = path.join(dir, `${runbook}.yaml`);
-      writeFileSync(file, runbookYaml(runbook, opts.vmName, replication.consistency));
+      writeFileSync(file, runbookYaml(runbook, opts.vmName, replication.consistency, replication.groupExtra));
       const variant = await loadRunbook(file);
       if (!variant.plan) throw new Error(`variant does not compile: ${JSON.stringify(variant.findings)}`);
       return variant.plan;
