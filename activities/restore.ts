@@ -264,7 +264,7 @@ async function preflight(
 
   const networks = await deps.driver.listNetworks();
   const net = networks.find((n) => n.name === input.network);
-  if (!net || !net.active) {
+  if (!net?.active) {
     throw new RestoreError(
       'NETWORK_MISSING',
       `network ${input.network} is ${net ? 'defined but not active' : 'not defined'} at site ${deps.driver.site}`,

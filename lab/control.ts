@@ -3,7 +3,7 @@ import { LabError } from './errors.ts';
 import { applyLinkStates } from './net.ts';
 import { killSiteProcs } from './site-procs.ts';
 import { type LabState, readState, withLabLock, writeState } from './state.ts';
-import { startSiteWorker, stopSiteWorker } from './workers.ts';
+import { type StartedWorker, startSiteWorker, stopSiteWorker } from './workers.ts';
 
 /** The lab's failure switches (links, site kills) and its site workers, on a lab that is up. */
 
@@ -71,11 +71,13 @@ export async function labKillSite(site: LabSiteName, home?: string): Promise<{ k
 }
 
 /** Starts (or restarts) both site workers. */
-export async function labStartWorkers(opts: { home?: string; port?: number } = {}): Promise<void> {
+export async function labStartWorkers(opts: { home?: string; port?: number } = {}): Promise<StartedWorker[]> {
   await withState(opts.home, async (s) => {
     s.workers = true;
   });
-  for (const site of LAB_SITES) await startSiteWorker(site, opts);
+  const started: StartedWorker[] = [];
+  for (const site of LAB_SITES) started.push({ site, proc: await startSiteWorker(site, opts) });
+  return started;
 }
 
 /** Stops both site workers; reset no longer restarts them. */

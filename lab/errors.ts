@@ -12,7 +12,9 @@ export type LabErrorCode =
   | 'BAD_RUNBOOK'
   | 'UNKNOWN_SITE'
   | 'RECORD_INVALID'
-  | 'IMAGE_READ_FAILED';
+  | 'IMAGE_READ_FAILED'
+  | 'WORKER_EXITED'
+  | 'WORKER_NOT_POLLING';
 
 export class LabError extends CodedError<LabErrorCode> {
   constructor(

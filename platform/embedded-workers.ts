@@ -38,7 +38,8 @@ function workerSpec(site: string | undefined) {
     : { name: siteTaskQueue(site), taskQueue: siteTaskQueue(site), args: ['worker', 'site', site] };
 }
 
-async function hasPoller(
+/** Whether the process `pid` polls `taskQueue` (workflow or activity side). */
+export async function hasPoller(
   client: Client,
   namespace: string,
   taskQueue: string,

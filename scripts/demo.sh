@@ -26,11 +26,8 @@ npx lifeboat validate runbooks/examples/*.yaml
 step "the embedded Temporal server"
 npx lifeboat server start
 
-step "the two-site lab: two libvirt sites in their own namespaces, the lab runbook's VMs booted on the primary"
+step "the two-site lab: two libvirt sites in their own namespaces, the lab runbook's VMs booted on the primary, a worker inside each site (each one alone talks to its site's libvirt), polling"
 npx lifeboat lab up
-
-step "a site worker inside each site (each one alone talks to its site's libvirt)"
-npx lifeboat lab workers start
 
 step "validate --live: the lab runbook against the running sites (starts the orchestrator worker, which touches no site)"
 npx lifeboat validate --live runbooks/examples/lab.yaml

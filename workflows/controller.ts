@@ -267,6 +267,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       endedAt: now,
       error: f.error,
       decisions: f.decisions,
+      ...(f.verdict ? { verdict: f.verdict } : {}),
+      ...(f.evidencePath ? { evidencePath: f.evidencePath } : {}),
     };
     state.recent = [...state.recent, summary].slice(-RECENT_KEPT);
     publish();

@@ -39,6 +39,13 @@ export async function drillPreflight(
   operationId: string,
   point: string,
 ): Promise<{ ok: true; result: RestorePreflightResult } | { ok: false; error: string }> {
+  if (!plan.drill) {
+    return {
+      ok: false,
+      error:
+        'the runbook has no drill section: add drill.network (the isolated network role at the secondary)',
+    };
+  }
   const selector = parsePointSelector(point);
   if (!selector.ok) return { ok: false, error: `${selector.message} (${selector.hint})` };
   try {

@@ -458,6 +458,8 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
             outcome: msg.finished.outcome,
             error: msg.finished.error,
             decisions: msg.finished.decisions,
+            ...(msg.finished.verdict ? { verdict: msg.finished.verdict } : {}),
+            ...(msg.finished.evidencePath ? { evidencePath: msg.finished.evidencePath } : {}),
           });
         }
       } catch {

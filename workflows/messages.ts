@@ -36,6 +36,8 @@ export const operationFinishedSignal = defineSignal<
       error?: string;
       decisions?: ApprovalRecord[];
       committed?: boolean;
+      verdict?: 'pass' | 'fail';
+      evidencePath?: string;
     },
   ]
 >('lifeboat.operationFinished');

@@ -31,6 +31,9 @@ export interface OperationSummary extends OperationRef {
   endedAt: string;
   error?: string;
   decisions?: ApprovalRecord[];
+  /** Drills: the verdict against the objectives and where the evidence record is. */
+  verdict?: 'pass' | 'fail';
+  evidencePath?: string;
 }
 
 export interface RunbookState {

@@ -14,7 +14,10 @@ import {
   labUp,
 } from '../../lab/lab.ts';
 import { type LabStatus, labStatus } from '../../lab/status.ts';
+import { waitSiteWorkersPolling } from '../../lab/workers.ts';
+import { PlatformError } from '../../platform/errors.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { connectForCommand } from '../with-client.ts';
 
 const t0 = Date.now();
 const say = (line: string) =>
@@ -25,6 +28,11 @@ async function act(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (err) {
+    if (err instanceof PlatformError) {
+      process.stderr.write(`lifeboat lab: ${err.describe()}\n`);
+      process.exitCode = ExitCode.unavailable;
+      return;
+    }
     if (err instanceof LabError) {
       process.stderr.write(`lifeboat lab: ${err.describe()}\n`);
       const codes: Partial<Record<LabError['code'], number>> = {
@@ -93,11 +101,12 @@ export function registerLab(program: Command): void {
     .command('up')
     .description('Start both sites and create, boot and wait for the VMs of the lab runbook on the primary')
     .option('--runbook <file>', 'lab.yaml (default), lab-mini.yaml, or a path')
-    .option('--workers', 'also start each site worker inside its site')
+    .option('--no-workers', 'leave the site workers stopped (by default each site gets its worker, polling)')
     .option('--json', 'print the result as JSON')
     .action((o: { runbook?: string; workers?: boolean; json?: boolean }) =>
       act(async () => {
-        const r = await labUp({ runbook: o.runbook, workers: o.workers, log: say });
+        const r = await labUp({ runbook: o.runbook, log: say });
+        if (o.workers !== false) await startWorkersPolling(say);
         if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
         else {
           const vms = r.vms.map((v) => `${v.name} ${(v.readyMs / 1000).toFixed(1)}s`).join(', ');
@@ -188,8 +197,8 @@ export function registerLab(program: Command): void {
     .description('Start (or restart) both site workers')
     .action(() =>
       act(async () => {
-        await labStartWorkers();
-        process.stdout.write('site workers started\n');
+        await startWorkersPolling(say);
+        process.stdout.write('site workers started and polling\n');
       }),
     );
   workers
@@ -201,4 +210,19 @@ export function registerLab(program: Command): void {
         process.stdout.write('site workers stopped\n');
       }),
     );
+}
+
+/**
+ * Starts both site workers and returns once each polls its queue, starting the embedded server
+ * and orchestrator worker first when no cluster is configured: a lab reported up answers.
+ */
+async function startWorkersPolling(say: (msg: string) => void): Promise<void> {
+  const { client, connection } = await connectForCommand();
+  try {
+    const started = await labStartWorkers();
+    await waitSiteWorkersPolling(client, started);
+    say(`workers: ${started.map((w) => `${w.site} (pid ${w.proc.pid})`).join(', ')} polling their queues`);
+  } finally {
+    await connection.close();
+  }
 }

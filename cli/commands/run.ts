@@ -74,6 +74,13 @@ export function registerRun(program: Command): void {
           return;
         }
         const plan = loaded.plan;
+        if (kind === 'drill' && !plan.drill) {
+          process.stderr.write(
+            `${file}: error: a drill needs a drill section with its isolated network, e.g.\n  drill:\n    network: bubble\n`,
+          );
+          process.exitCode = ExitCode.failed;
+          return;
+        }
         await withTemporalClient(async (client) => {
           const options = {
             ...(flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : {}),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { latestDrills, renderLatestDrills } from '../../platform/latest-drills.ts';
 import { listOperations, renderOperations } from '../../platform/operations.ts';
 import { withTemporalClient } from '../with-client.ts';
 
@@ -16,8 +17,14 @@ export function registerStatus(program: Command): void {
           recent: Number.isInteger(flags.recent) && flags.recent >= 0 ? flags.recent : 10,
           ...(flags.runbook ? { runbook: flags.runbook } : {}),
         });
+        const runbooks = flags.runbook
+          ? [flags.runbook]
+          : [...result.inFlight, ...result.recent].map((r) => r.runbook).filter((r): r is string => !!r);
+        const drills = await latestDrills(client, runbooks);
         process.stdout.write(
-          flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderOperations(result)}\n`,
+          flags.json
+            ? `${JSON.stringify({ ...result, drills }, null, 2)}\n`
+            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n`,
         );
       });
     });

@@ -108,6 +108,8 @@ export async function startCycleLab(opts: {
   runbook: string;
   /** YAML lines added to the runbook's one group (checks, onFailure), indented by four. */
   groupExtra?: string;
+  /** Run the orchestrator worker in this process (default); false: the test runs its own. */
+  orchestrator?: boolean;
 }): Promise<CycleLab> {
   if (!readState()?.ready) await ensureFreshLab({ runbook: 'lab-mini.yaml' });
   await ensureLabReplicationTls();
@@ -160,14 +162,17 @@ export async function startCycleLab(opts: {
 
   const { client, connection } = await connectTestClient();
   const native = await NativeConnection.connect({ address });
-  const worker = await Worker.create({
-    connection: native,
-    namespace,
-    taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    workflowBundle: await workflowBundle(path.join(REPO_ROOT, 'workflows', 'index.ts')),
-    activities: createOrchestratorActivities({ home: dir }),
-  });
-  const running = worker.run();
+  const worker =
+    opts.orchestrator === false
+      ? undefined
+      : await Worker.create({
+          connection: native,
+          namespace,
+          taskQueue: ORCHESTRATOR_TASK_QUEUE,
+          workflowBundle: await workflowBundle(path.join(REPO_ROOT, 'workflows', 'index.ts')),
+          activities: createOrchestratorActivities({ home: dir }),
+        });
+  const running = worker?.run();
 
   return {
     client,
@@ -203,8 +208,8 @@ export async function startCycleLab(opts: {
       return { id: a.id, result };
     },
     async close() {
-      worker.shutdown();
-      await running.catch(() => undefined);
+      worker?.shutdown();
+      await running?.catch(() => undefined);
       await native.close();
       await (connection as Connection).close();
       for (const site of ['primary', 'secondary'] as const)
