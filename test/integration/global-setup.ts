@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { labDown } from '../../lab/lab.ts';
-import { readState } from '../../lab/state.ts';
+import { labDown, labReset, labStartWorkers, labStopWorkers, labUp } from '../../lab/lab.ts';
+import { type LabState, readState } from '../../lab/state.ts';
 import { ensureDevServer, stopDevServer } from '../../platform/dev-server.ts';
 import { freeLoopbackPort } from '../support/ports.ts';
 
@@ -19,11 +19,15 @@ declare module 'vitest' {
  * loopback port, Lifeboat's search attributes registered, shared through TEMPORAL_ADDRESS.
  */
 let home: string | undefined;
-/** Whether the lab was up before the run; a lab the run brought up is taken down after it. */
-let labWasUp = false;
+/**
+ * The lab as the run found it. A lab the run brought up is taken down after it; one that was up
+ * (the demo's) is given back working: its VMs reset and booted, its relay and workers pointed
+ * at the server they used before, not at this run's stopped one.
+ */
+let labBefore: LabState | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  labWasUp = readState() !== undefined;
+  labBefore = readState();
   home = mkdtempSync(path.join(tmpdir(), 'lifeboat-it-'));
   const server = await ensureDevServer({ home, port: await freeLoopbackPort(), headless: true });
   process.env.TEMPORAL_ADDRESS = server.address;
@@ -33,8 +37,21 @@ export async function setup(project: TestProject): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
-  if (!labWasUp && readState() !== undefined) await labDown();
+  if (!labBefore && readState() !== undefined) await labDown();
+  if (labBefore) await giveLabBack(labBefore);
   if (!home) return;
   await stopDevServer(home);
   rmSync(home, { recursive: true, force: true });
+}
+
+async function giveLabBack(before: LabState): Promise<void> {
+  const port = Number.parseInt(before.relay?.listen?.split(':').at(-1) ?? '7233', 10);
+  const now = readState();
+  if (now?.ready && now.runbook === before.runbook) await labReset({ port });
+  else {
+    if (now) await labDown();
+    await labUp({ runbook: before.runbook, port });
+  }
+  if (before.workers) await labStartWorkers({ port });
+  else if (readState()?.workers) await labStopWorkers();
 }
