@@ -1,9 +1,10 @@
 /**
  * The parts of an operation that restore from recovery points: the preflight at the target site
  * (point set, network, room, replica digests), the teardown proof, and writing the evidence.
- * Workflow code: each is one activity call with its own timeouts.
+ * Workflow code: each is one activity call with its own timeouts; `DrillRestore` puts them in
+ * the operation's run.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   OrchestratorActivities,
   RestorePreflightResult,
@@ -13,8 +14,11 @@ import type {
 import type { Evidence } from '../reports/evidence.ts';
 import { parsePointSelector } from '../restore/point-set.ts';
 import type { Plan } from '../runbooks/plan.ts';
+import { buildEvidence } from './evidence.ts';
 import { describe, networkName, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
+import type { OperationRun } from './operation-run.ts';
 import { proxySiteActivities } from './site-proxy.ts';
+import type { OperationResult } from './types.ts';
 
 const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
@@ -86,5 +90,111 @@ export async function recordEvidence(evidence: Evidence): Promise<{ path: string
     return await orchestrator.recordEvidence(evidence);
   } catch (err) {
     return describe(err);
+  }
+}
+
+/**
+ * The drill's own parts of an operation run: pick and hold the point set before the waves,
+ * prove the teardown after the undo, and record the evidence with the result.
+ */
+export class DrillRestore {
+  preflight: RestorePreflightResult | undefined;
+  refused: string | undefined;
+  private preflightEndedAt: number | undefined;
+  private healthyAt: number | undefined;
+  private proof: TeardownProofResult | undefined;
+  private proofError: string | undefined;
+
+  constructor(private readonly run: OperationRun) {}
+
+  async choosePoints(): Promise<void> {
+    const { run } = this;
+    const p = await drillPreflight(run.plan, run.id, run.input.options?.point ?? 'latest');
+    this.preflightEndedAt = Date.now();
+    if (!p.ok) {
+      this.refused = p.error;
+      return;
+    }
+    this.preflight = p.result;
+    run.restore = {
+      pointId: p.result.pointId,
+      startedAtMs: run.progress.startedAt,
+      vms: Object.fromEntries(
+        p.result.points.map((pt) => [pt.vm, { domain: pt.domain, records: pt.records }]),
+      ),
+    };
+    await run.holdPoints(p.result.pointId);
+    const keep = run.plan.drill?.keepAtMostMs;
+    if (keep) {
+      // A drill left waiting (a pause, a gate) is torn down when its time is up.
+      void condition(() => run.abortReason !== undefined || this.healthyAt !== undefined, keep).then(
+        (done) => {
+          if (!done) run.abort('expired');
+        },
+      );
+    }
+  }
+
+  /** Every group came up and passed its checks: the RTO is measured to here. */
+  healthy(): void {
+    if (!this.run.abortReason && !this.refused) this.healthyAt = Date.now();
+  }
+
+  async proveTeardown(): Promise<void> {
+    const preflight = this.preflight;
+    if (!preflight) return;
+    const r = await CancellationScope.nonCancellable(() =>
+      drillTeardownProof(this.run.plan, this.run.id, preflight),
+    );
+    if (typeof r === 'string') {
+      this.proofError = `teardown proof: ${r}`;
+      this.run.progress.error = [this.run.progress.error, this.proofError].filter(Boolean).join('; ');
+    } else this.proof = r;
+  }
+
+  /** The result, with the errors only a drill has. */
+  finish(): OperationResult {
+    const { run } = this;
+    const expired =
+      run.abortReason === 'expired'
+        ? [`drill.keepAtMost (${run.plan.drill?.keepAtMostMs} ms) expired; torn down`]
+        : [];
+    return run.finish({
+      ...(this.refused ? { refused: this.refused } : {}),
+      notes: expired,
+      ...(run.progress.error ? { trailing: run.progress.error } : {}),
+    });
+  }
+
+  /** Builds and records the evidence; the result carries the verdict and where it was written. */
+  async record(result: OperationResult): Promise<void> {
+    const { run } = this;
+    const info = workflowInfo();
+    const evidence = buildEvidence({
+      plan: run.plan,
+      progress: run.progress,
+      outcome: result.outcome,
+      temporal: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId },
+      startedBy: run.input.requestedBy ?? 'unknown',
+      selector: run.input.options?.point ?? 'latest',
+      targetSite: run.plan.sites.secondary.name,
+      network: drillNetworkName(run.plan),
+      ...(this.preflight ? { preflight: this.preflight } : {}),
+      ...(this.refused ? { preflightError: this.refused } : {}),
+      ...(this.preflightEndedAt !== undefined ? { preflightEndedAt: this.preflightEndedAt } : {}),
+      checks: run.checks,
+      probes: run.probes,
+      ...(this.proof ? { proof: this.proof } : {}),
+      ...(this.healthyAt !== undefined ? { healthyAt: this.healthyAt } : {}),
+      ...(run.progress.error ? { error: run.progress.error } : {}),
+    });
+    const recorded = await CancellationScope.nonCancellable(() => recordEvidence(evidence));
+    result.verdict = evidence.verdict;
+    result.verdictReasons = evidence.verdictReasons;
+    result.rto = evidence.objectives.rto;
+    result.rpo = evidence.objectives.rpo;
+    if (typeof recorded === 'string') {
+      result.verdictReasons = [...evidence.verdictReasons, `evidence not recorded: ${recorded}`];
+    } else result.evidencePath = recorded.path;
   }
 }
