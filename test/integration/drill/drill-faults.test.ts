@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestRefusedError, startOperation } from '../../../cli/runbook-client.ts';
-import { labKillSite } from '../../../lab/lab.ts';
+import { labKillSite, labReset } from '../../../lab/lab.ts';
 import { REPO_ROOT } from '../../../platform/home.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
@@ -80,6 +80,8 @@ describe('drill under faults (real lab)', () => {
   afterAll(async () => {
     orch?.child.kill('SIGTERM');
     await lab?.close().catch(() => undefined);
+    // The last test killed the primary: the next file gets the lab back whole.
+    await labReset();
   });
 
   it('the orchestrator worker SIGKILLed mid-boot: a new one resumes the drill, which passes and tears down once', async () => {

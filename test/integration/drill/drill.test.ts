@@ -3,13 +3,17 @@
  * as copy-on-write copies on the isolated bubble, checked (the data read inside the copy), torn
  * down, and the teardown proven; the replica's files byte-identical before and after.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvidence } from '../../../reports/evidence.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { CHECKS, drill, replicaDigests, secondaryDomains, VM } from './helpers.ts';
+
+const pexec = promisify(execFile);
 
 describe('drill (real lab)', () => {
   let lab: CycleLab;
@@ -82,6 +86,27 @@ describe('drill (real lab)', () => {
     expect(r.outcome).toBe('failed');
     expect(r.error).toMatch(/no point 20200101T000000Z-99/);
     expect(r.verdict).toBe('fail');
+    expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
+  });
+
+  it('a copy that can reach its production address fails the drill at once with that reason, torn down', async () => {
+    // Something on the bubble answers for the VM's production address (the test VM's is
+    // 192.168.100.90): the secondary's own bubble bridge, for the length of this test.
+    const ns = ['netns', 'exec', 'lb-secondary', 'ip', 'addr'];
+    await pexec('ip', [...ns, 'add', '192.168.100.90/32', 'dev', 'lbbubble0']);
+    try {
+      const r = await drill(lab, lab.plan);
+      expect(r.outcome).toBe('rolled-back');
+      expect(r.error).toMatch(/isolation breached/);
+      const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+      expect(evidence.isolation.some((p) => p.outcome === 'reachable' && p.target === '192.168.100.90')).toBe(
+        true,
+      );
+      expect(evidence.verdictReasons.join(' ')).toMatch(/isolation breached/);
+      expect(evidence.teardown?.proven).toBe(true);
+    } finally {
+      await pexec('ip', [...ns, 'del', '192.168.100.90/32', 'dev', 'lbbubble0']).catch(() => undefined);
+    }
     expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
   });
 });
