@@ -88,7 +88,7 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
     decisions: [],
     compensations: { pending: 0, done: 0 },
   };
-  const gates = new GateBook(plan.operators, plan.roles);
+  const gates = new GateBook(plan.operators, plan.roles, plan.groups);
   gates.install();
   const childAttention = new Map<string, { gates: GateView[]; pauses: PauseView[] }>();
   let abortReason: AbortReason | undefined;

@@ -2,6 +2,7 @@
  * Data shapes shared by the controller, the interpreter, the group workflow and the CLI.
  * Everything here is plain JSON: it crosses Temporal payloads and continue-as-new.
  */
+import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
 
 /** What the controller admits: the Plan's operations plus replication cycles and reprotect. */
@@ -118,10 +119,11 @@ export interface Compensation {
   network?: string;
 }
 
+/** A signed decision as recorded: a gate's (approve|reject) or a pause's (`pause:<group>/<n>`). */
 export interface ApprovalRecord {
   stepId: string;
   group: string;
-  decision: 'approve' | 'reject';
+  decision: GateDecision | PauseChoice;
   operator: string;
   role: string;
   reason: string;
@@ -176,6 +178,12 @@ export interface PauseView {
   group: string;
   error: string;
   since: number;
+  /** What a decision signs as its step id: `pause:<group>/<n>`, the group's n-th pause. */
+  stepId: string;
+  /** Holding any one of these roles lets an operator decide (see workflows/gates.ts). */
+  roles: string[];
+  /** The operators holding one of those roles. */
+  deciders: string[];
 }
 
 export type OperationState =
@@ -242,6 +250,7 @@ export interface GroupResult {
 
 export type PauseDecision = 'resume' | 'rollback' | 'continue';
 
+/** The unsigned request of `lifeboat.pauseDecision`, refused since pause decisions are signed. */
 export interface PauseDecisionRequest {
   group: string;
   decision: PauseDecision;
