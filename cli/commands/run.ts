@@ -2,18 +2,23 @@ import type { Command } from 'commander';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
 import type { OperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { renderOutcome } from '../progress.ts';
 import {
   cancelOperation,
   commitFailover,
+  operationProgress,
   RequestRefusedError,
   runbookState,
   startOperation,
 } from '../runbook-client.ts';
+import { terminalConfirm, watchOperation } from '../wait.ts';
 import { withTemporalClient } from '../with-client.ts';
+import { defaultOperatorName } from './operator.ts';
 
 /**
  * `lifeboat drill|failover|failback <runbook.yaml>`: compiles the runbook and asks its controller
- * to start the operation (refused, with the running operation's id, when it conflicts);
+ * to start the operation (refused, with the running operation's id, when it conflicts); with
+ * `--wait`, shows its progress until it ends (cli/wait.ts) and exits 0 only if it succeeded;
  * `lifeboat commit|cancel <runbook>` decide a failover awaiting commit or stop an operation.
  */
 export function registerRun(program: Command): void {
@@ -22,7 +27,7 @@ export function registerRun(program: Command): void {
       .command(kind)
       .description(`start a ${kind} of the runbook through its controller`)
       .argument('<runbook>', 'runbook file')
-      .option('--wait', 'wait for the operation to finish and print its outcome')
+      .option('--wait', 'show progress until the operation ends, then its outcome (Ctrl-C offers to cancel)')
       .option('--boot-concurrency <n>', 'concurrent VM boots per site', (v) => Number.parseInt(v, 10))
       .option('--json', 'machine-readable output')
       .action(async (file: string, flags: { wait?: boolean; json?: boolean; bootConcurrency?: number }) => {
@@ -40,28 +45,49 @@ export function registerRun(program: Command): void {
             process.stdout.write(flags.json ? `${JSON.stringify(op)}\n` : `${kind} started: ${op.id}\n`);
             return;
           }
-          process.stderr.write(`${kind} started: ${op.id}; waiting (gates: lifeboat status)\n`);
-          const result = await client.workflow
+          // Redrawn on stdout when it is a terminal; otherwise events on stderr, so stdout holds
+          // the outcome alone, as scripts expect.
+          const live = Boolean(process.stdout.isTTY && !flags.json);
+          const out = live ? process.stdout : process.stderr;
+          process.stderr.write(`${kind} started: ${op.id}; waiting (Ctrl-C to cancel)\n`);
+          const result = client.workflow
             .getHandle(op.id)
             .result()
             .then(
               (r: OperationResult) => r,
-              (err: { cause?: { details?: unknown[]; message?: string } }) =>
+              (err: { cause?: { details?: unknown[]; message?: string; name?: string } }) =>
                 (err.cause?.details?.[0] as OperationResult | undefined) ?? {
                   id: op.id,
                   kind,
-                  outcome: 'failed' as const,
+                  outcome:
+                    err.cause?.name === 'CancelledFailure' ? ('cancelled' as const) : ('failed' as const),
                   groups: {},
                   decisions: [],
                   error: err.cause?.message,
                 },
             );
+          const interactive = Boolean(process.stdout.isTTY && process.stdin.isTTY);
+          const end = await watchOperation({
+            operationId: op.id,
+            progress: () => operationProgress(client, op.id),
+            result,
+            cancel: async (reason) => {
+              await cancelOperation(client, { runbook: plan.runbook.name, operationId: op.id, reason });
+            },
+            out,
+            live,
+            confirm: interactive ? terminalConfirm(process.stdin, out) : undefined,
+            user: defaultOperatorName(),
+            signals: process,
+          });
+          if (!('result' in end)) {
+            process.exitCode = ExitCode.failed;
+            return;
+          }
           process.stdout.write(
-            flags.json
-              ? `${JSON.stringify(result)}\n`
-              : `${op.id}: ${result.outcome}${result.error ? ` (${result.error})` : ''}\n`,
+            flags.json ? `${JSON.stringify(end.result)}\n` : `${renderOutcome(end.result).join('\n')}\n`,
           );
-          process.exitCode = result.outcome === 'succeeded' ? ExitCode.ok : ExitCode.failed;
+          process.exitCode = end.result.outcome === 'succeeded' ? ExitCode.ok : ExitCode.failed;
         }, flags);
       });
   }
