@@ -1,9 +1,25 @@
 /**
- * Signed approvals. `payload.ts` and `verify.ts` are pure and sandbox-safe (workflows import
- * them); `keys.ts` reads and writes operator key files and is for the CLI only.
+ * Signed gate approvals and pause decisions. `payload.ts` and `verify.ts` are pure and
+ * sandbox-safe (workflows import them); `keys.ts` reads and writes operator key files and is for
+ * the CLI only.
  */
+export { holdersOf, pauseDeciderRoles } from './deciders.ts';
 export { base64ToBytes, bytesToBase64, utf8Encode } from './encoding.ts';
-export type { DecisionPayload, GateDecision, SignedDecision } from './payload.ts';
-export { canonicalJson, signingBytes } from './payload.ts';
-export type { DecisionRefusal, DecisionRefusalCode, GateContext } from './verify.ts';
-export { checkDecision, DECISION_SKEW_MS, decodePublicKey, KEY_PREFIX } from './verify.ts';
+export type { DecisionPayload, GateDecision, PauseChoice, SignedDecision } from './payload.ts';
+export {
+  canonicalJson,
+  GATE_DECISIONS,
+  PAUSE_CHOICES,
+  PAUSE_STEP_PREFIX,
+  pauseStepId,
+  signingBytes,
+} from './payload.ts';
+export type { DecisionRefusal, DecisionRefusalCode, GateContext, PauseContext } from './verify.ts';
+export {
+  checkDecision,
+  checkPauseDecision,
+  DECISION_SKEW_MS,
+  decodePublicKey,
+  KEY_PREFIX,
+  roleOf,
+} from './verify.ts';

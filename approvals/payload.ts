@@ -1,16 +1,39 @@
 /**
- * What an operator signs to decide a gate, and its one canonical byte form. The CLI signs these
- * bytes and the workflow verifies them, so both sides must produce exactly the same string.
+ * What an operator signs to decide a gate or a paused group, and its one canonical byte form. The
+ * CLI signs these bytes and the workflow verifies them, so both sides must produce exactly the
+ * same string.
  */
 import { utf8Encode } from './encoding.ts';
 
 export type GateDecision = 'approve' | 'reject';
 
+/** What to do with a group paused by `onFailure: pause`: run it again, skip it, roll back. */
+export type PauseChoice = 'retry' | 'skip' | 'rollback';
+
+export const GATE_DECISIONS: readonly GateDecision[] = ['approve', 'reject'];
+export const PAUSE_CHOICES: readonly PauseChoice[] = ['retry', 'skip', 'rollback'];
+
+/**
+ * Pause step ids (`pause:<group>/<n>`, one slash) never equal a gate's (`<group>/before/<n>`, two
+ * slashes; group names hold no slash), and the decision values of the two are disjoint.
+ */
+export const PAUSE_STEP_PREFIX = 'pause:';
+
+/**
+ * The step id a pause decision signs: the group and which of its pauses (1, 2, ...), so a
+ * decision signed for one pause is useless on the group's next one, and on any gate.
+ */
+export function pauseStepId(group: string, occurrence: number): string {
+  return `${PAUSE_STEP_PREFIX}${group}/${occurrence}`;
+}
+
 export interface DecisionPayload {
   /** The workflow that holds the gate; a signature for one operation is useless on another. */
   workflowId: string;
+  /** A gate's step id, or a pause's (`pause:<group>/<n>`). */
   stepId: string;
-  decision: GateDecision;
+  /** approve|reject for a gate, retry|skip|rollback for a pause; each side refuses the other's. */
+  decision: GateDecision | PauseChoice;
   reason: string;
   /** ISO-8601 UTC time of signing. */
   time: string;

@@ -1,10 +1,11 @@
 /**
- * Checks a signed gate decision. Pure and synchronous: it runs inside the workflow's Update
- * validator (the sandbox has no node:crypto, hence @noble/curves).
+ * Checks a signed gate or pause decision. Pure and synchronous: it runs inside the workflow's
+ * Update validator (the sandbox has no node:crypto, hence @noble/curves).
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { holdersOf } from './deciders.ts';
 import { base64ToBytes } from './encoding.ts';
-import { type SignedDecision, signingBytes } from './payload.ts';
+import { GATE_DECISIONS, PAUSE_CHOICES, type SignedDecision, signingBytes } from './payload.ts';
 
 export const KEY_PREFIX = 'ed25519:';
 /** How far a signature's time may lie outside the gate's open window (clock skew). */
@@ -12,7 +13,9 @@ export const DECISION_SKEW_MS = 5 * 60_000;
 
 export type DecisionRefusalCode =
   | 'NO_SUCH_GATE'
+  | 'NOT_PAUSED'
   | 'WRONG_WORKFLOW'
+  | 'BAD_DECISION'
   | 'NO_REASON'
   | 'UNKNOWN_OPERATOR'
   | 'WRONG_ROLE'
@@ -27,17 +30,29 @@ export interface DecisionRefusal {
   hint: string;
 }
 
-export interface GateContext {
+/** What a decision is checked against, apart from what it decides: the runbook's people. */
+interface SignerContext {
   workflowId: string;
   stepId: string;
-  role: string;
-  /** When the gate opened and the current workflow time (ms since epoch). */
-  openedAt: number;
+  /** The current workflow time (ms since epoch). */
   now: number;
   operators: Record<string, { key: string }>;
   roles: Record<string, string[]>;
   /** Signatures already accepted by this workflow. */
   seenSignatures: ReadonlySet<string>;
+}
+
+export interface GateContext extends SignerContext {
+  role: string;
+  /** When the gate opened (ms since epoch). */
+  openedAt: number;
+}
+
+export interface PauseContext extends SignerContext {
+  /** Holding any one of these roles lets an operator decide the pause. */
+  deciderRoles: readonly string[];
+  /** When the group paused (ms since epoch). */
+  since: number;
 }
 
 export function decodePublicKey(text: string): Uint8Array | undefined {
@@ -46,39 +61,87 @@ export function decodePublicKey(text: string): Uint8Array | undefined {
   return bytes?.length === 32 ? bytes : undefined;
 }
 
-/** Undefined when the decision may be accepted; otherwise why not. */
+/** The first of `eligible` that `operator` holds in the runbook, if any. */
+export function roleOf(
+  operator: string,
+  eligible: readonly string[],
+  roles: Record<string, string[]>,
+): string | undefined {
+  return eligible.find((r) => (roles[r] ?? []).includes(operator));
+}
+
+/** Undefined when the gate decision may be accepted; otherwise why not. */
 export function checkDecision(d: SignedDecision, gate: GateContext): DecisionRefusal | undefined {
+  // Unknown decisions keep the code they always had (BAD_SIGNATURE): callers match on it.
+  return checkSigned(d, gate, {
+    decisions: GATE_DECISIONS,
+    badDecision: 'BAD_SIGNATURE',
+    wrongStep: 'NO_SUCH_GATE',
+    eligible: [gate.role],
+    openedAt: gate.openedAt,
+    what: 'gate',
+  });
+}
+
+/** Undefined when the pause decision may be accepted; otherwise why not. */
+export function checkPauseDecision(d: SignedDecision, pause: PauseContext): DecisionRefusal | undefined {
+  return checkSigned(d, pause, {
+    decisions: PAUSE_CHOICES,
+    badDecision: 'BAD_DECISION',
+    wrongStep: 'NOT_PAUSED',
+    eligible: pause.deciderRoles,
+    openedAt: pause.since,
+    what: 'pause',
+  });
+}
+
+function checkSigned(
+  d: SignedDecision,
+  ctx: SignerContext,
+  o: {
+    decisions: readonly string[];
+    badDecision: DecisionRefusalCode;
+    wrongStep: DecisionRefusalCode;
+    eligible: readonly string[];
+    openedAt: number;
+    what: string;
+  },
+): DecisionRefusal | undefined {
   const p = d.payload;
-  if (p.workflowId !== gate.workflowId) {
-    return refuse('WRONG_WORKFLOW', `signed for ${p.workflowId}, not ${gate.workflowId}`, 'sign again');
+  if (p.workflowId !== ctx.workflowId) {
+    return refuse('WRONG_WORKFLOW', `signed for ${p.workflowId}, not ${ctx.workflowId}`, 'sign again');
   }
-  if (p.stepId !== gate.stepId) {
-    return refuse('NO_SUCH_GATE', `signed for step ${p.stepId}, not ${gate.stepId}`, 'sign again');
+  if (p.stepId !== ctx.stepId) {
+    return refuse(o.wrongStep, `signed for step ${String(p.stepId)}, not ${ctx.stepId}`, 'sign again');
   }
-  if (p.decision !== 'approve' && p.decision !== 'reject') {
-    return refuse('BAD_SIGNATURE', `unknown decision ${String(p.decision)}`, 'approve or reject');
+  if (!o.decisions.includes(p.decision)) {
+    return refuse(
+      o.badDecision,
+      `unknown ${o.what} decision ${String(p.decision)}`,
+      o.decisions.join(' or '),
+    );
   }
   if (typeof p.reason !== 'string' || p.reason.trim() === '') {
     return refuse('NO_REASON', 'a decision needs a reason', 'pass --reason "why"');
   }
-  const operator = gate.operators[d.operator];
+  const operator = ctx.operators[d.operator];
   if (!operator) {
     return refuse('UNKNOWN_OPERATOR', `operator ${d.operator} is not in the runbook`, 'check operators');
   }
-  const allowed = gate.roles[gate.role] ?? [];
-  if (!allowed.includes(d.operator)) {
+  if (!roleOf(d.operator, o.eligible, ctx.roles)) {
+    const allowed = holdersOf(o.eligible, ctx.roles);
     return refuse(
       'WRONG_ROLE',
-      `operator ${d.operator} does not hold role ${gate.role}`,
+      `operator ${d.operator} does not hold role ${o.eligible.join(' or ') || '(none)'}`,
       `ask one of: ${allowed.join(', ') || '(nobody)'}`,
     );
   }
   const key = decodePublicKey(operator.key);
   if (!key) return refuse('BAD_KEY', `operator ${d.operator} has no valid ed25519 key`, 'fix the runbook');
-  if (gate.seenSignatures.has(d.signature)) {
+  if (ctx.seenSignatures.has(d.signature)) {
     return refuse('REPLAYED', 'this signature was already used', 'sign a fresh decision');
   }
-  const sig = base64ToBytes(d.signature);
+  const sig = typeof d.signature === 'string' ? base64ToBytes(d.signature) : undefined;
   let valid = false;
   try {
     // zip215: false is RFC 8032's strict rule: one message has one valid signature encoding.
@@ -91,8 +154,8 @@ export function checkDecision(d: SignedDecision, gate: GateContext): DecisionRef
     return refuse('BAD_SIGNATURE', `signature does not verify for ${d.operator}`, 'check the key file');
   }
   const t = Date.parse(p.time);
-  if (Number.isNaN(t) || t < gate.openedAt - DECISION_SKEW_MS || t > gate.now + DECISION_SKEW_MS) {
-    return refuse('STALE', `signed at ${p.time}, outside the gate's window`, 'sign a fresh decision');
+  if (Number.isNaN(t) || t < o.openedAt - DECISION_SKEW_MS || t > ctx.now + DECISION_SKEW_MS) {
+    return refuse('STALE', `signed at ${p.time}, outside the ${o.what}'s window`, 'sign a fresh decision');
   }
   return undefined;
 }

@@ -1,21 +1,21 @@
 /**
  * Client-side calls to a runbook's controller and its operations, shared by the CLI commands
  * and the integration tests: start an operation (the controller is started on first use),
- * read state and progress, find a waiting gate and send a signed decision to it.
+ * read state and progress, find a waiting gate or pause and send a signed decision to it.
  */
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signDecision } from '../approvals/keys.ts';
-import type { GateDecision } from '../approvals/payload.ts';
+import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
 import type { OperationKind, Plan } from '../runbooks/plan.ts';
 import {
   approvalUpdate,
   cancelOperationUpdate,
   commitUpdate,
-  pauseDecisionUpdate,
   progressQuery,
   runbookStateQuery,
+  signedPauseDecisionUpdate,
   startOperationUpdate,
 } from '../workflows/messages.ts';
 import type {
@@ -23,7 +23,7 @@ import type {
   GateView,
   OperationOptions,
   OperationProgress,
-  PauseDecision,
+  PauseView,
   RunbookState,
   StartOperationResult,
 } from '../workflows/types.ts';
@@ -97,15 +97,25 @@ export function operationProgress(client: Client, operationId: string): Promise<
   return client.workflow.getHandle(operationId).query(progressQuery);
 }
 
-/** The gates waiting in the runbook's operations in flight. */
-export async function waitingGates(client: Client, runbook: string): Promise<GateView[]> {
+/** The progress of the runbook's operations in flight (drills, failovers, failbacks). */
+async function inFlightProgress(client: Client, runbook: string): Promise<OperationProgress[]> {
   const state = await runbookState(client, runbook);
-  const gates: GateView[] = [];
+  const out: OperationProgress[] = [];
   for (const op of state.inFlight) {
     if (op.kind === 'replication' || op.kind === 'reprotect') continue;
-    gates.push(...(await operationProgress(client, op.id)).gates);
+    out.push(await operationProgress(client, op.id));
   }
-  return gates;
+  return out;
+}
+
+/** The gates waiting in the runbook's operations in flight. */
+export async function waitingGates(client: Client, runbook: string): Promise<GateView[]> {
+  return (await inFlightProgress(client, runbook)).flatMap((p) => p.gates);
+}
+
+/** The groups paused in the runbook's operations in flight. */
+export async function waitingPauses(client: Client, runbook: string): Promise<PauseView[]> {
+  return (await inFlightProgress(client, runbook)).flatMap((p) => p.pauses);
 }
 
 /** Signs `{workflowId, stepId, decision, reason, time}` and sends it to the gate's workflow. */
@@ -141,14 +151,40 @@ export async function decideGate(
   );
 }
 
-export function decidePause(
+/**
+ * Signs `{workflowId, stepId: pause:<group>/<n>, decision, reason, time}` and sends it to the
+ * workflow holding the group's pause: retry runs the group again, skip leaves it failed and goes
+ * on, rollback undoes the operation.
+ */
+export async function decidePause(
   client: Client,
-  req: { workflowId: string; group: string; decision: PauseDecision; reason: string; by?: string },
-): Promise<{ group: string; decision: string }> {
+  req: {
+    runbook: string;
+    group: string;
+    decision: PauseChoice;
+    reason: string;
+    key: OperatorKey;
+    now?: Date;
+  },
+): Promise<ApprovalRecord> {
+  const pause = (await waitingPauses(client, req.runbook)).find((p) => p.group === req.group);
+  if (!pause) {
+    throw new RequestRefusedError(
+      'NOT_PAUSED',
+      `group ${req.group} is not paused in runbook ${req.runbook}`,
+      'see lifeboat status',
+      {},
+    );
+  }
+  const signed = signDecision(req.key, {
+    workflowId: pause.workflowId,
+    stepId: pause.stepId,
+    decision: req.decision,
+    reason: req.reason,
+    time: (req.now ?? new Date()).toISOString(),
+  });
   return refusalsAsErrors(() =>
-    client.workflow.getHandle(req.workflowId).executeUpdate(pauseDecisionUpdate, {
-      args: [{ group: req.group, decision: req.decision, reason: req.reason, by: req.by }],
-    }),
+    client.workflow.getHandle(pause.workflowId).executeUpdate(signedPauseDecisionUpdate, { args: [signed] }),
   );
 }
 

@@ -1,5 +1,6 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { PROGRESS_QUERY_NAME, SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTES } from './names.ts';
+import { type PausedGroup, pausedGroups, renderPausedGroups } from './pauses.ts';
 
 /**
  * Operations in flight and recent, found through Lifeboat's search attributes (visibility), with
@@ -116,7 +117,12 @@ export function waitingGates(rows: OperationRow[]): WaitingGate[] {
 export async function listOperations(
   client: Client,
   opts: { runbook?: string; recent?: number; queryTimeoutMs?: number } = {},
-): Promise<{ inFlight: OperationRow[]; recent: OperationRow[]; gates: WaitingGate[] }> {
+): Promise<{
+  inFlight: OperationRow[];
+  recent: OperationRow[];
+  gates: WaitingGate[];
+  pauses: PausedGroup[];
+}> {
   const inFlight: OperationRow[] = [];
   for await (const info of client.workflow.list({ query: operationsQuery({ ...opts, running: true }) })) {
     inFlight.push(toRow(info));
@@ -137,7 +143,7 @@ export async function listOperations(
       row.progress = await progressOf(client, row, opts.queryTimeoutMs ?? 3_000);
     }),
   );
-  return { inFlight, recent, gates: waitingGates(inFlight) };
+  return { inFlight, recent, gates: waitingGates(inFlight), pauses: pausedGroups(inFlight) };
 }
 
 /** A short text for a progress answer whose shape the workflow defines. */
@@ -151,6 +157,7 @@ export function summarizeProgress(progress: unknown): string {
   if (typeof p.done === 'number' && typeof p.total === 'number') bits.push(`${p.done}/${p.total}`);
   if (typeof p.percent === 'number') bits.push(`${Math.round(p.percent)}%`);
   if (Array.isArray(p.gates) && p.gates.length > 0) bits.push(`${p.gates.length} gate(s)`);
+  if (Array.isArray(p.pauses) && p.pauses.length > 0) bits.push(`${p.pauses.length} paused`);
   if (bits.length > 0) return bits.join(' ');
   const text = JSON.stringify(progress);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
@@ -197,7 +204,7 @@ function renderGates(gates: WaitingGate[], now: number): string {
 
 /** The human rendering of `lifeboat status` (pure, unit-tested). */
 export function renderOperations(
-  result: { inFlight: OperationRow[]; recent: OperationRow[]; gates?: WaitingGate[] },
+  result: { inFlight: OperationRow[]; recent: OperationRow[]; gates?: WaitingGate[]; pauses?: PausedGroup[] },
   now: number = Date.now(),
 ): string {
   const header = ['RUNBOOK', 'OPERATION', 'STATE', 'STATUS', 'STARTED', 'PROGRESS', 'WORKFLOW'];
@@ -216,7 +223,8 @@ export function renderOperations(
       : 'In flight: none',
     result.recent.length > 0 ? `Recent:\n${table([header, ...result.recent.map(line)])}` : 'Recent: none',
   ];
-  // Gates come first: they are what a person has to act on.
+  // Pauses and gates come first: they are what a person has to act on.
   if (result.gates && result.gates.length > 0) parts.unshift(renderGates(result.gates, now));
+  if (result.pauses && result.pauses.length > 0) parts.unshift(renderPausedGroups(result.pauses, now, table));
   return parts.join('\n\n');
 }

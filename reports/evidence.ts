@@ -67,7 +67,8 @@ export const checkEvidenceSchema = z.object({
 export const approvalEvidenceSchema = z.object({
   stepId: z.string(),
   group: z.string(),
-  decision: z.enum(['approve', 'reject']),
+  /** approve|reject for a gate; retry|skip|rollback for a paused group (stepId pause:<group>/<n>). */
+  decision: z.enum(['approve', 'reject', 'retry', 'skip', 'rollback']),
   operator: z.string(),
   role: z.string(),
   reason: z.string(),

@@ -1,14 +1,23 @@
 /**
  * Gates (approval steps) and pauses (`onFailure: pause`) held by one workflow, with the Update
- * handlers that decide them. The approval validator verifies the operator's signature, role and
- * freshness synchronously, so a refused decision never reaches history.
+ * handlers that decide them. Both validators verify the operator's signature, role and freshness
+ * synchronously, so a refused decision never reaches history.
+ * Who may decide a pause: approvals/deciders.ts.
  */
 import { ApplicationFailure, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { SignedDecision } from '../approvals/payload.ts';
-import { checkDecision } from '../approvals/verify.ts';
-import type { Plan, PlanStep } from '../runbooks/plan.ts';
-import { approvalUpdate, pauseDecisionUpdate } from './messages.ts';
+import { holdersOf, pauseDeciderRoles } from '../approvals/deciders.ts';
+import { type PauseChoice, pauseStepId, type SignedDecision } from '../approvals/payload.ts';
+import { checkDecision, checkPauseDecision, roleOf } from '../approvals/verify.ts';
+import type { Plan, PlanGroup, PlanStep } from '../runbooks/plan.ts';
+import { approvalUpdate, pauseDecisionUpdate, signedPauseDecisionUpdate } from './messages.ts';
 import type { ApprovalRecord, GateView, PauseDecision, PauseView } from './types.ts';
+
+/** What each signed choice does to the paused group. */
+const PAUSE_EFFECT: Record<PauseChoice, PauseDecision> = {
+  retry: 'resume',
+  skip: 'continue',
+  rollback: 'rollback',
+};
 
 type ApprovalStep = Extract<PlanStep, { kind: 'approval' }>;
 
@@ -27,12 +36,15 @@ export class GateBook {
   readonly pauses = new Map<string, OpenPause>();
   readonly decisions: ApprovalRecord[] = [];
   private readonly seenSignatures = new Set<string>();
+  private readonly pauseCounts = new Map<string, number>();
   /** Called whenever the set of open gates or pauses changes. */
   onChange: () => void = () => {};
 
+  /** `groups`: the Plan's groups this workflow runs, for who may decide their pauses. */
   constructor(
     private readonly operators: Plan['operators'],
     private readonly roles: Plan['roles'],
+    private readonly groups: readonly PlanGroup[] = [],
   ) {}
 
   openGate(step: ApprovalStep): OpenGate {
@@ -59,8 +71,22 @@ export class GateBook {
   }
 
   openPause(group: string, error: string): OpenPause {
+    const occurrence = (this.pauseCounts.get(group) ?? 0) + 1;
+    this.pauseCounts.set(group, occurrence);
+    const roles = pauseDeciderRoles(
+      this.groups.find((g) => g.name === group),
+      this.roles,
+    );
     const pause: OpenPause = {
-      view: { workflowId: workflowInfo().workflowId, group, error, since: Date.now() },
+      view: {
+        workflowId: workflowInfo().workflowId,
+        group,
+        error,
+        since: Date.now(),
+        stepId: pauseStepId(group, occurrence),
+        roles,
+        deciders: holdersOf(roles, this.roles),
+      },
     };
     this.pauses.set(group, pause);
     this.onChange();
@@ -113,14 +139,88 @@ export class GateBook {
       { validator: (d: SignedDecision) => this.refusal(d) },
     );
     setHandler(
+      signedPauseDecisionUpdate,
+      (d: SignedDecision): ApprovalRecord => {
+        // As for gates: the validator ran (and is skipped on replay); state checks only here.
+        const p = this.pauseByStep(d.payload.stepId);
+        const choice = d.payload.decision as PauseChoice;
+        if (!p || p.decision || this.seenSignatures.has(d.signature) || !(choice in PAUSE_EFFECT)) {
+          throw ApplicationFailure.nonRetryable(`${d.payload.stepId} is already decided`, 'NOT_PAUSED');
+        }
+        const record: ApprovalRecord = {
+          stepId: p.view.stepId,
+          group: p.view.group,
+          decision: choice,
+          operator: d.operator,
+          role: roleOf(d.operator, p.view.roles, this.roles) ?? '',
+          reason: d.payload.reason,
+          signedAt: d.payload.time,
+          recordedAt: new Date().toISOString(),
+          signature: d.signature,
+        };
+        this.seenSignatures.add(d.signature);
+        p.decision = PAUSE_EFFECT[choice];
+        this.decisions.push(record);
+        return record;
+      },
+      { validator: (d: SignedDecision) => this.signedPauseRefusal(d) },
+    );
+    setHandler(
       pauseDecisionUpdate,
       (r) => {
         this.pauseRefusal(r.group, r.decision, r.reason);
         (this.pauses.get(r.group) as OpenPause).decision = r.decision;
         return { group: r.group, decision: r.decision };
       },
-      { validator: (r) => this.pauseRefusal(r.group, r.decision, r.reason) },
+      {
+        validator: (_r) => {
+          throw ApplicationFailure.create({
+            type: 'UNSIGNED',
+            message: 'pause decisions must be signed',
+            nonRetryable: true,
+            details: [{ hint: 'lifeboat retry|skip|rollback <runbook> --group <group> --reason "..."' }],
+          });
+        },
+      },
     );
+  }
+
+  private pauseByStep(stepId: unknown): OpenPause | undefined {
+    return [...this.pauses.values()].find((p) => p.view.stepId === stepId);
+  }
+
+  private signedPauseRefusal(d: SignedDecision): void {
+    if (!d || typeof d !== 'object' || !d.payload || typeof d.payload !== 'object') {
+      throw ApplicationFailure.nonRetryable('malformed decision', 'BAD_DECISION');
+    }
+    const pause = this.pauseByStep(d.payload.stepId);
+    if (!pause || pause.decision) {
+      const open = this.openPauseViews().map((p) => p.stepId);
+      throw ApplicationFailure.create({
+        type: 'NOT_PAUSED',
+        message: `no pause ${String(d.payload.stepId)} is waiting in ${workflowInfo().workflowId}`,
+        nonRetryable: true,
+        details: [{ hint: open.length ? `waiting: ${open.join(', ')}` : 'no group is paused' }],
+      });
+    }
+    const refusal = checkPauseDecision(d, {
+      workflowId: workflowInfo().workflowId,
+      stepId: pause.view.stepId,
+      deciderRoles: pause.view.roles,
+      since: pause.view.since,
+      now: Date.now(),
+      operators: this.operators,
+      roles: this.roles,
+      seenSignatures: this.seenSignatures,
+    });
+    if (refusal) {
+      throw ApplicationFailure.create({
+        type: refusal.code,
+        message: refusal.message,
+        nonRetryable: true,
+        details: [{ hint: refusal.hint }],
+      });
+    }
   }
 
   private refusal(d: SignedDecision): void {
@@ -157,6 +257,7 @@ export class GateBook {
     }
   }
 
+  /** The unsigned request's checks, kept for histories that recorded one (see messages.ts). */
   private pauseRefusal(group: string, decision: string, reason: string): void {
     const pause = this.pauses.get(group);
     if (!pause || pause.decision) {

@@ -34,7 +34,7 @@ export async function groupWorkflow(input: GroupInput): Promise<GroupResult> {
   const keys = new Set<string>();
   const limiters = new Map<string, WorkflowSemaphore>();
   let aborted = false;
-  const gates = new GateBook(input.operators, input.roles);
+  const gates = new GateBook(input.operators, input.roles, [input.group]);
   gates.install();
   const parent = getExternalWorkflowHandle(input.parentId);
   gates.onChange = () => {

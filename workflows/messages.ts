@@ -49,9 +49,16 @@ export const pointsHeldSignal = defineSignal<[{ id: string; points: string[] }]>
 export const progressQuery = defineQuery<OperationProgress>('lifeboat.progress');
 /** A signed approve/reject of a gate; the validator verifies signature, role and freshness. */
 export const approvalUpdate = defineUpdate<ApprovalRecord, [SignedDecision]>('lifeboat.approval');
-/** What to do with a group paused by `onFailure: pause`. */
+/**
+ * Unsigned pause decisions: refused by the validator today; the handler stays so histories that
+ * recorded one still replay (validators do not run on replay).
+ */
 export const pauseDecisionUpdate = defineUpdate<{ group: string; decision: string }, [PauseDecisionRequest]>(
   'lifeboat.pauseDecision',
+);
+/** A signed retry|skip|rollback of a group paused by `onFailure: pause` (stepId `pause:<g>/<n>`). */
+export const signedPauseDecisionUpdate = defineUpdate<ApprovalRecord, [SignedDecision]>(
+  'lifeboat.signedPauseDecision',
 );
 /** Commit or roll back a failover waiting for its commit. */
 export const commitUpdate = defineUpdate<{ decision: string }, [CommitRequest]>('lifeboat.commit');

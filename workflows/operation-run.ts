@@ -112,7 +112,7 @@ export class OperationRun {
       decisions: [],
       compensations: { pending: 0, done: 0 },
     };
-    this.gates = new GateBook(plan.operators, plan.roles);
+    this.gates = new GateBook(plan.operators, plan.roles, plan.groups);
   }
 
   get id(): string {

@@ -3,6 +3,7 @@
  * Everything here is plain JSON: it crosses Temporal payloads and continue-as-new.
  */
 import type { IsolationProbeResult } from '../activities/restore.ts';
+import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
 
@@ -139,10 +140,11 @@ export interface Compensation {
   restore?: RestoreRef;
 }
 
+/** A signed decision as recorded: a gate's (approve|reject) or a pause's (`pause:<group>/<n>`). */
 export interface ApprovalRecord {
   stepId: string;
   group: string;
-  decision: 'approve' | 'reject';
+  decision: GateDecision | PauseChoice;
   operator: string;
   role: string;
   reason: string;
@@ -197,6 +199,12 @@ export interface PauseView {
   group: string;
   error: string;
   since: number;
+  /** What a decision signs as its step id: `pause:<group>/<n>`, the group's n-th pause. */
+  stepId: string;
+  /** Holding any one of these roles lets an operator decide (see workflows/gates.ts). */
+  roles: string[];
+  /** The operators holding one of those roles. */
+  deciders: string[];
 }
 
 export type OperationState =
@@ -294,6 +302,7 @@ export interface GroupResult {
 
 export type PauseDecision = 'resume' | 'rollback' | 'continue';
 
+/** The unsigned request of `lifeboat.pauseDecision`, refused since pause decisions are signed. */
 export interface PauseDecisionRequest {
   group: string;
   decision: PauseDecision;

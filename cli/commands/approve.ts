@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadOperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
+import { loadOperatorKey, type OperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { GateDecision } from '../../approvals/payload.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { decideGate } from '../runbook-client.ts';
@@ -28,25 +28,36 @@ export function registerApprove(program: Command): void {
   }
 }
 
-async function decide(decision: GateDecision, runbook: string, flags: DecideFlags): Promise<void> {
+/**
+ * The reason and the operator's key a signed decision needs, or undefined after saying what is
+ * missing (exit code set). The key first: a missing one is the operator's to fix, with no server
+ * to start for it.
+ */
+export async function reasonAndKey(
+  verb: string,
+  flags: { reason?: string; operator: string },
+): Promise<{ reason: string; key: OperatorKey } | undefined> {
   const reason = flags.reason;
   if (!reason || reason.trim() === '') {
-    process.stderr.write(`lifeboat: ${decision} needs --reason "why"\n`);
+    process.stderr.write(`lifeboat: ${verb} needs --reason "why"\n`);
     process.exitCode = ExitCode.usage;
-    return;
+    return undefined;
   }
-  // The key first: a missing one is the operator's to fix, with no server to start for it.
-  let key: Awaited<ReturnType<typeof loadOperatorKey>>;
   try {
-    key = await loadOperatorKey(flags.operator);
+    return { reason, key: await loadOperatorKey(flags.operator) };
   } catch (err) {
     if (!(err instanceof OperatorKeyError)) throw err;
     process.stderr.write(`lifeboat: ${err.message} (${err.hint})\n`);
     process.exitCode = ExitCode.failed;
-    return;
+    return undefined;
   }
+}
+
+async function decide(decision: GateDecision, runbook: string, flags: DecideFlags): Promise<void> {
+  const signer = await reasonAndKey(decision, flags);
+  if (!signer) return;
   await withTemporalClient(async (client) => {
-    const record = await decideGate(client, { runbook, stepId: flags.step, decision, reason, key });
+    const record = await decideGate(client, { runbook, stepId: flags.step, decision, ...signer });
     process.stdout.write(
       flags.json
         ? `${JSON.stringify(record)}\n`

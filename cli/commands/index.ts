@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerApprove } from './approve.ts';
 import { registerLab } from './lab.ts';
 import { registerOperator } from './operator.ts';
+import { registerPauseDecisions } from './pause.ts';
 import { registerPlan } from './plan.ts';
 import { registerPoints } from './points.ts';
 import { registerReplicate } from './replicate.ts';
@@ -21,6 +22,7 @@ export const commands: Array<(program: Command) => void> = [
   registerLab,
   registerOperator,
   registerApprove,
+  registerPauseDecisions,
   registerRun,
   registerReplicate,
   registerPoints,

@@ -4,18 +4,23 @@ import { parsePointSelector } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
 import type { OperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { renderOutcome } from '../progress.ts';
 import {
   cancelOperation,
   commitFailover,
+  operationProgress,
   RequestRefusedError,
   runbookState,
   startOperation,
 } from '../runbook-client.ts';
+import { terminalConfirm, watchOperation } from '../wait.ts';
 import { withTemporalClient } from '../with-client.ts';
+import { defaultOperatorName } from './operator.ts';
 
 /**
  * `lifeboat drill|failover|failback <runbook.yaml>`: compiles the runbook and asks its controller
- * to start the operation (refused, with the running operation's id, when it conflicts);
+ * to start the operation (refused, with the running operation's id, when it conflicts); with
+ * `--wait`, shows its progress until it ends (cli/wait.ts) and exits 0 only if it succeeded;
  * `lifeboat commit|cancel <runbook>` decide a failover awaiting commit or stop an operation.
  */
 interface RunFlags {
@@ -30,28 +35,13 @@ function requester(): string {
   return `${userInfo().username}@${hostname()}`;
 }
 
-function formatResult(id: string, r: OperationResult): string {
-  const lines = [`${id}: ${r.outcome}${r.error ? ` (${r.error})` : ''}`];
-  const fmt = (o: OperationResult['rto']) =>
-    o === undefined
-      ? ''
-      : `${o.measuredMs === undefined ? 'not measured' : `${(o.measuredMs / 1000).toFixed(1)} s`} against ${(o.targetMs / 1000).toFixed(0)} s: ${o.pass === undefined ? '-' : o.pass ? 'met' : 'MISSED'}`;
-  if (r.verdict !== undefined) {
-    lines.push(`verdict: ${r.verdict.toUpperCase()}`);
-    for (const why of r.verdictReasons ?? []) lines.push(`  - ${why}`);
-    lines.push(`RTO: ${fmt(r.rto)}`, `RPO: ${fmt(r.rpo)}`);
-  }
-  if (r.evidencePath) lines.push(`evidence: ${r.evidencePath}`);
-  return `${lines.join('\n')}\n`;
-}
-
 export function registerRun(program: Command): void {
   for (const kind of ['drill', 'failover', 'failback'] as const satisfies readonly OperationKind[]) {
     program
       .command(kind)
       .description(`start a ${kind} of the runbook through its controller`)
       .argument('<runbook>', 'runbook file')
-      .option('--wait', 'wait for the operation to finish and print its outcome')
+      .option('--wait', 'show progress until the operation ends, then its outcome (Ctrl-C offers to cancel)')
       .option('--boot-concurrency <n>', 'concurrent VM boots per site', (v) => Number.parseInt(v, 10))
       .option(
         '--point <point>',
@@ -91,25 +81,51 @@ export function registerRun(program: Command): void {
             process.stdout.write(flags.json ? `${JSON.stringify(op)}\n` : `${kind} started: ${op.id}\n`);
             return;
           }
-          process.stderr.write(`${kind} started: ${op.id}; waiting (gates: lifeboat status)\n`);
-          const result = await client.workflow
+          // Redrawn on stdout when it is a terminal; otherwise events on stderr, so stdout holds
+          // the outcome alone, as scripts expect.
+          const live = Boolean(process.stdout.isTTY && !flags.json);
+          const out = live ? process.stdout : process.stderr;
+          process.stderr.write(`${kind} started: ${op.id}; waiting (Ctrl-C to cancel)\n`);
+          const result = client.workflow
             .getHandle(op.id)
             .result()
             .then(
               (r: OperationResult) => r,
-              (err: { cause?: { details?: unknown[]; message?: string } }) =>
+              (err: { cause?: { details?: unknown[]; message?: string; name?: string } }) =>
                 (err.cause?.details?.[0] as OperationResult | undefined) ?? {
                   id: op.id,
                   kind,
-                  outcome: 'failed' as const,
+                  outcome:
+                    err.cause?.name === 'CancelledFailure' ? ('cancelled' as const) : ('failed' as const),
                   groups: {},
                   decisions: [],
                   error: err.cause?.message,
                 },
             );
-          process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatResult(op.id, result));
-          const passed = result.verdict === undefined || result.verdict === 'pass';
-          process.exitCode = result.outcome === 'succeeded' && passed ? ExitCode.ok : ExitCode.failed;
+          const interactive = Boolean(process.stdout.isTTY && process.stdin.isTTY);
+          const end = await watchOperation({
+            operationId: op.id,
+            progress: () => operationProgress(client, op.id),
+            result,
+            cancel: async (reason) => {
+              await cancelOperation(client, { runbook: plan.runbook.name, operationId: op.id, reason });
+            },
+            out,
+            live,
+            confirm: interactive ? terminalConfirm(process.stdin, out) : undefined,
+            user: defaultOperatorName(),
+            signals: process,
+          });
+          if (!('result' in end)) {
+            process.exitCode = ExitCode.failed;
+            return;
+          }
+          process.stdout.write(
+            flags.json ? `${JSON.stringify(end.result)}\n` : `${renderOutcome(end.result).join('\n')}\n`,
+          );
+          // A drill that ran but missed its objectives or its proof did not pass.
+          const passed = end.result.verdict === undefined || end.result.verdict === 'pass';
+          process.exitCode = end.result.outcome === 'succeeded' && passed ? ExitCode.ok : ExitCode.failed;
         }, flags);
       });
   }

@@ -129,17 +129,18 @@ describe('signed approvals', () => {
       const pause = await eventually(async () => (await operationProgress(h.client, op.id)).pauses[0]);
       expect(pause.error).toContain('rejected by alice');
       await decidePause(h.client, {
-        workflowId: pause.workflowId,
+        runbook: h.plan.runbook.name,
         group: 'b',
-        decision: 'resume',
+        decision: 'retry',
         reason: 'ask again',
+        key: alice,
       });
       await gateOf(h, op.id);
       expect(await refusal(send(h, gate.workflowId, reject))).toBe('REPLAYED');
       await aliceApproves(h, 'now');
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
       expect(result.outcome).toBe('succeeded');
-      expect(result.decisions.map((d) => d.decision)).toEqual(['reject', 'approve']);
+      expect(result.decisions.map((d) => d.decision)).toEqual(['reject', 'retry', 'approve']);
     });
   });
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
+import type { PauseChoice } from '../../../approvals/payload.ts';
 import {
   cancelOperation,
   decidePause,
@@ -9,9 +10,9 @@ import {
   runbookState,
 } from '../../../cli/runbook-client.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
-import type { OperationResult, PauseDecision, PauseView } from '../../../workflows/types.ts';
+import type { OperationResult, PauseView } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { diamondPlan, withOnFailure, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, withOnFailure, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
 import { eventually, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
@@ -58,9 +59,11 @@ function firstPause(h: Harness, opId: string): Promise<PauseView> {
   return eventually(async () => (await operationProgress(h.client, opId)).pauses[0], 30_000, 'pause');
 }
 
-/** Decides group c's pause, as an operator would. */
-function decideC(h: Harness, pause: PauseView, decision: PauseDecision, reason: string) {
-  return decidePause(h.client, { workflowId: pause.workflowId, group: 'c', decision, reason });
+const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
+
+/** Decides group c's pause, signed by alice, as `lifeboat retry|skip|rollback` does. */
+function decideC(h: Harness, _pause: PauseView, decision: PauseChoice, reason: string) {
+  return decidePause(h.client, { runbook: h.plan.runbook.name, group: 'c', decision, reason, key: alice });
 }
 
 describe('interpreter: onFailure policies and compensation', () => {
@@ -142,12 +145,12 @@ describe('interpreter: onFailure policies and compensation', () => {
       expect(pause.error).toContain('injected failure');
       // d waits behind the paused group.
       expect(h.secondary.calls.some((c) => c.vm === 'd-1')).toBe(false);
-      const refused = await decideC(h, pause, 'resume', '').then(
+      const refused = await decideC(h, pause, 'retry', '').then(
         () => 'accepted',
         (e: Error) => e.name,
       );
       expect(refused).toBe('RequestRefusedError');
-      await decideC(h, pause, 'resume', 'transient');
+      await decideC(h, pause, 'retry', 'transient');
       const result = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
       expect(result.outcome).toBe('succeeded');
       expect(ok(h.secondary.calls, 'startVm').filter((c) => c.vm === 'c-1')).toHaveLength(1);
