@@ -136,7 +136,7 @@ export function createRestorer(deps: RestoreSiteDeps): SiteRestorer {
       const deadline = Date.now() + input.timeoutMs;
       let addresses = await deps.driver.vmAddresses(input.domain).catch(() => []);
       while (addresses.filter((a) => a.family === 'ipv4').length === 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 1_000));
+        await new Promise((r) => setTimeout(r, 250));
         addresses = await deps.driver.vmAddresses(input.domain).catch(() => []);
       }
       const at = () => new Date().toISOString();
@@ -156,7 +156,7 @@ export function createRestorer(deps: RestoreSiteDeps): SiteRestorer {
       }
       const out: IsolationProbeResult[] = [];
       for (const a of v4) {
-        const argv = ['arping', '-D', '-c', '2', '-w', '3', '-I', a.interface, a.address];
+        const argv = ['arping', '-D', '-c', '2', '-w', '2', '-I', a.interface, a.address];
         const method = argv.join(' ');
         try {
           const r = await deps.driver.agentExec(input.domain, argv, { timeoutMs: 15_000 });
