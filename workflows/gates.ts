@@ -190,71 +190,45 @@ export class GateBook {
   }
 
   private signedPauseRefusal(d: SignedDecision): void {
-    if (!d || typeof d !== 'object' || !d.payload || typeof d.payload !== 'object') {
-      throw ApplicationFailure.nonRetryable('malformed decision', 'BAD_DECISION');
-    }
+    assertWellFormed(d);
     const pause = this.pauseByStep(d.payload.stepId);
     if (!pause || pause.decision) {
       const open = this.openPauseViews().map((p) => p.stepId);
-      throw ApplicationFailure.create({
-        type: 'NOT_PAUSED',
-        message: `no pause ${String(d.payload.stepId)} is waiting in ${workflowInfo().workflowId}`,
-        nonRetryable: true,
-        details: [{ hint: open.length ? `waiting: ${open.join(', ')}` : 'no group is paused' }],
-      });
+      notWaiting('NOT_PAUSED', `no pause ${String(d.payload.stepId)}`, open, 'no group is paused');
     }
-    const refusal = checkPauseDecision(d, {
-      workflowId: workflowInfo().workflowId,
-      stepId: pause.view.stepId,
-      deciderRoles: pause.view.roles,
-      since: pause.view.since,
-      now: Date.now(),
-      operators: this.operators,
-      roles: this.roles,
-      seenSignatures: this.seenSignatures,
-    });
-    if (refusal) {
-      throw ApplicationFailure.create({
-        type: refusal.code,
-        message: refusal.message,
-        nonRetryable: true,
-        details: [{ hint: refusal.hint }],
-      });
-    }
+    refuseIf(
+      checkPauseDecision(d, {
+        workflowId: workflowInfo().workflowId,
+        stepId: pause.view.stepId,
+        deciderRoles: pause.view.roles,
+        since: pause.view.since,
+        now: Date.now(),
+        operators: this.operators,
+        roles: this.roles,
+        seenSignatures: this.seenSignatures,
+      }),
+    );
   }
 
   private refusal(d: SignedDecision): void {
-    if (!d || typeof d !== 'object' || !d.payload || typeof d.payload !== 'object') {
-      throw ApplicationFailure.nonRetryable('malformed decision', 'BAD_DECISION');
-    }
+    assertWellFormed(d);
     const gate = this.gates.get(d.payload.stepId);
     if (!gate || gate.decision) {
       const open = this.openGateViews().map((g) => g.stepId);
-      throw ApplicationFailure.create({
-        type: 'NO_SUCH_GATE',
-        message: `no gate ${String(d.payload.stepId)} is waiting in ${workflowInfo().workflowId}`,
-        nonRetryable: true,
-        details: [{ hint: open.length ? `waiting: ${open.join(', ')}` : 'no gate is waiting' }],
-      });
+      notWaiting('NO_SUCH_GATE', `no gate ${String(d.payload.stepId)}`, open, 'no gate is waiting');
     }
-    const refusal = checkDecision(d, {
-      workflowId: workflowInfo().workflowId,
-      stepId: gate.view.stepId,
-      role: gate.view.role,
-      openedAt: gate.view.openedAt,
-      now: Date.now(),
-      operators: this.operators,
-      roles: this.roles,
-      seenSignatures: this.seenSignatures,
-    });
-    if (refusal) {
-      throw ApplicationFailure.create({
-        type: refusal.code,
-        message: refusal.message,
-        nonRetryable: true,
-        details: [{ hint: refusal.hint }],
-      });
-    }
+    refuseIf(
+      checkDecision(d, {
+        workflowId: workflowInfo().workflowId,
+        stepId: gate.view.stepId,
+        role: gate.view.role,
+        openedAt: gate.view.openedAt,
+        now: Date.now(),
+        operators: this.operators,
+        roles: this.roles,
+        seenSignatures: this.seenSignatures,
+      }),
+    );
   }
 
   /** The unsigned request's checks, kept for histories that recorded one (see messages.ts). */
@@ -270,4 +244,30 @@ export class GateBook {
       throw ApplicationFailure.nonRetryable('a decision needs a reason', 'NO_REASON');
     }
   }
+}
+
+function assertWellFormed(d: SignedDecision): void {
+  if (!d || typeof d !== 'object' || !d.payload || typeof d.payload !== 'object') {
+    throw ApplicationFailure.nonRetryable('malformed decision', 'BAD_DECISION');
+  }
+}
+
+/** Refuses a decision for something not waiting here, naming what is. */
+function notWaiting(type: string, what: string, open: string[], none: string): never {
+  throw ApplicationFailure.create({
+    type,
+    message: `${what} is waiting in ${workflowInfo().workflowId}`,
+    nonRetryable: true,
+    details: [{ hint: open.length ? `waiting: ${open.join(', ')}` : none }],
+  });
+}
+
+function refuseIf(refusal: { code: string; message: string; hint: string } | undefined | null): void {
+  if (!refusal) return;
+  throw ApplicationFailure.create({
+    type: refusal.code,
+    message: refusal.message,
+    nonRetryable: true,
+    details: [{ hint: refusal.hint }],
+  });
 }
