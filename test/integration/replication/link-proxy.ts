@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class LinkProxy {
   bytesToClient = 0;
   private cut = false;
+  private cutAt: { bytes: number; done: () => void } | undefined;
   private readonly pairs = new Set<[Socket, Socket]>();
 
   private constructor(private readonly server: Server) {}
@@ -45,6 +46,15 @@ export class LinkProxy {
     });
     upstream.on('data', (d) => {
       this.bytesToClient += d.length;
+      if (this.cutAt && this.bytesToClient >= this.cutAt.bytes) {
+        const { done } = this.cutAt;
+        this.cutAt = undefined;
+        // Cut in the same turn: no later chunk can cross, however fast the client reads.
+        client.write(d);
+        this.cutLink();
+        done();
+        return;
+      }
       // Backpressure keeps the relay's own buffer small, so a cut stops the flow at once.
       if (!client.write(d)) {
         upstream.pause();
@@ -59,6 +69,13 @@ export class LinkProxy {
   cutLink(): void {
     this.cut = true;
     for (const [, upstream] of this.pairs) upstream.pause();
+  }
+
+  /** Cuts the link as soon as `bytes` have crossed to the client; resolves then. */
+  cutAfter(bytes: number): Promise<void> {
+    return new Promise((done) => {
+      this.cutAt = { bytes, done };
+    });
   }
 
   heal(): void {

@@ -262,19 +262,12 @@ describe('inter-site transfer', () => {
       child.on('exit', (code, signal) => resolve(signal ?? code)),
     );
     try {
-      // Hold the link once half has crossed, so the kill lands mid-transfer every time.
+      // Hold the link once half has crossed, so the kill lands mid-transfer every time (the
+      // proxy cuts in the chunk that crosses half; a poll once lost the race to a fast read).
+      const halfway = t.link.cutAfter(t.size / 2);
       await new Promise<void>((resolve, reject) => {
-        const poll = setInterval(() => {
-          if (t.link.bytesToClient >= t.size / 2) {
-            t.link.cutLink();
-            clearInterval(poll);
-            resolve();
-          }
-        }, 5);
-        child.on('exit', () => {
-          clearInterval(poll);
-          reject(new Error('the worker finished before it could be killed'));
-        });
+        void halfway.then(resolve);
+        child.on('exit', () => reject(new Error('the worker finished before it could be killed')));
       });
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
@@ -283,7 +276,10 @@ describe('inter-site transfer', () => {
       const r = await t.pull();
       expect(r.resumes).toBe(1);
       expect(beforeRestart).toBeLessThan(t.size);
-      expect(t.link.bytesToClient).toBeLessThanOrEqual(1.2 * t.size);
+      // Resumed, not restarted (a restart would carry >= 1.5x). What a SIGKILL loses is what the
+      // worker held unwritten: its 4 MiB write batch plus the socket buffers, several MiB on a
+      // loaded machine, so the bound here is 1.35x of this 40 MiB file rather than 1.2x.
+      expect(t.link.bytesToClient).toBeLessThanOrEqual(1.35 * t.size);
       expect(r.files[0]!.sha256).toBe(t.manifest.files[0]!.sha256);
       expect((await sha256File(join(t.dest, 'big.qcow2'))).sha256).toBe(t.manifest.files[0]!.sha256);
     } finally {
