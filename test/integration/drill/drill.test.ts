@@ -8,7 +8,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evidencePath } from '../../../activities/evidence.ts';
+import { cancelOperation, startOperation } from '../../../cli/runbook-client.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
+import { progressQuery } from '../../../workflows/messages.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { CHECKS, drill, replicaDigests, secondaryDomains, VM } from './helpers.ts';
@@ -107,6 +110,35 @@ describe('drill (real lab)', () => {
     } finally {
       await pexec('ip', [...ns, 'del', '192.168.100.90/32', 'dev', 'lbbubble0']).catch(() => undefined);
     }
+    expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
+  });
+
+  it('a drill cancelled while its copy boots is torn down, the teardown proven, the outcome cancelled', async () => {
+    const op = await startOperation(lab.client, { plan: lab.plan, kind: 'drill' });
+    const handle = lab.client.workflow.getHandle(op.id);
+    for (let i = 0; i < 600; i++) {
+      const p = await handle.query(progressQuery).catch(() => undefined);
+      if (p && Object.values(p.groups).some((g) => g.step === 'vms' || g.step === 'checks')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await cancelOperation(lab.client, {
+      runbook: lab.plan.runbook.name,
+      operationId: op.id,
+      reason: 'drill test',
+    });
+    // A cancelled workflow's failure carries no result back to the client: read the evidence
+    // where the orchestrator wrote it.
+    const status = await handle.result().then(
+      () => 'completed',
+      (err: { cause?: { name?: string } }) => err.cause?.name,
+    );
+    expect(status).toBe('CancelledFailure');
+    const file = evidencePath(lab.home, op.id);
+    const evidence = parseEvidence(JSON.parse(readFileSync(file, 'utf8')), file);
+    expect(evidence.outcome).toBe('cancelled');
+    expect(evidence.verdict).toBe('fail');
+    expect(evidence.teardown?.proven).toBe(true);
+    expect(evidence.replicaIntegrity?.unchanged).toBe(true);
     expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
   });
 });
