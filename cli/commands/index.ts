@@ -5,6 +5,7 @@ import { registerOperator } from './operator.ts';
 import { registerPlan } from './plan.ts';
 import { registerPoints } from './points.ts';
 import { registerReplicate } from './replicate.ts';
+import { registerReport } from './report.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerStatus } from './status.ts';
@@ -24,4 +25,5 @@ export const commands: Array<(program: Command) => void> = [
   registerRun,
   registerReplicate,
   registerPoints,
+  registerReport,
 ];
