@@ -64,7 +64,7 @@ function statusBlock(rows: ReportSummary[], currentPlanHash: string | undefined)
   const s = drillStatus(rows, currentPlanHash);
   const short = (h: string) => esc(h.slice(0, 12));
   if (s.state === 'current') {
-    return `<p id="drill-status" class="verdict ok">The current Plan <code>${short(s.passing.planHash)}</code> has a passing drill: <a href="${esc(s.passing.file.replace(/\.json$/, '.html'))}">${esc(s.passing.id)}</a> on ${esc(s.passing.startedAt)}.</p>`;
+    return `<p id="drill-status" class="verdict v-ok">The current Plan <code>${short(s.passing.planHash)}</code> has a passing drill: <a href="${esc(s.passing.file.replace(/\.json$/, '.html'))}">${esc(s.passing.id)}</a> on ${esc(s.passing.startedAt)}.</p>`;
   }
   const last = s.lastPassing
     ? `the last passing drill, ${esc(s.lastPassing.id)} on ${esc(s.lastPassing.startedAt)}, ran Plan <code>${short(s.lastPassing.planHash)}</code>`

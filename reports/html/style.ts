@@ -6,7 +6,7 @@ main{max-width:1000px;margin:0 auto;padding:16px}h1{font-size:28px;margin:4px 0}
 h3{font-size:15px}table{border-collapse:collapse;width:100%;margin:8px 0}th,td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top}
 thead th{background:#f6f8fa}pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:12px}code{font-size:12px;word-break:break-all}
 .ok{color:var(--ok)}.bad{color:var(--bad);font-weight:600}.other{color:var(--other)}.note{color:var(--mute)}
-.verdict{border-radius:8px;padding:12px 16px;border:2px solid}.verdict.ok{background:var(--okbg);border-color:var(--ok)}.verdict.bad{background:var(--badbg);border-color:var(--bad)}
+.verdict{border-radius:8px;padding:12px 16px;border:2px solid}.verdict.v-ok{background:var(--okbg);border-color:var(--ok)}.verdict.v-bad{background:var(--badbg);border-color:var(--bad)}
 .verdict-word{font-weight:800;letter-spacing:1px}.kicker{margin:0;color:var(--mute)}.reasons{font-weight:600}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0}.facts dt{color:var(--mute)}.facts dd{margin:0}
 .gantt{display:block;max-width:100%;height:auto;font-size:11px;margin:6px 0}.gantt .tick{fill:var(--mute);text-anchor:middle}.gantt .grid{stroke:#eaeef2}

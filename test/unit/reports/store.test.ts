@@ -65,12 +65,14 @@ describe('lifeboat report', () => {
   let out: string[] = [];
   beforeEach(() => {
     out = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation(
-      (s: string | Uint8Array) => (out.push(String(s)), true),
-    );
-    vi.spyOn(process.stderr, 'write').mockImplementation(
-      (s: string | Uint8Array) => (out.push(String(s)), true),
-    );
+    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+      out.push(String(s));
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      out.push(String(s));
+      return true;
+    });
     process.env.LIFEBOAT_HOME = home;
     // No server is configured: verify must say the head was not checked, never start one.
     delete process.env.TEMPORAL_ADDRESS;
