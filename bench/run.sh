@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p bench/results
-names=("$@")
+names=("$@")  # every bench/*.ts but gen-* (reports.ts included)
 if ((${#names[@]} == 0)); then
   for f in bench/*.ts; do
     n=$(basename "$f" .ts)

@@ -1,7 +1,9 @@
 import type { Client, Connection } from '@temporalio/client';
-import { connectClient, resolveTemporalTarget } from '../platform/connection.ts';
+import { connectClient, externalTargetFromEnv, resolveTemporalTarget } from '../platform/connection.ts';
+import { devServerStatus } from '../platform/dev-server.ts';
 import { ensureEmbeddedWorkers } from '../platform/embedded-workers.ts';
 import { PlatformError } from '../platform/errors.ts';
+import { lifeboatHome } from '../platform/home.ts';
 import { ExitCode } from './exit-codes.ts';
 import { RequestRefusedError } from './runbook-client.ts';
 
@@ -61,5 +63,36 @@ export async function withTemporalClient(
     } else throw err;
   } finally {
     await connection?.close();
+  }
+}
+
+/**
+ * A client only when a server is already up: the configured cluster, or the embedded server when
+ * it runs and answers. Never starts anything (a read like `report verify` must not bring up a
+ * server); when none is reachable, says why instead.
+ */
+export async function connectIfReachable(): Promise<
+  { client: Client; connection: Connection } | { unreachable: string }
+> {
+  let target = externalTargetFromEnv();
+  if (!target) {
+    const status = await devServerStatus(lifeboatHome());
+    if (!status.healthy || !status.address || !status.namespace) {
+      return { unreachable: 'no Temporal server is running (verify does not start one)' };
+    }
+    target = {
+      address: status.address,
+      namespace: status.namespace,
+      tls: undefined,
+      apiKey: undefined,
+      embedded: true,
+      uiUrl: status.uiUrl,
+    };
+  }
+  try {
+    const { client, connection } = await connectClient(target);
+    return { client, connection };
+  } catch (err) {
+    return { unreachable: err instanceof Error ? err.message : String(err) };
   }
 }

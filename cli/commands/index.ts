@@ -6,6 +6,7 @@ import { registerPauseDecisions } from './pause.ts';
 import { registerPlan } from './plan.ts';
 import { registerPoints } from './points.ts';
 import { registerReplicate } from './replicate.ts';
+import { registerReport } from './report.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerStatus } from './status.ts';
@@ -26,4 +27,5 @@ export const commands: Array<(program: Command) => void> = [
   registerRun,
   registerReplicate,
   registerPoints,
+  registerReport,
 ];
