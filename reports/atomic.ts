@@ -1,31 +1,13 @@
-/** Crash-safe file writes: a temporary file, fsync, rename over the target, fsync the directory. */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+/** Crash-safe file writes and a per-directory lock for the report store. */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isAlive } from '../platform/processes.ts';
+import { writeFileAtomic as writeAtomic } from '../replication/fsutil.ts';
 
+/** replication/fsutil's atomic write, creating the directory first. */
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeAtomic(file, text);
 }
 
 /** Runs `fn` holding `<dir>/.lock`; a lock left by a dead process is broken. */
@@ -40,7 +22,7 @@ export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number.parseInt((await readFile(lock, 'utf8').catch(() => '')).trim() || '0', 10);
-      if (!holder || !alive(holder) || Date.now() > deadline) await rm(lock, { force: true });
+      if (!holder || !isAlive(holder) || Date.now() > deadline) await rm(lock, { force: true });
       else await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -48,14 +30,5 @@ export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise
     return await fn();
   } finally {
     await rm(lock, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -7,9 +7,7 @@ export type RestoreErrorCode =
   | 'OVERLAY_FAILED'
   | 'NOT_PREPARED'
   | 'NETWORK_MISSING'
-  | 'CAPACITY'
-  | 'NO_REPLICA_STORE'
-  | 'ISOLATION_BREACHED';
+  | 'CAPACITY';
 
 /** A restore that cannot succeed by retrying: wrong point, missing network, no room. */
 export class RestoreError extends Error {

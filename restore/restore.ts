@@ -168,7 +168,7 @@ export class RestoreService {
     const name = this.domainName(t);
     const { destroyed } = await this.driver.destroyVm(name);
     // A persistent definition (failover) must go too; a transient one is gone once destroyed.
-    const { removed: undefined_ } = await this.driver.undefineVm(name).catch(() => ({ removed: false }));
+    const { removed: wasDefined } = await this.driver.undefineVm(name).catch(() => ({ removed: false }));
     const dir = this.vmDir({ ...t, pointId: '', network: '' });
     const had = await exists(dir);
     await rm(dir, { recursive: true, force: true });
@@ -177,10 +177,10 @@ export class RestoreService {
       await rm(opDir, { recursive: true, force: true });
     const parts = [
       destroyed ? 'destroyed' : 'not running',
-      undefined_ ? 'undefined' : '',
+      wasDefined ? 'undefined' : '',
       had ? 'overlays removed' : 'no overlays',
     ];
-    return { removed: destroyed || undefined_ || had, detail: parts.filter(Boolean).join(', ') };
+    return { removed: destroyed || wasDefined || had, detail: parts.filter(Boolean).join(', ') };
   }
 
   /** Every file of the point and of the points its disks are layered on: what a restore reads. */
