@@ -35,6 +35,7 @@ export interface CheckResult {
 
 // Short enough that a check passes within a fraction of a second of the guest being ready.
 const POLL_MS = 500;
+const MIN_ATTEMPT_MS = 1_000;
 
 export async function runCheck(
   driver: SiteDriver,
@@ -55,7 +56,10 @@ export async function runCheck(
   }
   const deadline = Date.now() + check.withinMs;
   let attempts = 0;
-  let last = '';
+  // What the check last answered outranks an error of a later attempt: an attempt cut short by
+  // the end of the budget says less than the output that failed before it.
+  let answered = '';
+  let errored = '';
   for (;;) {
     attempts++;
     Context.current().heartbeat({ attempts });
@@ -63,17 +67,19 @@ export async function runCheck(
     try {
       const r = await attempt(driver, probes, input, vm, remaining);
       if (r.ok) return { checkId: check.id, vm: input.vm, outcome: 'passed', detail: r.detail, attempts };
-      last = r.detail;
+      answered = r.detail;
       // A data mismatch read through a working agent will not change by waiting.
       if (r.final) break;
     } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
+      errored = err instanceof Error ? err.message : String(err);
       const f = toFailure(err);
       if (f instanceof ApplicationFailure && f.nonRetryable) throw f;
     }
-    if (Date.now() + POLL_MS >= deadline) break;
+    // An attempt started with less than MIN_ATTEMPT_MS left would only time out.
+    if (Date.now() + POLL_MS + MIN_ATTEMPT_MS >= deadline) break;
     await sleep(POLL_MS);
   }
+  const last = answered || errored;
   throw ApplicationFailure.create({
     type: 'CHECK_FAILED',
     message: `check ${check.id} on ${input.vm} did not pass within ${check.withinMs} ms: ${last}`,

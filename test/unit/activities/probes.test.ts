@@ -204,4 +204,32 @@ describe('runCheck with the default probes', () => {
     }
     expect(seen).toEqual([{ fromOffset: 3177 }, {}]);
   });
+  it("an agent check that answered wrong keeps that answer when a later attempt only times out", async () => {
+    const agentCheck: PlanCheck = {
+      id: 'db/check/0',
+      group: 'db',
+      kind: 'agent',
+      command: ['/health.sh'],
+      expect: 'NOT-THERE',
+      withinMs: 2_500,
+    };
+    let calls = 0;
+    const driver = driverFor({
+      site: 'east',
+      agentExec: async (_vm, _argv, opts) => {
+        calls++;
+        if (calls === 1) return { exitCode: 0, stdout: 'LIFEBOAT-HEALTH ok\n', stderr: '' };
+        await new Promise((r) => setTimeout(r, opts.timeoutMs));
+        throw new Error(`guest exec of /health.sh did not finish within ${opts.timeoutMs} ms`);
+      },
+    });
+    const err = await checkInActivity(driver, createGuestProbes(driver), {
+      operationId: 'op',
+      check: agentCheck,
+      vm: 'db-1',
+    }).catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ type: 'CHECK_FAILED' });
+    expect(err.message).toContain('LIFEBOAT-HEALTH');
+    expect(calls).toBeGreaterThanOrEqual(2);
+  });
 });
