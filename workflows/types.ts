@@ -35,6 +35,14 @@ export interface OperationSummary extends OperationRef {
   /** Drills: the verdict against the objectives and where the evidence record is. */
   verdict?: 'pass' | 'fail';
   evidencePath?: string;
+  report?: ReportRef;
+}
+
+/** A published report: its id, the sha256 of its signed file, and its page. */
+export interface ReportRef {
+  id: string;
+  sha256: string;
+  htmlPath: string;
 }
 
 export interface RunbookState {
@@ -57,6 +65,8 @@ export interface RunbookState {
   counters: Partial<Record<ControllerOpKind, number>>;
   /** The most recent finished operations, newest last (bounded). */
   recent: OperationSummary[];
+  /** The newest signed report of this runbook (what `lifeboat report verify` compares with). */
+  reportHead?: { id: string; sha256: string };
 }
 
 export interface ControllerInput {
@@ -247,6 +257,8 @@ export interface OperationResult {
   verdict?: 'pass' | 'fail';
   verdictReasons?: string[];
   evidencePath?: string;
+  /** The signed report made from the evidence (reports/), the chain's new head. */
+  report?: ReportRef;
   rto?: { targetMs: number; measuredMs?: number; pass?: boolean };
   rpo?: { targetMs: number; measuredMs?: number; pass?: boolean };
 }

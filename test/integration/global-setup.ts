@@ -29,6 +29,8 @@ let labBefore: LabState | undefined;
 export async function setup(project: TestProject): Promise<void> {
   labBefore = readState();
   home = mkdtempSync(path.join(tmpdir(), 'lifeboat-it-'));
+  // Reports made during the run are signed with a key of the run's own, never the user's.
+  process.env.LIFEBOAT_REPORT_KEY_DIR = path.join(home, 'report-key');
   const server = await ensureDevServer({ home, port: await freeLoopbackPort(), headless: true });
   process.env.TEMPORAL_ADDRESS = server.address;
   process.env.TEMPORAL_NAMESPACE = server.namespace;
