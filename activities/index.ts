@@ -99,7 +99,8 @@ export function createSiteActivities(deps: SiteDeps) {
     },
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
-    ...(deps.replication ? createReplicationActivities(deps.replication) : {}),
+    // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
+    ...(deps.replication ? createReplicationActivities({ guest: deps.driver, ...deps.replication }) : {}),
   };
 }
 

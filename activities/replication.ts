@@ -21,6 +21,7 @@ import {
   cleanupExport,
   type ExportBase,
   ExportError,
+  type GuestFiles,
   type PrepareExportInput,
   type PrepareExportResult,
   prepareExport,
@@ -94,6 +95,8 @@ export interface ReplicationSiteDeps {
   metrics?: ReplicationMetrics;
   /** Disks up to this size are scanned for the workload's last record at commit. */
   workloadScanMaxBytes?: number;
+  /** The guests' agents (the site driver), for the `data` commands an export runs. */
+  guest?: GuestFiles;
   /** Idle timeout of a pull (a cut link is noticed within it). */
   pullIdleTimeoutMs?: number;
 }
@@ -217,6 +220,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
     storage: deps.storage,
     server: deps.server,
     tls: deps.tls.files,
+    ...(deps.guest === undefined ? {} : { guest: deps.guest }),
     heartbeat: heartbeater(),
   });
   return {
@@ -352,6 +356,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                 transferEndedAt,
               },
               ...(workload === undefined ? {} : { workload }),
+              ...(ex.commands === undefined ? {} : { commands: ex.commands }),
               bytesShipped: ex.exportBytes,
             },
             clock,

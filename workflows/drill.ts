@@ -121,7 +121,14 @@ export class DrillRestore {
       pointId: p.result.pointId,
       startedAtMs: run.progress.startedAt,
       vms: Object.fromEntries(
-        p.result.points.map((pt) => [pt.vm, { domain: pt.domain, records: pt.records }]),
+        p.result.points.map((pt) => [
+          pt.vm,
+          {
+            domain: pt.domain,
+            records: pt.records,
+            ...(pt.commands === undefined ? {} : { commands: pt.commands }),
+          },
+        ]),
       ),
     };
     await run.holdPoints(p.result.pointId);

@@ -318,7 +318,13 @@ async function runCheck(env: GroupEnv, site: PlanSite, check: PlanCheck, vm: str
       vm,
       ...(copy ? { domain: copy.domain } : {}),
       ...(copy && check.kind === 'data' && env.restore
-        ? { data: { records: copy.records, writtenBeforeMs: env.restore.startedAtMs } }
+        ? {
+            data: {
+              records: copy.records,
+              writtenBeforeMs: env.restore.startedAtMs,
+              ...(copy.commands === undefined ? {} : { commands: copy.commands }),
+            },
+          }
         : {}),
     });
     record(r.outcome, r.detail, r.attempts);

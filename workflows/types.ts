@@ -4,6 +4,7 @@
  */
 import type { IsolationProbeResult } from '../activities/restore.ts';
 import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
+import type { CapturedCommand } from '../replication/manifest.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
 
@@ -279,8 +280,11 @@ export interface CheckRecord {
 /** The drill's restore, as the group runner needs it: which point, and each VM's copy. */
 export interface GroupRestore {
   pointId: string;
-  /** vm -> the copy's domain name at the target site and the records its point holds. */
-  vms: Record<string, { domain: string; records: ExpectedRecord[] }>;
+  /**
+   * vm -> the copy's domain name at the target site, the records its point holds and the
+   * outputs of the `data` commands at the snapshot (absent in points taken without any).
+   */
+  vms: Record<string, { domain: string; records: ExpectedRecord[]; commands?: CapturedCommand[] }>;
   /** When the operation started: a record written before this was restored, not new. */
   startedAtMs: number;
 }

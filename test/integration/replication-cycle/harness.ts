@@ -111,6 +111,8 @@ export async function startCycleLab(opts: {
   groupExtra?: string;
   /** Run the orchestrator worker in this process (default); false: the test runs its own. */
   orchestrator?: boolean;
+  /** Boot the VM from this guest build instead of the lab's (see bootTestVm). */
+  guestDir?: string;
 }): Promise<CycleLab> {
   if (!readState()?.ready) await ensureFreshLab({ runbook: 'lab-mini.yaml' });
   await ensureLabReplicationTls();
@@ -136,7 +138,7 @@ export async function startCycleLab(opts: {
     recursive: true,
     force: true,
   });
-  await bootTestVm(vm);
+  await bootTestVm(vm, opts.guestDir === undefined ? {} : { guestDir: opts.guestDir });
 
   const startSiteWorker = async (site: 'primary' | 'secondary'): Promise<number> => {
     const env: NodeJS.ProcessEnv = {
