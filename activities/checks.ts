@@ -62,6 +62,7 @@ export async function runCheck(
   // the end of the budget says less than the output that failed before it.
   let answered = '';
   let errored = '';
+  let settled = false;
   for (;;) {
     attempts++;
     Context.current().heartbeat({ attempts });
@@ -71,7 +72,10 @@ export async function runCheck(
       if (r.ok) return { checkId: check.id, vm: input.vm, outcome: 'passed', detail: r.detail, attempts };
       answered = r.detail;
       // A data mismatch read through a working agent will not change by waiting.
-      if (r.final) break;
+      if (r.final) {
+        settled = true;
+        break;
+      }
     } catch (err) {
       errored = err instanceof Error ? err.message : String(err);
       const f = toFailure(err);
@@ -84,7 +88,9 @@ export async function runCheck(
   const last = answered || errored;
   throw ApplicationFailure.create({
     type: 'CHECK_FAILED',
-    message: `check ${check.id} on ${input.vm} did not pass within ${check.withinMs} ms: ${last}`,
+    message: settled
+      ? `check ${check.id} on ${input.vm} failed: ${last}`
+      : `check ${check.id} on ${input.vm} did not pass within ${check.withinMs} ms: ${last}`,
     nonRetryable: true,
     details: [{ check: check.id, vm: input.vm, domain: vm, attempts, last }],
   });
