@@ -32,7 +32,7 @@ import { PhaseClock } from '../replication/phases.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
-import { newTransferToken } from '../replication/transfer/protocol.ts';
+import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
 import { readLastRecord } from '../workload/reader.ts';
@@ -90,6 +90,8 @@ export interface ReplicationSiteDeps {
   server: TransferServer;
   /** This site's certificate and the pinned CA (pulls when it is the secondary). */
   tls: TlsMaterial;
+  /** The transfer key both sites hold: tokens are derived from it, never carried in payloads. */
+  transferKey: Buffer;
   store: ReplicaStore;
   metrics?: ReplicationMetrics;
   /** Disks up to this size are scanned for the workload's last record at commit. */
@@ -206,9 +208,9 @@ async function serveBaseBlocks(deps: ReplicationSiteDeps, m: Manifest): Promise<
     disks[d.target] = { file: name, blockSize: d.contentDigest.blockSize };
   }
   const transferId = baseBlocksTransferId(m.vm, m.pointId);
-  const token = newTransferToken();
-  await deps.server.register({ transferId, token, files });
-  return { baseUrl: deps.server.url, transferId, token, disks };
+  const nonce = newTransferNonce();
+  await deps.server.register({ transferId, nonce, files });
+  return { baseUrl: deps.server.url, transferId, site: deps.server.site, nonce, disks };
 }
 
 export function createReplicationActivities(deps: ReplicationSiteDeps) {
@@ -217,6 +219,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
     storage: deps.storage,
     server: deps.server,
     tls: deps.tls.files,
+    transferKey: deps.transferKey,
     heartbeat: heartbeater(),
   });
   return {
@@ -282,7 +285,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             pullTransfer({
               baseUrl: ex.baseUrl,
               transferId: ex.transferId,
-              token: ex.token,
+              token: grantToken(deps.transferKey, ex),
               tls: deps.tls.files,
               destDir: staged.dir,
               idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,

@@ -1,9 +1,10 @@
 /**
  * The primary's half of a cycle for one VM: decide full or incremental, take the checkpoint and
  * the backup into `<storage>/replication/export/<vm>/<pointId>/`, hash what was written and
- * register it with the transfer server under a fresh token. Idempotent by point id: a finished
- * export is returned again (with a new token); an export interrupted at any step is undone
- * (job aborted, its checkpoint deleted, its files removed) and redone.
+ * register it with the transfer server under a fresh nonce (the token is derived from it, never
+ * returned). Idempotent by point id: a finished export is returned again (with a new nonce, so a
+ * new token); an export interrupted at any step is undone (job aborted, its checkpoint deleted,
+ * its files removed) and redone.
  */
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { assertSafeName } from '../manifest.ts';
 import { PhaseClock } from '../phases.ts';
 import type { TlsFiles } from '../tls.ts';
 import { pullTransfer } from '../transfer/client.ts';
-import { newTransferToken } from '../transfer/protocol.ts';
+import { grantToken, newTransferNonce } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
 import { type DomainDisk, domainDisks } from './domain.ts';
@@ -70,7 +71,11 @@ export interface PrepareExportInput {
 export interface BaseBlocksTransfer {
   baseUrl: string;
   transferId: string;
-  token: string;
+  /** The serving site and the registration's nonce: the token is derived from them. */
+  site: string;
+  nonce: string;
+  /** Only in results recorded before tokens were derived (still honoured by a pull). */
+  token?: string;
   /** Disk target -> the served file holding its block digests, and their block size. */
   disks: Record<string, { file: string; blockSize: number }>;
 }
@@ -107,7 +112,11 @@ export interface PreparedExport {
 }
 
 export interface PrepareExportResult extends PreparedExport {
-  token: string;
+  /** The serving site and the registration's nonce: the token is derived from them. */
+  site: string;
+  nonce: string;
+  /** Only in results recorded before tokens were derived (still honoured by a pull). */
+  token?: string;
   baseUrl: string;
   /** True when a finished export of this point was found and served again. */
   reused: boolean;
@@ -122,6 +131,8 @@ export interface ExportDeps {
   server: TransferServer;
   /** This site's TLS files: a resync pulls the base point's block digests from the secondary. */
   tls: TlsFiles;
+  /** The transfer key both sites hold: the base blocks' token is derived from it. */
+  transferKey: Buffer;
   heartbeat?: () => void;
 }
 
@@ -309,11 +320,11 @@ async function register(
   transferId: string,
   dir: string,
   p: PreparedExport,
-): Promise<{ token: string; baseUrl: string }> {
-  const token = newTransferToken();
+): Promise<{ site: string; nonce: string; baseUrl: string }> {
+  const nonce = newTransferNonce();
   await deps.server.register({
     transferId,
-    token,
+    nonce,
     files: [
       ...p.disks.map((d) => ({
         name: d.file,
@@ -327,7 +338,7 @@ async function register(
         .map((b) => ({ name: b.file, path: b.source, digest: { sha256: b.sha256, size: b.size } })),
     ],
   });
-  return { token, baseUrl: deps.server.url };
+  return { site: deps.server.site, nonce, baseUrl: deps.server.url };
 }
 
 export interface CleanupExportInput {
@@ -538,7 +549,7 @@ async function pullBaseBlocks(
     await pullTransfer({
       baseUrl: served.baseUrl,
       transferId: served.transferId,
-      token: served.token,
+      token: grantToken(deps.transferKey, served),
       tls: deps.tls,
       destDir: dest,
       idleTimeoutMs: 10_000,
