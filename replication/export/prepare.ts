@@ -33,6 +33,7 @@ import {
   runOnlineBackup,
 } from './online.ts';
 import { buildResyncLayer } from './resync.ts';
+import type { ThawOutcome } from './thaw.ts';
 import { type VirshTarget, virsh } from './virsh.ts';
 
 /** Checkpoints Lifeboat creates carry this prefix; no other checkpoint is ever touched. */
@@ -107,6 +108,8 @@ export interface PreparedExport {
   dirtyBytes?: number;
   /** Set when the bitmaps were unusable and only blocks whose digests differ were shipped. */
   resync?: { reason: string; blocksCompared: number; blocksShipped: number };
+  /** Set when the guest was frozen for the point and every thaw failed: it may still be frozen. */
+  guestFrozen?: string;
   exportBytes: number;
   deletedCheckpoints: string[];
 }
@@ -134,6 +137,10 @@ export interface ExportDeps {
   /** The transfer key both sites hold: the base blocks' token is derived from it. */
   transferKey: Buffer;
   heartbeat?: () => void;
+  /** How each thaw after an fsfreeze ended (the activity raises a metric and logs it). */
+  onThaw?: (domain: string, outcome: ThawOutcome) => void;
+  /** The activity's cancellation: a resync's pull of the base blocks stops with it. */
+  signal?: AbortSignal;
 }
 
 export function exportDir(storage: string, vm: string, pointId: string): string {
@@ -233,6 +240,7 @@ export async function prepareExport(
     stagingDir: dir,
     freeze: input.consistency === 'application',
     ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
+    ...(deps.onThaw ? { onThaw: deps.onThaw } : {}),
   };
   const perDisk = new Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>(
     targets.map((tg) => [
@@ -287,6 +295,7 @@ export async function prepareExport(
         ? { requested: 'application', achieved: 'crash', reason: backup.freezeFailed }
         : { requested: input.consistency, achieved: input.consistency },
     ...(dirtyBytes === undefined ? {} : { dirtyBytes }),
+    ...(backup.guestFrozen === undefined ? {} : { guestFrozen: backup.guestFrozen }),
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
@@ -553,6 +562,7 @@ async function pullBaseBlocks(
       tls: deps.tls,
       destDir: dest,
       idleTimeoutMs: 10_000,
+      ...(deps.signal ? { signal: deps.signal } : {}),
     });
     for (const [target, d] of Object.entries(served.disks)) {
       const file = join(dest, assertSafeName('block digest file', d.file));
