@@ -39,6 +39,7 @@ import { grantToken, newTransferNonce } from '../replication/transfer/protocol.t
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
 import { readLastRecord } from '../workload/reader.ts';
+import { inputName } from './input-paths.ts';
 
 type Labels = 'runbook' | 'group' | 'vm';
 
@@ -200,6 +201,25 @@ async function beating<T>(
   }
 }
 
+/**
+ * Every name the pull joins into its staging directory or the store is one safe component, so
+ * no input can make the secondary write, rebase or link a file outside its replica store.
+ */
+function checkPullInput(input: PullCommitInput): void {
+  inputName('vm', input.vm);
+  inputName('point id', input.pointId);
+  inputName('transfer id', input.export.transferId);
+  for (const d of input.export.disks) {
+    inputName('disk file', d.file);
+    inputName('disk target', d.target);
+    if (d.parentPointId !== null) inputName('parent point id', d.parentPointId);
+  }
+  for (const b of input.export.bootFiles ?? []) {
+    inputName('boot file', b.file);
+    if (b.fromPointId !== undefined) inputName('boot file point id', b.fromPointId);
+  }
+}
+
 /** Disks larger than this are not scanned for workload records (the scan reads the whole disk). */
 export const WORKLOAD_SCAN_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -308,6 +328,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
           async () => {
             const { vm, pointId } = input;
             const ex = input.export;
+            checkPullInput(input);
             const labels = { runbook: input.runbook, group: input.group, vm };
             const staged = await deps.store.stage(vm, pointId);
             if (staged.committed) {
