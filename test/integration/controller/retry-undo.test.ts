@@ -38,7 +38,7 @@ describe('VM actions retried after a lost completion', () => {
         const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
         expect(cause).toBeInstanceOf(ApplicationFailure);
         expect(cause.type).toBe('OPERATION_ROLLED_BACK');
-        expect((cause.details?.[0] as OperationResult).outcome).toBe('rolled-back');
+        expect((cause.details?.[0] as OperationResult | undefined)?.outcome).toBe('rolled-back');
 
         // The first attempt started a-1; the retry found it running and started nothing.
         const starts = h.secondary.calls.filter((c) => c.method === 'startVm' && c.vm === 'a-1');
