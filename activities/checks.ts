@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SiteDriver } from '../drivers/types.ts';
+import type { CapturedCommand } from '../replication/manifest.ts';
+import { compareCommandOutput, recordedOutput } from '../restore/command-check.ts';
 import { checkRestoredRecords, type ExpectedRecord } from '../restore/data-check.ts';
 import type { PlanCheck } from '../runbooks/plan.ts';
 import { toFailure } from './vm.ts';
@@ -22,7 +24,7 @@ export interface CheckInput {
   /** The VM's domain name at this site when it differs (a drill's copy). */
   domain?: string;
   /** For `data` checks: what the restored point holds, and when the copy was started. */
-  data?: { records: ExpectedRecord[]; writtenBeforeMs: number };
+  data?: { records: ExpectedRecord[]; writtenBeforeMs: number; commands?: CapturedCommand[] };
 }
 
 export interface CheckResult {
@@ -60,6 +62,7 @@ export async function runCheck(
   // the end of the budget says less than the output that failed before it.
   let answered = '';
   let errored = '';
+  let settled = false;
   for (;;) {
     attempts++;
     Context.current().heartbeat({ attempts });
@@ -69,7 +72,10 @@ export async function runCheck(
       if (r.ok) return { checkId: check.id, vm: input.vm, outcome: 'passed', detail: r.detail, attempts };
       answered = r.detail;
       // A data mismatch read through a working agent will not change by waiting.
-      if (r.final) break;
+      if (r.final) {
+        settled = true;
+        break;
+      }
     } catch (err) {
       errored = err instanceof Error ? err.message : String(err);
       const f = toFailure(err);
@@ -82,7 +88,9 @@ export async function runCheck(
   const last = answered || errored;
   throw ApplicationFailure.create({
     type: 'CHECK_FAILED',
-    message: `check ${check.id} on ${input.vm} did not pass within ${check.withinMs} ms: ${last}`,
+    message: settled
+      ? `check ${check.id} on ${input.vm} failed: ${last}`
+      : `check ${check.id} on ${input.vm} did not pass within ${check.withinMs} ms: ${last}`,
     nonRetryable: true,
     details: [{ check: check.id, vm: input.vm, domain: vm, attempts, last }],
   });
@@ -99,6 +107,16 @@ async function attempt(
   switch (check.kind) {
     case 'data': {
       const data = input.data as NonNullable<CheckInput['data']>;
+      if (check.command !== undefined) {
+        const argv = check.command;
+        const recorded = recordedOutput(data.commands, argv);
+        // Nothing to compare with: running the command in the copy would prove nothing.
+        if (!recorded.captured)
+          return { ok: false, detail: compareCommandOutput(recorded).output, final: true };
+        const now = await driver.agentExec(vm, argv, { timeoutMs: Math.min(timeoutMs, 60_000) });
+        const r = compareCommandOutput(recorded, now);
+        return { ok: r.ok, detail: r.output, final: true };
+      }
       const r = await checkRestoredRecords(
         (target, offset, length) => driver.agentReadFile(vm, `/dev/${target}`, offset, length),
         data.records,

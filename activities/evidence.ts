@@ -2,6 +2,8 @@
  * Orchestrator activity that keeps an operation's evidence: validated against the schema and
  * written atomically to `<home>/evidence/<runbook>/<type>-<n>.json`, where reports are made from.
  * Writing the same operation's record again replaces it with the same content (idempotent).
+ * Then the record is published as a signed, chained report (reports/); publishing the same
+ * evidence again returns the same report.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -10,15 +12,22 @@ import { lifeboatHome, REPO_ROOT } from '../platform/home.ts';
 import { parseOperationWorkflowId } from '../platform/names.ts';
 import { writeFileAtomic } from '../replication/fsutil.ts';
 import { type Evidence, parseEvidence } from '../reports/evidence.ts';
+import { publishReport } from '../reports/store.ts';
 
 export interface EvidenceDeps {
   /** Lifeboat's home directory (default LIFEBOAT_HOME or `.lifeboat/`). */
   home?: string;
+  /** Where the installation's report key is (default LIFEBOAT_REPORT_KEY_DIR or ~/.config). */
+  keyDir?: string;
 }
 
 export interface RecordedEvidence {
   path: string;
   sha256: string;
+  /** The signed report made from it, and the link the controller keeps as the chain head. */
+  report?: { id: string; sha256: string; htmlPath: string };
+  /** Why no report was published (the evidence itself is kept either way). */
+  reportError?: string;
 }
 
 let version: string | undefined;
@@ -42,7 +51,22 @@ export function createEvidenceActivities(deps: EvidenceDeps = {}) {
       await mkdir(join(path, '..'), { recursive: true });
       const text = `${JSON.stringify(evidence, null, 2)}\n`;
       await writeFileAtomic(path, text);
-      return { path, sha256: createHash('sha256').update(text).digest('hex') };
+      const sha256 = createHash('sha256').update(text).digest('hex');
+      try {
+        const published = await publishReport(evidence, {
+          home: deps.home ?? lifeboatHome(),
+          ...(deps.keyDir ? { keyDir: deps.keyDir } : {}),
+        });
+        return {
+          path,
+          sha256,
+          report: { id: published.id, sha256: published.sha256, htmlPath: published.htmlPath },
+        };
+      } catch (err) {
+        // A report that cannot be signed does not lose the evidence: the reason travels with the
+        // result, and `lifeboat report` can be run on the evidence again.
+        return { path, sha256, reportError: err instanceof Error ? err.message : String(err) };
+      }
     },
   };
 }

@@ -26,6 +26,7 @@ import {
 import { runVmAction, type VmActionInput, type VmActionResult } from './vm.ts';
 
 export type { CheckInput, CheckProbes, CheckResult } from './checks.ts';
+export type { RecordedEvidence } from './evidence.ts';
 export type { HookInput, HookResult } from './hooks.ts';
 export type {
   IsolationProbeInput,
@@ -79,7 +80,9 @@ export function createSiteActivities(deps: SiteDeps) {
       return withHeartbeat(() => runVmAction(deps.driver, input, restorer));
     },
     async runCheck(input: CheckInput): Promise<CheckResult> {
-      return withHeartbeat(() => runCheck(deps.driver, probes, input));
+      // A check only reads: once cancelled (the operation aborted) it ends at once.
+      const cancelled = Context.current().cancelled as Promise<never>;
+      return withHeartbeat(() => Promise.race([runCheck(deps.driver, probes, input), cancelled]));
     },
     /** The point set an operation restores, checked against the site (network, room). */
     async restorePreflight(input: RestorePreflightInput): Promise<RestorePreflightResult> {
@@ -96,7 +99,8 @@ export function createSiteActivities(deps: SiteDeps) {
     },
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
-    ...(deps.replication ? createReplicationActivities(deps.replication) : {}),
+    // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
+    ...(deps.replication ? createReplicationActivities({ guest: deps.driver, ...deps.replication }) : {}),
   };
 }
 

@@ -23,6 +23,7 @@ import {
   cleanupExport,
   type ExportBase,
   ExportError,
+  type GuestFiles,
   type PrepareExportInput,
   type PrepareExportResult,
   prepareExport,
@@ -108,6 +109,8 @@ export interface ReplicationSiteDeps {
   metrics?: ReplicationMetrics;
   /** Disks up to this size are scanned for the workload's last record at commit. */
   workloadScanMaxBytes?: number;
+  /** The guests' agents (the site driver), for the `data` commands an export runs. */
+  guest?: GuestFiles;
   /** Idle timeout of a pull (a cut link is noticed within it). */
   pullIdleTimeoutMs?: number;
 }
@@ -270,6 +273,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
       storage: deps.storage,
       server: deps.server,
       tls: deps.tls.files,
+      ...(deps.guest === undefined ? {} : { guest: deps.guest }),
       transferKey: deps.transferKey,
       heartbeat: heartbeater(),
       ...(ctx === null ? {} : { signal: ctx.cancellationSignal }),
@@ -424,6 +428,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   transferEndedAt,
                 },
                 ...(workload === undefined ? {} : { workload }),
+                ...(ex.commands === undefined ? {} : { commands: ex.commands }),
                 bytesShipped: ex.exportBytes,
               },
               clock,

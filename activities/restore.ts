@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { domainSpecFromXml } from '../drivers/libvirt/domain-xml.ts';
 import type { SiteDriver } from '../drivers/types.ts';
 import { exists, sha256File } from '../replication/fsutil.ts';
-import { type Manifest, pointKind } from '../replication/manifest.ts';
+import { type CapturedCommand, type Manifest, pointKind } from '../replication/manifest.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import { RestoreError } from '../restore/errors.ts';
@@ -47,6 +47,8 @@ export interface RestoredPoint {
   domain: string;
   /** The workload records the point holds, one per data disk (empty when none were recorded). */
   records: ExpectedRecord[];
+  /** The `data` commands' outputs the primary captured for the point (absent: none were asked). */
+  commands?: CapturedCommand[];
 }
 
 export interface RestorePreflightResult {
@@ -309,6 +311,7 @@ async function preflight(
       vm: m.vm,
     }),
     records: expectedRecords(m),
+    ...(m.commands === undefined ? {} : { commands: m.commands }),
   }));
   const before = [];
   if (input.digests) for (const p of points) before.push(...(await svc.replicaDigests(p.vm, p.pointId)));

@@ -29,6 +29,7 @@ import {
 import { domainXml, labMac, labUuid } from '../lab/domain.ts';
 import { spawnInSite, stopInSite } from '../lab/exec.ts';
 import { labUp } from '../lab/lab.ts';
+import { borrowLab } from '../lab/lend.ts';
 import { ensureLabReplicationTls, labReplicationEnv } from '../lab/replication-tls.ts';
 import { readState } from '../lab/state.ts';
 import { siteWorkerArgv } from '../lab/workers.ts';
@@ -280,6 +281,9 @@ async function scenario(
 
 async function main(): Promise<void> {
   const with4g = !process.argv.includes('--quick');
+  // The bench runs site workers of its own: the demo's lab, if up, lends its sites and is given
+  // back working afterwards.
+  const lent = await borrowLab({ stopWorkers: true });
   if (!readState()?.ready)
     await labUp({ runbook: path.join(REPO_ROOT, 'runbooks', 'examples', 'lab-mini.yaml') });
   await ensureLabReplicationTls();
@@ -357,6 +361,7 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
     await stopDevServer(home);
     rmSync(home, { recursive: true, force: true });
+    if (lent.before) await lent.giveBack();
   }
 }
 

@@ -3,6 +3,7 @@
  * operation's progress snapshot as lines to redraw on a terminal, the changes between two
  * snapshots as one-line events for logs and pipes, and the outcome at the end.
  */
+import { dirname } from 'node:path';
 import type {
   GateView,
   GroupProgress,
@@ -160,5 +161,9 @@ export function renderOutcome(r: OperationResult): string[] {
   for (const why of r.verdictReasons ?? []) lines.push(`  - ${why}`);
   for (const l of [objectiveLine('RTO', r.rto), objectiveLine('RPO', r.rpo)]) if (l) lines.push(l);
   if (r.evidencePath) lines.push(`evidence: ${r.evidencePath}`);
+  if (r.report) {
+    lines.push(`report: ${r.report.htmlPath}`);
+    lines.push(`verify it: lifeboat report verify ${dirname(r.report.htmlPath)}`);
+  }
   return lines;
 }

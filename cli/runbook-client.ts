@@ -23,6 +23,7 @@ import type {
   GateView,
   OperationOptions,
   OperationProgress,
+  OperationResult,
   PauseView,
   RunbookState,
   StartOperationResult,
@@ -91,6 +92,40 @@ export async function startOperation(
 
 export function runbookState(client: Client, runbook: string): Promise<RunbookState> {
   return client.workflow.getHandle(controllerWorkflowId(runbook)).query(runbookStateQuery);
+}
+
+/**
+ * An operation's result once it ends, a failed or cancelled one's too (never rejects). A
+ * cancelled workflow brings back no result (Temporal drops the failure's details), so its
+ * verdict and evidence come from the summary it sent its controller as it ended.
+ */
+export async function operationResult(
+  client: Client,
+  op: { id: string; kind: OperationKind; runbook: string },
+): Promise<OperationResult> {
+  try {
+    return (await client.workflow.getHandle(op.id).result()) as OperationResult;
+  } catch (e) {
+    const err = e as { cause?: { details?: unknown[]; message?: string; name?: string } };
+    const carried = err.cause?.details?.[0] as OperationResult | undefined;
+    if (carried) return carried;
+    const result: OperationResult = {
+      id: op.id,
+      kind: op.kind,
+      outcome: err.cause?.name === 'CancelledFailure' ? 'cancelled' : 'failed',
+      groups: {},
+      decisions: [],
+      ...(err.cause?.message ? { error: err.cause.message } : {}),
+    };
+    const summary = await runbookState(client, op.runbook).then(
+      (s) => s.recent.find((r) => r.id === op.id),
+      () => undefined,
+    );
+    if (summary?.verdict) result.verdict = summary.verdict;
+    if (summary?.evidencePath) result.evidencePath = summary.evidencePath;
+    if (summary?.report) result.report = summary.report;
+    return result;
+  }
 }
 
 export function operationProgress(client: Client, operationId: string): Promise<OperationProgress> {

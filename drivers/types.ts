@@ -135,6 +135,11 @@ export interface SiteDriver {
    * VM's own view of its data is read. Short at end of file.
    */
   agentReadFile(name: string, path: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Writes a whole file inside the guest (created or truncated) through its agent: how the
+   * commands a `data` check needs reach the guest's fsfreeze hook before a freeze.
+   */
+  agentWriteFile(name: string, path: string, data: Buffer): Promise<void>;
   /** The serial log's content (since the domain last started, or since its creation if appended). */
   readSerial(name: string): Promise<string>;
   /**

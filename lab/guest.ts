@@ -7,7 +7,14 @@ import { LabError } from './errors.ts';
 import { tryRun } from './run.ts';
 
 const GUEST_SRC = path.join(path.dirname(fileURLToPath(import.meta.url)), 'guest');
-const GUEST_SOURCES = ['build.sh', 'init.sh', 'health.sh', 'shutdown.sh', 'workload.c'];
+const GUEST_SOURCES = [
+  'build.sh',
+  'init.sh',
+  'health.sh',
+  'shutdown.sh',
+  'workload.c',
+  '../../guest/fsfreeze-hook',
+];
 
 export interface Guest {
   hash: string;
@@ -42,7 +49,7 @@ function sha256File(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-/** The guest's identity: a hash of every input (kernel, busybox, qemu-ga, the guest sources). */
+/** The guest's identity: a hash of every input (kernel, busybox, qemu-ga, the guest sources and hook). */
 export function guestHash(kernelVersion: string): string {
   const h = createHash('sha256');
   h.update(`kernel ${kernelVersion} ${sha256File(`/boot/vmlinuz-${kernelVersion}`)}\n`);

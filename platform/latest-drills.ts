@@ -10,7 +10,10 @@ import { controllerWorkflowId } from './names.ts';
 export interface LatestDrill {
   runbook: string;
   /** Undefined when the runbook has had no drill its controller still remembers. */
-  drill?: Pick<OperationSummary, 'id' | 'outcome' | 'endedAt' | 'verdict' | 'evidencePath' | 'error'>;
+  drill?: Pick<
+    OperationSummary,
+    'id' | 'outcome' | 'endedAt' | 'verdict' | 'evidencePath' | 'report' | 'error'
+  >;
 }
 
 export async function latestDrills(
@@ -30,8 +33,8 @@ export async function latestDrills(
         ]);
         const drill = [...state.recent].reverse().find((o) => o.kind === 'drill');
         if (!drill) return { runbook };
-        const { id, outcome, endedAt, verdict, evidencePath, error } = drill;
-        return { runbook, drill: { id, outcome, endedAt, verdict, evidencePath, error } };
+        const { id, outcome, endedAt, verdict, evidencePath, report, error } = drill;
+        return { runbook, drill: { id, outcome, endedAt, verdict, evidencePath, report, error } };
       } catch {
         return { runbook };
       }
@@ -45,7 +48,13 @@ export function renderLatestDrills(rows: readonly LatestDrill[]): string {
     const d = r.drill;
     if (!d) return `  ${r.runbook}: no drill yet`;
     const verdict = d.verdict ? d.verdict.toUpperCase() : d.outcome;
-    return `  ${r.runbook}: ${verdict} ${d.id} ended ${d.endedAt.replace('T', ' ').slice(0, 19)}${d.evidencePath ? `, evidence ${d.evidencePath}` : ''}`;
+    // The signed report is what a reviewer opens; the raw evidence when there is none.
+    const where = d.report
+      ? `, report ${d.report.htmlPath}`
+      : d.evidencePath
+        ? `, evidence ${d.evidencePath}`
+        : '';
+    return `  ${r.runbook}: ${verdict} ${d.id} ended ${d.endedAt.replace('T', ' ').slice(0, 19)}${where}`;
   });
   return `Latest drills:\n${lines.join('\n')}`;
 }

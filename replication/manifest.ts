@@ -84,6 +84,29 @@ export const integritySchema = z.object({
 });
 export type Integrity = z.infer<typeof integritySchema>;
 
+/**
+ * A `data` check's guest command as the primary's fsfreeze hook ran it for this point, or why it
+ * did not (no hook in the guest, a freeze that failed, a stopped VM): never silently absent.
+ */
+export const capturedCommandSchema = z.discriminatedUnion('captured', [
+  z.object({
+    argv: z.array(z.string()).min(1),
+    captured: z.literal(true),
+    exitCode: z.number().int(),
+    stdout: z.string(),
+    /** Set when the output was longer than what is kept (its first bytes are kept). */
+    stdoutTruncated: z.boolean().optional(),
+    /** When the guest's hook ran it (guest clock), just before the filesystems froze. */
+    ranAt: z.string().optional(),
+  }),
+  z.object({
+    argv: z.array(z.string()).min(1),
+    captured: z.literal(false),
+    reason: z.string().min(1),
+  }),
+]);
+export type CapturedCommand = z.infer<typeof capturedCommandSchema>;
+
 export const manifestSchema = z.object({
   apiVersion: z.literal('lifeboat/v1'),
   kind: z.literal('RecoveryPoint'),
@@ -113,6 +136,8 @@ export const manifestSchema = z.object({
   }),
   /** The workload's last valid record, read offline from the committed point. */
   workload: z.record(z.string(), z.unknown()).optional(),
+  /** Outputs of the runbook's `data` commands at the snapshot (absent in older points). */
+  commands: z.array(capturedCommandSchema).optional(),
   bytesShipped: z.number().int().nonnegative(),
   integrity: integritySchema,
 });

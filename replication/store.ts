@@ -14,6 +14,7 @@ import { ReplicationError } from './errors.ts';
 import { exists, fsyncDir, fsyncFile, sha256File, writeFileAtomic } from './fsutil.ts';
 import {
   assertSafeName,
+  type CapturedCommand,
   type Integrity,
   type Manifest,
   type ManifestDisk,
@@ -55,6 +56,7 @@ export interface CommitInput {
   sourceCheckpoint: string;
   times: Omit<Manifest['times'], 'committedAt'>;
   workload?: Record<string, unknown>;
+  commands?: CapturedCommand[];
   bytesShipped: number;
 }
 
@@ -288,6 +290,7 @@ export class ReplicaStore {
       sourceCheckpoint: input.sourceCheckpoint,
       times: { ...input.times, committedAt: new Date().toISOString() },
       ...(input.workload === undefined ? {} : { workload: input.workload }),
+      ...(input.commands === undefined ? {} : { commands: input.commands }),
       bytesShipped: input.bytesShipped,
       // A cycle checks what it shipped; the whole-point verification is a separate job.
       integrity: { state: 'not-yet' },

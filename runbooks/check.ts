@@ -49,6 +49,7 @@ export function checkSemantics(parsed: ParsedRunbook): Finding[] {
   checkPeople(root, groups, add);
   checkNetworks(root, add);
   checkObjectives(root, add);
+  checkDataCommands(root, add);
   if (!cyclic) checkApprovalTime(root, groups, byName, add);
   return findings;
 }
@@ -197,4 +198,23 @@ function checkObjectives(root: Obj, add: Add): void {
       hint: 'one slow or failed cycle would breach the RPO; replicate at most every half RPO',
     });
   }
+}
+
+/**
+ * A `data` command runs in the guest's fsfreeze hook, so only points taken with the guest frozen
+ * (application consistency) can record its output: with crash consistency nothing would run it.
+ */
+function checkDataCommands(root: Obj, add: Add): void {
+  const consistency = str(own(obj(own(root, 'replication')), 'consistency')) ?? DEFAULTS.consistency;
+  if (consistency !== 'crash') return;
+  list(own(root, 'groups')).forEach((g, gi) => {
+    list(own(obj(g), 'checks')).forEach((c, ci) => {
+      if (own(obj(own(obj(c), 'data')), 'command') === undefined) return;
+      add(['groups', gi, 'checks', ci, 'data', 'command'], {
+        code: 'data-command-needs-application',
+        message: `a data check with a command needs replication.consistency: application (it is ${consistency})`,
+        hint: 'the command runs in the guest while it is frozen for the snapshot; crash-consistent points never freeze it',
+      });
+    });
+  });
 }

@@ -103,7 +103,8 @@ function check(group: string, index: number, c: RunbookCheck): PlanCheck {
       withinMs: ms(c.serial.within ?? w.serial),
     };
   }
-  return { id, group, kind: 'data', withinMs: ms(c.data.within ?? w.data) };
+  const command = c.data.command === undefined ? {} : { command: [...c.data.command] };
+  return { id, group, kind: 'data', ...command, withinMs: ms(c.data.within ?? w.data) };
 }
 
 /** Topological layers: a group's wave is one past the latest wave of what it depends on. */

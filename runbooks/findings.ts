@@ -28,6 +28,7 @@ export type FindingCode =
   | 'replication-near-rpo'
   | 'approvals-exceed-rto'
   | 'duplicate-site-name'
+  | 'data-command-needs-application'
   | LiveFindingCode;
 
 /** Live checks (`--live`): the runbook against the running sites (drivers/live-check.ts). */

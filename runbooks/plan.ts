@@ -107,4 +107,8 @@ export type PlanCheck =
   | (CheckBase & { kind: 'tcp'; port: number })
   | (CheckBase & { kind: 'http'; port: number; path: string; expect: number })
   | (CheckBase & { kind: 'serial'; pattern: string })
-  | (CheckBase & { kind: 'data' });
+  | (CheckBase & {
+      kind: 'data';
+      /** Run in the guest at the snapshot and again in the restored VM; absent: workload records. */
+      command?: string[];
+    });

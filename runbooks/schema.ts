@@ -164,7 +164,13 @@ export const Check = z.union([
   }),
   z.strictObject({
     data: z
-      .strictObject({ within: within('10m') })
+      .strictObject({
+        command: z.array(Argument).min(1).optional().meta({
+          description:
+            'Run in the guest by the fsfreeze hook as the point is taken (needs consistency: application); the restored VM must print the same output and exit code. Without it, the workload records are compared.',
+        }),
+        within: within('10m'),
+      })
       .meta({ description: "The restored VM's data matches what its recovery point recorded." }),
   }),
 ]);

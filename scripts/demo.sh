@@ -43,6 +43,10 @@ npx lifeboat points runbooks/examples/lab.yaml
 step "a drill: every VM rebuilt at the secondary from the newest point set, on the isolated bubble, checked (data too), torn down, proven"
 npx lifeboat drill runbooks/examples/lab.yaml --wait
 
+step "the drill's signed report: every report of the runbook checked (signatures, chain, the controller's head, each page's embedded evidence)"
+npx lifeboat report list lab --runbook-file runbooks/examples/lab.yaml
+npx lifeboat report verify "${LIFEBOAT_HOME:-.lifeboat}/reports/lab"
+
 step "where to look"
 npx lifeboat server status
 npx lifeboat lab status

@@ -269,7 +269,9 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       decisions: f.decisions,
       ...(f.verdict ? { verdict: f.verdict } : {}),
       ...(f.evidencePath ? { evidencePath: f.evidencePath } : {}),
+      ...(f.report ? { report: f.report } : {}),
     };
+    if (f.report) state.reportHead = { id: f.report.id, sha256: f.report.sha256 };
     state.recent = [...state.recent, summary].slice(-RECENT_KEPT);
     publish();
   });

@@ -7,6 +7,7 @@
 import { CancellationScope, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   OrchestratorActivities,
+  RecordedEvidence,
   RestorePreflightResult,
   SiteActivities,
   TeardownProofResult,
@@ -85,7 +86,7 @@ export async function drillTeardownProof(
   }
 }
 
-export async function recordEvidence(evidence: Evidence): Promise<{ path: string; sha256: string } | string> {
+export async function recordEvidence(evidence: Evidence): Promise<RecordedEvidence | string> {
   try {
     return await orchestrator.recordEvidence(evidence);
   } catch (err) {
@@ -120,7 +121,14 @@ export class DrillRestore {
       pointId: p.result.pointId,
       startedAtMs: run.progress.startedAt,
       vms: Object.fromEntries(
-        p.result.points.map((pt) => [pt.vm, { domain: pt.domain, records: pt.records }]),
+        p.result.points.map((pt) => [
+          pt.vm,
+          {
+            domain: pt.domain,
+            records: pt.records,
+            ...(pt.commands === undefined ? {} : { commands: pt.commands }),
+          },
+        ]),
       ),
     };
     await run.holdPoints(p.result.pointId);
@@ -195,6 +203,12 @@ export class DrillRestore {
     result.rpo = evidence.objectives.rpo;
     if (typeof recorded === 'string') {
       result.verdictReasons = [...evidence.verdictReasons, `evidence not recorded: ${recorded}`];
-    } else result.evidencePath = recorded.path;
+      return;
+    }
+    result.evidencePath = recorded.path;
+    if (recorded.report) result.report = recorded.report;
+    if (recorded.reportError) {
+      result.verdictReasons = [...evidence.verdictReasons, `report not published: ${recorded.reportError}`];
+    }
   }
 }

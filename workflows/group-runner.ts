@@ -3,7 +3,7 @@
  * actions (VMs in parallel, boots capped per site), checks, the steps after; then applies the
  * group's onFailure policy. Shared by the interpreter (inline) and the per-group child workflow.
  */
-import { ApplicationFailure, condition, patched } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, patched } from '@temporalio/workflow';
 import type { IsolationProbeResult, SiteActivities } from '../activities/index.ts';
 import type { OperationKind, PlanCheck, PlanGroup, PlanSite, PlanStep, SiteRole } from '../runbooks/plan.ts';
 import type { GateBook } from './gates.ts';
@@ -55,6 +55,8 @@ export function targetRole(kind: OperationKind): SiteRole {
 
 /** A site worker that dies mid-activity is noticed after this long, and the activity retried. */
 export const VM_ACTION_HEARTBEAT_TIMEOUT = '15s';
+/** Patch id: running checks are cancelled when the operation aborts. */
+const CHECKS_STOP_ON_ABORT = 'checks-stop-on-abort';
 
 export class AbortedError extends Error {
   constructor() {
@@ -275,15 +277,25 @@ async function runChecks(env: GroupEnv): Promise<void> {
   env.progress.step = 'checks';
   env.changed();
   const site = env.sites[targetRole(env.kind)];
-  const jobs: Array<Promise<unknown>> = [];
-  for (const check of env.group.checks) {
-    for (const vm of env.group.vms) jobs.push(runCheck(env, site, check, vm.name));
-  }
-  // A drill proves each copy is cut off from production, from inside the copy.
-  if (env.restore && env.kind === 'drill') {
-    for (const vm of env.group.vms) jobs.push(probeIsolation(env, site, vm.name));
-  }
-  const results = await Promise.allSettled(jobs);
+  const all = (): Promise<PromiseSettledResult<unknown>[]> => {
+    const jobs: Array<Promise<unknown>> = [];
+    for (const check of env.group.checks) {
+      for (const vm of env.group.vms) jobs.push(runCheck(env, site, check, vm.name));
+    }
+    // A drill proves each copy is cut off from production, from inside the copy.
+    if (env.restore && env.kind === 'drill') {
+      for (const vm of env.group.vms) jobs.push(probeIsolation(env, site, vm.name));
+    }
+    return Promise.allSettled(jobs);
+  };
+  let results: PromiseSettledResult<unknown>[];
+  if (patched(CHECKS_STOP_ON_ABORT)) {
+    // Checks only read: an abort (a drill's time is up, another group failed, a breach) stops
+    // them at once instead of after their `within`, so the teardown starts now.
+    const scope = new CancellationScope();
+    void condition(() => env.aborted()).then(() => scope.cancel());
+    results = await scope.run(all);
+  } else results = await all();
   const breach = results.find(
     (r): r is PromiseRejectedResult =>
       r.status === 'rejected' &&
@@ -321,7 +333,13 @@ async function runCheck(env: GroupEnv, site: PlanSite, check: PlanCheck, vm: str
       vm,
       ...(copy ? { domain: copy.domain } : {}),
       ...(copy && check.kind === 'data' && env.restore
-        ? { data: { records: copy.records, writtenBeforeMs: env.restore.startedAtMs } }
+        ? {
+            data: {
+              records: copy.records,
+              writtenBeforeMs: env.restore.startedAtMs,
+              ...(copy.commands === undefined ? {} : { commands: copy.commands }),
+            },
+          }
         : {}),
     });
     record(r.outcome, r.detail, r.attempts);

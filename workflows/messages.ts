@@ -12,6 +12,7 @@ import type {
   OperationProgress,
   PauseDecisionRequest,
   PauseView,
+  ReportRef,
   RunbookState,
   StartOperationRequest,
   StartOperationResult,
@@ -38,6 +39,7 @@ export const operationFinishedSignal = defineSignal<
       committed?: boolean;
       verdict?: 'pass' | 'fail';
       evidencePath?: string;
+      report?: ReportRef;
     },
   ]
 >('lifeboat.operationFinished');

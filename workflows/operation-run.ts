@@ -402,6 +402,7 @@ export class OperationRun {
             decisions: f.decisions,
             ...(f.verdict ? { verdict: f.verdict } : {}),
             ...(f.evidencePath ? { evidencePath: f.evidencePath } : {}),
+            ...(f.report ? { report: f.report } : {}),
           });
         }
       } catch {

@@ -21,6 +21,8 @@ export interface VmCycleInput {
   primarySite: string;
   secondarySite: string;
   consistency: 'application' | 'crash';
+  /** The group's `data` check commands (absent when it has none). */
+  dataCommands?: string[][];
 }
 
 export interface VmCycleResult {
@@ -99,6 +101,7 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
       keepCheckpoints: base.keepCheckpoints,
       ...(base.baseBlocks === undefined ? {} : { baseBlocks: base.baseBlocks }),
       consistency: input.consistency,
+      ...(input.dataCommands === undefined ? {} : { dataCommands: input.dataCommands }),
     });
     const res = await secondary.replicationPullCommit({
       runbook,

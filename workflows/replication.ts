@@ -53,18 +53,20 @@ export async function replicationCycleWorkflow(
   const { plan } = input;
   const pointId = pointIdFor(workflowInfo().startTime, input.id);
   const only = input.options?.vms;
-  const vms = plan.groups.flatMap((g) =>
-    g.vms
+  const vms = plan.groups.flatMap((g) => {
+    // The group's `data` commands run in each of its VMs as the point is taken.
+    const dataCommands = g.checks.flatMap((c) => (c.kind === 'data' && c.command ? [c.command] : []));
+    return g.vms
       .filter((v) => only === undefined || only.includes(v.name))
-      .map((v) => ({ vm: v.name, group: g.name })),
-  );
+      .map((v) => ({ vm: v.name, group: g.name, dataCommands }));
+  });
   const sem = new WorkflowSemaphore(Math.max(1, input.options?.maxConcurrentTransfers ?? 2));
   let results: VmCycleResult[] = [];
   let outcome: OperationOutcome = 'failed';
   let error: string | undefined;
   try {
     results = await Promise.all(
-      vms.map(({ vm, group }) =>
+      vms.map(({ vm, group, dataCommands }) =>
         sem.with(() =>
           executeChild(replicationVmWorkflow, {
             workflowId: `${input.id}/${vm}`,
@@ -80,6 +82,7 @@ export async function replicationCycleWorkflow(
                 primarySite: plan.sites.primary.name,
                 secondarySite: plan.sites.secondary.name,
                 consistency: plan.replication.consistency,
+                ...(dataCommands.length === 0 ? {} : { dataCommands }),
               },
             ],
           }),

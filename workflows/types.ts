@@ -4,6 +4,7 @@
  */
 import type { IsolationProbeResult } from '../activities/restore.ts';
 import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
+import type { CapturedCommand } from '../replication/manifest.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
 
@@ -35,6 +36,14 @@ export interface OperationSummary extends OperationRef {
   /** Drills: the verdict against the objectives and where the evidence record is. */
   verdict?: 'pass' | 'fail';
   evidencePath?: string;
+  report?: ReportRef;
+}
+
+/** A published report: its id, the sha256 of its signed file, and its page. */
+export interface ReportRef {
+  id: string;
+  sha256: string;
+  htmlPath: string;
 }
 
 export interface RunbookState {
@@ -57,6 +66,8 @@ export interface RunbookState {
   counters: Partial<Record<ControllerOpKind, number>>;
   /** The most recent finished operations, newest last (bounded). */
   recent: OperationSummary[];
+  /** The newest signed report of this runbook (what `lifeboat report verify` compares with). */
+  reportHead?: { id: string; sha256: string };
 }
 
 export interface ControllerInput {
@@ -247,6 +258,8 @@ export interface OperationResult {
   verdict?: 'pass' | 'fail';
   verdictReasons?: string[];
   evidencePath?: string;
+  /** The signed report made from the evidence (reports/), the chain's new head. */
+  report?: ReportRef;
   rto?: { targetMs: number; measuredMs?: number; pass?: boolean };
   rpo?: { targetMs: number; measuredMs?: number; pass?: boolean };
 }
@@ -267,8 +280,11 @@ export interface CheckRecord {
 /** The drill's restore, as the group runner needs it: which point, and each VM's copy. */
 export interface GroupRestore {
   pointId: string;
-  /** vm -> the copy's domain name at the target site and the records its point holds. */
-  vms: Record<string, { domain: string; records: ExpectedRecord[] }>;
+  /**
+   * vm -> the copy's domain name at the target site, the records its point holds and the
+   * outputs of the `data` commands at the snapshot (absent in points taken without any).
+   */
+  vms: Record<string, { domain: string; records: ExpectedRecord[]; commands?: CapturedCommand[] }>;
   /** When the operation started: a record written before this was restored, not new. */
   startedAtMs: number;
 }

@@ -58,5 +58,10 @@ export function validateReplicationVmInput(input: unknown, parentId: string | un
   }
   errors.push(...missingNames(input, ['group', 'vm', 'domain', 'pointId', 'primarySite', 'secondarySite']));
   errors.push(...oneOfProblems('consistency', input.consistency, CONSISTENCIES));
+  const commands = input.dataCommands;
+  const argv = (c: unknown) => Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === 'string');
+  if (commands !== undefined && !(Array.isArray(commands) && commands.every(argv))) {
+    errors.push('dataCommands is not a list of argument lists');
+  }
   return errors;
 }

@@ -2,7 +2,6 @@ import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { parsePointSelector } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
-import type { OperationResult } from '../../workflows/types.ts';
 import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { renderOutcome } from '../progress.ts';
@@ -10,6 +9,7 @@ import {
   cancelOperation,
   commitFailover,
   operationProgress,
+  operationResult,
   RequestRefusedError,
   runbookState,
   startOperation,
@@ -87,22 +87,7 @@ export function registerRun(program: Command): void {
           const live = Boolean(process.stdout.isTTY && !flags.json);
           const out = live ? process.stdout : process.stderr;
           process.stderr.write(`${kind} started: ${op.id}; waiting (Ctrl-C to cancel)\n`);
-          const result = client.workflow
-            .getHandle(op.id)
-            .result()
-            .then(
-              (r: OperationResult) => r,
-              (err: { cause?: { details?: unknown[]; message?: string; name?: string } }) =>
-                (err.cause?.details?.[0] as OperationResult | undefined) ?? {
-                  id: op.id,
-                  kind,
-                  outcome:
-                    err.cause?.name === 'CancelledFailure' ? ('cancelled' as const) : ('failed' as const),
-                  groups: {},
-                  decisions: [],
-                  error: err.cause?.message,
-                },
-            );
+          const result = operationResult(client, { id: op.id, kind, runbook: plan.runbook.name });
           const interactive = Boolean(process.stdout.isTTY && process.stdin.isTTY);
           const end = await watchOperation({
             operationId: op.id,

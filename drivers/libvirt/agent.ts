@@ -143,3 +143,49 @@ export async function agentReadFile(
     ).catch(() => undefined);
   }
 }
+
+/**
+ * Writes `data` as the whole content of a file inside the guest (created or truncated) through
+ * guest-file-open/write/close; the handle is closed whatever happens.
+ */
+export async function agentWriteFile(
+  virsh: Virsh,
+  vm: string,
+  path: string,
+  data: Buffer,
+  agentTimeoutS: number,
+): Promise<void> {
+  const handle = await agentCommand(
+    virsh,
+    vm,
+    { execute: 'guest-file-open', arguments: { path, mode: 'w' } },
+    agentTimeoutS,
+  );
+  if (typeof handle !== 'number') {
+    throw new CommandFailedError({ site: virsh.opts.site, vm }, `guest-file-open ${path} returned no handle`);
+  }
+  try {
+    for (let off = 0; off < data.length; off += READ_CHUNK) {
+      const part = data.subarray(off, off + READ_CHUNK);
+      const r = (await agentCommand(
+        virsh,
+        vm,
+        { execute: 'guest-file-write', arguments: { handle, 'buf-b64': part.toString('base64') } },
+        agentTimeoutS,
+      )) as { count?: unknown } | undefined;
+      if (r?.count !== part.length) {
+        throw new CommandFailedError(
+          { site: virsh.opts.site, vm },
+          `guest-file-write ${path} wrote ${String(r?.count)} of ${part.length} bytes`,
+        );
+      }
+    }
+  } finally {
+    await agentCommand(
+      virsh,
+      vm,
+      { execute: 'guest-file-close', arguments: { handle } },
+      agentTimeoutS,
+    ).catch(() => undefined);
+  }
+}

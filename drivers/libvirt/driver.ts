@@ -26,7 +26,7 @@ import type {
   VmInfo,
   VmState,
 } from '../types.ts';
-import { agentCommand, agentExec, agentReadFile } from './agent.ts';
+import { agentCommand, agentExec, agentReadFile, agentWriteFile } from './agent.ts';
 import { classifyVirshError, isAlreadyRunning, isNotRunning } from './classify.ts';
 import { buildDomainXml, withUuid } from './domain-build.ts';
 import { domainNameOf, parseDomainXml } from './domain-xml.ts';
@@ -241,6 +241,11 @@ export class LibvirtDriver implements SiteDriver {
   async agentReadFile(name: string, path: string, offset: number, length: number): Promise<Buffer> {
     this.checkName(name);
     return agentReadFile(this.virsh, name, path, offset, length, 10);
+  }
+
+  async agentWriteFile(name: string, path: string, data: Buffer): Promise<void> {
+    this.checkName(name);
+    return agentWriteFile(this.virsh, name, path, data, 10);
   }
 
   /** Raw guest-agent command (e.g. `guest-ping`, `guest-fsfreeze-status`); returns `return`. */

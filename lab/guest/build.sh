@@ -25,6 +25,8 @@ gcc -static -O2 -Wall -o "$ST/workload" "$SRC/workload.c"
 install -m 0755 "$SRC/init.sh" "$ST/init"
 install -m 0755 "$SRC/health.sh" "$ST/health.sh"
 install -m 0755 "$SRC/shutdown.sh" "$ST/sbin/shutdown"
+# The product's hook, as a user installs it: qemu-ga runs it around every freeze.
+install -D -m 0755 "$SRC/../../guest/fsfreeze-hook" "$ST/usr/libexec/lifeboat/fsfreeze-hook"
 (cd "$ST" && find . | cpio -o -H newc --quiet | gzip -6) > "$OUT/initramfs.cpio.gz.tmp"
 cp "/boot/vmlinuz-$KVER" "$OUT/vmlinuz.tmp"
 mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"

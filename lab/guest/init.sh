@@ -23,7 +23,8 @@ fi
 [ -f /data/marker.txt ] || echo "created-by=$VM" > /data/marker.txt
 echo $(( $(cat /data/boots 2>/dev/null || echo 0) + 1 )) > /data/boots; sync
 for p in /sys/class/virtio-ports/*; do [ -e "$p/name" ] || continue
-  [ "$(cat "$p/name")" = org.qemu.guest_agent.0 ] && /usr/sbin/qemu-ga -d -f /run/qemu-ga.pid -m virtio-serial -p "/dev/$(basename "$p")" -t /run
+  [ "$(cat "$p/name")" = org.qemu.guest_agent.0 ] && /usr/sbin/qemu-ga -d -f /run/qemu-ga.pid -m virtio-serial -p "/dev/$(basename "$p")" -t /run \
+    --fsfreeze-hook=/usr/libexec/lifeboat/fsfreeze-hook
 done
 if [ -n "$IP" ] && [ -e /sys/class/net/eth0 ]; then
   ip link set lo up; ip addr add "$IP" dev eth0; ip link set eth0 up

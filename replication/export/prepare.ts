@@ -10,7 +10,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeBlockDigests } from '../block-digests.ts';
 import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
-import { assertSafeName } from '../manifest.ts';
+import { assertSafeName, type CapturedCommand } from '../manifest.ts';
 import { PhaseClock } from '../phases.ts';
 import type { TlsFiles } from '../tls.ts';
 import { pullTransfer } from '../transfer/client.ts';
@@ -19,6 +19,7 @@ import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
 import { type DomainDisk, domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
+import { armCommands, collectOutputs, type GuestFiles, notCaptured } from './guest-commands.ts';
 import {
   createOfflineCheckpoint,
   deleteOfflineCheckpoint,
@@ -62,6 +63,8 @@ export interface PrepareExportInput {
   /** Checkpoints some committed point references; every other `lb-` checkpoint is deleted. */
   keepCheckpoints: string[];
   consistency: 'application' | 'crash';
+  /** The VM's `data` check commands: run in the guest's fsfreeze hook as the point is taken. */
+  dataCommands?: string[][];
   /**
    * Where the secondary serves the base point's block digests (one file per disk): pulled only
    * when broken bitmaps force a resync. Not in the payload: a 64 GiB disk's list is 2 MiB.
@@ -104,6 +107,8 @@ export interface PreparedExport {
   /** The domain's direct-boot files (absent in exports written before they were recorded). */
   bootFiles?: ExportedBootFile[];
   consistency: { requested: 'application' | 'crash'; achieved: 'application' | 'crash'; reason?: string };
+  /** What each `data` command printed at the snapshot, or why it was not captured. */
+  commands?: CapturedCommand[];
   /** Dirty bytes the bitmap reported before the backup (incremental only). */
   dirtyBytes?: number;
   /** Set when the bitmaps were unusable and only blocks whose digests differ were shipped. */
@@ -134,6 +139,8 @@ export interface ExportDeps {
   server: TransferServer;
   /** This site's TLS files: a resync pulls the base point's block digests from the secondary. */
   tls: TlsFiles;
+  /** The guest agent's file access, for `data` commands (absent: they are not captured). */
+  guest?: GuestFiles;
   /** The transfer key both sites hold: the base blocks' token is derived from it. */
   transferKey: Buffer;
   heartbeat?: () => void;
@@ -251,6 +258,11 @@ export async function prepareExport(
       },
     ]),
   );
+  const dataCommands = input.dataCommands ?? [];
+  const armed =
+    dataCommands.length > 0 && backupInput.freeze
+      ? await clock.time('commands', () => armCommands(deps.guest, input.domain, dataCommands))
+      : undefined;
   let backup: Awaited<ReturnType<typeof runOnlineBackup>>;
   let resync: PreparedExport['resync'];
   try {
@@ -267,6 +279,16 @@ export async function prepareExport(
     backup = r.backup;
     resync = r.resync;
   }
+  const commands =
+    dataCommands.length === 0
+      ? undefined
+      : armed === undefined
+        ? notCaptured(dataCommands, 'crash-consistent points never freeze the guest')
+        : resync !== undefined
+          ? notCaptured(dataCommands, 'the point was taken by a resync backup after the freeze that ran them')
+          : await clock.time('commands', () =>
+              collectOutputs(deps.guest, input.domain, dataCommands, armed, backup.freezeFailed),
+            );
   const domainXml = await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain });
 
   const exported: ExportedDisk[] = [];
@@ -294,6 +316,7 @@ export async function prepareExport(
       input.consistency === 'application' && backup.freezeFailed !== undefined
         ? { requested: 'application', achieved: 'crash', reason: backup.freezeFailed }
         : { requested: input.consistency, achieved: input.consistency },
+    ...(commands === undefined ? {} : { commands }),
     ...(dirtyBytes === undefined ? {} : { dirtyBytes }),
     ...(backup.guestFrozen === undefined ? {} : { guestFrozen: backup.guestFrozen }),
     exportBytes: exportBytes(exported, bootFiles),
@@ -490,6 +513,9 @@ async function prepareOffline(
     bootFiles,
     // A cleanly stopped VM has nothing in flight: the point is as consistent as asked.
     consistency: { requested: input.consistency, achieved: input.consistency },
+    ...(input.dataCommands?.length
+      ? { commands: notCaptured(input.dataCommands, 'the VM was shut off: no guest ran the commands') }
+      : {}),
     ...(out.dirtyBytes === undefined ? {} : { dirtyBytes: out.dirtyBytes }),
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,

@@ -244,6 +244,13 @@ export class RecordingDriver implements SiteDriver, CheckProbes {
    * A data disk as the recording restorer's point describes it: records 1..RECORDED_RECORDS of
    * the VM, the rest blank.
    */
+  agentWriteFile(name: string, _path: string, _data: Buffer): Promise<void> {
+    return this.call('agentWriteFile', name, () => {
+      if (this.vm(name).state !== 'running')
+        throw new CommandFailedError({ site: this.site, vm: name }, 'not running');
+    });
+  }
+
   agentReadFile(name: string, _path: string, offset: number, length: number): Promise<Buffer> {
     return this.call('agentReadFile', name, () => {
       if (this.vm(name).state !== 'running')

@@ -9,9 +9,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evidencePath } from '../../../activities/evidence.ts';
-import { cancelOperation, startOperation } from '../../../cli/runbook-client.ts';
+import { cancelOperation, operationResult, startOperation } from '../../../cli/runbook-client.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
+import { runCli } from '../../support/cli.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { CHECKS, drill, replicaDigests, secondaryDomains, VM } from './helpers.ts';
@@ -62,6 +63,17 @@ describe('drill (real lab)', () => {
     // Checked here too, not only by the product's own proof.
     expect(replicaDigests(root)).toEqual(before);
     expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
+
+    // The evidence became a signed report; the CLI verifies it, the controller's head included.
+    expect(r.report?.id).toBe(evidence.id);
+    const reportDir = path.dirname(r.report?.htmlPath as string);
+    const verified = await runCli(['report', 'verify', reportDir], {
+      ...process.env,
+      LIFEBOAT_HOME: lab.home,
+    });
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toContain('controller head: checked');
+    expect(readFileSync(r.report?.htmlPath as string, 'utf8')).toContain('PASS');
   });
 
   it('a failing check fails the verdict with its output, and the teardown is still proven', async () => {
@@ -80,6 +92,27 @@ describe('drill (real lab)', () => {
     const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
     const failed = evidence.checks.find((c) => c.outcome === 'failed');
     expect(failed?.output).toMatch(/LIFEBOAT-HEALTH/);
+    expect(evidence.teardown?.proven).toBe(true);
+    expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
+  });
+
+  it('a drill still running when drill.keepAtMost expires is torn down, and fails saying why', async () => {
+    const plan = await lab.variant(`${lab.plan.runbook.name}-keep`, {
+      consistency: 'crash',
+      // The copy boots, then waits on a check that never passes within the drill's lifetime.
+      groupExtra: `    onFailure: rollback
+    checks:
+      - serial: { pattern: "NEVER-PRINTED", within: 10m }
+`,
+      keepAtMost: '45s',
+    });
+    expect((await (await lab.cycle(plan)).result).outcome).toBe('succeeded');
+    const r = await drill(lab, plan);
+    expect(r.verdict).toBe('fail');
+    expect([r.error, ...(r.verdictReasons ?? [])].join('; ')).toMatch(/keepAtMost/);
+    const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+    // The copy was really built before the time ran out, and is gone now.
+    expect(evidence.timeline.some((t) => t.kind === 'vm')).toBe(true);
     expect(evidence.teardown?.proven).toBe(true);
     expect((await secondaryDomains()).filter((d) => d.startsWith('lb-drill-'))).toEqual([]);
   });
@@ -126,14 +159,14 @@ describe('drill (real lab)', () => {
       operationId: op.id,
       reason: 'drill test',
     });
-    // A cancelled workflow's failure carries no result back to the client: read the evidence
-    // where the orchestrator wrote it.
-    const status = await handle.result().then(
-      () => 'completed',
-      (err: { cause?: { name?: string } }) => err.cause?.name,
-    );
-    expect(status).toBe('CancelledFailure');
+    // A cancelled workflow's failure carries no result back: what `drill --wait` prints comes
+    // from the summary the drill sent its controller as it ended.
+    const r = await operationResult(lab.client, { id: op.id, kind: 'drill', runbook: lab.plan.runbook.name });
+    expect(r.outcome).toBe('cancelled');
+    expect(r.verdict).toBe('fail');
     const file = evidencePath(lab.home, op.id);
+    expect(r.evidencePath).toBe(file);
+    expect(r.report?.id).toBe(op.id);
     const evidence = parseEvidence(JSON.parse(readFileSync(file, 'utf8')), file);
     expect(evidence.outcome).toBe('cancelled');
     expect(evidence.verdict).toBe('fail');

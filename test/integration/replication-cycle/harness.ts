@@ -53,7 +53,7 @@ export interface CycleLab {
   /** The Plan of another runbook protecting the same VM, with other replication settings. */
   variant(
     runbook: string,
-    replication: { consistency: 'crash' | 'application'; groupExtra?: string },
+    replication: { consistency: 'crash' | 'application'; groupExtra?: string; keepAtMost?: string },
   ): Promise<Plan>;
   /** Where this harness's orchestrator keeps evidence (its LIFEBOAT_HOME). */
   home: string;
@@ -65,6 +65,7 @@ function runbookYaml(
   vm: string,
   consistency: 'crash' | 'application' = 'crash',
   groupExtra = '',
+  keepAtMost?: string,
 ): string {
   return `apiVersion: lifeboat/v1
 kind: Runbook
@@ -100,7 +101,7 @@ groups:
     vms: [${vm}]
 ${groupExtra}drill:
   network: bubble
-`;
+${keepAtMost ? `  keepAtMost: ${keepAtMost}\n` : ''}`;
 }
 
 export async function startCycleLab(opts: {
@@ -110,6 +111,8 @@ export async function startCycleLab(opts: {
   groupExtra?: string;
   /** Run the orchestrator worker in this process (default); false: the test runs its own. */
   orchestrator?: boolean;
+  /** Boot the VM from this guest build instead of the lab's (see bootTestVm). */
+  guestDir?: string;
 }): Promise<CycleLab> {
   if (!readState()?.ready) await ensureFreshLab({ runbook: 'lab-mini.yaml' });
   await ensureLabReplicationTls();
@@ -135,7 +138,7 @@ export async function startCycleLab(opts: {
     recursive: true,
     force: true,
   });
-  await bootTestVm(vm);
+  await bootTestVm(vm, opts.guestDir === undefined ? {} : { guestDir: opts.guestDir });
 
   const startSiteWorker = async (site: 'primary' | 'secondary'): Promise<number> => {
     const env: NodeJS.ProcessEnv = {
@@ -186,7 +189,16 @@ export async function startCycleLab(opts: {
     workerPids,
     async variant(runbook, replication) {
       const file = path.join(dir, `${runbook}.yaml`);
-      writeFileSync(file, runbookYaml(runbook, opts.vmName, replication.consistency, replication.groupExtra));
+      writeFileSync(
+        file,
+        runbookYaml(
+          runbook,
+          opts.vmName,
+          replication.consistency,
+          replication.groupExtra,
+          replication.keepAtMost,
+        ),
+      );
       const variant = await loadRunbook(file);
       if (!variant.plan) throw new Error(`variant does not compile: ${JSON.stringify(variant.findings)}`);
       return variant.plan;

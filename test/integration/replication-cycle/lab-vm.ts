@@ -3,11 +3,17 @@
  * under a name no runbook uses, so the replication tests neither need nor disturb the lab's VMs.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { hostPathOf, hostUri, PRODUCTION_NETWORK, SITE_STORAGE_PATH } from '../../../lab/config.ts';
+import {
+  hostPathOf,
+  hostUri,
+  PRODUCTION_NETWORK,
+  SITE_GUEST_PATH,
+  SITE_STORAGE_PATH,
+} from '../../../lab/config.ts';
 import { domainXml, labMac, labUuid } from '../../../lab/domain.ts';
 
 const pexec = promisify(execFile);
@@ -52,7 +58,10 @@ function lastAck(text: string): number {
 }
 
 /** Defines and boots the VM from blank disks; resolves once the workload acknowledged records. */
-export async function bootTestVm(vm: TestVm, opts: { rate?: number; address?: string } = {}): Promise<void> {
+export async function bootTestVm(
+  vm: TestVm,
+  opts: { rate?: number; address?: string; guestDir?: string } = {},
+): Promise<void> {
   await destroyTestVm(vm);
   const dir = path.dirname(vm.hostDisks[0]!);
   mkdirSync(dir, { recursive: true });
@@ -73,10 +82,26 @@ export async function bootTestVm(vm: TestVm, opts: { rate?: number; address?: st
     rate: opts.rate ?? 5,
   });
   const xmlFile = path.join(dir, 'domain.xml');
-  await import('node:fs/promises').then((fs) => fs.writeFile(xmlFile, xml));
+  await import('node:fs/promises').then((fs) => fs.writeFile(xmlFile, withGuest(vm, xml, opts.guestDir)));
   await virshPrimary(['define', xmlFile]);
   await virshPrimary(['start', vm.name]);
   await waitWorkload(vm, 0, 240_000);
+}
+
+/**
+ * Boots the VM from a guest built elsewhere (e.g. this tree's, when the shared lab still runs an
+ * older one): its kernel and initramfs are copied beside the VM's disks, which the domain boots.
+ */
+function withGuest(vm: TestVm, xml: string, guestDir: string | undefined): string {
+  if (guestDir === undefined) return xml;
+  const inner = path.posix.dirname(vm.innerDisks[0]!);
+  const host = path.dirname(vm.hostDisks[0]!);
+  let out = xml;
+  for (const f of ['vmlinuz', 'initramfs.cpio.gz']) {
+    copyFileSync(path.join(guestDir, f), path.join(host, f));
+    out = out.replace(`${SITE_GUEST_PATH}/${f}`, path.posix.join(inner, f));
+  }
+  return out;
 }
 
 /** Waits until the guest acknowledged a record after `afterSeq`; returns the last sequence number. */

@@ -204,7 +204,7 @@ describe('runCheck with the default probes', () => {
     }
     expect(seen).toEqual([{ fromOffset: 3177 }, {}]);
   });
-  it("an agent check that answered wrong keeps that answer when a later attempt only times out", async () => {
+  it('an agent check that answered wrong keeps that answer when a later attempt only times out', async () => {
     const agentCheck: PlanCheck = {
       id: 'db/check/0',
       group: 'db',
@@ -229,7 +229,7 @@ describe('runCheck with the default probes', () => {
       vm: 'db-1',
     }).catch((e: unknown) => e as Error);
     expect(err).toMatchObject({ type: 'CHECK_FAILED' });
-    expect(err.message).toContain('LIFEBOAT-HEALTH');
+    expect((err as Error).message).toContain('LIFEBOAT-HEALTH');
     expect(calls).toBeGreaterThanOrEqual(2);
   });
 });

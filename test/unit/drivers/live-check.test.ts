@@ -66,6 +66,7 @@ function site(s: SiteState): SiteDriver {
     destroyVm: unused,
     agentExec: unused,
     agentReadFile: unused,
+    agentWriteFile: unused,
     readSerial: unused,
     waitSerial: unused,
     serialRunOffset: unused,

@@ -58,6 +58,16 @@ describe('validateReplicationCycleInput', () => {
 describe('validateReplicationVmInput', () => {
   it('accepts a VM started by the cycle it names', () => {
     expect(validateReplicationVmInput(vm, cycleId)).toEqual([]);
+    const dataCommands = [['sha256sum', '/data/marker.txt']];
+    expect(validateReplicationVmInput({ ...vm, dataCommands }, cycleId)).toEqual([]);
+  });
+
+  it('refuses data commands that are not argument lists', () => {
+    for (const dataCommands of ['ls', [[]], [['ls', 3]], ['ls']]) {
+      expect(validateReplicationVmInput({ ...vm, dataCommands }, cycleId)).toEqual([
+        'dataCommands is not a list of argument lists',
+      ]);
+    }
   });
 
   it('refuses a VM not started by its cycle', () => {
