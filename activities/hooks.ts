@@ -1,13 +1,16 @@
 /**
  * `run` steps: a script from the site worker's hooks directory, executed with an argument array
  * (never a shell), refused when its sha256 differs from the one the runbook pins, or when it is
- * a symlink or not a regular file.
+ * a symlink or not a regular file. A hook may be run more than once for one step (an activity
+ * retry, a paused group retried): its environment says which operation, step and attempt this
+ * is, so a script can make itself idempotent (`hookEnvironment`).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 
 export interface HookInput {
@@ -76,7 +79,7 @@ export async function runHook(
         'install the reviewed script or update the runbook',
       );
     }
-    const r = await runOpenScript(file.fd, input, hooksDir);
+    const r = await runOpenScript(file.fd, input, hooksDir, hookEnvironment(site, input, activityAttempt()));
     if (r.timedOut)
       throw fail('HOOK_TIMED_OUT', `hook ${input.command} ran past ${input.withinMs} ms`, 'raise within');
     if (r.code !== 0) {
@@ -93,6 +96,28 @@ export async function runHook(
 }
 
 /**
+ * What a hook finds in its environment besides the worker's: LIFEBOAT_OPERATION_ID (the
+ * operation's workflow id, the same on every attempt), LIFEBOAT_STEP_ID, LIFEBOAT_SITE and
+ * LIFEBOAT_ATTEMPT (1 on the first run of this activity, then 2, 3...).
+ */
+export function hookEnvironment(site: string, input: HookInput, attempt: number): Record<string, string> {
+  return {
+    LIFEBOAT_OPERATION_ID: input.operationId,
+    LIFEBOAT_STEP_ID: input.stepId,
+    LIFEBOAT_SITE: site,
+    LIFEBOAT_ATTEMPT: String(attempt),
+  };
+}
+
+function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}
+
+/**
  * Executes the open script as the child's fd 3 (`/proc/self/fd/3`, so `$0` is that path), with
  * the hooks directory as working directory and its arguments as an array. It runs in its own
  * process group, so the deadline ends whatever the script started, too.
@@ -101,10 +126,12 @@ function runOpenScript(
   fd: number,
   input: HookInput,
   cwd: string,
+  env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const child = spawn('/proc/self/fd/3', input.args, {
       cwd,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe', fd],
       detached: true,
     });

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   type Counter,
+  type Gauge,
   type Histogram,
   Counter as PromCounter,
+  Gauge as PromGauge,
   Histogram as PromHistogram,
   type Registry,
 } from 'prom-client';
@@ -25,6 +27,7 @@ import {
   type PrepareExportInput,
   type PrepareExportResult,
   prepareExport,
+  type ThawOutcome,
   type VirshTarget,
 } from '../replication/export/index.ts';
 import { linkOrCopy } from '../replication/fsutil.ts';
@@ -33,10 +36,11 @@ import { PhaseClock } from '../replication/phases.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
-import { newTransferToken } from '../replication/transfer/protocol.ts';
+import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
 import { readLastRecord } from '../workload/reader.ts';
+import { inputName } from './input-paths.ts';
 
 type Labels = 'runbook' | 'group' | 'vm';
 
@@ -46,6 +50,8 @@ export interface ReplicationMetrics {
   bytesShipped: Counter<Labels>;
   pointsCommitted: Counter<Labels | 'kind'>;
   failures: Counter<Labels>;
+  /** 1 while a guest whose thaw failed after fsfreeze may still be frozen (alert on it). */
+  guestFrozen?: Gauge<'domain'>;
 }
 
 export function createReplicationMetrics(): ReplicationMetrics & { register(r: Registry): void } {
@@ -75,11 +81,17 @@ export function createReplicationMetrics(): ReplicationMetrics & { register(r: R
       labelNames: ['runbook', 'group', 'vm'],
       registers: [],
     }),
+    guestFrozen: new PromGauge({
+      name: 'lifeboat_guest_frozen',
+      help: '1 while a guest may still be frozen: every thaw after its fsfreeze failed',
+      labelNames: ['domain'],
+      registers: [],
+    }),
   };
   return {
     ...m,
     register(r) {
-      for (const metric of Object.values(m)) r.registerMetric(metric);
+      for (const metric of Object.values(m)) if (metric !== undefined) r.registerMetric(metric);
     },
   };
 }
@@ -91,6 +103,8 @@ export interface ReplicationSiteDeps {
   server: TransferServer;
   /** This site's certificate and the pinned CA (pulls when it is the secondary). */
   tls: TlsMaterial;
+  /** The transfer key both sites hold: tokens are derived from it, never carried in payloads. */
+  transferKey: Buffer;
   store: ReplicaStore;
   metrics?: ReplicationMetrics;
   /** Disks up to this size are scanned for the workload's last record at commit. */
@@ -148,27 +162,64 @@ async function asFailure<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function heartbeater(): () => void {
+function activityContext(): Context | null {
   try {
-    const ctx = Context.current();
-    return () => ctx.heartbeat();
+    return Context.current();
   } catch {
-    return () => {};
+    return null;
   }
 }
 
+function heartbeater(): () => void {
+  const ctx = activityContext();
+  return ctx === null ? () => {} : () => ctx.heartbeat();
+}
+
+/** What a pull reports in its heartbeats: the bytes it has received so far. */
+export interface PullHeartbeat {
+  phase: 'pull' | 'commit';
+  bytesReceived: number;
+  file?: string;
+}
+
 /**
- * Heartbeats on a timer while `fn` runs: a live worker waiting out a cut link must not look
- * dead (a second attempt would then pull into the same staging directory beside the first).
+ * Heartbeats on a timer while `fn` runs, with `details()` as progress: a live worker waiting
+ * out a cut link must not look dead (a second attempt would then pull into the same staging
+ * directory beside the first), and a cancellation arrives with a heartbeat's answer.
  */
-async function beating<T>(fn: () => Promise<T>, everyMs = 3_000): Promise<T> {
-  const beat = heartbeater();
+export const HEARTBEAT_EVERY_MS = 3_000;
+async function beating<T>(
+  fn: () => Promise<T>,
+  details?: () => unknown,
+  everyMs = HEARTBEAT_EVERY_MS,
+): Promise<T> {
+  const ctx = activityContext();
+  const beat = ctx === null ? () => {} : () => ctx.heartbeat(details?.());
   beat();
   const timer = setInterval(beat, everyMs);
   try {
     return await fn();
   } finally {
     clearInterval(timer);
+  }
+}
+
+/**
+ * Every name the pull joins into its staging directory or the store is one safe component, so
+ * no input can make the secondary write, rebase or link a file outside its replica store.
+ */
+function checkPullInput(input: PullCommitInput): void {
+  inputName('vm', input.vm);
+  inputName('point id', input.pointId);
+  inputName('transfer id', input.export.transferId);
+  for (const d of input.export.disks) {
+    inputName('disk file', d.file);
+    inputName('disk target', d.target);
+    if (d.parentPointId !== null) inputName('parent point id', d.parentPointId);
+  }
+  for (const b of input.export.bootFiles ?? []) {
+    inputName('boot file', b.file);
+    if (b.fromPointId !== undefined) inputName('boot file point id', b.fromPointId);
   }
 }
 
@@ -209,20 +260,31 @@ async function serveBaseBlocks(deps: ReplicationSiteDeps, m: Manifest): Promise<
     disks[d.target] = { file: name, blockSize: d.contentDigest.blockSize };
   }
   const transferId = baseBlocksTransferId(m.vm, m.pointId);
-  const token = newTransferToken();
-  await deps.server.register({ transferId, token, files });
-  return { baseUrl: deps.server.url, transferId, token, disks };
+  const nonce = newTransferNonce();
+  await deps.server.register({ transferId, nonce, files });
+  return { baseUrl: deps.server.url, transferId, site: deps.server.site, nonce, disks };
 }
 
 export function createReplicationActivities(deps: ReplicationSiteDeps) {
-  const exportDeps = () => ({
-    virsh: deps.virsh,
-    storage: deps.storage,
-    server: deps.server,
-    tls: deps.tls.files,
-    ...(deps.guest === undefined ? {} : { guest: deps.guest }),
-    heartbeat: heartbeater(),
-  });
+  const exportDeps = () => {
+    const ctx = activityContext();
+    return {
+      virsh: deps.virsh,
+      storage: deps.storage,
+      server: deps.server,
+      tls: deps.tls.files,
+      ...(deps.guest === undefined ? {} : { guest: deps.guest }),
+      transferKey: deps.transferKey,
+      heartbeat: heartbeater(),
+      ...(ctx === null ? {} : { signal: ctx.cancellationSignal }),
+      // A guest left frozen is never silent: the gauge alerts, the log says it, the export records it.
+      onThaw: (domain: string, o: ThawOutcome) => {
+        deps.metrics?.guestFrozen?.set({ domain }, o.thawed ? 0 : 1);
+        if (!o.thawed)
+          ctx?.log.error('guest may still be frozen after fsfreeze', { domain, detail: o.detail });
+      },
+    };
+  };
   return {
     /** Secondary: the newest committed point (the only base an incremental may use). */
     async replicationBase(input: { vm: string }): Promise<ReplicationBaseResult> {
@@ -263,120 +325,132 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
 
     /** Secondary: pull over the inter-site link, then commit atomically. */
     async replicationPullCommit(input: PullCommitInput): Promise<PullCommitResult> {
+      const progress: PullHeartbeat = { phase: 'pull', bytesReceived: 0 };
+      const cancel = activityContext()?.cancellationSignal;
       return asFailure(() =>
-        beating(async () => {
-          const { vm, pointId } = input;
-          const ex = input.export;
-          const labels = { runbook: input.runbook, group: input.group, vm };
-          const staged = await deps.store.stage(vm, pointId);
-          if (staged.committed) {
-            const m = (await deps.store.getPoint(vm, pointId))!;
+        beating(
+          async () => {
+            const { vm, pointId } = input;
+            const ex = input.export;
+            checkPullInput(input);
+            const labels = { runbook: input.runbook, group: input.group, vm };
+            const staged = await deps.store.stage(vm, pointId);
+            if (staged.committed) {
+              const m = (await deps.store.getPoint(vm, pointId))!;
+              return {
+                pointId,
+                kind: ex.kind,
+                alreadyCommitted: true,
+                bytesShipped: m.bytesShipped,
+                bytesReceived: 0,
+                resumes: 0,
+                ...(m.workload === undefined ? {} : { workload: m.workload }),
+              };
+            }
+            const clock = new PhaseClock();
+            const pulled = await clock.time('pull', () =>
+              pullTransfer({
+                baseUrl: ex.baseUrl,
+                transferId: ex.transferId,
+                token: grantToken(deps.transferKey, ex),
+                tls: deps.tls.files,
+                destDir: staged.dir,
+                idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+                maxAttemptsWithoutProgress: 1000,
+                backoff: { initialMs: 500, maxMs: 5_000 },
+                onProgress: (p) => {
+                  progress.bytesReceived = p.bytesReceived;
+                  progress.file = p.file;
+                },
+                ...(cancel === undefined ? {} : { signal: cancel }),
+              }),
+            );
+            progress.phase = 'commit';
+            const transferEndedAt = new Date().toISOString();
+            // Rebase before reading: the staged layers still name the primary's live disks.
+            // A file this pull received and nothing rewrote keeps the digest it arrived with,
+            // so the commit need not read it again (a full copy is never rebased).
+            const asShipped = new Map<string, { sha256: string; size: number }>();
+            for (const d of ex.disks) {
+              const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
+              const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
+              let rebased = { changed: true };
+              if (d.parentPointId !== null && parentImage !== undefined) {
+                const backing = `../${d.parentPointId}/${parentImage}`;
+                rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, backing));
+              } else if (d.parentPointId === null) {
+                rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, null));
+              }
+              const got = pulled.files.find((f) => f.name === d.file);
+              if (!rebased.changed && got !== undefined && !got.alreadyPresent) {
+                asShipped.set(d.target, { sha256: got.sha256, size: got.size });
+              }
+            }
+            // Boot files the base point holds with the same bytes are linked, not shipped.
+            for (const b of ex.bootFiles ?? []) {
+              if (b.fromPointId !== undefined)
+                await linkOrCopy(
+                  `${deps.store.pointDir(vm, b.fromPointId)}/${b.file}`,
+                  `${staged.dir}/${b.file}`,
+                );
+            }
+            const workload = await clock.time('workload', () =>
+              workloadOf(
+                ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+                deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
+              ),
+            );
+            const { manifest, alreadyCommitted } = await deps.store.commit(
+              {
+                vm,
+                pointId,
+                runbook: input.runbook,
+                domainXml: ex.domainXml,
+                disks: ex.disks.map((d) => ({
+                  target: d.target,
+                  image: d.file,
+                  parentPointId: d.parentPointId,
+                  ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
+                  ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
+                  ...(asShipped.has(d.target) ? { shipped: asShipped.get(d.target)! } : {}),
+                })),
+                bootFiles: (ex.bootFiles ?? []).map((b) => ({
+                  role: b.role,
+                  path: b.file,
+                  sha256: b.sha256,
+                  ...(b.fromPointId === undefined ? {} : { linkedFrom: b.fromPointId }),
+                })),
+                consistency: ex.consistency,
+                sourceCheckpoint: ex.checkpoint,
+                times: {
+                  checkpointAt: ex.checkpointAt,
+                  transferStartedAt: input.transferStartedAt,
+                  transferEndedAt,
+                },
+                ...(workload === undefined ? {} : { workload }),
+                ...(ex.commands === undefined ? {} : { commands: ex.commands }),
+                bytesShipped: ex.exportBytes,
+              },
+              clock,
+            );
+            if (!alreadyCommitted && deps.metrics) {
+              deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
+              deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
+              deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
+            }
             return {
               pointId,
               kind: ex.kind,
-              alreadyCommitted: true,
-              bytesShipped: m.bytesShipped,
-              bytesReceived: 0,
-              resumes: 0,
-              ...(m.workload === undefined ? {} : { workload: m.workload }),
+              alreadyCommitted,
+              bytesShipped: manifest.bytesShipped,
+              bytesReceived: pulled.bytesReceived,
+              resumes: pulled.resumes,
+              ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
+              phasesMs: clock.record(),
             };
-          }
-          const clock = new PhaseClock();
-          const pulled = await clock.time('pull', () =>
-            pullTransfer({
-              baseUrl: ex.baseUrl,
-              transferId: ex.transferId,
-              token: ex.token,
-              tls: deps.tls.files,
-              destDir: staged.dir,
-              idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
-              maxAttemptsWithoutProgress: 1000,
-              backoff: { initialMs: 500, maxMs: 5_000 },
-            }),
-          );
-          const transferEndedAt = new Date().toISOString();
-          // Rebase before reading: the staged layers still name the primary's live disks.
-          // A file this pull received and nothing rewrote keeps the digest it arrived with,
-          // so the commit need not read it again (a full copy is never rebased).
-          const asShipped = new Map<string, { sha256: string; size: number }>();
-          for (const d of ex.disks) {
-            const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
-            const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
-            let rebased = { changed: true };
-            if (d.parentPointId !== null && parentImage !== undefined) {
-              const backing = `../${d.parentPointId}/${parentImage}`;
-              rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, backing));
-            } else if (d.parentPointId === null) {
-              rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, null));
-            }
-            const got = pulled.files.find((f) => f.name === d.file);
-            if (!rebased.changed && got !== undefined && !got.alreadyPresent) {
-              asShipped.set(d.target, { sha256: got.sha256, size: got.size });
-            }
-          }
-          // Boot files the base point holds with the same bytes are linked, not shipped.
-          for (const b of ex.bootFiles ?? []) {
-            if (b.fromPointId !== undefined)
-              await linkOrCopy(
-                `${deps.store.pointDir(vm, b.fromPointId)}/${b.file}`,
-                `${staged.dir}/${b.file}`,
-              );
-          }
-          const workload = await clock.time('workload', () =>
-            workloadOf(
-              ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
-              deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
-            ),
-          );
-          const { manifest, alreadyCommitted } = await deps.store.commit(
-            {
-              vm,
-              pointId,
-              runbook: input.runbook,
-              domainXml: ex.domainXml,
-              disks: ex.disks.map((d) => ({
-                target: d.target,
-                image: d.file,
-                parentPointId: d.parentPointId,
-                ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
-                ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
-                ...(asShipped.has(d.target) ? { shipped: asShipped.get(d.target)! } : {}),
-              })),
-              bootFiles: (ex.bootFiles ?? []).map((b) => ({
-                role: b.role,
-                path: b.file,
-                sha256: b.sha256,
-                ...(b.fromPointId === undefined ? {} : { linkedFrom: b.fromPointId }),
-              })),
-              consistency: ex.consistency,
-              sourceCheckpoint: ex.checkpoint,
-              times: {
-                checkpointAt: ex.checkpointAt,
-                transferStartedAt: input.transferStartedAt,
-                transferEndedAt,
-              },
-              ...(workload === undefined ? {} : { workload }),
-              ...(ex.commands === undefined ? {} : { commands: ex.commands }),
-              bytesShipped: ex.exportBytes,
-            },
-            clock,
-          );
-          if (!alreadyCommitted && deps.metrics) {
-            deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
-            deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
-            deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
-          }
-          return {
-            pointId,
-            kind: ex.kind,
-            alreadyCommitted,
-            bytesShipped: manifest.bytesShipped,
-            bytesReceived: pulled.bytesReceived,
-            resumes: pulled.resumes,
-            ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
-            phasesMs: clock.record(),
-          };
-        }),
+          },
+          () => ({ ...progress }),
+        ),
       );
     },
 

@@ -15,6 +15,7 @@ import { RestoreError } from '../restore/errors.ts';
 import { choosePointSet, type PointSelector } from '../restore/point-set.ts';
 import { type ReplicaFileDigest, RestoreService, type RestoreTarget } from '../restore/restore.ts';
 import type { RestorePurpose } from '../restore/spec.ts';
+import { inputPathInside } from './input-paths.ts';
 
 export interface RestoreSiteDeps {
   driver: SiteDriver;
@@ -198,7 +199,7 @@ export function createRestorer(deps: RestoreSiteDeps): SiteRestorer {
       const files = dirLeft ? await readdir(dir, { recursive: true }) : [];
       const after: ReplicaFileDigest[] = [];
       for (const b of input.before) {
-        const path = `${deps.store.pointDir(b.vm, b.pointId)}/${b.file}`;
+        const path = inputPathInside(deps.store.pointDir(b.vm, b.pointId), 'replica file', b.file);
         const d = await sha256File(path).catch(() => ({ sha256: '0'.repeat(64), size: 0 }));
         after.push({ vm: b.vm, pointId: b.pointId, file: b.file, sha256: d.sha256, size: d.size });
       }

@@ -16,9 +16,9 @@ import { createImage, createOverlay, layerExtents } from '../replication/chain.t
 import { digestImage, updateImageDigest } from '../replication/content-digest.ts';
 import { runProcess } from '../replication/exec.ts';
 import { sha256File } from '../replication/fsutil.ts';
-import { ensureSiteCert, loadSiteTls } from '../replication/tls.ts';
+import { ensureSiteCert, ensureTransferKey, loadSiteTls, loadTransferKey } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
-import { newTransferToken } from '../replication/transfer/protocol.ts';
+import { newTransferNonce, transferToken } from '../replication/transfer/protocol.ts';
 import { TransferServer } from '../replication/transfer/server.ts';
 
 const MiB = 1024 * 1024;
@@ -62,14 +62,19 @@ async function digestViaConvert(image: string, dir: string): Promise<string> {
 
 /** `--serve <file> <tlsDir>`: the primary's side, run as a child process by the benchmark. */
 async function serve(file: string, tlsDir: string): Promise<void> {
-  const server = await TransferServer.start({ tls: await loadSiteTls(tlsDir, 'a'), host: '127.0.0.1' });
-  const token = newTransferToken();
+  const server = await TransferServer.start({
+    tls: await loadSiteTls(tlsDir, 'a'),
+    host: '127.0.0.1',
+    site: 'a',
+    transferKey: await loadTransferKey(tlsDir),
+  });
+  const nonce = newTransferNonce();
   const digest = await sha256File(file);
   const transferIds = Array.from({ length: RUNS }, (_, i) => `bench-${i}`);
   for (const transferId of transferIds) {
-    await server.register({ transferId, token, files: [{ name: 'disk.qcow2', path: file, digest }] });
+    await server.register({ transferId, nonce, files: [{ name: 'disk.qcow2', path: file, digest }] });
   }
-  process.stdout.write(`${JSON.stringify({ url: server.url, token, transferIds })}\n`);
+  process.stdout.write(`${JSON.stringify({ url: server.url, nonce, transferIds })}\n`);
   process.stdin.resume();
   await new Promise((resolve) => process.stdin.once('end', resolve));
   await server.close();
@@ -120,6 +125,8 @@ async function main(): Promise<void> {
     const tlsDir = join(work, 'tls');
     await ensureSiteCert(tlsDir, 'a', ['127.0.0.1']);
     await ensureSiteCert(tlsDir, 'b', ['127.0.0.1']);
+    await ensureTransferKey(tlsDir);
+    const transferKey = await loadTransferKey(tlsDir);
     const siteB = await loadSiteTls(tlsDir, 'b');
     const fileSha = await sha256File(full);
     const child = spawn(
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
         lines.once('line', resolve);
         child.once('exit', (code) => reject(new Error(`transfer server exited with ${code}`)));
       });
-      const served = JSON.parse(first) as { url: string; token: string; transferIds: string[] };
+      const served = JSON.parse(first) as { url: string; nonce: string; transferIds: string[] };
       for (const transferId of served.transferIds) {
         const dest = join(work, `dest-${transferId}`);
         mkdirSync(dest);
@@ -146,7 +153,7 @@ async function main(): Promise<void> {
         const r = await pullTransfer({
           baseUrl: served.url,
           transferId,
-          token: served.token,
+          token: transferToken(transferKey, { site: 'a', transferId, nonce: served.nonce }),
           tls: siteB.files,
           destDir: dest,
           onProgress: () => {

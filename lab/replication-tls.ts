@@ -2,18 +2,19 @@
  * The lab's replication TLS material: one CA and a certificate per site naming its inter-site
  * address. The CA and every key are made under `<home>/lab/tls/authority` (the lab's, given to no
  * site); each site's worker gets a directory of its own, `<home>/lab/tls/<site>`, holding the CA
- * certificate and that site's key and certificate only, as a deployment would hand them out.
+ * certificate, that site's key and certificate and the transfer key both sites share (transfer
+ * tokens are derived from it), as a deployment would hand them out.
  * Site workers find it through LIFEBOAT_REPLICATION_TLS_DIR; `labReplicationEnv` gives the set.
  */
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureSiteCert, tlsPaths } from '../replication/tls.ts';
+import { ensureSiteCert, ensureTransferKey, tlsPaths } from '../replication/tls.ts';
 import { LAB_SITES, type LabSiteName, labPaths, SITE_STORAGE_PATH, SITE_TOPOLOGY } from './config.ts';
 
 /** Port of the transfer server on each site's inter-site address. */
 export const LAB_REPLICATION_PORT = 7443;
 
-/** Where a site's worker finds its TLS material (`ca.crt`, `site-<site>.crt`, `site-<site>.key`). */
+/** Where a site's worker finds its TLS material (`ca.crt`, `site-<site>.crt`/`.key`, `transfer.key`). */
 export function labReplicationTlsDir(site: LabSiteName, home?: string): string {
   return path.join(labPaths(home).root, 'tls', site);
 }
@@ -26,6 +27,7 @@ function authorityDir(home?: string): string {
 export async function ensureLabReplicationTls(home?: string): Promise<void> {
   const authority = authorityDir(home);
   const from = tlsPaths(authority);
+  await ensureTransferKey(authority);
   for (const site of LAB_SITES) {
     await ensureSiteCert(authority, site, [SITE_TOPOLOGY[site].interAddress]);
     const dir = labReplicationTlsDir(site, home);
@@ -35,6 +37,7 @@ export async function ensureLabReplicationTls(home?: string): Promise<void> {
       [from.caCert, to.caCert, 0o644],
       [from.siteCert(site), to.siteCert(site), 0o644],
       [from.siteKey(site), to.siteKey(site), 0o600],
+      [from.transferKey, to.transferKey, 0o600],
     ] as const) {
       // Copied under a temporary name and renamed: a worker never reads half a key.
       await copyFile(src, `${dst}.tmp`);

@@ -6,12 +6,13 @@
  * killed run never leaves half a key.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ReplicationError } from './errors.ts';
 import { runProcess } from './exec.ts';
 import { safeNameSchema } from './manifest.ts';
+import { TRANSFER_KEY_BYTES } from './transfer/protocol.ts';
 
 /** Where a site's TLS material lies: what a client that reads files (curl) is given. */
 export interface TlsFiles {
@@ -34,6 +35,8 @@ export interface TlsPaths {
   caKey: string;
   siteCert(site: string): string;
   siteKey(site: string): string;
+  /** The transfer key both sites hold: transfer tokens are derived from it (transfer/protocol.ts). */
+  transferKey: string;
 }
 
 export function tlsPaths(dir: string): TlsPaths {
@@ -42,6 +45,7 @@ export function tlsPaths(dir: string): TlsPaths {
     caKey: join(dir, 'ca.key'),
     siteCert: (site) => join(dir, `site-${site}.crt`),
     siteKey: (site) => join(dir, `site-${site}.key`),
+    transferKey: join(dir, 'transfer.key'),
   };
 }
 
@@ -152,6 +156,39 @@ export async function ensureSiteCert(
     await rm(key, { force: true });
     await rm(cert, { force: true });
   }
+}
+
+/**
+ * Creates the deployment's transfer key unless it exists: 32 random bytes, hex, mode 0600,
+ * handed to every site with the CA certificate. Written under a temp name then renamed.
+ */
+export async function ensureTransferKey(dir: string): Promise<void> {
+  const p = tlsPaths(dir);
+  if (await exists(p.transferKey)) return;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${p.transferKey}.tmp-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, `${randomBytes(TRANSFER_KEY_BYTES).toString('hex')}\n`, { mode: 0o600 });
+    await rename(tmp, p.transferKey);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** Reads the transfer key; refuses a key that is short or readable by others. */
+export async function loadTransferKey(dir: string): Promise<Buffer> {
+  const path = tlsPaths(dir).transferKey;
+  const st = await stat(path).catch(() => null);
+  const key = st === null ? null : Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
+  if (st === null || key === null || key.length < TRANSFER_KEY_BYTES || (st.mode & 0o077) !== 0) {
+    throw new ReplicationError({
+      code: 'TLS_SETUP_FAILED',
+      message: `${path} is missing, shorter than ${TRANSFER_KEY_BYTES} bytes of hex, or readable by others`,
+      context: { path },
+      hint: 'copy the deployment transfer key to every site with mode 0600 (lab: lifeboat lab up makes it)',
+    });
+  }
+  return key;
 }
 
 export async function loadSiteTls(dir: string, site: string): Promise<TlsMaterial> {

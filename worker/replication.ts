@@ -4,7 +4,7 @@
  * restarted worker serves the same transfers), the replica store and the cycle metrics.
  * Configured by environment, so `lifeboat worker site <name>` needs no flags:
  *   LIFEBOAT_REPLICATION_LISTEN  host:port of the transfer server (unset: no replication)
- *   LIFEBOAT_REPLICATION_TLS_DIR ca.crt + site-<name>.crt/.key (replication/tls.ts layout)
+ *   LIFEBOAT_REPLICATION_TLS_DIR ca.crt + site-<name>.crt/.key + transfer.key (replication/tls.ts)
  *   LIFEBOAT_SITE_STORAGE        the site's storage root; LIFEBOAT_SITE_URI its libvirt URI
  */
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import {
 import { PlatformError } from '../platform/errors.ts';
 import { siteTaskQueue } from '../platform/names.ts';
 import { ReplicaStore } from '../replication/store.ts';
-import { loadSiteTls } from '../replication/tls.ts';
+import { loadSiteTls, loadTransferKey } from '../replication/tls.ts';
 import { TransferServer } from '../replication/transfer/server.ts';
 import type { WorkerProcessOptions } from './run.ts';
 
@@ -62,9 +62,12 @@ export async function startReplicationService(
     );
   }
   const tls = await loadSiteTls(tlsDir, siteName);
+  const transferKey = await loadTransferKey(tlsDir);
   const { host, port } = parseListen(listen);
   const server = await TransferServer.start({
     tls,
+    site: siteName,
+    transferKey,
     host,
     port,
     stateDir: join(storage, 'replication', 'transfers'),
@@ -75,6 +78,7 @@ export async function startReplicationService(
     storage,
     server,
     tls,
+    transferKey,
     store: new ReplicaStore(join(storage, 'replicas')),
     metrics,
   };

@@ -190,6 +190,21 @@ async function runVmActions(env: GroupEnv): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+/** patched() id: a start or stop records its undo from the state it left, not from `changed`. */
+export const UNDO_FROM_STATE_PATCH = 'vm-undo-from-resulting-state';
+
+/**
+ * A start or stop that succeeded left the VM in the state its undo reverses, whether this
+ * attempt changed it or an earlier attempt did and its completion was lost (the retry then
+ * says `changed: false`). Asked only when `changed` says no, so histories without such a retry
+ * carry no marker. A prepare keeps `changed`: its undo removes a definition the site may have
+ * held before the operation.
+ */
+function undoFromState(a: VmAction): boolean {
+  if (a.undo === undefined || (a.action !== 'startVm' && a.action !== 'stopVm')) return false;
+  return patched(UNDO_FROM_STATE_PATCH);
+}
+
 async function runVm(env: GroupEnv, vm: string, actions: VmAction[]): Promise<void> {
   const vp = env.progress.vms[vm] ?? { state: 'pending' };
   env.progress.vms[vm] = vp;
@@ -202,7 +217,7 @@ async function runVm(env: GroupEnv, vm: string, actions: VmAction[]): Promise<vo
     const run = () => runAction(env, site, a);
     try {
       const r = a.boot ? await env.bootLimiter(site.name).with(run) : await run();
-      if ((r.changed || a.alwaysUndo) && a.undo) {
+      if ((r.changed || a.alwaysUndo || undoFromState(a)) && a.undo) {
         const undoSite = env.sites[a.undo.site];
         const restore = a.undo.fromPoint ? restoreRef(env) : undefined;
         env.pushCompensation({

@@ -4,7 +4,7 @@
  * export from the primary on top of that point's checkpoint, pull and commit at the secondary,
  * then clean up at the primary. Never leaves a partial point: a failure aborts the staging.
  */
-import { ActivityFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { ReplicationActivities } from '../activities/replication.ts';
 import { guardInput } from './guard.ts';
 import { proxySiteActivities } from './site-proxy.ts';
@@ -49,6 +49,17 @@ export interface VmCycleResult {
   error?: string;
 }
 
+/** patched() id: replication activities got maximum attempts and schedule-to-close timeouts. */
+export const REPLICATION_BOUNDS_PATCH = 'replication-activities-bounded';
+
+const retry = { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 } as const;
+/** Every replication activity's bounds: attempts, and the time over all of them. */
+export const REPLICATION_BOUNDS = {
+  quick: { scheduleToCloseTimeout: '15 minutes', retry: { ...retry, maximumAttempts: 5 } },
+  export: { scheduleToCloseTimeout: '3 hours', retry: { ...retry, maximumAttempts: 3 } },
+  pull: { scheduleToCloseTimeout: '6 hours', retry: { ...retry, maximumAttempts: 3 } },
+} as const;
+
 function message(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
   return err instanceof Error ? err.message : String(err);
@@ -56,15 +67,20 @@ function message(err: unknown): string {
 
 export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycleResult> {
   guardInput('replication VM', input, validateReplicationVmInput);
-  const quick = { startToCloseTimeout: '2 minutes' } as const;
+  // Bounded since REPLICATION_BOUNDS_PATCH: a few attempts and a total time per activity (a
+  // transfer that cannot finish fails the cycle instead of retrying forever).
+  const b = patched(REPLICATION_BOUNDS_PATCH) ? REPLICATION_BOUNDS : null;
+  const quick = { startToCloseTimeout: '2 minutes', ...b?.quick } as const;
   const primary = proxySiteActivities<ReplicationActivities>(input.primarySite, {
     ...quick,
     startToCloseTimeout: '60 minutes',
     heartbeatTimeout: '30 seconds',
+    ...b?.export,
   });
   const secondary = proxySiteActivities<ReplicationActivities>(input.secondarySite, {
     startToCloseTimeout: '120 minutes',
     heartbeatTimeout: '30 seconds',
+    ...b?.pull,
   });
   const secondaryQuick = proxySiteActivities<ReplicationActivities>(input.secondarySite, quick);
   const primaryQuick = proxySiteActivities<ReplicationActivities>(input.primarySite, quick);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadOperatorKey, type OperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { GateDecision } from '../../approvals/payload.ts';
+import { nameProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { decideGate } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
@@ -24,7 +25,9 @@ export function registerApprove(program: Command): void {
       .option('--reason <text>', 'why (required; recorded in the report)')
       .option('--operator <name>', 'whose key signs', defaultOperatorName())
       .option('--json', 'machine-readable output')
-      .action((runbook: string, flags: DecideFlags) => decide(decision, runbook, flags));
+      .action((runbook: string, flags: DecideFlags) =>
+        refuseArguments(nameProblem('runbook name', runbook)) ? undefined : decide(decision, runbook, flags),
+      );
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { PauseChoice } from '../../approvals/payload.ts';
+import { nameProblem, refuseArguments } from '../arguments.ts';
 import { decidePause } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 import { reasonAndKey } from './approve.ts';
@@ -33,6 +34,8 @@ export function registerPauseDecisions(program: Command): void {
       .option('--operator <name>', 'whose key signs', defaultOperatorName())
       .option('--json', 'machine-readable output')
       .action(async (runbook: string, flags: PauseFlags) => {
+        if (refuseArguments(nameProblem('runbook name', runbook), nameProblem('group name', flags.group)))
+          return;
         const signer = await reasonAndKey(choice, flags);
         if (!signer) return;
         await withTemporalClient(async (client) => {

@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { parsePointSelector } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
+import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { renderOutcome } from '../progress.ts';
 import {
@@ -125,6 +126,7 @@ export function registerRun(program: Command): void {
       .argument('<runbook>', 'runbook name')
       .requiredOption('--reason <text>', 'why')
       .action(async (runbook: string, flags: { reason: string }) => {
+        if (refuseArguments(nameProblem('runbook name', runbook))) return;
         await withTemporalClient(async (client) => {
           const state = await runbookState(client, runbook);
           const op = state.inFlight.find((o) => o.kind === 'failover');
@@ -147,6 +149,8 @@ export function registerRun(program: Command): void {
     .argument('<operation>', 'operation id, e.g. runbook/payments/drill/3')
     .requiredOption('--reason <text>', 'why')
     .action(async (runbook: string, operationId: string, flags: { reason: string }) => {
+      if (refuseArguments(nameProblem('runbook name', runbook), operationIdProblem(runbook, operationId)))
+        return;
       await withTemporalClient(async (client) => {
         await cancelOperation(client, { runbook, operationId, reason: flags.reason });
         process.stdout.write(`${operationId}: cancellation requested\n`);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { latestDrills, renderLatestDrills } from '../../platform/latest-drills.ts';
 import { listOperations, renderOperations } from '../../platform/operations.ts';
+import { nameProblem, refuseArguments } from '../arguments.ts';
 import { withTemporalClient } from '../with-client.ts';
 
 /** `lifeboat status`: operations in flight and recent, by runbook and kind, with their progress. */
@@ -12,6 +13,7 @@ export function registerStatus(program: Command): void {
     .option('--recent <n>', 'how many finished operations to show', (v) => Number.parseInt(v, 10), 10)
     .option('--json', 'machine-readable output')
     .action(async (flags: { runbook?: string; recent: number; json?: boolean }) => {
+      if (flags.runbook !== undefined && refuseArguments(nameProblem('runbook name', flags.runbook))) return;
       await withTemporalClient(async (client) => {
         const result = await listOperations(client, {
           recent: Number.isInteger(flags.recent) && flags.recent >= 0 ? flags.recent : 10,

@@ -11,4 +11,5 @@ export * from './online.ts';
 export * from './prepare.ts';
 export * from './qmp.ts';
 export * from './resync.ts';
+export * from './thaw.ts';
 export * from './virsh.ts';

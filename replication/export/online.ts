@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backupXml, checkpointXml } from './domain.ts';
 import { ExportError } from './errors.ts';
+import { type FreezeStatus, type ThawOutcome, thawUntilThawed } from './thaw.ts';
 import { tryVirsh, type VirshTarget, virsh } from './virsh.ts';
 
 /** `virsh domjobinfo` as key/value pairs ("Job type" -> "Unbounded", ...). */
@@ -111,12 +112,24 @@ export interface OnlineBackupInput {
   freeze: boolean;
   timeoutMs?: number;
   heartbeat?: () => void;
+  /** Told how each thaw ended (a metric, a log line); a guest left frozen does not stop the backup. */
+  onThaw?: (domain: string, outcome: ThawOutcome) => void;
 }
 
 export interface OnlineBackupResult {
   checkpointAt: string;
   /** Set when a freeze was asked for and did not happen (the point is crash-consistent). */
   freezeFailed?: string;
+  /** Set when the guest was frozen and every thaw failed: it may still be frozen. */
+  guestFrozen?: string;
+}
+
+/** What the guest agent says of the filesystems: thawed, frozen, or no answer. */
+export async function freezeStatus(t: VirshTarget, domain: string): Promise<FreezeStatus> {
+  const r = await tryVirsh(t, ['qemu-agent-command', domain, '{"execute":"guest-fsfreeze-status"}']);
+  if (r.exitCode !== 0) return 'unknown';
+  const m = /"return"\s*:\s*"(thawed|frozen)"/.exec(r.stdout);
+  return m === null ? 'unknown' : (m[1] as 'thawed' | 'frozen');
 }
 
 export async function runOnlineBackup(t: VirshTarget, i: OnlineBackupInput): Promise<OnlineBackupResult> {
@@ -132,6 +145,7 @@ export async function runOnlineBackup(t: VirshTarget, i: OnlineBackupInput): Pro
     else freezeFailed = `guest agent fsfreeze failed: ${r.stderr.trim() || r.stdout.trim()}`;
   }
   let checkpointAt: string;
+  let thaw: ThawOutcome | undefined;
   try {
     await virsh(t, ['backup-begin', i.domain, '--backupxml', backupFile, '--checkpointxml', cpFile], {
       domain: i.domain,
@@ -139,12 +153,21 @@ export async function runOnlineBackup(t: VirshTarget, i: OnlineBackupInput): Pro
     });
     checkpointAt = new Date().toISOString();
   } finally {
-    // The point in time is fixed when the job starts: thaw at once, whatever happened.
+    // The point in time is fixed when the job starts: thaw at once, whatever happened, and
+    // keep trying until the guest is thawed or is reported frozen.
     if (frozen) {
-      const r = await tryVirsh(t, ['domfsthaw', i.domain]);
-      if (r.exitCode !== 0) await tryVirsh(t, ['domfsthaw', i.domain]);
+      thaw = await thawUntilThawed({
+        thaw: () => tryVirsh(t, ['domfsthaw', i.domain]),
+        status: () => freezeStatus(t, i.domain),
+        ...(i.heartbeat ? { heartbeat: i.heartbeat } : {}),
+      });
+      i.onThaw?.(i.domain, thaw);
     }
   }
   await waitBackup(t, i.domain, i.timeoutMs ?? 30 * 60_000, i.heartbeat ?? (() => {}));
-  return { checkpointAt, ...(freezeFailed === undefined ? {} : { freezeFailed }) };
+  return {
+    checkpointAt,
+    ...(freezeFailed === undefined ? {} : { freezeFailed }),
+    ...(thaw?.thawed === false ? { guestFrozen: thaw.detail ?? 'the guest may still be frozen' } : {}),
+  };
 }

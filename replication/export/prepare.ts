@@ -1,9 +1,10 @@
 /**
  * The primary's half of a cycle for one VM: decide full or incremental, take the checkpoint and
  * the backup into `<storage>/replication/export/<vm>/<pointId>/`, hash what was written and
- * register it with the transfer server under a fresh token. Idempotent by point id: a finished
- * export is returned again (with a new token); an export interrupted at any step is undone
- * (job aborted, its checkpoint deleted, its files removed) and redone.
+ * register it with the transfer server under a fresh nonce (the token is derived from it, never
+ * returned). Idempotent by point id: a finished export is returned again (with a new nonce, so a
+ * new token); an export interrupted at any step is undone (job aborted, its checkpoint deleted,
+ * its files removed) and redone.
  */
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { assertSafeName, type CapturedCommand } from '../manifest.ts';
 import { PhaseClock } from '../phases.ts';
 import type { TlsFiles } from '../tls.ts';
 import { pullTransfer } from '../transfer/client.ts';
-import { newTransferToken } from '../transfer/protocol.ts';
+import { grantToken, newTransferNonce } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
 import { type DomainDisk, domainDisks } from './domain.ts';
@@ -33,6 +34,7 @@ import {
   runOnlineBackup,
 } from './online.ts';
 import { buildResyncLayer } from './resync.ts';
+import type { ThawOutcome } from './thaw.ts';
 import { type VirshTarget, virsh } from './virsh.ts';
 
 /** Checkpoints Lifeboat creates carry this prefix; no other checkpoint is ever touched. */
@@ -73,7 +75,11 @@ export interface PrepareExportInput {
 export interface BaseBlocksTransfer {
   baseUrl: string;
   transferId: string;
-  token: string;
+  /** The serving site and the registration's nonce: the token is derived from them. */
+  site: string;
+  nonce: string;
+  /** Only in results recorded before tokens were derived (still honoured by a pull). */
+  token?: string;
   /** Disk target -> the served file holding its block digests, and their block size. */
   disks: Record<string, { file: string; blockSize: number }>;
 }
@@ -107,12 +113,18 @@ export interface PreparedExport {
   dirtyBytes?: number;
   /** Set when the bitmaps were unusable and only blocks whose digests differ were shipped. */
   resync?: { reason: string; blocksCompared: number; blocksShipped: number };
+  /** Set when the guest was frozen for the point and every thaw failed: it may still be frozen. */
+  guestFrozen?: string;
   exportBytes: number;
   deletedCheckpoints: string[];
 }
 
 export interface PrepareExportResult extends PreparedExport {
-  token: string;
+  /** The serving site and the registration's nonce: the token is derived from them. */
+  site: string;
+  nonce: string;
+  /** Only in results recorded before tokens were derived (still honoured by a pull). */
+  token?: string;
   baseUrl: string;
   /** True when a finished export of this point was found and served again. */
   reused: boolean;
@@ -129,7 +141,13 @@ export interface ExportDeps {
   tls: TlsFiles;
   /** The guest agent's file access, for `data` commands (absent: they are not captured). */
   guest?: GuestFiles;
+  /** The transfer key both sites hold: the base blocks' token is derived from it. */
+  transferKey: Buffer;
   heartbeat?: () => void;
+  /** How each thaw after an fsfreeze ended (the activity raises a metric and logs it). */
+  onThaw?: (domain: string, outcome: ThawOutcome) => void;
+  /** The activity's cancellation: a resync's pull of the base blocks stops with it. */
+  signal?: AbortSignal;
 }
 
 export function exportDir(storage: string, vm: string, pointId: string): string {
@@ -229,6 +247,7 @@ export async function prepareExport(
     stagingDir: dir,
     freeze: input.consistency === 'application',
     ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
+    ...(deps.onThaw ? { onThaw: deps.onThaw } : {}),
   };
   const perDisk = new Map<string, Pick<ExportedDisk, 'parentPointId' | 'fullReason' | 'contentRoot'>>(
     targets.map((tg) => [
@@ -299,6 +318,7 @@ export async function prepareExport(
         : { requested: input.consistency, achieved: input.consistency },
     ...(commands === undefined ? {} : { commands }),
     ...(dirtyBytes === undefined ? {} : { dirtyBytes }),
+    ...(backup.guestFrozen === undefined ? {} : { guestFrozen: backup.guestFrozen }),
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
@@ -332,11 +352,11 @@ async function register(
   transferId: string,
   dir: string,
   p: PreparedExport,
-): Promise<{ token: string; baseUrl: string }> {
-  const token = newTransferToken();
+): Promise<{ site: string; nonce: string; baseUrl: string }> {
+  const nonce = newTransferNonce();
   await deps.server.register({
     transferId,
-    token,
+    nonce,
     files: [
       ...p.disks.map((d) => ({
         name: d.file,
@@ -350,7 +370,7 @@ async function register(
         .map((b) => ({ name: b.file, path: b.source, digest: { sha256: b.sha256, size: b.size } })),
     ],
   });
-  return { token, baseUrl: deps.server.url };
+  return { site: deps.server.site, nonce, baseUrl: deps.server.url };
 }
 
 export interface CleanupExportInput {
@@ -564,10 +584,11 @@ async function pullBaseBlocks(
     await pullTransfer({
       baseUrl: served.baseUrl,
       transferId: served.transferId,
-      token: served.token,
+      token: grantToken(deps.transferKey, served),
       tls: deps.tls,
       destDir: dest,
       idleTimeoutMs: 10_000,
+      ...(deps.signal ? { signal: deps.signal } : {}),
     });
     for (const [target, d] of Object.entries(served.disks)) {
       const file = join(dest, assertSafeName('block digest file', d.file));

@@ -2,7 +2,7 @@
  * What the primary's transfer server and the secondary's client agree on: the URL layout, the
  * transfer manifest, the bearer token and the Range/If-Range rules. Pure; unit-tested.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { safeNameSchema } from '../manifest.ts';
 
@@ -55,6 +55,52 @@ export function parseRoute(url: string): Route {
 /** A fresh per-transfer secret (256 bits). */
 export function newTransferToken(): string {
   return randomBytes(32).toString('base64url');
+}
+
+/**
+ * What a transfer's registration names in activity results instead of its token: the serving
+ * site and a fresh nonce. Neither is secret; the token is derived from them with the transfer
+ * key both sites hold (`transferToken`), so no secret ever enters a Temporal payload.
+ */
+export interface TransferGrant {
+  /** The site whose transfer server registered the transfer. */
+  site: string;
+  transferId: string;
+  nonce: string;
+}
+
+/**
+ * The token a puller presents for a grant found in an activity payload: derived, or the token
+ * itself from a result recorded before tokens were derived.
+ */
+export function grantToken(
+  key: Buffer,
+  g: { site?: string; transferId: string; nonce?: string; token?: string },
+): string {
+  if (g.token !== undefined) return g.token;
+  if (g.site === undefined || g.nonce === undefined)
+    throw new Error('a transfer grant names its site and nonce');
+  return transferToken(key, { site: g.site, transferId: g.transferId, nonce: g.nonce });
+}
+
+/** A fresh registration nonce (128 bits): a re-registration gets a new token. */
+export function newTransferNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** Bytes of the transfer key (`transfer.key`, replication/tls.ts). */
+export const TRANSFER_KEY_BYTES = 32;
+
+/**
+ * The bearer token of one registration: HMAC-SHA256 under the transfer key over the serving
+ * site, the transfer id and the nonce. A token for another site's transfer of the same id, or
+ * from another registration, does not open this one.
+ */
+export function transferToken(key: Buffer, grant: TransferGrant): string {
+  if (key.length < TRANSFER_KEY_BYTES) throw new Error('transfer key is shorter than 32 bytes');
+  return createHmac('sha256', key)
+    .update(`lifeboat/transfer-token/v1\0${grant.site}\0${grant.transferId}\0${grant.nonce}`)
+    .digest('base64url');
 }
 
 /** What a server keeps of a token: its digest, so a state file never holds the secret. */

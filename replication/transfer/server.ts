@@ -1,7 +1,9 @@
 /**
  * The primary site's transfer server: serves the staged export files of registered transfers
  * over HTTPS (mutual TLS with per-site certificates), each transfer authorised by its own
- * bearer token. Supports Range + If-Range so a cut transfer resumes where it stopped; refuses
+ * bearer token, derived from the transfer key, this site's name, the transfer id and the
+ * registration's nonce (`transferToken`): the token itself never leaves the two workers.
+ * Supports Range + If-Range so a cut transfer resumes where it stopped; refuses
  * to serve a file that changed since it was registered (its digest would no longer hold).
  */
 import { createReadStream } from 'node:fs';
@@ -22,6 +24,7 @@ import {
   type TransferManifest,
   tokenMatches,
   transferFileSchema,
+  transferToken,
 } from './protocol.ts';
 
 export interface ServedFileInput {
@@ -66,6 +69,9 @@ export class TransferServer {
     private readonly server: Server,
     readonly host: string,
     private readonly stateDir: string | null,
+    /** The site this server serves for: part of every token it accepts. */
+    readonly site: string,
+    private readonly transferKey: Buffer,
   ) {}
 
   static async start(opts: {
@@ -76,6 +82,9 @@ export class TransferServer {
     requireClientCert?: boolean;
     /** Where registrations are kept across restarts (token digests only, never tokens). */
     stateDir?: string;
+    /** This site's name and the transfer key both sites hold: tokens are derived from them. */
+    site: string;
+    transferKey: Buffer;
   }): Promise<TransferServer> {
     const requireClientCert = opts.requireClientCert ?? true;
     const server = createServer({
@@ -86,7 +95,8 @@ export class TransferServer {
       rejectUnauthorized: requireClientCert,
       minVersion: 'TLSv1.3',
     });
-    const ts = new TransferServer(server, opts.host, opts.stateDir ?? null);
+    safeNameSchema.parse(opts.site);
+    const ts = new TransferServer(server, opts.host, opts.stateDir ?? null, opts.site, opts.transferKey);
     await ts.loadState();
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       ts.handle(req, res).catch((e: unknown) => {
@@ -119,14 +129,17 @@ export class TransferServer {
 
   /**
    * Makes files downloadable under a transfer id. Idempotent: registering the same id again
-   * (a retried activity) replaces the entry and recomputes what changed.
+   * (a retried activity) replaces the entry and recomputes what changed. The token is the one
+   * derived for `nonce` (a fresh one per registration, so a re-registration gets a new token).
    */
   async register(input: {
     transferId: string;
-    token: string;
+    nonce: string;
     files: ServedFileInput[];
   }): Promise<TransferManifest> {
     safeNameSchema.parse(input.transferId);
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(input.nonce))
+      throw new Error('a transfer nonce is 16-64 base64url characters');
     const files = new Map<string, ServedFile>();
     for (const f of input.files) {
       safeNameSchema.parse(f.name);
@@ -151,7 +164,9 @@ export class TransferServer {
       });
     }
     const prev = this.transfers.get(input.transferId);
-    const tokenHash = hashToken(input.token);
+    const tokenHash = hashToken(
+      transferToken(this.transferKey, { site: this.site, transferId: input.transferId, nonce: input.nonce }),
+    );
     if (this.stateDir !== null) {
       const state: z.infer<typeof stateSchema> = {
         transferId: input.transferId,

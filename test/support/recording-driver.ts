@@ -48,6 +48,8 @@ export interface FailureRule {
   times?: number;
   /** Retryable failures (site unreachable) let Temporal retry; others fail at once. */
   retryable?: boolean;
+  /** The call takes effect, then fails retryably: a completion lost after the action was done. */
+  afterEffect?: boolean;
 }
 
 export interface RecordingDriverOptions {
@@ -152,6 +154,12 @@ export class RecordingDriver implements SiteDriver, CheckProbes {
       const used = this.data.failuresUsed[i] ?? 0;
       if (r.times !== undefined && used >= r.times) continue;
       this.data.failuresUsed[i] = used + 1;
+      if (r.afterEffect) {
+        fn();
+        record(true, 'took effect, completion lost');
+        this.persist();
+        throw new SiteUnreachableError({ site: this.site, vm }, 'injected lost completion');
+      }
       record(false, 'injected failure');
       this.persist();
       const ctx = { site: this.site, vm };

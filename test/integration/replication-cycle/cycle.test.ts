@@ -24,11 +24,16 @@ import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { runbookState } from '../../../cli/runbook-client.ts';
 import { SITE_GUEST_PATH, sitePaths } from '../../../lab/config.ts';
 import { labCut, labHeal } from '../../../lab/lab.ts';
+import { labReplicationTlsDir } from '../../../lab/replication-tls.ts';
 import { readState } from '../../../lab/state.ts';
 import { domainBootFiles } from '../../../replication/export/boot-files.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
+import { loadTransferKey } from '../../../replication/tls.ts';
+import { transferToken } from '../../../replication/transfer/protocol.ts';
 import { verifyPoint } from '../../../replication/verify.ts';
 import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
+import { objectsWith, showHistory } from '../../support/history-secrets.ts';
+import { testServer } from '../../support/temporal.ts';
 import {
   type CycleLab,
   checkpoints,
@@ -206,6 +211,26 @@ describe('replication cycle (real lab)', () => {
 
     // Only checkpoints that committed points reference remain at the primary.
     expect((await checkpoints(lab.vm)).sort()).toEqual([m1.sourceCheckpoint, m2.sourceCheckpoint].sort());
+
+    // (c) No secret in history: both cycles' full histories and their VM workflows', read with
+    // the stock temporal CLI, hold no transfer token (of the export, nor of the base blocks the
+    // secondary served for the incremental) and no transfer key.
+    const key = await loadTransferKey(labReplicationTlsDir('secondary'));
+    const grants: { site: string; transferId: string; nonce: string }[] = [];
+    let text = '';
+    for (const id of [first.id, second.id].flatMap((c) => [c, `${c}/${lab.vm.name}`])) {
+      const h = await showHistory(id, testServer());
+      text += h.raw + JSON.stringify(h.payloads);
+      expect(objectsWith(h.payloads, ['token']), id).toEqual([]);
+      for (const g of objectsWith(h.payloads, ['site', 'transferId', 'nonce']))
+        grants.push(g as (typeof grants)[number]);
+    }
+    // What the payloads do name: the export of each cycle and the base blocks of the second.
+    expect(new Set(grants.map((g) => g.transferId)).size).toBeGreaterThanOrEqual(3);
+    expect(grants.some((g) => g.transferId.endsWith('.blocks') && g.site === 'secondary')).toBe(true);
+    for (const g of grants) expect(text).not.toContain(transferToken(key, g));
+    for (const form of [key.toString('hex'), key.toString('base64'), key.toString('base64url')])
+      expect(text).not.toContain(form);
   });
 
   it('a stopped VM ships at most 1.2x its dirty bytes and its point is exact; the next online cycle is incremental', async () => {

@@ -8,12 +8,21 @@ import { digestImage } from '../../../replication/content-digest.ts';
 import { isReplicationError } from '../../../replication/errors.ts';
 import { sha256File } from '../../../replication/fsutil.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
-import { ensureSiteCert, loadSiteTls, type TlsMaterial } from '../../../replication/tls.ts';
+import {
+  ensureSiteCert,
+  ensureTransferKey,
+  loadSiteTls,
+  loadTransferKey,
+  type TlsMaterial,
+} from '../../../replication/tls.ts';
 import { type PullOptions, type PullResult, pullTransfer } from '../../../replication/transfer/client.ts';
 import {
+  filePath,
   manifestPath,
+  newTransferNonce,
   newTransferToken,
   type TransferManifest,
+  transferToken,
 } from '../../../replication/transfer/protocol.ts';
 import { type ServedFileInput, TransferServer } from '../../../replication/transfer/server.ts';
 import { commitInput, MiB, makeSourceChain, qemuIo, type SourceChain, tempDir } from './helpers.ts';
@@ -25,6 +34,18 @@ let big: string;
 let siteA: TlsMaterial;
 let siteB: TlsMaterial;
 let foreign: TlsMaterial;
+let transferKey: Buffer;
+
+/** Registers `files` under a fresh nonce and returns the token a puller derives for it. */
+async function registerAs(
+  server: TransferServer,
+  transferId: string,
+  files: ServedFileInput[],
+): Promise<{ manifest: TransferManifest; token: string; nonce: string }> {
+  const nonce = newTransferNonce();
+  const manifest = await server.register({ transferId, nonce, files });
+  return { manifest, nonce, token: transferToken(transferKey, { site: server.site, transferId, nonce }) };
+}
 
 const fast = { backoff: { initialMs: 50, maxMs: 400 }, idleTimeoutMs: 2000 };
 
@@ -41,6 +62,8 @@ beforeAll(async () => {
   siteA = await loadSiteTls(tlsDir, 'a');
   siteB = await loadSiteTls(tlsDir, 'b');
   foreign = await loadSiteTls(join(work, 'tls-other'), 'x');
+  await ensureTransferKey(tlsDir);
+  transferKey = await loadTransferKey(tlsDir);
 });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
@@ -48,7 +71,7 @@ afterAll(async () => {
 
 /** The primary's transfer server (site a) on loopback. */
 function startPrimary(opts: { port?: number; stateDir?: string } = {}): Promise<TransferServer> {
-  return TransferServer.start({ tls: siteA, host: '127.0.0.1', ...opts });
+  return TransferServer.start({ tls: siteA, host: '127.0.0.1', site: 'a', transferKey, ...opts });
 }
 
 /** Pulls as site b with the short test timings; `o` may override any of them. */
@@ -77,9 +100,8 @@ async function serve(
   files: ServedFileInput[],
   opts: { stateDir?: string } = {},
 ): Promise<Served> {
-  const token = newTransferToken();
   const server = await startPrimary(opts);
-  const manifest = await server.register({ transferId, token, files });
+  const { manifest, token } = await registerAs(server, transferId, files);
   const dest = await tempDir(`${transferId}-dest`);
   const baseUrl = server.url;
   const served: Served = {
@@ -118,6 +140,33 @@ async function serveOverLink(
   };
 }
 
+/** One GET to the primary as site b (or with `tls` instead): the status, or the TLS error. */
+function rawGet(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+  tls: { ca: Buffer; cert?: Buffer; key?: Buffer } = siteB,
+): Promise<number | Error> {
+  return new Promise((resolve) => {
+    // The path goes as given (a URL object would resolve `..` before sending it).
+    const { hostname, port } = new URL(baseUrl);
+    const req = request({
+      host: hostname,
+      port,
+      path,
+      ca: tls.ca,
+      ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+      headers,
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (e) => resolve(e));
+    req.end();
+  });
+}
+
 describe('inter-site transfer', () => {
   it('ships a full point and an incremental over HTTPS; the committed chain equals the source', async () => {
     const server = await startPrimary();
@@ -128,13 +177,10 @@ describe('inter-site transfer', () => {
         ['p1', src.full],
         ['p2', src.inc],
       ] as const) {
-        const token = newTransferToken();
         const transferId = `vm1-${pointId}`;
-        const served = await server.register({
-          transferId,
-          token,
-          files: [{ name: 'vda.qcow2', path: file }],
-        });
+        const { manifest: served, token } = await registerAs(server, transferId, [
+          { name: 'vda.qcow2', path: file },
+        ]);
         const { dir } = await store.stage('vm1', pointId);
         const pulled = await pullAsB({ baseUrl: server.url, transferId, token, destDir: dir });
         expect(pulled.bytesReceived).toBe(served.files[0]!.size);
@@ -302,13 +348,14 @@ describe('inter-site transfer', () => {
         }),
       ).rejects.toThrow();
       // The primary re-exported: same transfer and name, other content (another ETag).
-      const now = await t.server.register({
-        transferId: 't-ver',
-        token: t.token,
-        files: [{ name: 'disk.qcow2', path: src.full }],
-      });
+      const again = await registerAs(t.server, 't-ver', [{ name: 'disk.qcow2', path: src.full }]);
+      const now = again.manifest;
       expect(now.files[0]!.etag).not.toBe(old.files[0]!.etag);
-      const r = await t.pull();
+      // A re-registration has a new nonce, so a new token: the old one no longer opens it.
+      await expect(t.pull()).rejects.toSatisfy(
+        (e) => isReplicationError(e, 'TRANSFER_HTTP') && e.context.status === 403,
+      );
+      const r = await t.pull({ token: again.token });
       expect(r.resumes).toBe(0);
       expect(r.bytesReceived).toBe(now.files[0]!.size);
       expect((await sha256File(join(t.dest, 'disk.qcow2'))).sha256).toBe(now.files[0]!.sha256);
@@ -371,6 +418,65 @@ describe('inter-site transfer', () => {
       expect(t.server.stats('t-auth')!.requests).toBe(before);
     } finally {
       await t.close();
+    }
+  });
+  it('refuses hostile requests: no client certificate, another site, transfer or key, path tricks, ranges past the end', async () => {
+    const server = await startPrimary();
+    try {
+      const files = [{ name: 'vda.qcow2', path: src.full }];
+      const one = await registerAs(server, 't-h1', files);
+      const two = await registerAs(server, 't-h2', files);
+      const size = one.manifest.files[0]!.size;
+      const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+      const get = (path: string, headers: Record<string, string>) => rawGet(server.url, path, headers);
+      // The right token opens its own transfer (the baseline every refusal below differs from).
+      expect(await get(manifestPath('t-h1'), auth(one.token))).toBe(200);
+      expect(await get(filePath('t-h1', 'vda.qcow2'), { ...auth(one.token), range: 'bytes=0-9' })).toBe(206);
+      const before = server.stats('t-h1')!.requests;
+
+      // No client certificate: the handshake fails, no request reaches the handler.
+      const noCert = await rawGet(server.url, manifestPath('t-h1'), auth(one.token), { ca: siteB.ca });
+      expect(noCert).toBeInstanceOf(Error);
+      // Another site's token for the same transfer id and nonce, a token of another transfer of
+      // this site, a token derived under another key, and no token at all: 403.
+      const otherSite = transferToken(transferKey, { site: 'b', transferId: 't-h1', nonce: one.nonce });
+      expect(await get(manifestPath('t-h1'), auth(otherSite))).toBe(403);
+      expect(await get(manifestPath('t-h1'), auth(two.token))).toBe(403);
+      expect(await get(filePath('t-h1', 'vda.qcow2'), auth(two.token))).toBe(403);
+      const otherKey = transferToken(Buffer.alloc(32, 7), {
+        site: 'a',
+        transferId: 't-h1',
+        nonce: one.nonce,
+      });
+      expect(await get(manifestPath('t-h1'), auth(otherKey))).toBe(403);
+      expect(await get(manifestPath('t-h1'), {})).toBe(403);
+      expect(await get(manifestPath('t-h9'), auth(one.token))).toBe(403);
+      expect(server.stats('t-h1')!.requests).toBe(before);
+
+      // Path tricks never reach a file: not a route (404), or not a file of this transfer.
+      for (const path of [
+        '/v1/transfers/t-h1/files/..%2F..%2F..%2Fetc%2Fpasswd',
+        '/v1/transfers/t-h1/files/%2e%2e',
+        '/v1/transfers/t-h1/files/../../t-h2/manifest',
+        '/v1/transfers/..%2Ft-h1/manifest',
+        '/v1/transfers/t-h1/files/vda.qcow2%00.txt',
+        '/v1/transfers/t-h1/files/vda.qcow2/..',
+        '/v1/transfers/t-h1/files/%2Fetc%2Fpasswd',
+        '/v1/transfers/t-h1/files/%E0%A4%A',
+      ]) {
+        expect([path, await get(path, auth(one.token))]).toEqual([path, 404]);
+      }
+      expect(await get(filePath('t-h1', 'vdb.qcow2'), auth(one.token))).toBe(404);
+
+      // Ranges past the end: 416 with the real size, no bytes.
+      for (const range of [`bytes=${size}-`, `bytes=${size + 100}-${size + 200}`, 'bytes=-0']) {
+        expect([range, await get(filePath('t-h1', 'vda.qcow2'), { ...auth(one.token), range })]).toEqual([
+          range,
+          416,
+        ]);
+      }
+    } finally {
+      await server.close();
     }
   });
 });

@@ -8,7 +8,7 @@ import {
   labReplicationEnv,
   labReplicationTlsDir,
 } from '../../../lab/replication-tls.ts';
-import { loadSiteTls } from '../../../replication/tls.ts';
+import { loadSiteTls, loadTransferKey } from '../../../replication/tls.ts';
 
 const home = mkdtempSync(path.join(tmpdir(), 'lifeboat-lab-tls-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -23,8 +23,16 @@ describe('lab replication TLS', () => {
     ] as const) {
       const dir = labReplicationTlsDir(site, home);
       expect(labReplicationEnv(site, home).LIFEBOAT_REPLICATION_TLS_DIR).toBe(dir);
-      expect(readdirSync(dir).sort()).toEqual(['ca.crt', `site-${site}.crt`, `site-${site}.key`]);
+      expect(readdirSync(dir).sort()).toEqual([
+        'ca.crt',
+        `site-${site}.crt`,
+        `site-${site}.key`,
+        'transfer.key',
+      ]);
       expect(statSync(path.join(dir, `site-${site}.key`)).mode & 0o077).toBe(0);
+      // Both sites hold the same transfer key (tokens are derived from it), private to the worker.
+      expect(statSync(path.join(dir, 'transfer.key')).mode & 0o077).toBe(0);
+      expect(await loadTransferKey(dir)).toEqual(await loadTransferKey(labReplicationTlsDir(other, home)));
       const tls = await loadSiteTls(dir, site);
       expect(tls.key.toString()).toContain('PRIVATE KEY');
       // Its certificate is signed by the CA both sites pin, and the other site's is too.

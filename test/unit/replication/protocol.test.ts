@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   decideRange,
   filePath,
+  grantToken,
   hashToken,
   manifestPath,
   newTransferToken,
   parseContentRange,
   parseRoute,
   tokenMatches,
+  transferToken,
 } from '../../../replication/transfer/protocol.ts';
 
 const ETAG = '"abc-100"';
@@ -79,5 +81,27 @@ describe('parseContentRange', () => {
     expect(parseContentRange('bytes 40-99/100')).toEqual({ start: 40, end: 99, size: 100 });
     expect(parseContentRange('bytes */100')).toBeNull();
     expect(parseContentRange(undefined)).toBeNull();
+  });
+});
+
+describe('transferToken', () => {
+  const key = Buffer.alloc(32, 1);
+  const grant = { site: 'primary', transferId: 'vm1.c1', nonce: 'AAAAAAAAAAAAAAAAAAAAAA' };
+  it('is one token per key, site, transfer and nonce', () => {
+    const t = transferToken(key, grant);
+    expect(transferToken(key, grant)).toBe(t);
+    expect(transferToken(Buffer.alloc(32, 2), grant)).not.toBe(t);
+    expect(transferToken(key, { ...grant, site: 'secondary' })).not.toBe(t);
+    expect(transferToken(key, { ...grant, transferId: 'vm1.c2' })).not.toBe(t);
+    expect(transferToken(key, { ...grant, nonce: 'BAAAAAAAAAAAAAAAAAAAAA' })).not.toBe(t);
+    // Fields cannot be shifted into each other (the separator is not a name character).
+    expect(transferToken(key, { ...grant, site: 'primaryvm1.c1', transferId: '' })).not.toBe(t);
+    expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+  it('refuses a short key; a legacy grant with its token keeps it', () => {
+    expect(() => transferToken(Buffer.alloc(16), grant)).toThrow(/32 bytes/);
+    expect(grantToken(key, { transferId: 'x', token: 'legacy' })).toBe('legacy');
+    expect(grantToken(key, grant)).toBe(transferToken(key, grant));
+    expect(() => grantToken(key, { transferId: 'x' })).toThrow(/site and nonce/);
   });
 });
