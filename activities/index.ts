@@ -10,6 +10,7 @@ import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from '.
 import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
+import { createProtectionActivities } from './protection.ts';
 import { createGuestProbes } from './probes.ts';
 import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
 import {
@@ -56,7 +57,7 @@ export interface SiteDeps {
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
-  return { ...createEvidenceActivities(deps) };
+  return { ...createEvidenceActivities(deps), ...createProtectionActivities() };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;
