@@ -5,6 +5,7 @@ import { registerOperator } from './operator.ts';
 import { registerPauseDecisions } from './pause.ts';
 import { registerPlan } from './plan.ts';
 import { registerPoints } from './points.ts';
+import { registerProtect } from './protect.ts';
 import { registerReplicate } from './replicate.ts';
 import { registerReport } from './report.ts';
 import { registerRun } from './run.ts';
@@ -26,6 +27,7 @@ export const commands: Array<(program: Command) => void> = [
   registerPauseDecisions,
   registerRun,
   registerReplicate,
+  registerProtect,
   registerPoints,
   registerReport,
 ];
