@@ -7,6 +7,7 @@
  *   LIFEBOAT_REPLICATION_TLS_DIR ca.crt + site-<name>.crt/.key (replication/tls.ts layout)
  *   LIFEBOAT_SITE_STORAGE        the site's storage root; LIFEBOAT_SITE_URI its libvirt URI
  */
+
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
@@ -17,6 +18,7 @@ import {
 } from '../activities/replication.ts';
 import { PlatformError } from '../platform/errors.ts';
 import { siteTaskQueue } from '../platform/names.ts';
+import { registerRpoMetrics } from '../replication/rpo-metrics.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { loadSiteTls } from '../replication/tls.ts';
 import { TransferServer } from '../replication/transfer/server.ts';
@@ -82,7 +84,10 @@ export async function startReplicationService(
     deps,
     activities: createReplicationActivities(deps),
     server,
-    registerMetrics: (r) => metrics.register(r),
+    registerMetrics: (r) => {
+      metrics.register(r);
+      registerRpoMetrics(r, deps.store);
+    },
   };
 }
 

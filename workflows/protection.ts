@@ -52,6 +52,6 @@ export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<
     requestedBy: `schedule ${workflowInfo().workflowId}`,
   });
   if (!a.admitted) return a;
-  const { outcome } = await awaitOperation({ id: a.id });
+  const { outcome } = await awaitOperation({ id: a.id, runbook: input.runbook, kind: input.kind });
   return { admitted: true, id: a.id, outcome };
 }
