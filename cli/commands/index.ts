@@ -12,6 +12,7 @@ import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerStatus } from './status.ts';
 import { registerValidate } from './validate.ts';
+import { registerVerify } from './verify.ts';
 import { registerWorker } from './worker.ts';
 
 /** Every command registers itself on the program; one line per command file. */
@@ -29,5 +30,6 @@ export const commands: Array<(program: Command) => void> = [
   registerReplicate,
   registerProtect,
   registerPoints,
+  registerVerify,
   registerReport,
 ];
