@@ -176,7 +176,21 @@ export interface ProtectionView {
   paused: boolean;
   note?: string;
   replication?: { everyMs: number; nextAt?: string; lastAt?: string };
+  /** The Plan's objectives.rpo, as the Schedule runs it. */
+  rpoObjectiveMs?: number;
   drill?: { everyMs: number; nextAt?: string; lastAt?: string };
+}
+
+type ProtectionArgs = Array<{ plan?: { objectives?: { rpoMs?: number } } } | undefined>;
+
+/** The runbooks with a protection Schedule on this server. */
+export async function protectedRunbooks(client: Client): Promise<string[]> {
+  const out = new Set<string>();
+  for await (const s of client.schedule.list()) {
+    const m = /^protect\/(.+)\/replication$/.exec(s.scheduleId);
+    if (m?.[1]) out.add(m[1]);
+  }
+  return [...out].sort();
 }
 
 /** What `status` shows about the runbook's Schedules. */
@@ -196,6 +210,10 @@ export async function describeProtection(client: Client, runbook: string): Promi
       };
       if (kind === 'replication') {
         view.protected = true;
+        const args =
+          d.action.type === 'startWorkflow' ? (d.action.args as ProtectionArgs | undefined) : undefined;
+        const rpoMs = args?.[0]?.plan?.objectives?.rpoMs;
+        if (typeof rpoMs === 'number') view.rpoObjectiveMs = rpoMs;
         view.paused = d.state.paused;
         if (d.state.note) view.note = d.state.note;
       }
