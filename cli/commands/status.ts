@@ -21,7 +21,13 @@ async function protectionStatus(
   return Promise.all(
     runbooks.map(async (runbook) => {
       const view = await describeProtection(client, runbook);
-      const state = await runbookState(client, runbook).catch(() => undefined);
+      // A controller whose worker is down must not hang `status`: its RPO line is left out.
+      const state = view.protected
+        ? await Promise.race([
+            runbookState(client, runbook).catch(() => undefined),
+            new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3_000).unref()),
+          ])
+        : undefined;
       const drill = drills.find((d) => d.runbook === runbook)?.drill;
       return judgeProtection(
         {
