@@ -31,12 +31,13 @@ async function storeRpo(store: ReplicaStore, now: number) {
 }
 
 export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now = () => Date.now()): void {
-  const failed = new Gauge({
-    name: 'lifeboat_points_failed',
-    help: 'Committed points of the VM whose whole-chain verification failed',
-    labelNames: ['runbook', 'vm'],
-    registers: [registry],
-  });
+  // Both gauges are filled from one scan of the store per scrape (each collects in turn).
+  let last: { at: number; rows: Promise<Awaited<ReturnType<typeof storeRpo>>> } | undefined;
+  const scan = () => {
+    const t = Date.now();
+    if (!last || t - last.at > 1_000) last = { at: t, rows: storeRpo(store, now()) };
+    return last.rows;
+  };
   new Gauge({
     name: 'lifeboat_rpo_seconds',
     help: 'Age of the newest committed, not-failed recovery point of the VM (the RPO now)',
@@ -44,12 +45,19 @@ export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now 
     registers: [registry],
     async collect() {
       this.reset();
-      failed.reset();
-      for (const r of await storeRpo(store, now())) {
-        const labels = { runbook: r.runbook, vm: r.vm };
-        if (r.ageSeconds !== undefined) this.set(labels, r.ageSeconds);
-        failed.set(labels, r.failedPoints);
+      for (const r of await scan()) {
+        if (r.ageSeconds !== undefined) this.set({ runbook: r.runbook, vm: r.vm }, r.ageSeconds);
       }
+    },
+  });
+  new Gauge({
+    name: 'lifeboat_points_failed',
+    help: 'Committed points of the VM whose whole-chain verification failed',
+    labelNames: ['runbook', 'vm'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await scan()) this.set({ runbook: r.runbook, vm: r.vm }, r.failedPoints);
     },
   });
 }

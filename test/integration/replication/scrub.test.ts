@@ -1,6 +1,8 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerRpoMetrics } from '../../../replication/rpo-metrics.ts';
 import { scrubPoint } from '../../../replication/scrub.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
 import { choosePointSet } from '../../../restore/point-set.ts';
@@ -88,5 +90,26 @@ describe('whole-chain scrub', () => {
     }));
     const choice = choosePointSet(['vm1'], new Map([['vm1', candidates]]), { kind: 'latest' });
     expect(choice.ok).toBe(false);
+
+    // The site worker's scrape: no usable point is left, so no RPO sample, and two failed points.
+    const registry = new Registry();
+    registerRpoMetrics(registry, store);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^lifeboat_points_failed\{runbook="[^"]+",vm="vm1"\} 2$/m);
+    expect(text).not.toMatch(/^lifeboat_rpo_seconds\{/m);
+  });
+
+  it('exports the age of the newest usable point as lifeboat_rpo_seconds', async () => {
+    const store = new ReplicaStore(join(work, 'rpo'));
+    await commitChain(store);
+    const newest = await store.getPoint('vm1', P2);
+    const registry = new Registry();
+    const at = Date.parse(newest?.times.checkpointAt ?? '') + 90_000;
+    registerRpoMetrics(registry, store, () => at);
+    const text = await registry.metrics();
+    expect(text).toMatch(
+      new RegExp(`^lifeboat_rpo_seconds\\{runbook="${newest?.runbook}",vm="vm1"\\} 90$`, 'm'),
+    );
+    expect(text).toMatch(/^lifeboat_points_failed\{[^}]*vm="vm1"\} 0$/m);
   });
 });
