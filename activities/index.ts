@@ -11,6 +11,7 @@ import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
 import { createGuestProbes } from './probes.ts';
+import { createProtectionActivities, type ProtectionMetrics } from './protection.ts';
 import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
 import {
   createRestoreActivities,
@@ -40,7 +41,7 @@ export type {
 } from './restore.ts';
 export type { VmActionInput, VmActionResult } from './vm.ts';
 
-export type OrchestratorDeps = EvidenceDeps;
+export type OrchestratorDeps = EvidenceDeps & { protectionMetrics?: ProtectionMetrics };
 
 export interface SiteDeps {
   siteName: string;
@@ -56,7 +57,10 @@ export interface SiteDeps {
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
-  return { ...createEvidenceActivities(deps) };
+  return {
+    ...createEvidenceActivities(deps),
+    ...createProtectionActivities({ metrics: deps.protectionMetrics }),
+  };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

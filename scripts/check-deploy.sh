@@ -10,6 +10,9 @@ echo "check-deploy: docker-compose.yml is valid"
 
 # Also parses the file_sd target files the config names (deploy/prometheus/site-workers/).
 promtool check config deploy/prometheus/prometheus.yml
+# The alert rules, and their own tests (test/unit/platform/alert-rules.test.ts runs these too).
+promtool check rules deploy/prometheus/rules/lifeboat.rules.yml
+promtool test rules deploy/prometheus/rules/lifeboat.rules.test.yml
 
 if command -v systemd-analyze >/dev/null 2>&1; then
   tmp=$(mktemp -d)

@@ -1,4 +1,5 @@
 import { createOrchestratorActivities, createSiteActivities } from '../activities/index.ts';
+import { createProtectionMetrics } from '../activities/protection.ts';
 import { ORCHESTRATOR_TASK_QUEUE, siteTaskQueue } from '../platform/names.ts';
 import { startReplicationService } from './replication.ts';
 import type { WorkerProcessOptions } from './run.ts';
@@ -8,13 +9,15 @@ import { WORKFLOWS_PATH } from './workflows-path.ts';
 /** What the orchestrator worker serves: every workflow, and the activities that touch no site. */
 export function orchestratorWorker(): Pick<
   WorkerProcessOptions,
-  'kind' | 'taskQueue' | 'activities' | 'workflowsPath'
+  'kind' | 'taskQueue' | 'activities' | 'workflowsPath' | 'registerMetrics'
 > {
+  const protectionMetrics = createProtectionMetrics();
   return {
     kind: 'orchestrator',
     taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    activities: createOrchestratorActivities({}),
+    activities: createOrchestratorActivities({ protectionMetrics }),
     workflowsPath: WORKFLOWS_PATH,
+    registerMetrics: (r) => protectionMetrics.register(r),
   };
 }
 

@@ -7,6 +7,7 @@
  *   LIFEBOAT_REPLICATION_TLS_DIR ca.crt + site-<name>.crt/.key + transfer.key (replication/tls.ts)
  *   LIFEBOAT_SITE_STORAGE        the site's storage root; LIFEBOAT_SITE_URI its libvirt URI
  */
+
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
@@ -17,6 +18,7 @@ import {
 } from '../activities/replication.ts';
 import { PlatformError } from '../platform/errors.ts';
 import { siteTaskQueue } from '../platform/names.ts';
+import { registerRpoMetrics } from '../replication/rpo-metrics.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { loadSiteTls, loadTransferKey } from '../replication/tls.ts';
 import { TransferServer } from '../replication/transfer/server.ts';
@@ -86,7 +88,10 @@ export async function startReplicationService(
     deps,
     activities: createReplicationActivities(deps),
     server,
-    registerMetrics: (r) => metrics.register(r),
+    registerMetrics: (r) => {
+      metrics.register(r);
+      registerRpoMetrics(r, deps.store);
+    },
   };
 }
 

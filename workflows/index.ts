@@ -8,6 +8,7 @@
  * - `compensationWorkflow`: one chunk of a large rollback; a child of its operation.
  * - `replicationCycleWorkflow`: one replication cycle; a child of the controller.
  * - `replicationVmWorkflow`: one VM's part of a cycle; a child of its cycle.
+ * - `protectionRunWorkflow`: one action of a runbook's protection Schedule (no parent).
  * - `siteInventoryWorkflow`: the sites' inventories for `--live` checks, started by the CLI.
  */
 export { compensationWorkflow } from './compensate.ts';
@@ -15,4 +16,5 @@ export { runbookController } from './controller.ts';
 export { groupWorkflow } from './group.ts';
 export { operationWorkflow } from './interpreter.ts';
 export { siteInventoryWorkflow } from './inventory.ts';
+export { protectionRunWorkflow } from './protection.ts';
 export { replicationCycleWorkflow, replicationVmWorkflow } from './replication.ts';

@@ -5,12 +5,14 @@ import { registerOperator } from './operator.ts';
 import { registerPauseDecisions } from './pause.ts';
 import { registerPlan } from './plan.ts';
 import { registerPoints } from './points.ts';
+import { registerProtect } from './protect.ts';
 import { registerReplicate } from './replicate.ts';
 import { registerReport } from './report.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerStatus } from './status.ts';
 import { registerValidate } from './validate.ts';
+import { registerVerify } from './verify.ts';
 import { registerWorker } from './worker.ts';
 
 /** Every command registers itself on the program; one line per command file. */
@@ -26,6 +28,8 @@ export const commands: Array<(program: Command) => void> = [
   registerPauseDecisions,
   registerRun,
   registerReplicate,
+  registerProtect,
   registerPoints,
+  registerVerify,
   registerReport,
 ];

@@ -1,13 +1,14 @@
 import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Command, InvalidArgumentError } from 'commander';
+import { protectionScheduleId, triggerProtection } from '../../platform/protection.ts';
 import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import { startOperationUpdate } from '../../workflows/messages.ts';
 import type { ReplicationCycleResult } from '../../workflows/replication.ts';
 import type { StartOperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { controllerStart } from '../runbook-client.ts';
+import { controllerStart, runbookState } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 
 interface ReplicateFlags {
@@ -59,6 +60,40 @@ export async function requestReplication(
   }
 }
 
+/**
+ * Triggers the runbook's replication Schedule when it is protected (undefined when it is not).
+ * With `wait`, finds the cycle the triggered action was admitted as; without, says it was
+ * triggered (`admitted: false` with the message, which is not a refusal).
+ */
+async function triggerScheduledCycle(
+  client: Client,
+  runbook: string,
+  wait: boolean,
+): Promise<ReplicationAdmission | undefined> {
+  const before = await runbookState(client, runbook).then(
+    (s) => s.counters.replication ?? 0,
+    () => 0,
+  );
+  if (!(await triggerProtection(client, runbook, 'replication'))) return undefined;
+  const message = `${protectionScheduleId(runbook, 'replication')} runs its action now`;
+  if (!wait) return { admitted: false, code: 'TRIGGERED', message };
+  for (let i = 0; i < 600; i++) {
+    const s = await runbookState(client, runbook).catch(() => undefined);
+    const op = s?.inFlight.find((o) => o.kind === 'replication');
+    const n = s?.counters.replication ?? 0;
+    if (n > before) {
+      const id = op?.id ?? [...(s?.recent ?? [])].reverse().find((r) => r.kind === 'replication')?.id;
+      if (id) return { admitted: true, id };
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    admitted: false,
+    code: 'TRIGGERED',
+    message: `${message}; its cycle did not start within 5 minutes`,
+  };
+}
+
 function mib(n: number | undefined): string {
   return n === undefined ? '-' : `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
@@ -105,23 +140,35 @@ export function registerReplicate(program: Command): void {
         return;
       }
       await withTemporalClient(async (client) => {
-        const a = await requestReplication(client, plan, {
-          ...(flags.maxTransfers ? { maxConcurrentTransfers: flags.maxTransfers } : {}),
-        });
-        if (!a.admitted) {
-          if (flags.json) process.stdout.write(`${JSON.stringify(a, null, 2)}\n`);
+        // A protected runbook: the Schedule's action runs now (one buffered behind a running cycle).
+        const a = flags.maxTransfers
+          ? undefined
+          : await triggerScheduledCycle(client, plan.runbook.name, !!flags.wait);
+        if (a && !a.admitted) {
+          process.stdout.write(
+            flags.json ? `${JSON.stringify(a)}\n` : `protection schedule triggered: ${a.message}\n`,
+          );
+          return;
+        }
+        const b =
+          a ??
+          (await requestReplication(client, plan, {
+            ...(flags.maxTransfers ? { maxConcurrentTransfers: flags.maxTransfers } : {}),
+          }));
+        if (!b.admitted) {
+          if (flags.json) process.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
           else
             process.stderr.write(
-              `lifeboat: refused (not coalesced): ${a.message}${a.hint ? `\n  hint: ${a.hint}` : ''}\n`,
+              `lifeboat: refused (not coalesced): ${b.message}${b.hint ? `\n  hint: ${b.hint}` : ''}\n`,
             );
-          process.exitCode = a.code === 'CONFLICT' ? ExitCode.conflict : ExitCode.failed;
+          process.exitCode = b.code === 'CONFLICT' ? ExitCode.conflict : ExitCode.failed;
           return;
         }
         if (!flags.wait) {
-          process.stdout.write(flags.json ? `${JSON.stringify(a)}\n` : `replication cycle ${a.id} started\n`);
+          process.stdout.write(flags.json ? `${JSON.stringify(b)}\n` : `replication cycle ${b.id} started\n`);
           return;
         }
-        const result = (await client.workflow.getHandle(a.id).result()) as ReplicationCycleResult;
+        const result = (await client.workflow.getHandle(b.id).result()) as ReplicationCycleResult;
         process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderCycle(result));
         if (result.outcome !== 'succeeded') process.exitCode = ExitCode.failed;
       });

@@ -1,8 +1,48 @@
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { latestDrills, renderLatestDrills } from '../../platform/latest-drills.ts';
+import { type LatestDrill, latestDrills, renderLatestDrills } from '../../platform/latest-drills.ts';
 import { listOperations, renderOperations } from '../../platform/operations.ts';
+import { describeProtection, protectedRunbooks } from '../../platform/protection.ts';
+import {
+  judgeProtection,
+  type ProtectionStatus,
+  renderProtection,
+} from '../../platform/protection-status.ts';
 import { nameProblem, refuseArguments } from '../arguments.ts';
+import { runbookState } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
+
+/** Each runbook's Schedules, its controller's last complete cycle and its latest drill, judged now. */
+async function protectionStatus(
+  client: Client,
+  runbooks: readonly string[],
+  drills: readonly LatestDrill[],
+): Promise<ProtectionStatus[]> {
+  const now = Date.now();
+  return Promise.all(
+    runbooks.map(async (runbook) => {
+      const view = await describeProtection(client, runbook);
+      // A controller whose worker is down must not hang `status`: its RPO line is left out.
+      const state = view.protected
+        ? await Promise.race([
+            runbookState(client, runbook).catch(() => undefined),
+            new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3_000).unref()),
+          ])
+        : undefined;
+      const drill = drills.find((d) => d.runbook === runbook)?.drill;
+      return judgeProtection(
+        {
+          runbook,
+          view,
+          ...(drill ? { drill } : {}),
+          ...(state?.protectedAt ? { protectedAt: state.protectedAt } : {}),
+          ...(view.rpoObjectiveMs !== undefined ? { rpoObjectiveMs: view.rpoObjectiveMs } : {}),
+        },
+        now,
+      );
+    }),
+  );
+}
 
 /** `lifeboat status`: operations in flight and recent, by runbook and kind, with their progress. */
 export function registerStatus(program: Command): void {
@@ -22,11 +62,13 @@ export function registerStatus(program: Command): void {
         const runbooks = flags.runbook
           ? [flags.runbook]
           : [...result.inFlight, ...result.recent].map((r) => r.runbook).filter((r): r is string => !!r);
-        const drills = await latestDrills(client, runbooks);
+        const scheduled = flags.runbook ? [flags.runbook] : await protectedRunbooks(client).catch(() => []);
+        const drills = await latestDrills(client, [...new Set([...runbooks, ...scheduled])]);
+        const protection = await protectionStatus(client, scheduled, drills);
         process.stdout.write(
           flags.json
-            ? `${JSON.stringify({ ...result, drills }, null, 2)}\n`
-            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n`,
+            ? `${JSON.stringify({ ...result, drills, protection }, null, 2)}\n`
+            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n`,
         );
       });
     });

@@ -1,0 +1,152 @@
+/**
+ * Orchestrator activities behind the protection Schedules (workflows/protection.ts) and the
+ * pause a failover puts on them. They use the worker's own client (`Context.current().client`).
+ */
+import { Context } from '@temporalio/activity';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { controllerStart } from '../cli/runbook-client.ts';
+import { setProtectionPaused as pauseSchedules } from '../platform/protection.ts';
+import type { Plan } from '../runbooks/plan.ts';
+import { startOperationUpdate } from '../workflows/messages.ts';
+
+export interface RequestOperationInput {
+  plan: Plan;
+  kind: 'replication' | 'drill';
+  taskQueue: string;
+  requestedBy?: string;
+}
+
+export type RequestOperationResult =
+  | { admitted: true; id: string }
+  | { admitted: false; code: string; message: string };
+
+/** What the orchestrator knows of each protected runbook, for the alert rules (deploy/prometheus/rules/). */
+export interface ProtectionMetrics {
+  rpoObjective: Gauge<'runbook'>;
+  drillInterval: Gauge<'runbook'>;
+  drillLastEnded: Gauge<'runbook'>;
+  drillLastPassed: Gauge<'runbook'>;
+  runs: Counter<'runbook' | 'kind' | 'outcome'>;
+}
+
+export function createProtectionMetrics(): ProtectionMetrics & { register(r: Registry): void } {
+  const m: ProtectionMetrics = {
+    rpoObjective: new Gauge({
+      name: 'lifeboat_rpo_objective_seconds',
+      help: 'The runbook’s objectives.rpo, as its protection Schedule last ran it',
+      labelNames: ['runbook'],
+      registers: [],
+    }),
+    drillInterval: new Gauge({
+      name: 'lifeboat_drill_interval_seconds',
+      help: 'The runbook’s drill.every, as its drill Schedule last ran it',
+      labelNames: ['runbook'],
+      registers: [],
+    }),
+    drillLastEnded: new Gauge({
+      name: 'lifeboat_drill_last_ended_timestamp_seconds',
+      help: 'When the runbook’s last scheduled drill ended (Unix time)',
+      labelNames: ['runbook'],
+      registers: [],
+    }),
+    drillLastPassed: new Gauge({
+      name: 'lifeboat_drill_last_passed',
+      help: '1 when the runbook’s last scheduled drill succeeded, 0 when it did not',
+      labelNames: ['runbook'],
+      registers: [],
+    }),
+    runs: new Counter({
+      name: 'lifeboat_protection_runs_total',
+      help: 'Scheduled replication cycles and drills by outcome (refused: the controller said no)',
+      labelNames: ['runbook', 'kind', 'outcome'],
+      registers: [],
+    }),
+  };
+  return {
+    ...m,
+    register(r) {
+      for (const metric of Object.values(m)) r.registerMetric(metric);
+    },
+  };
+}
+
+export function createProtectionActivities(deps: { metrics?: ProtectionMetrics } = {}) {
+  const metrics = deps.metrics;
+  return {
+    /** Asks the controller for the operation; its refusal is a result, not a failure. */
+    async requestOperation(input: RequestOperationInput): Promise<RequestOperationResult> {
+      const client = Context.current().client;
+      const runbook = input.plan.runbook.name;
+      metrics?.rpoObjective.set({ runbook }, input.plan.objectives.rpoMs / 1000);
+      if (input.plan.drill?.everyMs) metrics?.drillInterval.set({ runbook }, input.plan.drill.everyMs / 1000);
+      try {
+        const r = await client.workflow.executeUpdateWithStart(startOperationUpdate, {
+          args: [
+            {
+              kind: input.kind,
+              plan: input.plan,
+              ...(input.kind === 'drill' && input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+            },
+          ],
+          startWorkflowOperation: controllerStart(input.plan.runbook.name, input.taskQueue),
+        });
+        return { admitted: true, id: r.id };
+      } catch (err) {
+        const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+        if (!(cause instanceof ApplicationFailure)) throw err;
+        metrics?.runs.inc({ runbook, kind: input.kind, outcome: 'refused' });
+        return { admitted: false, code: cause.type ?? 'REFUSED', message: cause.message };
+      }
+    },
+
+    /** Waits for the operation to end (heartbeating); its outcome, `failed` when it failed. */
+    async awaitOperation(input: {
+      id: string;
+      runbook?: string;
+      kind?: 'replication' | 'drill';
+    }): Promise<{ outcome: string }> {
+      const ctx = Context.current();
+      const timer = setInterval(() => ctx.heartbeat(), 5_000);
+      let outcome: string;
+      try {
+        const result = (await Promise.race([
+          ctx.client.workflow.getHandle(input.id).result(),
+          ctx.cancelled,
+        ])) as { outcome?: string; verdict?: string } | undefined;
+        outcome = result?.outcome ?? 'succeeded';
+        if (input.kind === 'drill' && result?.verdict === 'fail') outcome = 'failed';
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw err;
+        const name = (err as { cause?: { name?: string } }).cause?.name;
+        outcome = name === 'CancelledFailure' ? 'cancelled' : 'failed';
+      } finally {
+        clearInterval(timer);
+      }
+      if (metrics && input.runbook && input.kind) {
+        const runbook = input.runbook;
+        metrics.runs.inc({ runbook, kind: input.kind, outcome });
+        if (input.kind === 'drill') {
+          metrics.drillLastEnded.set({ runbook }, Date.now() / 1000);
+          metrics.drillLastPassed.set({ runbook }, outcome === 'succeeded' ? 1 : 0);
+        }
+      }
+      return { outcome };
+    },
+
+    /**
+     * Pauses or resumes the runbook's protection Schedules (for a failover: pause when it
+     * starts, resume after commit or reprotect). Idempotent: returns the Schedules it changed.
+     */
+    async setProtectionPaused(input: {
+      runbook: string;
+      paused: boolean;
+      reason: string;
+    }): Promise<string[]> {
+      return pauseSchedules(Context.current().client, input.runbook, input.paused, input.reason);
+    },
+  };
+}
+
+export type ProtectionActivities = ReturnType<typeof createProtectionActivities>;

@@ -1,0 +1,82 @@
+/**
+ * The "Protection" section of `lifeboat status` (pure render): per runbook whether its Schedules
+ * run, the next cycle, the RPO objective against the newest committed cycle, the last drill and
+ * its verdict, and a drill overdue (no drill ended within `drill.every`).
+ */
+import type { LatestDrill } from './latest-drills.ts';
+import type { ProtectionView } from './protection.ts';
+
+export interface ProtectionRow {
+  runbook: string;
+  view: ProtectionView;
+  drill?: LatestDrill['drill'];
+  /** When the controller last saw every VM commit a point (`protectedAt`). */
+  protectedAt?: string;
+  rpoObjectiveMs?: number;
+}
+
+export interface ProtectionStatus extends ProtectionRow {
+  drillOverdue: boolean;
+  /** Seconds since every VM last had a point, when known (the runbook-wide RPO now). */
+  rpoSeconds?: number;
+  rpoBreach?: boolean;
+}
+
+export function judgeProtection(row: ProtectionRow, now: number): ProtectionStatus {
+  const everyMs = row.view.drill?.everyMs;
+  const lastDrillAt = row.drill?.endedAt ? Date.parse(row.drill.endedAt) : undefined;
+  const drillOverdue =
+    row.view.protected &&
+    everyMs !== undefined &&
+    (lastDrillAt === undefined ? false : now - lastDrillAt > everyMs);
+  const out: ProtectionStatus = { ...row, drillOverdue };
+  if (row.protectedAt) {
+    out.rpoSeconds = Math.max(0, Math.round((now - Date.parse(row.protectedAt)) / 1000));
+    if (row.rpoObjectiveMs !== undefined) out.rpoBreach = out.rpoSeconds * 1000 > row.rpoObjectiveMs;
+  }
+  return out;
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+const time = (iso: string) => iso.replace('T', ' ').slice(0, 19);
+
+export function renderProtection(rows: readonly ProtectionStatus[], now: number): string {
+  if (rows.length === 0) return 'Protection: no runbook is protected (`lifeboat protect <runbook>`)';
+  const lines: string[] = [];
+  for (const r of rows) {
+    const v = r.view;
+    if (!v.protected) {
+      lines.push(`  ${r.runbook}: not protected`);
+      continue;
+    }
+    const state = v.paused ? `PAUSED (${v.note ?? 'no reason given'})` : 'protected';
+    const every = v.replication ? `, replication every ${duration(v.replication.everyMs)}` : '';
+    const next = v.replication?.nextAt && !v.paused ? `, next cycle ${time(v.replication.nextAt)}` : '';
+    lines.push(`  ${r.runbook}: ${state}${every}${next}`);
+    if (r.rpoSeconds !== undefined) {
+      const objective = r.rpoObjectiveMs !== undefined ? ` (objective ${duration(r.rpoObjectiveMs)})` : '';
+      lines.push(
+        `    newest complete cycle ${duration(r.rpoSeconds * 1000)} old${objective}${r.rpoBreach ? ': RPO BREACH' : ''}` +
+          ' (per VM: `lifeboat points`, metric lifeboat_rpo_seconds)',
+      );
+    } else lines.push('    no cycle has committed every VM yet');
+    if (v.drill) {
+      const last = r.drill
+        ? `last ${r.drill.verdict ? r.drill.verdict.toUpperCase() : r.drill.outcome} ${r.drill.id} ${time(r.drill.endedAt)}`
+        : 'no drill yet';
+      const overdue = r.drillOverdue
+        ? `: DRILL OVERDUE by ${duration(now - Date.parse(r.drill?.endedAt ?? '') - v.drill.everyMs)}`
+        : '';
+      const nextDrill = v.drill.nextAt && !v.paused ? `, next ${time(v.drill.nextAt)}` : '';
+      lines.push(`    drills every ${duration(v.drill.everyMs)}, ${last}${nextDrill}${overdue}`);
+    }
+  }
+  return `Protection:\n${lines.join('\n')}`;
+}

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { cancelOperation, runbookState } from '../../../cli/runbook-client.ts';
+import {
+  describeProtection,
+  protectionScheduleId,
+  protectRunbook,
+  setProtectionPaused,
+  triggerProtection,
+  unprotectRunbook,
+} from '../../../platform/protection.ts';
+import type { Plan } from '../../../runbooks/plan.ts';
+import type { ProtectionRunResult } from '../../../workflows/protection.ts';
+import { saveHistory } from '../../support/histories.ts';
+import { diamondPlan, rehash } from '../../support/plans.ts';
+import { eventually, withHarness } from '../controller/harness.ts';
+
+function every(plan: Plan, replicationMs: number, drillMs?: number): Plan {
+  const p = structuredClone(plan);
+  p.replication.everyMs = replicationMs;
+  if (p.drill) {
+    if (drillMs === undefined) delete p.drill.everyMs;
+    else p.drill.everyMs = drillMs;
+  }
+  return rehash(p);
+}
+
+describe('protection schedules', () => {
+  it('fire on their interval, ask the controller for cycles, update in place, pause, trigger and go away', async () => {
+    await withHarness(diamondPlan(), {}, async (h) => {
+      const runbook = h.plan.runbook.name;
+      const first = await protectRunbook(h.client, every(h.plan, 2_000, 3_600_000), {
+        taskQueue: h.taskQueue,
+      });
+      expect(first.schedules.map((s) => [s.kind, s.action])).toEqual([
+        ['replication', 'created'],
+        ['drill', 'created'],
+      ]);
+      const handle = h.client.schedule.getHandle(protectionScheduleId(runbook, 'replication'));
+
+      // The Schedule's first action asks the controller for cycle 1 and waits for it. The site
+      // workers here have no replication service, so the cycle stays in flight: the interval
+      // passes several times, yet no second cycle is stacked (overlap: skip, one buffered).
+      const cycle1 = `runbook/${runbook}/replication/1`;
+      const firstRun = await eventually(
+        async () => (await handle.describe()).info.recentActions[0]?.action.workflow.workflowId,
+        30_000,
+        'the first scheduled action',
+      );
+      await eventually(async () =>
+        (await runbookState(h.client, runbook)).inFlight[0]?.id === cycle1 ? true : undefined,
+      );
+      await eventually(
+        async () => {
+          const d = await h.client.workflow.getHandle(firstRun).describe();
+          // Two intervals have passed since the first action while the cycle ran.
+          return Date.now() - d.startTime.getTime() > 5_000 ? true : undefined;
+        },
+        30_000,
+        'two intervals',
+      );
+      expect((await handle.describe()).info.recentActions).toHaveLength(1);
+      expect((await runbookState(h.client, runbook)).counters.replication).toBe(1);
+
+      // Once the cycle ends (cancelled here), the one buffered action runs and asks for cycle 2.
+      await cancelOperation(h.client, { runbook, operationId: cycle1, reason: 'test: end the cycle' });
+      const result = (await h.client.workflow.getHandle(firstRun).result()) as ProtectionRunResult;
+      expect(result).toMatchObject({ admitted: true, id: cycle1, outcome: 'cancelled' });
+      await saveHistory(h.client, firstRun, 'protectionRunWorkflow', 'replication-cancelled');
+      const state = await eventually(async () => {
+        const s = await runbookState(h.client, runbook);
+        return s.counters.replication === 2 ? s : undefined;
+      });
+      expect(state.recent.map((r) => [r.id, r.outcome])).toContainEqual([cycle1, 'cancelled']);
+      expect((await handle.describe()).info.recentActions).toHaveLength(2);
+      await cancelOperation(h.client, {
+        runbook,
+        operationId: `runbook/${runbook}/replication/2`,
+        reason: 'test: end the cycle',
+      });
+
+      // Protecting again with a new interval updates the same Schedules; no drill: its Schedule goes.
+      const again = await protectRunbook(h.client, every(h.plan, 3_600_000), { taskQueue: h.taskQueue });
+      expect(again.schedules.map((s) => [s.kind, s.action])).toEqual([['replication', 'updated']]);
+      expect(again.removed).toEqual([protectionScheduleId(runbook, 'drill')]);
+      const view = await describeProtection(h.client, runbook);
+      expect(view).toMatchObject({ protected: true, paused: false, replication: { everyMs: 3_600_000 } });
+      expect(view.drill).toBeUndefined();
+
+      // `replicate` on a protected runbook: the Schedule's action runs now.
+      const before = (await handle.describe()).info.recentActions.length;
+      expect(await triggerProtection(h.client, runbook, 'replication')).toBe(true);
+      await eventually(
+        async () => ((await handle.describe()).info.recentActions.length > before ? true : undefined),
+        30_000,
+        'the triggered action',
+      );
+
+      // A failover pauses protection and resumes it; both are idempotent.
+      expect(await setProtectionPaused(h.client, runbook, true, 'failover runbook/x/failover/1')).toEqual([
+        protectionScheduleId(runbook, 'replication'),
+      ]);
+      expect(await setProtectionPaused(h.client, runbook, true, 'again')).toEqual([]);
+      expect(await describeProtection(h.client, runbook)).toMatchObject({
+        paused: true,
+        note: 'failover runbook/x/failover/1',
+      });
+      await setProtectionPaused(h.client, runbook, false, 'failover committed');
+      expect((await describeProtection(h.client, runbook)).paused).toBe(false);
+
+      expect(await unprotectRunbook(h.client, runbook)).toEqual([
+        protectionScheduleId(runbook, 'replication'),
+      ]);
+      expect(await unprotectRunbook(h.client, runbook)).toEqual([]);
+      expect((await describeProtection(h.client, runbook)).protected).toBe(false);
+      expect(await triggerProtection(h.client, runbook, 'replication')).toBe(false);
+    });
+  });
+});
