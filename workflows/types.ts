@@ -22,6 +22,8 @@ export interface OperationRef {
   kind: ControllerOpKind;
   startedAt: string;
   planHash?: string;
+  /** A planned failover's final replication cycle: the failover it reports to. */
+  forOperation?: string;
 }
 
 /** `partial`: every wave ran, but some group failed under `onFailure: continue`. */
@@ -83,6 +85,10 @@ export interface OperationOptions {
   childGroups?: 'auto' | 'always' | 'never';
   /** Drills (later failovers): which recovery points to restore: latest, a point id or a time. */
   point?: string;
+  /** Failovers: `planned` (shut the primary down, final cycle, no loss) or `disaster`. */
+  mode?: 'planned' | 'disaster';
+  /** Planned failovers: how long a primary VM may take to shut down before it is forced off. */
+  shutdownDeadlineMs?: number;
   /** Rollbacks longer than this run in chunks as child workflows (default 300). */
   compensationChunk?: number;
   /** Replication cycles: VMs moving data at the same time (default 2). */
