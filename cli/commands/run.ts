@@ -28,6 +28,22 @@ interface RunFlags {
   json?: boolean;
   bootConcurrency?: number;
   point?: string;
+  planned?: boolean;
+  disaster?: boolean;
+  yes?: boolean;
+  shutdownTimeout?: string;
+}
+
+/** One line typed at the terminal (empty when stdin is not one). */
+async function askLine(prompt: string): Promise<string> {
+  if (!process.stdin.isTTY) return '';
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(prompt)).trim();
+  } finally {
+    rl.close();
+  }
 }
 
 /** Who starts an operation, as the evidence records it: the OS user on this host. */
@@ -37,8 +53,15 @@ function requester(): string {
 
 export function registerRun(program: Command): void {
   for (const kind of ['drill', 'failover', 'failback'] as const satisfies readonly OperationKind[]) {
-    program
-      .command(kind)
+    const cmd = program.command(kind);
+    if (kind === 'failover') {
+      cmd
+        .option('--planned', 'planned migration: shut the primary down, replicate a last time, no data lost')
+        .option('--disaster', 'the primary is gone: restore the newest committed point set')
+        .option('--shutdown-timeout <seconds>', 'planned: seconds a primary VM may take to stop cleanly')
+        .option('--yes', 'do not ask for the runbook name (disaster)');
+    }
+    cmd
       .description(`start a ${kind} of the runbook through its controller`)
       .argument('<runbook>', 'runbook file')
       .option('--wait', 'show progress until the operation ends, then its outcome (Ctrl-C offers to cancel)')
@@ -64,6 +87,19 @@ export function registerRun(program: Command): void {
           return;
         }
         const plan = loaded.plan;
+        if (kind === 'failover' && Boolean(flags.planned) === Boolean(flags.disaster)) {
+          process.stderr.write('lifeboat: failover needs exactly one of --planned or --disaster\n');
+          process.exitCode = ExitCode.usage;
+          return;
+        }
+        if (kind === 'failover' && flags.disaster && !flags.yes) {
+          const typed = await askLine(`type the runbook's name (${plan.runbook.name}) to fail over in disaster mode: `);
+          if (typed !== plan.runbook.name) {
+            process.stderr.write('lifeboat: not confirmed; nothing was started\n');
+            process.exitCode = ExitCode.usage;
+            return;
+          }
+        }
         if (kind === 'drill' && !plan.drill) {
           process.stderr.write(
             `${file}: error: a drill needs a drill section with its isolated network, e.g.\n  drill:\n    network: bubble\n`,
@@ -75,6 +111,10 @@ export function registerRun(program: Command): void {
           const options = {
             ...(flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : {}),
             ...(flags.point !== undefined ? { point: flags.point } : {}),
+            ...(kind === 'failover' ? { mode: flags.disaster ? ('disaster' as const) : ('planned' as const) } : {}),
+            ...(flags.shutdownTimeout !== undefined
+              ? { shutdownDeadlineMs: Number.parseInt(flags.shutdownTimeout, 10) * 1000 }
+              : {}),
           };
           const op = await startOperation(client, { plan, kind, options, requestedBy: requester() });
           if (!flags.wait) {
