@@ -143,6 +143,12 @@ export const failoverEvidenceSchema = z.object({
     }),
   ),
   recordsLost: z.number().int().nonnegative(),
+  /** A disaster failover's fence of the primary: who, why, and whether the primary answered. */
+  fence: z
+    .object({ by: z.string(), reason: z.string(), at: isoTime, primaryAnswered: z.boolean(), detail: z.string() })
+    .optional(),
+  /** A disaster failover's commit window ran out: it was kept (no primary to roll back to). */
+  commitTimeoutKept: z.boolean().optional(),
   /** A rollback started these primary VMs again. */
   primaryRestarted: z.array(z.object({ vm: z.string(), ok: z.boolean(), detail: z.string(), at: isoTime })),
 });

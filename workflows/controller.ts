@@ -222,12 +222,25 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       },
     },
   );
-  setHandler(operationMilestoneSignal, ({ id, milestone }) => {
+  setHandler(operationMilestoneSignal, ({ id, milestone, by, reason }) => {
     const op = state.inFlight.find((o) => o.id === id);
-    if (op?.kind === 'failover' && milestone === 'failed-over-uncommitted') {
+    if (op?.kind !== 'failover') return;
+    if (milestone === 'fenced') {
+      // A disaster failover fences the primary first: who asked, and why, stay in the state.
+      state.fence = {
+        site: 'primary',
+        reason: reason ?? `fenced by ${id}`,
+        since: new Date().toISOString(),
+        ...(by ? { by } : {}),
+      };
+      publish();
+    }
+    if (milestone === 'failed-over-uncommitted') {
       state.phase = 'failed-over-uncommitted';
       state.activeSite = 'secondary';
-      state.fence = { site: 'primary', reason: `${id} awaits commit`, since: new Date().toISOString() };
+      if (state.fence?.by === undefined) {
+        state.fence = { site: 'primary', reason: `${id} awaits commit`, since: new Date().toISOString() };
+      }
       publish();
     }
   });

@@ -64,6 +64,7 @@ export class FailoverRestore {
   private healthyAt: number | undefined;
   private shutdownStartedAt: number | undefined;
   private primaryTouched = false;
+  private fence: NonNullable<FailoverEvidence['fence']> | undefined;
 
   constructor(private readonly run: OperationRun) {
     this.mode = run.input.options?.mode ?? 'planned';
@@ -113,6 +114,7 @@ export class FailoverRestore {
     this.preflightEndedAt = Date.now();
     if (!first) return;
     let chosen = first;
+    if (this.mode === 'disaster') await this.fencePrimary();
     if (this.mode === 'planned') {
       const final = await this.planned();
       if (!final) return;
@@ -220,6 +222,47 @@ export class FailoverRestore {
     return final;
   }
 
+  /**
+   * A disaster failover fences the primary before anything starts at the secondary: the fence
+   * (who, why) is recorded in the controller, then each primary VM is forced off if the primary
+   * still answers. A primary that does not answer is left as it is (its worker would have to
+   * stop them when it reconnects: not built yet), and the evidence says so.
+   */
+  private async fencePrimary(): Promise<void> {
+    const { run } = this;
+    const by = run.input.requestedBy ?? 'unknown';
+    const reason = `disaster failover ${run.id}`;
+    await run.notifyController({ milestone: 'fenced', by, reason });
+    this.step('fencing the primary');
+    const primary = proxySiteActivities<SiteActivities>(run.plan.sites.primary.name, {
+      startToCloseTimeout: '2 minutes',
+      heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
+      retry: { maximumAttempts: 2, initialInterval: '1s' },
+    });
+    const vms = waves(run.plan)
+      .reverse()
+      .flatMap((w) => w.flatMap((g) => g.vms.map((v) => v.name)));
+    const results = await Promise.allSettled(
+      vms.map((vm) => primary.failoverShutdown({ operationId: run.id, vm, deadlineMs: 5_000 })),
+    );
+    const unreachable: string[] = [];
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') this.shutdowns.push(r.value);
+      else unreachable.push(`${vms[i]}: ${describe(r.reason)}`);
+    }
+    this.primaryTouched = this.shutdowns.some((s) => s.wasRunning);
+    this.fence = {
+      by,
+      reason,
+      at: new Date().toISOString(),
+      primaryAnswered: unreachable.length < vms.length,
+      detail:
+        unreachable.length === 0
+          ? `every VM of the runbook is off at the primary (${this.shutdowns.map((s) => `${s.vm}: ${s.method}`).join(', ')})`
+          : `not stopped at the primary (it did not answer): ${unreachable.join('; ')}; the fence in the controller stands`,
+    };
+  }
+
   /** Every group came up and passed its checks: the RTO is measured to here. */
   healthy(): void {
     if (!this.run.abortReason && !this.refused) this.healthyAt = Date.now();
@@ -278,6 +321,8 @@ export class FailoverRestore {
       dataProof: this.dataProof,
       recordsLost: this.dataProof.reduce((n, p) => n + p.lost, 0),
       primaryRestarted: this.restarted,
+      ...(this.fence ? { fence: this.fence } : {}),
+      ...(this.run.commitTimeoutKept ? { commitTimeoutKept: true } : {}),
       ...(firstStop.length > 0 ? { firstStopAt: new Date(Math.min(...firstStop)).toISOString() } : {}),
     };
   }

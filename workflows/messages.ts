@@ -74,9 +74,9 @@ export const attentionSignal =
 export const abortSignal = defineSignal<[{ reason: string }]>('lifeboat.abort');
 export const groupProgressQuery = defineQuery<GroupProgress>('lifeboat.groupProgress');
 /** An operation reached a point the controller's state must show (a failover awaiting commit). */
-export const operationMilestoneSignal = defineSignal<[{ id: string; milestone: 'failed-over-uncommitted' }]>(
-  'lifeboat.operationMilestone',
-);
+export const operationMilestoneSignal = defineSignal<
+  [{ id: string; milestone: 'failed-over-uncommitted' | 'fenced'; by?: string; reason?: string }]
+>('lifeboat.operationMilestone');
 
 /**
  * A planned failover asks its controller for the final replication cycle (its primary VMs are

@@ -57,7 +57,7 @@ export interface RunbookState {
   activeSite: SiteRole;
   phase: RunbookPhase;
   /** The site that must not run the runbook's VMs (set by a failover, cleared by failback). */
-  fence?: { site: SiteRole; reason: string; since: string };
+  fence?: { site: SiteRole; reason: string; since: string; by?: string };
   inFlight: OperationRef[];
   /** Recovery points held by operations (operation id -> point ids); retention keeps them. Filled
    *  by the operations that restore from points (drills, failovers), which are not built yet. */

@@ -45,14 +45,14 @@ describe('worker killed mid-operation', () => {
             file: files.primary,
             vms: vms.map((name) => ({ name, state: 'running' as const })),
           },
-          { name: h.plan.sites.secondary.name, file: files.secondary, vms: vms.map((name) => ({ name })) },
+          { name: h.plan.sites.secondary.name, file: files.secondary, vms: [] },
         ],
         delayMs: 1_500,
         hooksDir: hooks.dir,
       };
       let child = await startWorkers(cfg);
       try {
-        const op = await h.start('failover');
+        const op = await h.start('failover', { mode: 'disaster' });
         // Kill once group a (wave 0) is up and checked, while wave 1's actions are under way.
         await eventually(
           async () => {
@@ -102,6 +102,8 @@ describe('worker killed mid-operation', () => {
         }
         const expected = vms.flatMap((vm) => [
           `${h.plan.sites.primary.name}/shutdownVm/${vm}`,
+          // Built at the secondary from the point: defined once, started once.
+          `${h.plan.sites.secondary.name}/defineVm/${vm}`,
           `${h.plan.sites.secondary.name}/startVm/${vm}`,
         ]);
         expect([...counts.keys()].sort()).toEqual(expected.sort());

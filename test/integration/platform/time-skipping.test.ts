@@ -49,7 +49,7 @@ describe('the time-skipping server', () => {
     const server = { client: env.client, nativeConnection: env.nativeConnection };
     await withHarness(plan, { hooksDir: hooks.dir, server }, async (h) => {
       const startedAt = await env.currentTimeMs();
-      const op = await h.start('failover');
+      const op = await h.start('failover', { mode: 'disaster' });
       const gate = await eventually(async () => (await operationProgress(h.client, op.id)).gates[0]);
       expect(gate).toMatchObject({ stepId: 'b/before/0', group: 'b', approvers: ['alice'] });
       expect(gate.expiresAt - gate.openedAt).toBe(TWO_HOURS);
