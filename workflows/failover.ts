@@ -239,23 +239,32 @@ export class FailoverRestore {
       heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
       retry: { maximumAttempts: 2, initialInterval: '1s' },
     });
-    const vms = waves(run.plan)
-      .reverse()
-      .flatMap((w) => w.flatMap((g) => g.vms.map((v) => v.name)));
-    const results = await Promise.allSettled(
-      vms.map((vm) => primary.failoverShutdown({ operationId: run.id, vm, deadlineMs: 5_000 })),
-    );
+    // Reverse dependency order, as a planned shutdown; once the primary does not answer, the
+    // later waves are not tried (each try would wait out the site's schedule-to-start limit).
     const unreachable: string[] = [];
-    for (const [i, r] of results.entries()) {
-      if (r.status === 'fulfilled') this.shutdowns.push(r.value);
-      else unreachable.push(`${vms[i]}: ${describe(r.reason)}`);
+    let answered = false;
+    for (const wave of [...waves(run.plan)].reverse()) {
+      const vms = wave.flatMap((g) => g.vms.map((v) => v.name));
+      if (unreachable.length > 0 && !answered) {
+        unreachable.push(...vms.map((vm) => `${vm}: not tried`));
+        continue;
+      }
+      const results = await Promise.allSettled(
+        vms.map((vm) => primary.failoverShutdown({ operationId: run.id, vm, deadlineMs: 5_000 })),
+      );
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'fulfilled') {
+          this.shutdowns.push(r.value);
+          answered = true;
+        } else unreachable.push(`${vms[i]}: ${describe(r.reason)}`);
+      }
     }
     this.primaryTouched = this.shutdowns.some((s) => s.wasRunning);
     this.fence = {
       by,
       reason,
       at: new Date().toISOString(),
-      primaryAnswered: unreachable.length < vms.length,
+      primaryAnswered: answered,
       detail:
         unreachable.length === 0
           ? `every VM of the runbook is off at the primary (${this.shutdowns.map((s) => `${s.vm}: ${s.method}`).join(', ')})`
