@@ -59,7 +59,8 @@ export function createFailoverActivities(deps: { driver: SiteDriver; store?: Rep
         try {
           state = (await driver.inspectVm(input.vm)).state;
         } catch (err) {
-          if (err instanceof VmNotFoundError) return { vm: input.vm, wasRunning: false, method: 'already-off', at: at() };
+          if (err instanceof VmNotFoundError)
+            return { vm: input.vm, wasRunning: false, method: 'already-off', at: at() };
           throw err;
         }
         if (state === 'shut off') return { vm: input.vm, wasRunning: false, method: 'already-off', at: at() };
@@ -77,7 +78,10 @@ export function createFailoverActivities(deps: { driver: SiteDriver; store?: Rep
       if (input.pointId !== undefined) {
         const store = deps.store;
         if (!store) {
-          throw ApplicationFailure.nonRetryable(`site ${driver.site} has no replica store`, 'NO_REPLICA_STORE');
+          throw ApplicationFailure.nonRetryable(
+            `site ${driver.site} has no replica store`,
+            'NO_REPLICA_STORE',
+          );
         }
         const m = await store.getPoint(input.vm, input.pointId);
         if (m === null) {
@@ -94,7 +98,8 @@ export function createFailoverActivities(deps: { driver: SiteDriver; store?: Rep
         const info = await driver.inspectVm(input.vm).catch((err) => {
           throw toFailure(err);
         });
-        for (const d of info.disks.filter((x) => x.device !== 'cdrom')) images.push({ target: d.target, path: d.source });
+        for (const d of info.disks.filter((x) => x.device !== 'cdrom'))
+          images.push({ target: d.target, path: d.source });
         source = `the disks of ${input.vm} at site ${driver.site} (${info.state})`;
       }
       const disks: DiskRecord[] = [];

@@ -128,9 +128,7 @@ export const failoverEvidenceSchema = z.object({
   firstStopAt: isoTime.optional(),
   /** First primary VM stopped to the last secondary group healthy. */
   downtimeMs: z.number().int().nonnegative().optional(),
-  finalCycle: z
-    .object({ cycleId: z.string(), outcome: z.string(), error: z.string().optional() })
-    .optional(),
+  finalCycle: z.object({ cycleId: z.string(), outcome: z.string(), error: z.string().optional() }).optional(),
   /** Per data disk: the last record at the primary after shutdown and the final point's, read offline. */
   dataProof: z.array(
     z.object({
@@ -145,7 +143,13 @@ export const failoverEvidenceSchema = z.object({
   recordsLost: z.number().int().nonnegative(),
   /** A disaster failover's fence of the primary: who, why, and whether the primary answered. */
   fence: z
-    .object({ by: z.string(), reason: z.string(), at: isoTime, primaryAnswered: z.boolean(), detail: z.string() })
+    .object({
+      by: z.string(),
+      reason: z.string(),
+      at: isoTime,
+      primaryAnswered: z.boolean(),
+      detail: z.string(),
+    })
     .optional(),
   /** A disaster failover's commit window ran out: it was kept (no primary to roll back to). */
   commitTimeoutKept: z.boolean().optional(),

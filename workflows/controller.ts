@@ -328,7 +328,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     if (f.report) state.reportHead = { id: f.report.id, sha256: f.report.sha256 };
     if (op.forOperation) {
       void getExternalWorkflowHandle(op.forOperation)
-        .signal(finalCycleDoneSignal, { cycleId: f.id, outcome: f.outcome, ...(f.error ? { error: f.error } : {}) })
+        .signal(finalCycleDoneSignal, {
+          cycleId: f.id,
+          outcome: f.outcome,
+          ...(f.error ? { error: f.error } : {}),
+        })
         .catch(() => undefined);
     }
     state.recent = [...state.recent, summary].slice(-RECENT_KEPT);

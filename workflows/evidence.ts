@@ -80,9 +80,13 @@ export function buildEvidence(e: EvidenceInput): Evidence {
     );
   if (drill && e.preflight && !e.proof) reasons.push('no teardown proof');
   if (e.failover?.mode === 'planned' && e.failover.recordsLost > 0)
-    reasons.push(`${e.failover.recordsLost} workload record(s) written before shutdown are not in the final point`);
+    reasons.push(
+      `${e.failover.recordsLost} workload record(s) written before shutdown are not in the final point`,
+    );
   if (e.failover?.commitTimeoutKept)
-    reasons.push('not committed within failover.commitWithin: kept running at the secondary (no primary to roll back to); commit it');
+    reasons.push(
+      'not committed within failover.commitWithin: kept running at the secondary (no primary to roll back to); commit it',
+    );
   if (rto.pass === false)
     reasons.push(`RTO ${secs(rtoMs)} exceeds the objective ${secs(plan.objectives.rtoMs)}`);
   if (rto.pass === undefined && !e.preflightError)

@@ -322,7 +322,12 @@ export class FailoverRestore {
     const firstStop = this.shutdowns.map((s) => Date.parse(s.at));
     return {
       mode: this.mode,
-      shutdown: this.shutdowns.map((s) => ({ vm: s.vm, method: s.method, wasRunning: s.wasRunning, at: s.at })),
+      shutdown: this.shutdowns.map((s) => ({
+        vm: s.vm,
+        method: s.method,
+        wasRunning: s.wasRunning,
+        at: s.at,
+      })),
       ...(this.shutdownStartedAt !== undefined && this.healthyAt !== undefined
         ? { downtimeMs: this.healthyAt - this.shutdownStartedAt }
         : {}),

@@ -84,6 +84,5 @@ export const operationMilestoneSignal = defineSignal<
  */
 export const finalCycleSignal = defineSignal<[{ id: string; plan: Plan }]>('lifeboat.finalCycle');
 /** The controller tells the failover how its final cycle ended. */
-export const finalCycleDoneSignal = defineSignal<[{ cycleId: string; outcome: OperationOutcome; error?: string }]>(
-  'lifeboat.finalCycleDone',
-);
+export const finalCycleDoneSignal =
+  defineSignal<[{ cycleId: string; outcome: OperationOutcome; error?: string }]>('lifeboat.finalCycleDone');
