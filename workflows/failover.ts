@@ -154,6 +154,7 @@ export class FailoverRestore {
       }
     }
 
+    if (run.abortReason) return undefined; // cancelled while shutting down: restart, build nothing
     this.step('reading the last workload records at the primary');
     const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
     const before: Record<string, Awaited<ReturnType<SiteActivities['readWorkloadRecords']>>> = {};
@@ -164,6 +165,7 @@ export class FailoverRestore {
       return undefined;
     }
 
+    if (run.abortReason) return undefined;
     this.step('final replication cycle');
     await CancellationScope.nonCancellable(() =>
       getExternalWorkflowHandle(run.input.controllerId).signal(finalCycleSignal, { id: run.id, plan }),
@@ -312,8 +314,11 @@ export class FailoverRestore {
 
   finish(): OperationResult {
     const { run } = this;
+    // Stopped before the primary was touched: refused. After: rolled back (the primary restarted).
+    const refusedEarly = this.refused !== undefined && !this.primaryTouched;
     return run.finish({
-      ...(this.refused ? { refused: this.refused } : {}),
+      ...(refusedEarly ? { refused: this.refused } : {}),
+      notes: this.refused && !refusedEarly ? [this.refused] : [],
       ...(run.progress.error ? { trailing: run.progress.error } : {}),
     });
   }

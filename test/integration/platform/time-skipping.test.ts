@@ -89,9 +89,7 @@ describe('the time-skipping server', () => {
       const primary = calls(h.primary.calls);
       expect(primary[0]).toBe('shutdownVm d-1');
       expect(primary.slice(1, 3).sort()).toEqual(['shutdownVm b-1', 'shutdownVm c-1']);
-      expect(primary.slice(3)).toEqual(
-        expect.arrayContaining(['shutdownVm a-1', 'startVm a-1', 'startVm b-1', 'startVm c-1', 'startVm d-1']),
-      );
+      expect(primary).toHaveLength(8);
       expect(primary[3]).toBe('shutdownVm a-1');
       expect(primary[4]).toBe('startVm a-1');
       expect(primary.slice(5, 7).sort()).toEqual(['startVm b-1', 'startVm c-1']);
