@@ -238,6 +238,8 @@ export class FailoverRestore {
     this.step('fencing the primary');
     const primary = proxySiteActivities<SiteActivities>(run.plan.sites.primary.name, {
       startToCloseTimeout: '2 minutes',
+      // A dead or cut-off primary costs the RTO this long, once (later waves are not tried).
+      scheduleToStartTimeout: '10 seconds',
       heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
       retry: { maximumAttempts: 2, initialInterval: '1s' },
     });
