@@ -168,6 +168,33 @@ describe('planned failover (real lab)', () => {
     console.log(`planned failover: up at the secondary (waiting for commit) after ${upMs} ms`);
   });
 
+  it('a disaster failover fences the answering primary (who, why), builds from the newest point, and a rollback restarts the primary', async () => {
+    const c = await lab.cycle();
+    expect((await c.result).outcome).toBe('succeeded');
+    const op = await startOperation(lab.client, {
+      plan: lab.plan,
+      kind: 'failover',
+      options: { mode: 'disaster' },
+      requestedBy: 'failover-test',
+    });
+    await waitState(lab, op.id, 'waiting-commit', 600_000);
+    const state = await runbookState(lab.client, lab.plan.runbook.name);
+    expect(state.fence).toMatchObject({ site: 'primary', by: 'failover-test' });
+    expect(await secondaryState(VM)).toBe('running');
+    expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
+    await commitFailover(lab.client, { operationId: op.id, decision: 'rollback', reason: 'failover test' });
+    const r = await result(lab, op.id);
+    expect(r.outcome, r.error).toBe('rolled-back');
+    const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+    await saveHistory(lab.client, op.id, 'operationWorkflow', 'failover-disaster-rollback');
+    expect(evidence.failover?.mode).toBe('disaster');
+    expect(evidence.failover?.fence).toMatchObject({ by: 'failover-test', primaryAnswered: true });
+    expect(evidence.pointSet?.pointId).toMatch(new RegExp(`-${c.id.split('/').at(-1)}$`));
+    expect(evidence.objectives.rpo.measuredMs).toBeGreaterThanOrEqual(0);
+    expect(await secondaryState(VM)).toBeUndefined();
+    expect((await virshPrimary(['domstate', VM])).trim()).toBe('running');
+  });
+
   it('a committed failover refuses replication in the old direction', async () => {
     const c = await lab.cycle();
     expect((await c.result).outcome).toBe('succeeded');
