@@ -300,7 +300,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         state.phase = 'failed-over-committed';
         state.activeSite = 'secondary';
         state.fence = { site: 'primary', reason: `failed over by ${f.id}`, since: now };
-      } else if (state.phase === 'failed-over-uncommitted') {
+      } else if (state.phase === 'failed-over-uncommitted' || state.fence?.reason.includes(f.id)) {
+        // Rolled back (or stopped) before its commit: the fence it set goes with it.
         state.phase = 'normal';
         state.activeSite = 'primary';
         state.fence = undefined;
