@@ -63,7 +63,7 @@ export class OperationRun {
   readonly progress: OperationProgress;
   /** Why the run stops starting work; set once, by the first reason. */
   abortReason: AbortReason | undefined;
-  /** Drills: the point the VMs are built from (set by the preflight). */
+  /** Drills and failovers: the point the VMs are built from (set by the preflight). */
   restore: GroupRestore | undefined;
   /** Every check and isolation probe, in the order they ended (evidence). */
   readonly checks: CheckRecord[] = [];

@@ -60,7 +60,7 @@ export interface RunbookState {
   fence?: { site: SiteRole; reason: string; since: string; by?: string };
   inFlight: OperationRef[];
   /** Recovery points held by operations (operation id -> point ids); retention keeps them. Filled
-   *  by the operations that restore from points (drills, failovers), which are not built yet. */
+   *  by the operations that restore from points (drills, failovers). */
   heldPoints: Record<string, string[]>;
   planHash?: string;
   /** Per kind, how many operations were started (ids are `runbook/<name>/<kind>/<n>`). */
@@ -83,7 +83,7 @@ export interface OperationOptions {
   bootConcurrency?: number;
   /** Run each group as its own child workflow: 'auto' does so for large plans. */
   childGroups?: 'auto' | 'always' | 'never';
-  /** Drills (later failovers): which recovery points to restore: latest, a point id or a time. */
+  /** Drills and disaster failovers: which recovery points to restore: latest, a point id or a time. */
   point?: string;
   /** Failovers: `planned` (shut the primary down, final cycle, no loss) or `disaster`. */
   mode?: 'planned' | 'disaster';
