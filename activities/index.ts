@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SiteDriver } from '../drivers/types.ts';
 import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from './checks.ts';
 import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
+import { createFailoverActivities } from './failover.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
 import { createGuestProbes } from './probes.ts';
@@ -28,6 +29,7 @@ import { runVmAction, type VmActionInput, type VmActionResult } from './vm.ts';
 
 export type { CheckInput, CheckProbes, CheckResult } from './checks.ts';
 export type { RecordedEvidence } from './evidence.ts';
+export type { DiskRecord, ShutdownInput, ShutdownResult, WorkloadReadResult } from './failover.ts';
 export type { HookInput, HookResult } from './hooks.ts';
 export type {
   IsolationProbeInput,
@@ -101,6 +103,11 @@ export function createSiteActivities(deps: SiteDeps) {
     async runHook(input: HookInput): Promise<HookResult> {
       return withHeartbeat(() => runHook(deps.hooksDir, deps.siteName, input));
     },
+    /** A planned failover: shutting primary VMs down, reading workload records offline. */
+    ...createFailoverActivities({
+      driver: deps.driver,
+      ...(deps.replication ? { store: deps.replication.store } : {}),
+    }),
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.

@@ -127,7 +127,8 @@ export function createRestorer(deps: RestoreSiteDeps): SiteRestorer {
   return {
     preflight: (input) => preflight(svc, deps, input),
     prepare: (t) => svc.prepare(t),
-    start: (t) => svc.startTransient(t),
+    // A drill's copy is transient; a failover's VM is defined persistently where it now runs.
+    start: (t) => (t.purpose === 'drill' ? svc.startTransient(t) : svc.startPersistent(t)),
     teardown: (t) => svc.teardown(t),
 
     /**

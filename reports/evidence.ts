@@ -113,6 +113,50 @@ export const deviationSchema = z.object({
   at: isoTime.optional(),
 });
 
+/** A failover's own facts: how the primary stopped, the final cycle, and the records compared. */
+export const failoverEvidenceSchema = z.object({
+  mode: z.enum(['planned', 'disaster']),
+  /** Each primary VM's shutdown, in the order they ended: which method worked. */
+  shutdown: z.array(
+    z.object({
+      vm: z.string(),
+      method: z.enum(['agent', 'acpi', 'forced', 'already-off']),
+      wasRunning: z.boolean(),
+      at: isoTime,
+    }),
+  ),
+  firstStopAt: isoTime.optional(),
+  /** First primary VM stopped to the last secondary group healthy. */
+  downtimeMs: z.number().int().nonnegative().optional(),
+  finalCycle: z.object({ cycleId: z.string(), outcome: z.string(), error: z.string().optional() }).optional(),
+  /** Per data disk: the last record at the primary after shutdown and the final point's, read offline. */
+  dataProof: z.array(
+    z.object({
+      vm: z.string(),
+      target: z.string(),
+      primarySeq: z.number().int().nonnegative(),
+      pointSeq: z.number().int().nonnegative(),
+      lost: z.number().int().nonnegative(),
+      identical: z.boolean(),
+    }),
+  ),
+  recordsLost: z.number().int().nonnegative(),
+  /** A disaster failover's fence of the primary: who, why, and whether the primary answered. */
+  fence: z
+    .object({
+      by: z.string(),
+      reason: z.string(),
+      at: isoTime,
+      primaryAnswered: z.boolean(),
+      detail: z.string(),
+    })
+    .optional(),
+  /** A disaster failover's commit window ran out: it was kept (no primary to roll back to). */
+  commitTimeoutKept: z.boolean().optional(),
+  /** A rollback started these primary VMs again. */
+  primaryRestarted: z.array(z.object({ vm: z.string(), ok: z.boolean(), detail: z.string(), at: isoTime })),
+});
+
 export const evidenceSchema = z.object({
   apiVersion: z.literal('lifeboat/v1'),
   kind: z.literal('Evidence'),
@@ -168,6 +212,7 @@ export const evidenceSchema = z.object({
     })
     .optional(),
   deviations: z.array(deviationSchema),
+  failover: failoverEvidenceSchema.optional(),
   outcome: z.enum(['succeeded', 'partial', 'failed', 'rolled-back', 'cancelled']),
   verdict: z.enum(['pass', 'fail']),
   /** Why the verdict is what it is, one reason per line (empty for a clean pass). */
@@ -175,6 +220,7 @@ export const evidenceSchema = z.object({
 });
 
 export type Evidence = z.infer<typeof evidenceSchema>;
+export type FailoverEvidence = z.infer<typeof failoverEvidenceSchema>;
 export type EvidenceType = z.infer<typeof evidenceTypeSchema>;
 export type PointRef = z.infer<typeof pointRefSchema>;
 export type TimelineEntry = z.infer<typeof timelineEntrySchema>;

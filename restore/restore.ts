@@ -6,6 +6,8 @@
  */
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { VmNotFoundError } from '../drivers/errors.ts';
+import { buildDomainXml } from '../drivers/libvirt/domain-build.ts';
 import { domainSpecFromXml } from '../drivers/libvirt/domain-xml.ts';
 import type { DomainSpec, SiteDriver } from '../drivers/types.ts';
 import { runProcess } from '../replication/exec.ts';
@@ -159,6 +161,25 @@ export class RestoreService {
     const spec = await this.spec(t);
     const r = await this.driver.createTransient(spec);
     return { name: r.name, started: r.created };
+  }
+
+  /**
+   * Defines the rebuilt VM persistently (a failover: the VM keeps running there, surviving a
+   * site restart) and starts it. Observes first: a defined domain is not redefined, a running one
+   * not restarted.
+   */
+  async startPersistent(t: RestoreTarget): Promise<{ name: string; started: boolean }> {
+    const name = this.domainName(t);
+    let state: string | undefined;
+    try {
+      state = (await this.driver.inspectVm(name)).state;
+    } catch (err) {
+      if (!(err instanceof VmNotFoundError)) throw err;
+    }
+    if (state === 'running') return { name, started: false };
+    if (state === undefined) await this.driver.defineVm(buildDomainXml(await this.spec(t), this.driver.site));
+    const r = await this.driver.startVm(name);
+    return { name, started: !r.alreadyRunning };
   }
 
   /** Stops the copy and removes everything the restore created; `removed` says if anything was. */

@@ -31,7 +31,9 @@ const PREEMPTS: Partial<Record<ControllerOpKind, ControllerOpKind[]>> = {
 
 /** The runbook phases in which each kind may start at all. */
 export const ALLOWED_PHASES: Record<ControllerOpKind, RunbookPhase[]> = {
-  replication: ['normal', 'failed-over-committed', 'failed-back'],
+  // After a committed failover the primary's disks are stale: replicating them in the old
+  // direction would overwrite nothing useful and mislead; reprotect reverses the direction first.
+  replication: ['normal', 'failed-back'],
   drill: ['normal', 'failed-back'],
   failover: ['normal', 'failed-back'],
   failback: ['failed-over-uncommitted', 'failed-over-committed'],

@@ -24,6 +24,8 @@ import { BAD_INPUT } from './guard.ts';
 import { operationWorkflow } from './interpreter.ts';
 import {
   cancelOperationUpdate,
+  finalCycleDoneSignal,
+  finalCycleSignal,
   operationFinishedSignal,
   operationMilestoneSignal,
   pointsHeldSignal,
@@ -220,13 +222,65 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       },
     },
   );
-  setHandler(operationMilestoneSignal, ({ id, milestone }) => {
+  setHandler(operationMilestoneSignal, ({ id, milestone, by, reason }) => {
     const op = state.inFlight.find((o) => o.id === id);
-    if (op?.kind === 'failover' && milestone === 'failed-over-uncommitted') {
+    if (op?.kind !== 'failover') return;
+    if (milestone === 'fenced') {
+      // A disaster failover fences the primary first: who asked, and why, stay in the state.
+      state.fence = {
+        site: 'primary',
+        reason: reason ?? `fenced by ${id}`,
+        since: new Date().toISOString(),
+        ...(by ? { by } : {}),
+      };
+      publish();
+    }
+    if (milestone === 'failed-over-uncommitted') {
       state.phase = 'failed-over-uncommitted';
       state.activeSite = 'secondary';
-      state.fence = { site: 'primary', reason: `${id} awaits commit`, since: new Date().toISOString() };
+      if (state.fence?.by === undefined) {
+        state.fence = { site: 'primary', reason: `${id} awaits commit`, since: new Date().toISOString() };
+      }
       publish();
+    }
+  });
+  // A planned failover's final cycle: started here (every child of the runbook is), past the
+  // admission table that refuses replication beside a failover, and reported back to it.
+  setHandler(finalCycleSignal, async ({ id, plan }) => {
+    const op = state.inFlight.find((o) => o.id === id);
+    if (op?.kind !== 'failover' || state.inFlight.some((o) => o.forOperation === id)) return;
+    const cycleId = nextOperationId('replication');
+    state.counters.replication = (state.counters.replication ?? 0) + 1;
+    state.inFlight.push({
+      id: cycleId,
+      kind: 'replication',
+      startedAt: new Date().toISOString(),
+      planHash: plan.hash,
+      forOperation: id,
+    });
+    publish();
+    const controllerId = workflowInfo().workflowId;
+    try {
+      await startChild(replicationCycleWorkflow, {
+        workflowId: cycleId,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [
+          { key: SA.runbook, value: state.runbook },
+          { key: SA.operation, value: 'replication' },
+          { key: SA.state, value: 'running' },
+        ],
+        args: [{ id: cycleId, plan, controllerId }],
+      });
+    } catch (err) {
+      state.inFlight = state.inFlight.filter((o) => o.id !== cycleId);
+      publish();
+      await getExternalWorkflowHandle(id)
+        .signal(finalCycleDoneSignal, {
+          cycleId,
+          outcome: 'failed',
+          error: `could not start ${cycleId}: ${err instanceof Error ? err.message : String(err)}`,
+        })
+        .catch(() => undefined);
     }
   });
   setHandler(pointsHeldSignal, ({ id, points }) => {
@@ -246,7 +300,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         state.phase = 'failed-over-committed';
         state.activeSite = 'secondary';
         state.fence = { site: 'primary', reason: `failed over by ${f.id}`, since: now };
-      } else if (state.phase === 'failed-over-uncommitted') {
+      } else if (state.phase === 'failed-over-uncommitted' || state.fence?.reason.includes(f.id)) {
+        // Rolled back (or stopped) before its commit: the fence it set goes with it.
         state.phase = 'normal';
         state.activeSite = 'primary';
         state.fence = undefined;
@@ -272,6 +327,15 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       ...(f.report ? { report: f.report } : {}),
     };
     if (f.report) state.reportHead = { id: f.report.id, sha256: f.report.sha256 };
+    if (op.forOperation) {
+      void getExternalWorkflowHandle(op.forOperation)
+        .signal(finalCycleDoneSignal, {
+          cycleId: f.id,
+          outcome: f.outcome,
+          ...(f.error ? { error: f.error } : {}),
+        })
+        .catch(() => undefined);
+    }
     state.recent = [...state.recent, summary].slice(-RECENT_KEPT);
     publish();
   });

@@ -9,7 +9,7 @@ import type {
   RestorePreflightResult,
   TeardownProofResult,
 } from '../activities/index.ts';
-import type { Evidence, TimelineEntry } from '../reports/evidence.ts';
+import type { Evidence, FailoverEvidence, TimelineEntry } from '../reports/evidence.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import type { CheckRecord, OperationOutcome, OperationProgress } from './types.ts';
 
@@ -31,6 +31,8 @@ export interface EvidenceInput {
   /** When every group was healthy (the last check passed), before teardown. */
   healthyAt?: number;
   error?: string;
+  /** Failovers: shutdown, final cycle, records compared. */
+  failover?: FailoverEvidence;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -65,7 +67,9 @@ export function buildEvidence(e: EvidenceInput): Evidence {
     reasons.push(`isolation breached: ${reached.map((p) => `${p.vm} (${p.target})`).join(', ')}`);
   const notRun = e.probes.filter((p) => p.outcome === 'not-run');
   if (notRun.length > 0) reasons.push(`isolation not proven for ${notRun.map((p) => p.vm).join(', ')}`);
-  if (e.preflight && e.probes.length === 0 && e.outcome === 'succeeded')
+  // Only a drill's copies are isolated and torn down; a failover's VMs are production.
+  const drill = progress.kind === 'drill';
+  if (drill && e.preflight && e.probes.length === 0 && e.outcome === 'succeeded')
     reasons.push('no isolation probe ran');
   if (e.proof && !e.proof.proven)
     reasons.push(
@@ -74,7 +78,15 @@ export function buildEvidence(e: EvidenceInput): Evidence {
         .map((f) => f.fact)
         .join('; ')}`,
     );
-  if (e.preflight && !e.proof) reasons.push('no teardown proof');
+  if (drill && e.preflight && !e.proof) reasons.push('no teardown proof');
+  if (e.failover?.mode === 'planned' && e.failover.recordsLost > 0)
+    reasons.push(
+      `${e.failover.recordsLost} workload record(s) written before shutdown are not in the final point`,
+    );
+  if (e.failover?.commitTimeoutKept)
+    reasons.push(
+      'not committed within failover.commitWithin: kept running at the secondary (no primary to roll back to); commit it',
+    );
   if (rto.pass === false)
     reasons.push(`RTO ${secs(rtoMs)} exceeds the objective ${secs(plan.objectives.rtoMs)}`);
   if (rto.pass === undefined && !e.preflightError)
@@ -151,6 +163,7 @@ export function buildEvidence(e: EvidenceInput): Evidence {
       : {}),
     ...(e.proof ? { teardown: { facts: e.proof.facts, proven: e.proof.proven, at: e.proof.at } } : {}),
     deviations,
+    ...(e.failover ? { failover: e.failover } : {}),
     outcome: e.outcome,
     verdict: reasons.length === 0 ? 'pass' : 'fail',
     verdictReasons: reasons,

@@ -8,6 +8,7 @@
  */
 import { ApplicationFailure, CancellationScope, CancelledFailure, patched } from '@temporalio/workflow';
 import { DrillRestore } from './drill.ts';
+import { FAILOVER_FROM_POINTS, FailoverRestore } from './failover.ts';
 import { guardInput } from './guard.ts';
 import { OperationRun } from './operation-run.ts';
 import type { OperationInput, OperationResult } from './types.ts';
@@ -26,18 +27,25 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
   run.install();
   // Drills build their VMs from recovery points (operations started before that replay without).
   const drill = input.kind === 'drill' && patched('drill-from-points') ? new DrillRestore(run) : undefined;
+  // Failovers too (those started before replay the old way, with the VM defined at the secondary).
+  const failover =
+    input.kind === 'failover' && patched(FAILOVER_FROM_POINTS) ? new FailoverRestore(run) : undefined;
 
   await CancellationScope.nonCancellable(async () => {
     if (drill) await drill.choosePoints();
-    if (!drill?.refused) await run.runWaves();
+    if (failover) await failover.prepare();
+    if (!drill?.refused && !failover?.refused) await run.runWaves();
     drill?.healthy();
+    failover?.healthy();
     await run.awaitCommit();
     await run.undo();
+    await failover?.restartPrimary();
   });
   await drill?.proveTeardown();
 
-  const result = drill ? drill.finish() : run.finish();
+  const result = drill ? drill.finish() : failover ? failover.finish() : run.finish();
   if (drill) await drill.record(result);
+  if (failover) await failover.record(result);
   await run.notifyController({ finished: result });
 
   const { id } = input;

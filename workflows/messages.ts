@@ -3,6 +3,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SignedDecision } from '../approvals/payload.ts';
+import type { Plan } from '../runbooks/plan.ts';
 import type {
   ApprovalRecord,
   CommitRequest,
@@ -73,6 +74,15 @@ export const attentionSignal =
 export const abortSignal = defineSignal<[{ reason: string }]>('lifeboat.abort');
 export const groupProgressQuery = defineQuery<GroupProgress>('lifeboat.groupProgress');
 /** An operation reached a point the controller's state must show (a failover awaiting commit). */
-export const operationMilestoneSignal = defineSignal<[{ id: string; milestone: 'failed-over-uncommitted' }]>(
-  'lifeboat.operationMilestone',
-);
+export const operationMilestoneSignal = defineSignal<
+  [{ id: string; milestone: 'failed-over-uncommitted' | 'fenced'; by?: string; reason?: string }]
+>('lifeboat.operationMilestone');
+
+/**
+ * A planned failover asks its controller for the final replication cycle (its primary VMs are
+ * shut down): the controller starts it as its own child, beside the failover it admitted.
+ */
+export const finalCycleSignal = defineSignal<[{ id: string; plan: Plan }]>('lifeboat.finalCycle');
+/** The controller tells the failover how its final cycle ended. */
+export const finalCycleDoneSignal =
+  defineSignal<[{ cycleId: string; outcome: OperationOutcome; error?: string }]>('lifeboat.finalCycleDone');

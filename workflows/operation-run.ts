@@ -63,7 +63,7 @@ export class OperationRun {
   readonly progress: OperationProgress;
   /** Why the run stops starting work; set once, by the first reason. */
   abortReason: AbortReason | undefined;
-  /** Drills: the point the VMs are built from (set by the preflight). */
+  /** Drills and failovers: the point the VMs are built from (set by the preflight). */
   restore: GroupRestore | undefined;
   /** Every check and isolation probe, in the order they ended (evidence). */
   readonly checks: CheckRecord[] = [];
@@ -80,6 +80,8 @@ export class OperationRun {
   private readonly stackKeys = new Set<string>();
   private readonly limiters = new Map<string, WorkflowSemaphore>();
   private commitDecision: 'commit' | 'rollback' | undefined;
+  /** A disaster failover's commit window ran out: kept, not rolled back (evidence says so). */
+  commitTimeoutKept = false;
   private lastState: OperationState | undefined;
 
   constructor(readonly input: OperationInput) {
@@ -307,7 +309,12 @@ export class OperationRun {
       () => this.commitDecision !== undefined || this.abortReason !== undefined,
       failover.commitWithinMs,
     );
-    const decision = this.commitDecision ?? (decided ? 'rollback' : failover.onCommitTimeout);
+    let decision = this.commitDecision ?? (decided ? 'rollback' : failover.onCommitTimeout);
+    if (!decided && decision === 'rollback' && this.input.options?.mode === 'disaster') {
+      // There is no primary to roll back to (dead or fenced): keep the failover, and say so.
+      decision = 'commit';
+      this.commitTimeoutKept = true;
+    }
     this.progress.state = 'running';
     if (decision === 'rollback') this.abort(this.abortReason ?? 'commit-rollback');
     this.refresh();
@@ -386,13 +393,16 @@ export class OperationRun {
   }
 
   async notifyController(
-    msg: { milestone: 'failed-over-uncommitted' } | { finished: OperationResult },
+    msg:
+      | { milestone: 'failed-over-uncommitted' }
+      | { milestone: 'fenced'; by: string; reason: string }
+      | { finished: OperationResult },
   ): Promise<void> {
     const controller = getExternalWorkflowHandle(this.input.controllerId);
     await CancellationScope.nonCancellable(async () => {
       try {
         if ('milestone' in msg) {
-          await controller.signal(operationMilestoneSignal, { id: this.id, milestone: msg.milestone });
+          await controller.signal(operationMilestoneSignal, { id: this.id, ...msg });
         } else {
           const f = msg.finished;
           await controller.signal(operationFinishedSignal, {

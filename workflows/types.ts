@@ -23,6 +23,8 @@ export interface OperationRef {
   kind: ControllerOpKind;
   startedAt: string;
   planHash?: string;
+  /** A planned failover's final replication cycle: the failover it reports to. */
+  forOperation?: string;
 }
 
 /** `partial`: every wave ran, but some group failed under `onFailure: continue`. */
@@ -56,10 +58,10 @@ export interface RunbookState {
   activeSite: SiteRole;
   phase: RunbookPhase;
   /** The site that must not run the runbook's VMs (set by a failover, cleared by failback). */
-  fence?: { site: SiteRole; reason: string; since: string };
+  fence?: { site: SiteRole; reason: string; since: string; by?: string };
   inFlight: OperationRef[];
   /** Recovery points held by operations (operation id -> point ids); retention keeps them. Filled
-   *  by the operations that restore from points (drills, failovers), which are not built yet. */
+   *  by the operations that restore from points (drills, failovers). */
   heldPoints: Record<string, string[]>;
   planHash?: string;
   /** Per kind, how many operations were started (ids are `runbook/<name>/<kind>/<n>`). */
@@ -82,8 +84,12 @@ export interface OperationOptions {
   bootConcurrency?: number;
   /** Run each group as its own child workflow: 'auto' does so for large plans. */
   childGroups?: 'auto' | 'always' | 'never';
-  /** Drills (later failovers): which recovery points to restore: latest, a point id or a time. */
+  /** Drills and disaster failovers: which recovery points to restore: latest, a point id or a time. */
   point?: string;
+  /** Failovers: `planned` (shut the primary down, final cycle, no loss) or `disaster`. */
+  mode?: 'planned' | 'disaster';
+  /** Planned failovers: how long a primary VM may take to shut down before it is forced off. */
+  shutdownDeadlineMs?: number;
   /** Rollbacks longer than this run in chunks as child workflows (default 300). */
   compensationChunk?: number;
   /** Replication cycles: VMs moving data at the same time (default 2). */

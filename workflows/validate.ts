@@ -17,10 +17,13 @@ import {
 export function validateOperationInput(input: unknown, parentId: string | undefined): string[] {
   if (!isObject(input)) return ['input is not an object'];
   const errors: string[] = [];
-  const { id, kind, plan, controllerId } = input;
+  const { id, kind, plan, controllerId, options } = input;
   if (!isName(id)) errors.push('id is missing');
   errors.push(...oneOfProblems('kind', kind, OPERATION_KINDS));
   const runbook = planRunbook(plan);
   if (runbook !== undefined) errors.push(...controllerChildProblems(runbook, controllerId, parentId));
+  if (isObject(options) && options.mode !== undefined) {
+    errors.push(...oneOfProblems('options.mode', options.mode, ['planned', 'disaster']));
+  }
   return [...errors, ...planProblems(plan)];
 }

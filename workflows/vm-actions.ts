@@ -8,7 +8,7 @@ import type { VmAction } from './types.ts';
 export interface VmActionContext {
   /** Network role the drill attaches VMs to (the Plan's `drill.network`). */
   drillNetwork?: string;
-  /** The drill builds its VMs from recovery points (every drill since the restore work). */
+  /** Drills and failovers build their VMs from recovery points (since the restore work). */
   fromPoints?: boolean;
 }
 
@@ -64,6 +64,24 @@ function actionsForVm(op: OperationKind, vm: string, ctx: VmActionContext): VmAc
       ];
     }
     case 'failover':
+      if (ctx.fromPoints) {
+        // The primary was shut down (or is gone) before the waves (workflows/failover.ts): each VM
+        // is built at the secondary from the chosen point, on a copy-on-write overlay, with its
+        // own name and UUID, on the production network, defined persistently.
+        return [
+          {
+            action: 'prepareVm',
+            site: 'secondary',
+            vm,
+            network: 'production',
+            fromPoint: true,
+            alwaysUndo: true,
+            undo: { action: 'teardownVm', site: 'secondary', vm, fromPoint: true },
+          },
+          { action: 'startVm', site: 'secondary', vm, network: 'production', boot: true, fromPoint: true },
+        ];
+      }
+      // Operations started before failovers restored points (their histories replay this way).
       // Fence the primary first (best effort: in a real disaster it is gone), then bring the VM up
       // on the secondary's production network.
       return [

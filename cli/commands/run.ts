@@ -1,9 +1,13 @@
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { parsePointSelector } from '../../restore/point-set.ts';
+import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
+import { ReplicaStore } from '../../replication/store.ts';
+import { choosePointSet, parsePointSelector } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
+import type { Plan } from '../../runbooks/plan.ts';
 import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { type DryRunPoint, renderFailoverDryRun } from '../failover-dry-run.ts';
 import { renderOutcome } from '../progress.ts';
 import {
   cancelOperation,
@@ -17,6 +21,7 @@ import {
 import { terminalConfirm, watchOperation } from '../wait.ts';
 import { withTemporalClient } from '../with-client.ts';
 import { defaultOperatorName } from './operator.ts';
+import { replicaRoot } from './points.ts';
 
 /**
  * `lifeboat drill|failover|failback <runbook.yaml>`: compiles the runbook and asks its controller
@@ -29,6 +34,48 @@ interface RunFlags {
   json?: boolean;
   bootConcurrency?: number;
   point?: string;
+  planned?: boolean;
+  disaster?: boolean;
+  yes?: boolean;
+  shutdownTimeout?: string;
+  dryRun?: boolean;
+}
+
+/** Reads the secondary's replica store (as `lifeboat points` does) and renders the dry run. */
+async function failoverDryRun(plan: Plan, mode: 'planned' | 'disaster', point: string): Promise<string[]> {
+  const store = new ReplicaStore(replicaRoot(plan));
+  const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
+  const byVm = new Map<string, DryRunPoint[]>();
+  for (const vm of vms) {
+    const ms = (await store.listPoints(vm).catch(() => [])).filter((m) => m.runbook === plan.runbook.name);
+    byVm.set(
+      vm,
+      ms.map((m) => ({
+        vm,
+        pointId: m.pointId,
+        checkpointAt: m.times.checkpointAt,
+        integrity: m.integrity.state,
+        memoryMiB: domainSpecFromXml(m.domain.xml).memoryMiB,
+      })),
+    );
+  }
+  const selector = parsePointSelector(point);
+  const choice = selector.ok
+    ? choosePointSet(vms, byVm, selector.selector)
+    : { ok: false as const, message: selector.message, hint: selector.hint };
+  return renderFailoverDryRun(plan, mode, choice, Date.now());
+}
+
+/** One line typed at the terminal (empty when stdin is not one). */
+async function askLine(prompt: string): Promise<string> {
+  if (!process.stdin.isTTY) return '';
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(prompt)).trim();
+  } finally {
+    rl.close();
+  }
 }
 
 /** Who starts an operation, as the evidence records it: the OS user on this host. */
@@ -38,8 +85,16 @@ function requester(): string {
 
 export function registerRun(program: Command): void {
   for (const kind of ['drill', 'failover', 'failback'] as const satisfies readonly OperationKind[]) {
-    program
-      .command(kind)
+    const cmd = program.command(kind);
+    if (kind === 'failover') {
+      cmd
+        .option('--planned', 'planned migration: shut the primary down, replicate a last time, no data lost')
+        .option('--disaster', 'the primary is gone: restore the newest committed point set')
+        .option('--shutdown-timeout <seconds>', 'planned: seconds a primary VM may take to stop cleanly')
+        .option('--yes', 'do not ask for the runbook name (disaster)')
+        .option('--dry-run', 'print what would happen (points, order, gates, capacity) and change nothing');
+    }
+    cmd
       .description(`start a ${kind} of the runbook through its controller`)
       .argument('<runbook>', 'runbook file')
       .option('--wait', 'show progress until the operation ends, then its outcome (Ctrl-C offers to cancel)')
@@ -65,6 +120,27 @@ export function registerRun(program: Command): void {
           return;
         }
         const plan = loaded.plan;
+        if (kind === 'failover' && Boolean(flags.planned) === Boolean(flags.disaster)) {
+          process.stderr.write('lifeboat: failover needs exactly one of --planned or --disaster\n');
+          process.exitCode = ExitCode.usage;
+          return;
+        }
+        if (kind === 'failover' && flags.dryRun) {
+          const mode = flags.disaster ? 'disaster' : 'planned';
+          const lines = await failoverDryRun(plan, mode, flags.point ?? 'latest');
+          process.stdout.write(`${lines.join('\n')}\n`);
+          return;
+        }
+        if (kind === 'failover' && flags.disaster && !flags.yes) {
+          const typed = await askLine(
+            `type the runbook's name (${plan.runbook.name}) to fail over in disaster mode: `,
+          );
+          if (typed !== plan.runbook.name) {
+            process.stderr.write('lifeboat: not confirmed; nothing was started\n');
+            process.exitCode = ExitCode.usage;
+            return;
+          }
+        }
         if (kind === 'drill' && !plan.drill) {
           process.stderr.write(
             `${file}: error: a drill needs a drill section with its isolated network, e.g.\n  drill:\n    network: bubble\n`,
@@ -76,6 +152,12 @@ export function registerRun(program: Command): void {
           const options = {
             ...(flags.bootConcurrency ? { bootConcurrency: flags.bootConcurrency } : {}),
             ...(flags.point !== undefined ? { point: flags.point } : {}),
+            ...(kind === 'failover'
+              ? { mode: flags.disaster ? ('disaster' as const) : ('planned' as const) }
+              : {}),
+            ...(flags.shutdownTimeout !== undefined
+              ? { shutdownDeadlineMs: Number.parseInt(flags.shutdownTimeout, 10) * 1000 }
+              : {}),
           };
           const op = await startOperation(client, { plan, kind, options, requestedBy: requester() });
           if (!flags.wait) {

@@ -56,10 +56,13 @@ export function recordingRestorer(driver: RecordingDriver, opts: { pointAgeMs?: 
         })),
       };
     },
-    // The copy is the site's own definition of the VM, so the recorded calls (startVm, and
-    // shutdownVm on teardown) and the failure rules keyed by VM name read as before restores.
+    // The copy is a definition of the VM's own name, made by prepare, so the recorded calls
+    // (startVm, and shutdownVm on teardown) and the failure rules keyed by VM name read as
+    // before restores.
     async prepare(t) {
-      await driver.inspectVm(t.vm);
+      // Built from the point: defined here when the site does not hold it (it never does at first).
+      const known = (await driver.listVms()).some((v) => v.name === t.vm);
+      if (!known) await driver.defineVm(`<domain><name>${t.vm}</name></domain>`);
       return { name: t.vm, created: true };
     },
     async start(t) {

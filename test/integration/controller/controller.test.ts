@@ -125,7 +125,7 @@ describe('runbook controller', () => {
         args: [{ runbook: h.plan.runbook.name, continueAsNewAfterEvents: 12 }],
       });
       const firstRun = (await h.client.workflow.getHandle(id).describe()).runId;
-      const failover = await h.start('failover');
+      const failover = await h.start('failover', { mode: 'disaster' });
       await eventually(async () => {
         const s = await runbookState(h.client, h.plan.runbook.name);
         return s.phase === 'failed-over-uncommitted' ? s : undefined;

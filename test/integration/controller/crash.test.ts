@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { diamondPlan, planVms, withoutSteps } from '../../support/plans.ts';
-import { RecordingDriver } from '../../support/recording-driver.ts';
+import { type RecordedCall, RecordingDriver } from '../../support/recording-driver.ts';
 import { eventually, temporalAddress, WORKFLOWS_PATH, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 import type { WorkerProcessConfig } from './worker-process.ts';
@@ -45,23 +45,32 @@ describe('worker killed mid-operation', () => {
             file: files.primary,
             vms: vms.map((name) => ({ name, state: 'running' as const })),
           },
-          { name: h.plan.sites.secondary.name, file: files.secondary, vms: vms.map((name) => ({ name })) },
+          { name: h.plan.sites.secondary.name, file: files.secondary, vms: [] },
         ],
         delayMs: 1_500,
         hooksDir: hooks.dir,
       };
       let child = await startWorkers(cfg);
       try {
-        const op = await h.start('failover');
+        const op = await h.start('failover', { mode: 'disaster' });
         // Kill once group a (wave 0) is up and checked, while wave 1's actions are under way.
         await eventually(
           async () => {
             const calls = existsSync(files.secondary) ? RecordingDriver.readCalls(files.secondary) : [];
-            return calls.some((c) => c.method === 'probeTcp' && c.vm === 'a-1' && c.ok) ? true : undefined;
+            // A copy built from a point is probed from inside (through its agent).
+            const checked = (c: RecordedCall) =>
+              (c.method === 'probeTcp' || c.method === 'agentExec') && c.vm === 'a-1' && c.ok;
+            return calls.some(checked) ? true : undefined;
           },
           60_000,
           'a-1 checked',
-        );
+        ).catch(async (err: Error) => {
+          const p = await h.client.workflow.getHandle(op.id).query<unknown>('lifeboat.progress');
+          const calls = existsSync(files.secondary) ? RecordingDriver.readCalls(files.secondary) : [];
+          throw new Error(
+            `${err.message}; progress ${JSON.stringify(p)}; secondary calls ${JSON.stringify(calls.map((c) => [c.method, c.vm, c.ok]))}`,
+          );
+        });
         await new Promise((r) => setTimeout(r, 700));
         const killedPid = child.pid;
         child.kill('SIGKILL');
@@ -102,6 +111,8 @@ describe('worker killed mid-operation', () => {
         }
         const expected = vms.flatMap((vm) => [
           `${h.plan.sites.primary.name}/shutdownVm/${vm}`,
+          // Built at the secondary from the point: defined once, started once.
+          `${h.plan.sites.secondary.name}/defineVm/${vm}`,
           `${h.plan.sites.secondary.name}/startVm/${vm}`,
         ]);
         expect([...counts.keys()].sort()).toEqual(expected.sort());

@@ -45,7 +45,7 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  /** Driver options per site role; VMs of the plan are defined on both sites by default. */
+  /** Driver options per site role; the plan's VMs are defined (running) at the primary only. */
   driver?: (role: 'primary' | 'secondary') => RecordingDriverOptions;
   /** Run site workers here (false: the test runs them itself, e.g. in a child process). */
   siteWorkers?: boolean;
@@ -85,7 +85,9 @@ export async function withHarness<T>(
       vms: vms.map((v) => ({ ...v, state: 'running' as const })),
       ...opts.driver?.('primary'),
     }),
-    secondary: new RecordingDriver(plan.sites.secondary.name, { vms, ...opts.driver?.('secondary') }),
+    // Nothing is defined at the secondary, as on a real one: drills and failovers build their VMs
+    // there from points (the recording restorer defines them).
+    secondary: new RecordingDriver(plan.sites.secondary.name, { ...opts.driver?.('secondary') }),
   };
   const workers: Worker[] = [];
   const evidenceHome = mkdtempSync(path.join(tmpdir(), 'lifeboat-evidence-'));

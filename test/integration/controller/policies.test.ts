@@ -69,7 +69,7 @@ function decideC(h: Harness, _pause: PauseView, decision: PauseChoice, reason: s
 describe('interpreter: onFailure policies and compensation', () => {
   it('rollback: a failure in d undoes every completed action in reverse order', async () => {
     await withFailingStart(base(), { failing: 'd-1', delayMs: 100 }, async (h) => {
-      const op = await h.start('failover');
+      const op = await h.start('failover', { mode: 'disaster' });
       const f = await failure(h.client.workflow.getHandle(op.id).result());
       expect(f.type).toBe('OPERATION_ROLLED_BACK');
       const result = f.details?.[0] as OperationResult;

@@ -49,7 +49,7 @@ describe('the time-skipping server', () => {
     const server = { client: env.client, nativeConnection: env.nativeConnection };
     await withHarness(plan, { hooksDir: hooks.dir, server }, async (h) => {
       const startedAt = await env.currentTimeMs();
-      const op = await h.start('failover');
+      const op = await h.start('failover', { mode: 'disaster' });
       const gate = await eventually(async () => (await operationProgress(h.client, op.id)).gates[0]);
       expect(gate).toMatchObject({ stepId: 'b/before/0', group: 'b', approvers: ['alice'] });
       expect(gate.expiresAt - gate.openedAt).toBe(TWO_HOURS);
@@ -70,24 +70,30 @@ describe('the time-skipping server', () => {
       const b = progress.groups.b;
       expect(b?.error).toBe(`gate b/before/0 expired after ${TWO_HOURS} ms`);
       expect((b?.endedAt ?? 0) - gate.openedAt).toBeGreaterThanOrEqual(TWO_HOURS);
-      expect(progress).toMatchObject({ state: 'rolled-back', gates: [], compensations: { done: 4 } });
+      expect(progress).toMatchObject({ state: 'rolled-back', gates: [], compensations: { done: 2 } });
 
-      // c finished (its hook ran) while b waited; b-1 was never touched; the undo ran in reverse:
-      // c's VM back to the primary before a's, and the primary serves production again.
+      // c finished (its hook ran) while b waited; b-1 was never built at the secondary. The
+      // disaster failover fenced the primary (which answered) in reverse dependency order before
+      // anything was built; the undo removed c's and a's copies, then the primary's VMs started
+      // again in dependency order, as they were.
       expect(readFileSync(hooks.logFile, 'utf8')).toBe('c up\n');
       expect(calls(h.secondary.calls)).toEqual([
+        'defineVm a-1',
         'startVm a-1',
-        'probeTcp a-1',
+        'agentExec a-1',
+        'defineVm c-1',
         'startVm c-1',
         'shutdownVm c-1',
         'shutdownVm a-1',
       ]);
-      expect(calls(h.primary.calls)).toEqual([
-        'shutdownVm a-1',
-        'shutdownVm c-1',
-        'startVm c-1',
-        'startVm a-1',
-      ]);
+      const primary = calls(h.primary.calls);
+      expect(primary[0]).toBe('shutdownVm d-1');
+      expect(primary.slice(1, 3).sort()).toEqual(['shutdownVm b-1', 'shutdownVm c-1']);
+      expect(primary).toHaveLength(8);
+      expect(primary[3]).toBe('shutdownVm a-1');
+      expect(primary[4]).toBe('startVm a-1');
+      expect(primary.slice(5, 7).sort()).toEqual(['startVm b-1', 'startVm c-1']);
+      expect(primary[7]).toBe('startVm d-1');
       expect([...h.primary.calls, ...h.secondary.calls].every((c) => c.ok)).toBe(true);
       const state = await runbookState(h.client, h.plan.runbook.name);
       expect(state).toMatchObject({ phase: 'normal', activeSite: 'primary', inFlight: [] });
