@@ -26,7 +26,7 @@ describe('VM actions retried after a lost completion', () => {
       plan,
       { hooksDir: hooks.dir, driver: (role) => (role === 'secondary' ? { failures } : {}) },
       async (h) => {
-        const op = await h.start('failover');
+        const op = await h.start('failover', { mode: 'disaster' });
         const err = await h.client.workflow
           .getHandle(op.id)
           .result()
