@@ -86,6 +86,27 @@ export async function drillTeardownProof(
   }
 }
 
+/**
+ * Records the evidence (and its signed report) whatever happens to the operation, then gives the
+ * result the verdict, objectives and where the evidence and report are, or why they are not.
+ */
+export async function recordInto(result: OperationResult, evidence: Evidence): Promise<void> {
+  const recorded = await CancellationScope.nonCancellable(() => recordEvidence(evidence));
+  result.verdict = evidence.verdict;
+  result.verdictReasons = evidence.verdictReasons;
+  result.rto = evidence.objectives.rto;
+  result.rpo = evidence.objectives.rpo;
+  if (typeof recorded === 'string') {
+    result.verdictReasons = [...evidence.verdictReasons, `evidence not recorded: ${recorded}`];
+    return;
+  }
+  result.evidencePath = recorded.path;
+  if (recorded.report) result.report = recorded.report;
+  if (recorded.reportError) {
+    result.verdictReasons = [...evidence.verdictReasons, `report not published: ${recorded.reportError}`];
+  }
+}
+
 export async function recordEvidence(evidence: Evidence): Promise<RecordedEvidence | string> {
   try {
     return await orchestrator.recordEvidence(evidence);
@@ -196,19 +217,6 @@ export class DrillRestore {
       ...(this.healthyAt !== undefined ? { healthyAt: this.healthyAt } : {}),
       ...(run.progress.error ? { error: run.progress.error } : {}),
     });
-    const recorded = await CancellationScope.nonCancellable(() => recordEvidence(evidence));
-    result.verdict = evidence.verdict;
-    result.verdictReasons = evidence.verdictReasons;
-    result.rto = evidence.objectives.rto;
-    result.rpo = evidence.objectives.rpo;
-    if (typeof recorded === 'string') {
-      result.verdictReasons = [...evidence.verdictReasons, `evidence not recorded: ${recorded}`];
-      return;
-    }
-    result.evidencePath = recorded.path;
-    if (recorded.report) result.report = recorded.report;
-    if (recorded.reportError) {
-      result.verdictReasons = [...evidence.verdictReasons, `report not published: ${recorded.reportError}`];
-    }
+    await recordInto(result, evidence);
   }
 }

@@ -18,7 +18,7 @@ import type { RestorePreflightResult, ShutdownResult, SiteActivities } from '../
 import type { FailoverEvidence } from '../reports/evidence.ts';
 import { parsePointSelector } from '../restore/point-set.ts';
 import type { Plan, PlanGroup } from '../runbooks/plan.ts';
-import { recordEvidence } from './drill.ts';
+import { recordInto } from './drill.ts';
 import { buildEvidence } from './evidence.ts';
 import { describe, networkName, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
 import { finalCycleDoneSignal, finalCycleSignal } from './messages.ts';
@@ -369,19 +369,6 @@ export class FailoverRestore {
       ...(run.progress.error ? { error: run.progress.error } : {}),
       failover: this.evidence(),
     });
-    const recorded = await CancellationScope.nonCancellable(() => recordEvidence(evidence));
-    result.verdict = evidence.verdict;
-    result.verdictReasons = evidence.verdictReasons;
-    result.rto = evidence.objectives.rto;
-    result.rpo = evidence.objectives.rpo;
-    if (typeof recorded === 'string') {
-      result.verdictReasons = [...evidence.verdictReasons, `evidence not recorded: ${recorded}`];
-      return;
-    }
-    result.evidencePath = recorded.path;
-    if (recorded.report) result.report = recorded.report;
-    if (recorded.reportError) {
-      result.verdictReasons = [...evidence.verdictReasons, `report not published: ${recorded.reportError}`];
-    }
+    await recordInto(result, evidence);
   }
 }

@@ -88,6 +88,36 @@ export async function agentExec(
   }
 }
 
+/** Opens a file inside the guest, runs `fn` with its handle, and closes it whatever happens. */
+async function withGuestFile<T>(
+  virsh: Virsh,
+  vm: string,
+  path: string,
+  mode: 'r' | 'w',
+  agentTimeoutS: number,
+  fn: (handle: number) => Promise<T>,
+): Promise<T> {
+  const handle = await agentCommand(
+    virsh,
+    vm,
+    { execute: 'guest-file-open', arguments: { path, mode } },
+    agentTimeoutS,
+  );
+  if (typeof handle !== 'number') {
+    throw new CommandFailedError({ site: virsh.opts.site, vm }, `guest-file-open ${path} returned no handle`);
+  }
+  try {
+    return await fn(handle);
+  } finally {
+    await agentCommand(
+      virsh,
+      vm,
+      { execute: 'guest-file-close', arguments: { handle } },
+      agentTimeoutS,
+    ).catch(() => undefined);
+  }
+}
+
 /** Largest read per guest-file-read: the reply travels base64 in one virsh output. */
 const READ_CHUNK = 1024 * 1024;
 
@@ -103,16 +133,7 @@ export async function agentReadFile(
   length: number,
   agentTimeoutS: number,
 ): Promise<Buffer> {
-  const handle = await agentCommand(
-    virsh,
-    vm,
-    { execute: 'guest-file-open', arguments: { path, mode: 'r' } },
-    agentTimeoutS,
-  );
-  if (typeof handle !== 'number') {
-    throw new CommandFailedError({ site: virsh.opts.site, vm }, `guest-file-open ${path} returned no handle`);
-  }
-  try {
+  return withGuestFile(virsh, vm, path, 'r', agentTimeoutS, async (handle) => {
     await agentCommand(
       virsh,
       vm,
@@ -134,14 +155,7 @@ export async function agentReadFile(
       if (r?.eof === true || buf.length === 0) break;
     }
     return Buffer.concat(parts);
-  } finally {
-    await agentCommand(
-      virsh,
-      vm,
-      { execute: 'guest-file-close', arguments: { handle } },
-      agentTimeoutS,
-    ).catch(() => undefined);
-  }
+  });
 }
 
 /**
@@ -155,16 +169,7 @@ export async function agentWriteFile(
   data: Buffer,
   agentTimeoutS: number,
 ): Promise<void> {
-  const handle = await agentCommand(
-    virsh,
-    vm,
-    { execute: 'guest-file-open', arguments: { path, mode: 'w' } },
-    agentTimeoutS,
-  );
-  if (typeof handle !== 'number') {
-    throw new CommandFailedError({ site: virsh.opts.site, vm }, `guest-file-open ${path} returned no handle`);
-  }
-  try {
+  await withGuestFile(virsh, vm, path, 'w', agentTimeoutS, async (handle) => {
     for (let off = 0; off < data.length; off += READ_CHUNK) {
       const part = data.subarray(off, off + READ_CHUNK);
       const r = (await agentCommand(
@@ -180,12 +185,5 @@ export async function agentWriteFile(
         );
       }
     }
-  } finally {
-    await agentCommand(
-      virsh,
-      vm,
-      { execute: 'guest-file-close', arguments: { handle } },
-      agentTimeoutS,
-    ).catch(() => undefined);
-  }
+  });
 }
