@@ -12,7 +12,7 @@ import { type CapturedCommand, type Manifest, pointKind } from '../replication/m
 import type { ReplicaStore } from '../replication/store.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import { RestoreError } from '../restore/errors.ts';
-import { choosePointSet, type PointSelector } from '../restore/point-set.ts';
+import { choosePointSet, type PointSelector, pointCandidate } from '../restore/point-set.ts';
 import { type ReplicaFileDigest, RestoreService, type RestoreTarget } from '../restore/restore.ts';
 import type { RestorePurpose } from '../restore/spec.ts';
 import { inputPathInside } from './input-paths.ts';
@@ -247,16 +247,7 @@ async function preflight(
     );
   }
   const candidates = new Map(
-    [...byVm].map(([vm, ms]) => [
-      vm,
-      ms.map((m) => ({
-        vm,
-        pointId: m.pointId,
-        checkpointAt: m.times.checkpointAt,
-        integrity: m.integrity.state,
-        m,
-      })),
-    ]),
+    [...byVm].map(([vm, ms]) => [vm, ms.map((m) => ({ ...pointCandidate(vm, m), m }))]),
   );
   const choice = choosePointSet(input.vms, candidates, input.selector);
   if (!choice.ok)

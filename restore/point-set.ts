@@ -3,6 +3,7 @@
  * replication cycle (point ids name their cycle), never one whose integrity is `failed`. Pure:
  * the secondary's worker lists its points and this chooses.
  */
+import type { Manifest } from '../replication/manifest.ts';
 export type PointSelector =
   | { kind: 'latest' }
   | { kind: 'point'; pointId: string }
@@ -43,6 +44,11 @@ export interface PointCandidate {
   pointId: string;
   checkpointAt: string;
   integrity: 'verified' | 'failed' | 'not-yet';
+}
+
+/** What choosing needs from a point's manifest. */
+export function pointCandidate(vm: string, m: Manifest): PointCandidate {
+  return { vm, pointId: m.pointId, checkpointAt: m.times.checkpointAt, integrity: m.integrity.state };
 }
 
 export type PointSetChoice<P extends PointCandidate> =

@@ -15,7 +15,7 @@ import type {
 import type { Evidence } from '../reports/evidence.ts';
 import { parsePointSelector } from '../restore/point-set.ts';
 import type { Plan } from '../runbooks/plan.ts';
-import { buildEvidence } from './evidence.ts';
+import { buildEvidence, type EvidenceInput } from './evidence.ts';
 import { describe, networkName, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
 import type { OperationRun } from './operation-run.ts';
 import { proxySiteActivities } from './site-proxy.ts';
@@ -90,6 +90,34 @@ export async function drillTeardownProof(
  * Records the evidence (and its signed report) whatever happens to the operation, then gives the
  * result the verdict, objectives and where the evidence and report are, or why they are not.
  */
+/** What only the operation knows of its evidence; the rest comes from its run. */
+type OwnEvidence = Omit<
+  EvidenceInput,
+  'plan' | 'progress' | 'outcome' | 'temporal' | 'startedBy' | 'targetSite' | 'checks' | 'probes' | 'error'
+>;
+
+/** The evidence of an operation that restored points at the secondary (drill, failover), recorded. */
+export async function recordRestoreEvidence(
+  run: OperationRun,
+  result: OperationResult,
+  own: OwnEvidence,
+): Promise<void> {
+  const info = workflowInfo();
+  const evidence = buildEvidence({
+    plan: run.plan,
+    progress: run.progress,
+    outcome: result.outcome,
+    temporal: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId },
+    startedBy: run.input.requestedBy ?? 'unknown',
+    targetSite: run.plan.sites.secondary.name,
+    checks: run.checks,
+    probes: run.probes,
+    ...(run.progress.error ? { error: run.progress.error } : {}),
+    ...own,
+  });
+  await recordInto(result, evidence);
+}
+
 export async function recordInto(result: OperationResult, evidence: Evidence): Promise<void> {
   const recorded = await CancellationScope.nonCancellable(() => recordEvidence(evidence));
   result.verdict = evidence.verdict;
@@ -197,26 +225,14 @@ export class DrillRestore {
 
   /** Builds and records the evidence; the result carries the verdict and where it was written. */
   async record(result: OperationResult): Promise<void> {
-    const { run } = this;
-    const info = workflowInfo();
-    const evidence = buildEvidence({
-      plan: run.plan,
-      progress: run.progress,
-      outcome: result.outcome,
-      temporal: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId },
-      startedBy: run.input.requestedBy ?? 'unknown',
-      selector: run.input.options?.point ?? 'latest',
-      targetSite: run.plan.sites.secondary.name,
-      network: drillNetworkName(run.plan),
+    await recordRestoreEvidence(this.run, result, {
+      selector: this.run.input.options?.point ?? 'latest',
+      network: drillNetworkName(this.run.plan),
       ...(this.preflight ? { preflight: this.preflight } : {}),
       ...(this.refused ? { preflightError: this.refused } : {}),
       ...(this.preflightEndedAt !== undefined ? { preflightEndedAt: this.preflightEndedAt } : {}),
-      checks: run.checks,
-      probes: run.probes,
       ...(this.proof ? { proof: this.proof } : {}),
       ...(this.healthyAt !== undefined ? { healthyAt: this.healthyAt } : {}),
-      ...(run.progress.error ? { error: run.progress.error } : {}),
     });
-    await recordInto(result, evidence);
   }
 }

@@ -7,19 +7,12 @@
  * each VM at the secondary from that point (restore/, the drill's engine). A rollback (before
  * commit) tears them down and starts the primary's VMs again as they were. Workflow code.
  */
-import {
-  CancellationScope,
-  condition,
-  getExternalWorkflowHandle,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { CancellationScope, condition, getExternalWorkflowHandle, setHandler } from '@temporalio/workflow';
 import type { RestorePreflightResult, ShutdownResult, SiteActivities } from '../activities/index.ts';
 import type { FailoverEvidence } from '../reports/evidence.ts';
 import { parsePointSelector } from '../restore/point-set.ts';
 import type { Plan, PlanGroup } from '../runbooks/plan.ts';
-import { recordInto } from './drill.ts';
-import { buildEvidence } from './evidence.ts';
+import { recordRestoreEvidence } from './drill.ts';
 import { describe, networkName, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
 import { finalCycleDoneSignal, finalCycleSignal } from './messages.ts';
 import type { OperationRun } from './operation-run.ts';
@@ -350,25 +343,14 @@ export class FailoverRestore {
 
   async record(result: OperationResult): Promise<void> {
     const { run } = this;
-    const info = workflowInfo();
-    const evidence = buildEvidence({
-      plan: run.plan,
-      progress: run.progress,
-      outcome: result.outcome,
-      temporal: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId },
-      startedBy: run.input.requestedBy ?? 'unknown',
+    await recordRestoreEvidence(run, result, {
       selector: this.mode === 'planned' ? 'final cycle' : (run.input.options?.point ?? 'latest'),
-      targetSite: run.plan.sites.secondary.name,
       network: failoverNetworkName(run.plan),
       ...(this.preflight ? { preflight: this.preflight } : {}),
       ...(this.refused ? { preflightError: this.refused } : {}),
       ...(this.preflightEndedAt !== undefined ? { preflightEndedAt: this.preflightEndedAt } : {}),
-      checks: run.checks,
-      probes: run.probes,
       ...(this.healthyAt !== undefined ? { healthyAt: this.healthyAt } : {}),
-      ...(run.progress.error ? { error: run.progress.error } : {}),
       failover: this.evidence(),
     });
-    await recordInto(result, evidence);
   }
 }

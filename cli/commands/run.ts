@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { ReplicaStore } from '../../replication/store.ts';
-import { choosePointSet, parsePointSelector } from '../../restore/point-set.ts';
+import { choosePointSet, parsePointSelector, pointCandidate } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
@@ -50,13 +50,7 @@ async function failoverDryRun(plan: Plan, mode: 'planned' | 'disaster', point: s
     const ms = (await store.listPoints(vm).catch(() => [])).filter((m) => m.runbook === plan.runbook.name);
     byVm.set(
       vm,
-      ms.map((m) => ({
-        vm,
-        pointId: m.pointId,
-        checkpointAt: m.times.checkpointAt,
-        integrity: m.integrity.state,
-        memoryMiB: domainSpecFromXml(m.domain.xml).memoryMiB,
-      })),
+      ms.map((m) => ({ ...pointCandidate(vm, m), memoryMiB: domainSpecFromXml(m.domain.xml).memoryMiB })),
     );
   }
   const selector = parsePointSelector(point);
