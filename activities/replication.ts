@@ -15,8 +15,8 @@ import {
   Histogram as PromHistogram,
   type Registry,
 } from 'prom-client';
-import { ensureBacking, imageInfo } from '../replication/chain.ts';
-import { isReplicationError } from '../replication/errors.ts';
+import { createEmptyLayer, ensureBacking, imageInfo } from '../replication/chain.ts';
+import { isReplicationError, ReplicationError } from '../replication/errors.ts';
 import {
   type BaseBlocksTransfer,
   type CleanupExportInput,
@@ -348,32 +348,61 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               };
             }
             const clock = new PhaseClock();
-            const pulled = await clock.time('pull', () =>
-              pullTransfer({
-                baseUrl: ex.baseUrl,
-                transferId: ex.transferId,
-                token: grantToken(deps.transferKey, ex),
-                tls: deps.tls.files,
-                destDir: staged.dir,
-                idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
-                maxAttemptsWithoutProgress: 1000,
-                backoff: { initialMs: 500, maxMs: 5_000 },
-                onProgress: (p) => {
-                  progress.bytesReceived = p.bytesReceived;
-                  progress.file = p.file;
-                },
-                ...(cancel === undefined ? {} : { signal: cancel }),
-              }),
-            );
+            // An idle cycle (every disk unchanged, every boot file held by the base) ships nothing.
+            const nothingToFetch =
+              ex.disks.every((d) => d.unchanged === true) &&
+              (ex.bootFiles ?? []).every((b) => b.fromPointId !== undefined);
+            const pulled = nothingToFetch
+              ? { files: [], bytesReceived: 0, resumes: 0 }
+              : await clock.time('pull', () =>
+                  pullTransfer({
+                    baseUrl: ex.baseUrl,
+                    transferId: ex.transferId,
+                    token: grantToken(deps.transferKey, ex),
+                    tls: deps.tls.files,
+                    destDir: staged.dir,
+                    idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+                    maxAttemptsWithoutProgress: 1000,
+                    backoff: { initialMs: 500, maxMs: 5_000 },
+                    onProgress: (p) => {
+                      progress.bytesReceived = p.bytesReceived;
+                      progress.file = p.file;
+                    },
+                    ...(cancel === undefined ? {} : { signal: cancel }),
+                  }),
+                );
             progress.phase = 'commit';
             const transferEndedAt = new Date().toISOString();
             // Rebase before reading: the staged layers still name the primary's live disks.
             // A file this pull received and nothing rewrote keeps the digest it arrived with,
             // so the commit need not read it again (a full copy is never rebased).
             const asShipped = new Map<string, { sha256: string; size: number }>();
+            /** Workload records of disks that did not change: the parent's, read again for nothing. */
+            const inherited: Record<string, unknown> = {};
             for (const d of ex.disks) {
               const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
-              const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
+              const parentDisk = parent?.disks.find((x) => x.target === d.target);
+              if (d.unchanged === true) {
+                if (d.parentPointId === null || parentDisk === undefined) {
+                  throw new ReplicationError({
+                    code: 'PARENT_NOT_COMMITTED',
+                    message: `disk ${d.target} of point ${pointId} is unchanged since ${d.parentPointId ?? 'no point'}, which holds no committed ${d.target}`,
+                    context: { vm, pointId, parentPointId: d.parentPointId },
+                    hint: 'the cycle will ship a full copy once the primary sees no base',
+                  });
+                }
+                await clock.time('emptyLayer', () =>
+                  createEmptyLayer(
+                    `${staged.dir}/${d.file}`,
+                    `../${d.parentPointId}/${parentDisk.image}`,
+                    parentDisk.virtualSize,
+                  ),
+                );
+                const w = parent?.workload?.[d.target];
+                if (w !== undefined) inherited[d.target] = w;
+                continue;
+              }
+              const parentImage = parentDisk?.image;
               let rebased = { changed: true };
               if (d.parentPointId !== null && parentImage !== undefined) {
                 const backing = `../${d.parentPointId}/${parentImage}`;
@@ -394,12 +423,16 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   `${staged.dir}/${b.file}`,
                 );
             }
-            const workload = await clock.time('workload', () =>
+            const scanned = await clock.time('workload', () =>
               workloadOf(
-                ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+                ex.disks
+                  .filter((d) => d.unchanged !== true)
+                  .map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
                 deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
               ),
             );
+            const workload =
+              Object.keys(inherited).length === 0 ? scanned : { ...inherited, ...(scanned ?? {}) };
             const { manifest, alreadyCommitted } = await deps.store.commit(
               {
                 vm,

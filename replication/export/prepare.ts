@@ -24,6 +24,7 @@ import {
   createOfflineCheckpoint,
   deleteOfflineCheckpoint,
   diskBitmaps,
+  type OfflineExportResult,
   runOfflineExport,
 } from './offline.ts';
 import {
@@ -93,7 +94,15 @@ export interface ExportedDisk {
   fullReason?: string;
   /** The primary's content digest of the disk, when it computed one (resync): commit checks it. */
   contentRoot?: string;
+  /**
+   * Nothing changed since the parent point (its bitmap counted no dirty byte): no file is
+   * shipped (size 0), the secondary adds an empty layer over the parent itself.
+   */
+  unchanged?: boolean;
 }
+
+/** sha256 of no bytes: what an unchanged disk ships. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface PreparedExport {
   transferId: string;
@@ -358,11 +367,13 @@ async function register(
     transferId,
     nonce,
     files: [
-      ...p.disks.map((d) => ({
-        name: d.file,
-        path: join(dir, d.file),
-        digest: { sha256: d.sha256, size: d.size },
-      })),
+      ...p.disks
+        .filter((d) => d.unchanged !== true)
+        .map((d) => ({
+          name: d.file,
+          path: join(dir, d.file),
+          digest: { sha256: d.sha256, size: d.size },
+        })),
       // Served from where the domain boots them; a file changed since it was digested fails the
       // pull's check instead of landing in a point.
       ...(p.bootFiles ?? [])
@@ -444,12 +455,14 @@ async function prepareOffline(
   const targets = disks.map((d) => d.target);
   const decision = decideBase(input, checkpoints, targets);
   let broken = false;
+  const bitmaps = new Map<string, { name: string; flags: string[] }[]>();
+  for (const d of disks) bitmaps.set(d.target, await diskBitmaps(d.source));
   if (decision.from !== null) {
     for (const d of disks) {
       // A bitmap QEMU did not close is marked in use; one it created and never wrote out (it
       // was killed) is missing although libvirt still lists the checkpoint. Either way only
       // the block digests can tell what changed.
-      const b = (await diskBitmaps(d.source)).find((x) => x.name === decision.from?.checkpoint);
+      const b = bitmaps.get(d.target)?.find((x) => x.name === decision.from?.checkpoint);
       if (b === undefined || b.flags.includes('in-use')) broken = true;
     }
   }
@@ -463,7 +476,7 @@ async function prepareOffline(
       },
     ]),
   );
-  let out: { dirtyBytes?: number } = {};
+  let out: OfflineExportResult = {};
   let resync: PreparedExport['resync'];
   if (broken && decision.from !== null) {
     // QEMU was killed: the bitmaps do not know what changed. The stopped disks themselves are
@@ -484,15 +497,18 @@ async function prepareOffline(
   }
   const checkpointAt = new Date().toISOString();
   await clock.time('checkpoint', () =>
-    createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir),
+    createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
   );
   const exported: ExportedDisk[] = [];
+  const unchanged = new Set(out.unchanged ?? []);
   for (const d of disks) {
     deps.heartbeat?.();
     exported.push({
       target: d.target,
       file: `${d.target}.qcow2`,
-      ...(await clock.time('hash', () => sha256File(files.get(d.target)!))),
+      ...(unchanged.has(d.target)
+        ? { sha256: EMPTY_SHA256, size: 0, unchanged: true }
+        : await clock.time('hash', () => sha256File(files.get(d.target)!))),
       ...perDisk.get(d.target)!,
     });
   }
