@@ -446,6 +446,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
                   ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
                   ...(asShipped.has(d.target) ? { shipped: asShipped.get(d.target)! } : {}),
+                  ...(d.unchanged === true ? { unchanged: true } : {}),
                 })),
                 bootFiles: (ex.bootFiles ?? []).map((b) => ({
                   role: b.role,

@@ -38,6 +38,11 @@ export interface CommitDiskInput {
   shipped?: { sha256: string; size: number };
   /** The primary's content digest root, when it computed one: commit refuses a different result. */
   expectedContentRoot?: string;
+  /**
+   * An empty layer this site made over the parent (nothing changed at the primary): already
+   * backed by the parent, and its guest view is the parent's, so its content digest is too.
+   */
+  unchanged?: boolean;
 }
 
 export interface CommitInput {

@@ -211,7 +211,10 @@ export async function createOfflineCheckpoint(
   parent: string | null,
   disks: DomainDisk[],
   dir: string,
-  /** Each disk's bitmaps as just read (saves a qemu-img info per disk). */
+  /**
+   * Each disk's bitmaps as just read, after the checkpoint list was read and `name` deleted
+   * from it if there (saves a qemu-img info per disk and a virsh call).
+   */
   known?: ReadonlyMap<string, { name: string }[]>,
 ): Promise<void> {
   for (const d of disks) {
@@ -231,7 +234,8 @@ ${disks.map((d) => `    <disk name='${d.target}' checkpoint='bitmap' bitmap='${n
 `;
   const file = join(dir, 'checkpoint-redefine.xml');
   await writeFile(file, xml);
-  await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
+  // A caller that just listed the checkpoints (and deleted this one) knows there is none to replace.
+  if (known === undefined) await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
   const r = await tryVirsh(t, ['checkpoint-create', domain, file, '--redefine']);
   if (r.exitCode !== 0) {
     throw new ExportError({
