@@ -170,6 +170,22 @@ export function exportDir(storage: string, vm: string, pointId: string): string 
 }
 
 const RESULT = 'export.json';
+/** Every `lb-` checkpoint the domain had once the export made its own: cleanup's shortcut. */
+const SEEN = 'checkpoints.json';
+
+async function recordSeen(dir: string, checkpoints: readonly string[], cp: string): Promise<void> {
+  const seen = [...checkpoints.filter((c) => c.startsWith(CHECKPOINT_PREFIX) && c !== cp), cp];
+  await writeFileAtomic(join(dir, SEEN), JSON.stringify(seen));
+}
+
+async function readSeen(dir: string): Promise<string[] | null> {
+  try {
+    const v = JSON.parse(await readFile(join(dir, SEEN), 'utf8')) as unknown;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 async function domainState(t: VirshTarget, domain: string): Promise<string> {
   return (await virsh(t, ['domstate', domain], { domain })).trim();
@@ -331,6 +347,7 @@ export async function prepareExport(
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
+  await recordSeen(dir, checkpoints, cp);
   await writeFileAtomic(resultPath, JSON.stringify(prepared));
   const served = await register(deps, transferId, dir, prepared);
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
@@ -400,7 +417,13 @@ export async function cleanupExport(
   deps: ExportDeps,
 ): Promise<{ deletedCheckpoints: string[]; checkpointsKept: string[] }> {
   await deps.server.unregister(`${input.vm}.${input.pointId}`);
-  await rm(exportDir(deps.storage, input.vm, input.pointId), { recursive: true, force: true });
+  const dir = exportDir(deps.storage, input.vm, input.pointId);
+  const seen = await readSeen(dir);
+  await rm(dir, { recursive: true, force: true });
+  // Every checkpoint the export saw is kept: nothing to delete, no virsh call. One made since
+  // would be deleted by the next export, which deletes every `lb-` checkpoint nobody keeps.
+  if (seen?.every((c) => input.keepCheckpoints.includes(c)))
+    return { deletedCheckpoints: [], checkpointsKept: seen };
   const deleted: string[] = [];
   const kept: string[] = [];
   let state = '';
@@ -536,6 +559,7 @@ async function prepareOffline(
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
+  await recordSeen(dir, checkpoints, cp);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
   const served = await register(deps, transferId, dir, prepared);
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
