@@ -228,12 +228,12 @@ export const WORKLOAD_SCAN_MAX_BYTES = 256 * 1024 * 1024;
 
 /** The workload's last record on each disk of a staged point (disks without records left out). */
 async function workloadOf(
-  images: { target: string; path: string }[],
+  images: { target: string; path: string; virtualSize?: number }[],
   maxBytes: number,
 ): Promise<Record<string, unknown> | undefined> {
   const out: Record<string, unknown> = {};
   for (const i of images) {
-    if ((await imageInfo(i.path)).virtualSize > maxBytes) continue;
+    if ((i.virtualSize ?? (await imageInfo(i.path)).virtualSize) > maxBytes) continue;
     const scan = await readLastRecord(i.path);
     if (scan.last !== undefined) out[i.target] = { ...scan.last, validRecords: scan.validRecords };
   }
@@ -379,6 +379,10 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             const asShipped = new Map<string, { sha256: string; size: number }>();
             /** Workload records of disks that did not change: the parent's, read again for nothing. */
             const inherited: Record<string, unknown> = {};
+            /** Sizes the parent point knows (no qemu-img info for the workload scan's size check). */
+            const sizes = new Map<string, number>();
+            /** Disks whose backing this attempt has just checked: the commit need not again. */
+            const backingChecked = new Set<string>();
             for (const d of ex.disks) {
               const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
               const parentDisk = parent?.disks.find((x) => x.target === d.target);
@@ -403,6 +407,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                 continue;
               }
               const parentImage = parentDisk?.image;
+              if (parentDisk !== undefined) sizes.set(d.target, parentDisk.virtualSize);
               let rebased = { changed: true };
               if (d.parentPointId !== null && parentImage !== undefined) {
                 const backing = `../${d.parentPointId}/${parentImage}`;
@@ -410,6 +415,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               } else if (d.parentPointId === null) {
                 rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, null));
               }
+              if (d.parentPointId === null || parentImage !== undefined) backingChecked.add(d.target);
               const got = pulled.files.find((f) => f.name === d.file);
               if (!rebased.changed && got !== undefined && !got.alreadyPresent) {
                 asShipped.set(d.target, { sha256: got.sha256, size: got.size });
@@ -427,7 +433,11 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               workloadOf(
                 ex.disks
                   .filter((d) => d.unchanged !== true)
-                  .map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+                  .map((d) => ({
+                    target: d.target,
+                    path: `${staged.dir}/${d.file}`,
+                    ...(sizes.has(d.target) ? { virtualSize: sizes.get(d.target)! } : {}),
+                  })),
                 deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
               ),
             );
@@ -447,6 +457,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
                   ...(asShipped.has(d.target) ? { shipped: asShipped.get(d.target)! } : {}),
                   ...(d.unchanged === true ? { unchanged: true } : {}),
+                  ...(backingChecked.has(d.target) ? { backingChecked: true } : {}),
                 })),
                 bootFiles: (ex.bootFiles ?? []).map((b) => ({
                   role: b.role,

@@ -50,9 +50,10 @@ export async function commitDisk(
   await clock.time('fsync', () => fsyncFile(imagePath));
   // An empty layer this site just made names its parent already and holds no cluster to check.
   const same = d.unchanged === true && parentDisk !== null;
-  const rebased = same
-    ? { changed: false }
-    : await clock.time('rebase', () => ensureBacking(imagePath, backing));
+  const rebased =
+    same || d.backingChecked === true
+      ? { changed: false }
+      : await clock.time('rebase', () => ensureBacking(imagePath, backing));
   if (!same) await clock.time('check', () => checkImage(imagePath));
   if (rebased.changed) await clock.time('fsync', () => fsyncFile(imagePath));
 

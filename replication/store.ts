@@ -43,6 +43,8 @@ export interface CommitDiskInput {
    * backed by the parent, and its guest view is the parent's, so its content digest is too.
    */
   unchanged?: boolean;
+  /** The caller has just set the layer's backing to the parent (saves a qemu-img info). */
+  backingChecked?: boolean;
 }
 
 export interface CommitInput {
