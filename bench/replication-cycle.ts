@@ -426,7 +426,8 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
     await stopDevServer(home);
     rmSync(home, { recursive: true, force: true });
-    if (lent.before) await lent.giveBack();
+    // A lab the bench brought up itself is taken down: the machine has one lab, shared.
+    await lent.giveBack();
   }
 }
 
