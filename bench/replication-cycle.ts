@@ -13,7 +13,7 @@
  *
  * One run on this shared 2-core machine varies by ±20%, so the figures of the issue's table are
  * written as median, min and max over the runs (`figures`), each a ratio taken within one run.
- * Writes bench/results/replication-cycle.json.
+ * Writes bench/results/replication-cycle.json (replication-cycle-quick.json with --quick).
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -403,7 +403,7 @@ async function main(): Promise<void> {
     };
     mkdirSync(path.join(REPO_ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
-      path.join(REPO_ROOT, 'bench', 'results', 'replication-cycle.json'),
+      path.join(REPO_ROOT, 'bench', 'results', `replication-cycle${with4g ? '' : '-quick'}.json`),
       `${JSON.stringify(out, null, 2)}\n`,
     );
     process.stdout.write(`${JSON.stringify({ figures }, null, 2)}\n`);
