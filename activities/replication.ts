@@ -15,8 +15,8 @@ import {
   Histogram as PromHistogram,
   type Registry,
 } from 'prom-client';
-import { ensureBacking, imageInfo } from '../replication/chain.ts';
-import { isReplicationError } from '../replication/errors.ts';
+import { createEmptyLayer, ensureBacking, imageInfo } from '../replication/chain.ts';
+import { isReplicationError, ReplicationError } from '../replication/errors.ts';
 import {
   type BaseBlocksTransfer,
   type CleanupExportInput,
@@ -228,12 +228,12 @@ export const WORKLOAD_SCAN_MAX_BYTES = 256 * 1024 * 1024;
 
 /** The workload's last record on each disk of a staged point (disks without records left out). */
 async function workloadOf(
-  images: { target: string; path: string }[],
+  images: { target: string; path: string; virtualSize?: number }[],
   maxBytes: number,
 ): Promise<Record<string, unknown> | undefined> {
   const out: Record<string, unknown> = {};
   for (const i of images) {
-    if ((await imageInfo(i.path)).virtualSize > maxBytes) continue;
+    if ((i.virtualSize ?? (await imageInfo(i.path)).virtualSize) > maxBytes) continue;
     const scan = await readLastRecord(i.path);
     if (scan.last !== undefined) out[i.target] = { ...scan.last, validRecords: scan.validRecords };
   }
@@ -348,32 +348,66 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               };
             }
             const clock = new PhaseClock();
-            const pulled = await clock.time('pull', () =>
-              pullTransfer({
-                baseUrl: ex.baseUrl,
-                transferId: ex.transferId,
-                token: grantToken(deps.transferKey, ex),
-                tls: deps.tls.files,
-                destDir: staged.dir,
-                idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
-                maxAttemptsWithoutProgress: 1000,
-                backoff: { initialMs: 500, maxMs: 5_000 },
-                onProgress: (p) => {
-                  progress.bytesReceived = p.bytesReceived;
-                  progress.file = p.file;
-                },
-                ...(cancel === undefined ? {} : { signal: cancel }),
-              }),
-            );
+            // An idle cycle (every disk unchanged, every boot file held by the base) ships nothing.
+            const nothingToFetch =
+              ex.disks.every((d) => d.unchanged === true) &&
+              (ex.bootFiles ?? []).every((b) => b.fromPointId !== undefined);
+            const pulled = nothingToFetch
+              ? { files: [], bytesReceived: 0, resumes: 0 }
+              : await clock.time('pull', () =>
+                  pullTransfer({
+                    baseUrl: ex.baseUrl,
+                    transferId: ex.transferId,
+                    token: grantToken(deps.transferKey, ex),
+                    tls: deps.tls.files,
+                    destDir: staged.dir,
+                    idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+                    maxAttemptsWithoutProgress: 1000,
+                    backoff: { initialMs: 500, maxMs: 5_000 },
+                    onProgress: (p) => {
+                      progress.bytesReceived = p.bytesReceived;
+                      progress.file = p.file;
+                    },
+                    ...(cancel === undefined ? {} : { signal: cancel }),
+                  }),
+                );
             progress.phase = 'commit';
             const transferEndedAt = new Date().toISOString();
             // Rebase before reading: the staged layers still name the primary's live disks.
             // A file this pull received and nothing rewrote keeps the digest it arrived with,
             // so the commit need not read it again (a full copy is never rebased).
             const asShipped = new Map<string, { sha256: string; size: number }>();
+            /** Workload records of disks that did not change: the parent's, read again for nothing. */
+            const inherited: Record<string, unknown> = {};
+            /** Sizes the parent point knows (no qemu-img info for the workload scan's size check). */
+            const sizes = new Map<string, number>();
+            /** Disks whose backing this attempt has just checked: the commit need not again. */
+            const backingChecked = new Set<string>();
             for (const d of ex.disks) {
               const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
-              const parentImage = parent?.disks.find((x) => x.target === d.target)?.image;
+              const parentDisk = parent?.disks.find((x) => x.target === d.target);
+              if (d.unchanged === true) {
+                if (d.parentPointId === null || parentDisk === undefined) {
+                  throw new ReplicationError({
+                    code: 'PARENT_NOT_COMMITTED',
+                    message: `disk ${d.target} of point ${pointId} is unchanged since ${d.parentPointId ?? 'no point'}, which holds no committed ${d.target}`,
+                    context: { vm, pointId, parentPointId: d.parentPointId },
+                    hint: 'the cycle will ship a full copy once the primary sees no base',
+                  });
+                }
+                await clock.time('emptyLayer', () =>
+                  createEmptyLayer(
+                    `${staged.dir}/${d.file}`,
+                    `../${d.parentPointId}/${parentDisk.image}`,
+                    parentDisk.virtualSize,
+                  ),
+                );
+                const w = parent?.workload?.[d.target];
+                if (w !== undefined) inherited[d.target] = w;
+                continue;
+              }
+              const parentImage = parentDisk?.image;
+              if (parentDisk !== undefined) sizes.set(d.target, parentDisk.virtualSize);
               let rebased = { changed: true };
               if (d.parentPointId !== null && parentImage !== undefined) {
                 const backing = `../${d.parentPointId}/${parentImage}`;
@@ -381,6 +415,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               } else if (d.parentPointId === null) {
                 rebased = await clock.time('rebase', () => ensureBacking(`${staged.dir}/${d.file}`, null));
               }
+              if (d.parentPointId === null || parentImage !== undefined) backingChecked.add(d.target);
               const got = pulled.files.find((f) => f.name === d.file);
               if (!rebased.changed && got !== undefined && !got.alreadyPresent) {
                 asShipped.set(d.target, { sha256: got.sha256, size: got.size });
@@ -394,12 +429,20 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   `${staged.dir}/${b.file}`,
                 );
             }
-            const workload = await clock.time('workload', () =>
+            const scanned = await clock.time('workload', () =>
               workloadOf(
-                ex.disks.map((d) => ({ target: d.target, path: `${staged.dir}/${d.file}` })),
+                ex.disks
+                  .filter((d) => d.unchanged !== true)
+                  .map((d) => ({
+                    target: d.target,
+                    path: `${staged.dir}/${d.file}`,
+                    ...(sizes.has(d.target) ? { virtualSize: sizes.get(d.target)! } : {}),
+                  })),
                 deps.workloadScanMaxBytes ?? WORKLOAD_SCAN_MAX_BYTES,
               ),
             );
+            const workload =
+              Object.keys(inherited).length === 0 ? scanned : { ...inherited, ...(scanned ?? {}) };
             const { manifest, alreadyCommitted } = await deps.store.commit(
               {
                 vm,
@@ -413,6 +456,8 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                   ...(d.fullReason === undefined ? {} : { fullReason: d.fullReason }),
                   ...(d.contentRoot === undefined ? {} : { expectedContentRoot: d.contentRoot }),
                   ...(asShipped.has(d.target) ? { shipped: asShipped.get(d.target)! } : {}),
+                  ...(d.unchanged === true ? { unchanged: true } : {}),
+                  ...(backingChecked.has(d.target) ? { backingChecked: true } : {}),
                 })),
                 bootFiles: (ex.bootFiles ?? []).map((b) => ({
                   role: b.role,

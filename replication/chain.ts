@@ -185,6 +185,17 @@ export async function createOverlay(path: string, backing: string, backingFormat
   await create(['create', '-q', '-f', 'qcow2', '-b', backing, '-F', backingFormat, path], path);
 }
 
+/**
+ * An empty layer of `virtualSize` over `backing` (a path relative to the layer's directory),
+ * written without opening the backing file: what a point adds to a disk that did not change.
+ */
+export async function createEmptyLayer(path: string, backing: string, virtualSize: number): Promise<void> {
+  await create(
+    ['create', '-q', '-f', 'qcow2', '-u', '-b', backing, '-F', 'qcow2', path, String(virtualSize)],
+    path,
+  );
+}
+
 export interface Extent {
   start: number;
   length: number;

@@ -48,8 +48,13 @@ export async function commitDisk(
     backing = `../${d.parentPointId}/${parentDisk.image}`;
   }
   await clock.time('fsync', () => fsyncFile(imagePath));
-  const rebased = await clock.time('rebase', () => ensureBacking(imagePath, backing));
-  await clock.time('check', () => checkImage(imagePath));
+  // An empty layer this site just made names its parent already and holds no cluster to check.
+  const same = d.unchanged === true && parentDisk !== null;
+  const rebased =
+    same || d.backingChecked === true
+      ? { changed: false }
+      : await clock.time('rebase', () => ensureBacking(imagePath, backing));
+  if (!same) await clock.time('check', () => checkImage(imagePath));
   if (rebased.changed) await clock.time('fsync', () => fsyncFile(imagePath));
 
   const image: PointFile =
@@ -57,18 +62,32 @@ export async function commitDisk(
       ? { path: d.image, ...d.shipped }
       : { path: d.image, ...(await clock.time('rehash', () => sha256File(imagePath))) };
 
+  const parentBlocks = async (p: ManifestDisk, parentPointId: string) =>
+    decodeBlockDigests(
+      await readFile(join(store.pointDir(input.vm, parentPointId), p.contentDigest.blocksFile)),
+    );
   const digest = await clock.time('contentDigest', async () =>
     parentDisk === null || d.parentPointId === null
       ? await digestImage(imagePath)
-      : await updateImageDigest(imagePath, {
-          blocks: decodeBlockDigests(
-            await readFile(
-              join(store.pointDir(input.vm, d.parentPointId), parentDisk.contentDigest.blocksFile),
+      : same
+        ? {
+            digest: {
+              algorithm: parentDisk.contentDigest.algorithm,
+              blockSize: parentDisk.contentDigest.blockSize,
+              virtualSize: parentDisk.contentDigest.virtualSize,
+              root: parentDisk.contentDigest.root,
+            },
+            blocks: await parentBlocks(parentDisk, d.parentPointId),
+          }
+        : await updateImageDigest(imagePath, {
+            blocks: decodeBlockDigests(
+              await readFile(
+                join(store.pointDir(input.vm, d.parentPointId), parentDisk.contentDigest.blocksFile),
+              ),
             ),
-          ),
-          blockSize: parentDisk.contentDigest.blockSize,
-          virtualSize: parentDisk.contentDigest.virtualSize,
-        }),
+            blockSize: parentDisk.contentDigest.blockSize,
+            virtualSize: parentDisk.contentDigest.virtualSize,
+          }),
   );
   if (d.expectedContentRoot !== undefined && d.expectedContentRoot !== digest.digest.root) {
     throw new ReplicationError({

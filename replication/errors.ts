@@ -24,6 +24,7 @@ export type ReplicationErrorCode =
   | 'TRANSFER_IDLE_TIMEOUT'
   | 'TRANSFER_INTEGRITY'
   | 'TRANSFER_GAVE_UP'
+  | 'TRANSFER_RESTART'
   | 'TRANSFER_TLS'
   | 'TLS_SETUP_FAILED';
 

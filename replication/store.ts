@@ -38,6 +38,13 @@ export interface CommitDiskInput {
   shipped?: { sha256: string; size: number };
   /** The primary's content digest root, when it computed one: commit refuses a different result. */
   expectedContentRoot?: string;
+  /**
+   * An empty layer this site made over the parent (nothing changed at the primary): already
+   * backed by the parent, and its guest view is the parent's, so its content digest is too.
+   */
+  unchanged?: boolean;
+  /** The caller has just set the layer's backing to the parent (saves a qemu-img info). */
+  backingChecked?: boolean;
 }
 
 export interface CommitInput {

@@ -57,6 +57,8 @@ async function startDaemon(dir: string): Promise<DaemonHandle> {
     stderr += c.toString();
   });
   const deadline = Date.now() + 10_000;
+  // The daemon listens within a few ms: retry soon, backing off, rather than a fixed 50 ms.
+  let backoffMs = 1;
   for (;;) {
     try {
       const qmp = await QmpClient.connect(sock);
@@ -82,7 +84,8 @@ async function startDaemon(dir: string): Promise<DaemonHandle> {
           retryable: true,
         });
       }
-      await sleep(50);
+      await sleep(backoffMs);
+      backoffMs = Math.min(50, backoffMs * 2);
     }
   }
 }
@@ -101,6 +104,11 @@ export interface OfflineExportInput {
 export interface OfflineExportResult {
   /** Dirty bytes of the base bitmaps (incremental only). */
   dirtyBytes?: number;
+  /**
+   * Disks whose base bitmap counts nothing dirty: no file is written for them, the secondary
+   * adds an empty layer over the parent instead (an idle cycle ships nothing).
+   */
+  unchanged?: string[];
 }
 
 /** Copies each stopped disk, or only its clusters dirty since `from`, into its output file. */
@@ -116,11 +124,10 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
   }
   const daemon = await startDaemon(i.stagingDir);
   let dirty = 0;
+  const unchanged: string[] = [];
   try {
     for (const [n, d] of i.disks.entries()) {
       const out = i.files.get(d.target)!;
-      const { virtualSize } = await imageInfo(d.source);
-      await qemuImg(['create', '-q', '-f', 'qcow2', out, String(virtualSize)], { disk: d.target });
       const src = `src${n}`;
       const dst = `dst${n}`;
       await daemon.qmp.execute('blockdev-add', {
@@ -129,18 +136,13 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
         'read-only': true,
         file: { driver: 'file', filename: d.source },
       });
-      await daemon.qmp.execute('blockdev-add', {
-        driver: 'qcow2',
-        'node-name': dst,
-        file: { driver: 'file', filename: out },
-      });
       const nodes = (await daemon.qmp.execute('query-named-block-nodes', { flat: true })) as Array<{
         'node-name': string;
         'dirty-bitmaps'?: Array<{ name: string; count: number; inconsistent?: boolean }>;
+        image?: { 'virtual-size'?: number };
       }>;
-      const bitmap = nodes
-        .find((x) => x['node-name'] === src)
-        ?.['dirty-bitmaps']?.find((b) => b.name === i.from);
+      const node = nodes.find((x) => x['node-name'] === src);
+      const bitmap = node?.['dirty-bitmaps']?.find((b) => b.name === i.from);
       if (bitmap === undefined || bitmap.inconsistent === true) {
         throw new ExportError({
           code: 'BACKUP_FAILED',
@@ -150,6 +152,20 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
         });
       }
       dirty += bitmap.count;
+      if (bitmap.count === 0) {
+        unchanged.push(d.target);
+        await daemon.qmp.execute('blockdev-del', { 'node-name': src });
+        continue;
+      }
+      // The daemon already knows the size: no qemu-img info per disk.
+      const virtualSize =
+        node?.image?.['virtual-size'] ?? (await imageInfo(d.source, { forceShare: true })).virtualSize;
+      await qemuImg(['create', '-q', '-f', 'qcow2', out, String(virtualSize)], { disk: d.target });
+      await daemon.qmp.execute('blockdev-add', {
+        driver: 'qcow2',
+        'node-name': dst,
+        file: { driver: 'file', filename: out },
+      });
       const job = `backup-${n}`;
       await daemon.qmp.execute('blockdev-backup', {
         'job-id': job,
@@ -180,7 +196,7 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
   } finally {
     await daemon.stop();
   }
-  return { dirtyBytes: dirty };
+  return { dirtyBytes: dirty, unchanged };
 }
 
 /**
@@ -195,9 +211,15 @@ export async function createOfflineCheckpoint(
   parent: string | null,
   disks: DomainDisk[],
   dir: string,
+  /**
+   * Each disk's bitmaps as just read, after the checkpoint list was read and `name` deleted
+   * from it if there (saves a qemu-img info per disk and a virsh call).
+   */
+  known?: ReadonlyMap<string, { name: string }[]>,
 ): Promise<void> {
   for (const d of disks) {
-    if ((await diskBitmaps(d.source)).some((b) => b.name === name)) {
+    const bitmaps = known?.get(d.target) ?? (await diskBitmaps(d.source));
+    if (bitmaps.some((b) => b.name === name)) {
       await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });
     }
     await qemuImg(['bitmap', '--add', '--enable', d.source, name], { disk: d.target });
@@ -212,7 +234,8 @@ ${disks.map((d) => `    <disk name='${d.target}' checkpoint='bitmap' bitmap='${n
 `;
   const file = join(dir, 'checkpoint-redefine.xml');
   await writeFile(file, xml);
-  await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
+  // A caller that just listed the checkpoints (and deleted this one) knows there is none to replace.
+  if (known === undefined) await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
   const r = await tryVirsh(t, ['checkpoint-create', domain, file, '--redefine']);
   if (r.exitCode !== 0) {
     throw new ExportError({

@@ -24,6 +24,7 @@ import {
   createOfflineCheckpoint,
   deleteOfflineCheckpoint,
   diskBitmaps,
+  type OfflineExportResult,
   runOfflineExport,
 } from './offline.ts';
 import {
@@ -93,7 +94,15 @@ export interface ExportedDisk {
   fullReason?: string;
   /** The primary's content digest of the disk, when it computed one (resync): commit checks it. */
   contentRoot?: string;
+  /**
+   * Nothing changed since the parent point (its bitmap counted no dirty byte): no file is
+   * shipped (size 0), the secondary adds an empty layer over the parent itself.
+   */
+  unchanged?: boolean;
 }
+
+/** sha256 of no bytes: what an unchanged disk ships. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface PreparedExport {
   transferId: string;
@@ -161,6 +170,22 @@ export function exportDir(storage: string, vm: string, pointId: string): string 
 }
 
 const RESULT = 'export.json';
+/** Every `lb-` checkpoint the domain had once the export made its own: cleanup's shortcut. */
+const SEEN = 'checkpoints.json';
+
+async function recordSeen(dir: string, checkpoints: readonly string[], cp: string): Promise<void> {
+  const seen = [...checkpoints.filter((c) => c.startsWith(CHECKPOINT_PREFIX) && c !== cp), cp];
+  await writeFileAtomic(join(dir, SEEN), JSON.stringify(seen));
+}
+
+async function readSeen(dir: string): Promise<string[] | null> {
+  try {
+    const v = JSON.parse(await readFile(join(dir, SEEN), 'utf8')) as unknown;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 async function domainState(t: VirshTarget, domain: string): Promise<string> {
   return (await virsh(t, ['domstate', domain], { domain })).trim();
@@ -322,6 +347,7 @@ export async function prepareExport(
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
+  await recordSeen(dir, checkpoints, cp);
   await writeFileAtomic(resultPath, JSON.stringify(prepared));
   const served = await register(deps, transferId, dir, prepared);
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
@@ -358,11 +384,13 @@ async function register(
     transferId,
     nonce,
     files: [
-      ...p.disks.map((d) => ({
-        name: d.file,
-        path: join(dir, d.file),
-        digest: { sha256: d.sha256, size: d.size },
-      })),
+      ...p.disks
+        .filter((d) => d.unchanged !== true)
+        .map((d) => ({
+          name: d.file,
+          path: join(dir, d.file),
+          digest: { sha256: d.sha256, size: d.size },
+        })),
       // Served from where the domain boots them; a file changed since it was digested fails the
       // pull's check instead of landing in a point.
       ...(p.bootFiles ?? [])
@@ -389,7 +417,13 @@ export async function cleanupExport(
   deps: ExportDeps,
 ): Promise<{ deletedCheckpoints: string[]; checkpointsKept: string[] }> {
   await deps.server.unregister(`${input.vm}.${input.pointId}`);
-  await rm(exportDir(deps.storage, input.vm, input.pointId), { recursive: true, force: true });
+  const dir = exportDir(deps.storage, input.vm, input.pointId);
+  const seen = await readSeen(dir);
+  await rm(dir, { recursive: true, force: true });
+  // Every checkpoint the export saw is kept: nothing to delete, no virsh call. One made since
+  // would be deleted by the next export, which deletes every `lb-` checkpoint nobody keeps.
+  if (seen?.every((c) => input.keepCheckpoints.includes(c)))
+    return { deletedCheckpoints: [], checkpointsKept: seen };
   const deleted: string[] = [];
   const kept: string[] = [];
   let state = '';
@@ -444,12 +478,14 @@ async function prepareOffline(
   const targets = disks.map((d) => d.target);
   const decision = decideBase(input, checkpoints, targets);
   let broken = false;
+  const bitmaps = new Map<string, { name: string; flags: string[] }[]>();
+  for (const d of disks) bitmaps.set(d.target, await diskBitmaps(d.source));
   if (decision.from !== null) {
     for (const d of disks) {
       // A bitmap QEMU did not close is marked in use; one it created and never wrote out (it
       // was killed) is missing although libvirt still lists the checkpoint. Either way only
       // the block digests can tell what changed.
-      const b = (await diskBitmaps(d.source)).find((x) => x.name === decision.from?.checkpoint);
+      const b = bitmaps.get(d.target)?.find((x) => x.name === decision.from?.checkpoint);
       if (b === undefined || b.flags.includes('in-use')) broken = true;
     }
   }
@@ -463,7 +499,7 @@ async function prepareOffline(
       },
     ]),
   );
-  let out: { dirtyBytes?: number } = {};
+  let out: OfflineExportResult = {};
   let resync: PreparedExport['resync'];
   if (broken && decision.from !== null) {
     // QEMU was killed: the bitmaps do not know what changed. The stopped disks themselves are
@@ -484,15 +520,18 @@ async function prepareOffline(
   }
   const checkpointAt = new Date().toISOString();
   await clock.time('checkpoint', () =>
-    createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir),
+    createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
   );
   const exported: ExportedDisk[] = [];
+  const unchanged = new Set(out.unchanged ?? []);
   for (const d of disks) {
     deps.heartbeat?.();
     exported.push({
       target: d.target,
       file: `${d.target}.qcow2`,
-      ...(await clock.time('hash', () => sha256File(files.get(d.target)!))),
+      ...(unchanged.has(d.target)
+        ? { sha256: EMPTY_SHA256, size: 0, unchanged: true }
+        : await clock.time('hash', () => sha256File(files.get(d.target)!))),
       ...perDisk.get(d.target)!,
     });
   }
@@ -520,6 +559,7 @@ async function prepareOffline(
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
+  await recordSeen(dir, checkpoints, cp);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
   const served = await register(deps, transferId, dir, prepared);
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ReplicationError } from '../errors.ts';
 import { fsyncFile, sha256File, writeFileAtomic } from '../fsutil.ts';
 import type { TlsFiles } from '../tls.ts';
-import { type LinkResponse, linkGet } from './curl.ts';
+import { type FileResponse, type LinkResponse, linkGet, linkGetToFile } from './curl.ts';
 import {
   filePath,
   manifestPath,
@@ -126,12 +126,48 @@ async function hashPrefix(path: string, bytes: number): Promise<RunningHash> {
   return { hash, bytes };
 }
 
+/** How much of a growing file the follower reads at once, and how long it waits for more. */
+const FOLLOW_CHUNK = 4 * 1024 * 1024;
+const FOLLOW_IDLE_MS = 10;
+
 /**
- * Received bytes are written in batches of about this size (one writev each), or after this
- * long on a slow link, so a killed worker loses little and the staged size shows progress.
+ * Hashes a file as curl appends to it (one pass, from the page cache, overlapping the
+ * transfer): `onBytes` hears each growth. `stop()` hashes what is left and ends it.
  */
-const WRITE_BATCH = 4 * 1024 * 1024;
-const WRITE_BATCH_MS = 100;
+function followFile(
+  path: string,
+  running: RunningHash,
+  onBytes: (n: number) => void,
+): { stop(): Promise<void> } {
+  let finished = false;
+  const done = (async () => {
+    const fh = await open(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(FOLLOW_CHUNK);
+      for (;;) {
+        const last = finished;
+        const { bytesRead } = await fh.read(buf, 0, buf.length, running.bytes);
+        if (bytesRead > 0) {
+          running.hash.update(buf.subarray(0, bytesRead));
+          running.bytes += bytesRead;
+          onBytes(bytesRead);
+          continue;
+        }
+        // Read once more after curl ended: everything it wrote is then in the file.
+        if (last) return;
+        await sleep(FOLLOW_IDLE_MS);
+      }
+    } finally {
+      await fh.close();
+    }
+  })();
+  return {
+    async stop() {
+      finished = true;
+      await done;
+    },
+  };
+}
 
 class Puller {
   private running = new Map<string, RunningHash>();
@@ -206,70 +242,59 @@ class Puller {
     if (offset === f.size) return;
     if (state?.etag !== f.etag)
       await writeFileAtomic(statePath(this.o.destDir, f.name), JSON.stringify({ etag: f.etag }));
-    const headers: Record<string, string> =
-      offset > 0 ? { range: `bytes=${offset}-`, 'if-range': f.etag } : {};
-    const res = await this.send(filePath(this.o.transferId, f.name), headers);
     const ctx = { transferId: this.o.transferId, file: f.name, offset };
-    let flags: 'a' | 'w';
-    if (res.status === 206) {
+    // Bytes are hashed as curl writes them; if what is on disk ever differs from what was
+    // hashed (a failed attempt), the sizes disagree on the next attempt and the prefix is rehashed.
+    let running = this.running.get(f.name);
+    if (running === undefined || running.bytes !== offset) {
+      running = await hashPrefix(path, offset);
+      this.running.set(f.name, running);
+    }
+    if (offset === 0) await (await open(path, 'w')).close();
+    const follower = followFile(path, running, (n) => {
+      this.bytesReceived += n;
+      this.o.onProgress?.({
+        file: f.name,
+        fileBytes: running.bytes,
+        fileSize: f.size,
+        bytesReceived: this.bytesReceived,
+      });
+    });
+    let res: FileResponse;
+    try {
+      res = await linkGetToFile({
+        url: new URL(filePath(this.o.transferId, f.name), this.o.baseUrl).href,
+        token: this.o.token,
+        // curl sends the Range itself (--continue-at).
+        headers: offset > 0 ? { 'if-range': f.etag } : {},
+        tls: this.o.tls,
+        idleTimeoutMs: this.o.idleTimeoutMs ?? 30_000,
+        path,
+        resumeFrom: offset,
+        ...(this.o.signal ? { signal: this.o.signal } : {}),
+      });
+    } catch (e) {
+      await follower.stop();
+      if (e instanceof ReplicationError && e.code === 'TRANSFER_RESTART') {
+        await truncate(path, 0);
+        this.running.delete(f.name);
+      }
+      throw e;
+    }
+    await follower.stop();
+    if (res.status === 206 && offset > 0) {
       const cr = parseContentRange(res.headers['content-range']);
       if (cr === null || cr.start !== offset || cr.size !== f.size) {
-        res.abort();
+        // What curl appended belongs to some other range: drop it.
+        await truncate(path, offset);
+        this.running.delete(f.name);
         throw httpError(206, `unexpected Content-Range ${res.headers['content-range']}`, ctx);
       }
       this.resumes++;
-      flags = 'a';
-    } else if (res.status === 200) {
-      flags = 'w'; // If-Range failed or the server ignored the range: the whole file comes again
-    } else {
-      for await (const _ of res.body) {
-        // the error body is small and not needed
-      }
-      await res.done.catch(() => undefined);
-      if (res.status === 416) {
-        await truncate(path, 0).catch(() => undefined);
-      }
+    } else if (res.status !== 200 || offset > 0) {
+      if (res.status === 416) await truncate(path, 0).catch(() => undefined);
       throw httpError(res.status, `file ${f.name}`, ctx);
     }
-    let fileBytes = flags === 'a' ? offset : 0;
-    // Bytes are hashed as they arrive; if what is on disk ever differs from what was hashed
-    // (a failed write), the sizes disagree on the next attempt and the prefix is rehashed.
-    let running = this.running.get(f.name);
-    if (running === undefined || running.bytes !== fileBytes) {
-      running = await hashPrefix(path, fileBytes);
-      this.running.set(f.name, running);
-    }
-    const fh = await open(path, flags);
-    try {
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      let flushedAt = performance.now();
-      const flush = async () => {
-        flushedAt = performance.now();
-        // Hashed only once written, so the running hash never covers bytes the file lacks.
-        let pending = batch;
-        for (let done = 0; done < batchBytes; ) {
-          done += (await fh.writev(pending)).bytesWritten;
-          if (done < batchBytes) pending = [Buffer.concat(batch).subarray(done)];
-        }
-        for (const b of batch) running.hash.update(b);
-        running.bytes += batchBytes;
-        batch = [];
-        batchBytes = 0;
-      };
-      for await (const c of res.body) {
-        batch.push(c);
-        batchBytes += c.length;
-        this.bytesReceived += c.length;
-        fileBytes += c.length;
-        this.o.onProgress?.({ file: f.name, fileBytes, fileSize: f.size, bytesReceived: this.bytesReceived });
-        if (batchBytes >= WRITE_BATCH || performance.now() - flushedAt >= WRITE_BATCH_MS) await flush();
-      }
-      await flush();
-    } finally {
-      await fh.close();
-    }
-    await res.done;
   }
 
   async pullFile(f: TransferFile): Promise<PulledFile> {

@@ -43,6 +43,17 @@ const TLS_EXIT_CODES = new Map<number, string>([
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 const HEADER_VALUE = /^[\x20-\x7e]*$/;
 
+function badToken(req: LinkRequest): ReplicationError | null {
+  if (TOKEN.test(req.token)) return null;
+  return new ReplicationError({
+    code: 'TRANSFER_HTTP',
+    message: 'a transfer token holds only URL-safe base64 characters',
+    context: { url: req.url },
+    hint: 'use the token the primary returned with the export',
+    retryable: false,
+  });
+}
+
 function failure(code: number, stderr: string, req: LinkRequest): ReplicationError {
   const context = { url: req.url, curlExit: code, stderr: stderr.trim().slice(0, 2000) };
   const tls = TLS_EXIT_CODES.get(code);
@@ -88,18 +99,8 @@ function parseHead(head: string): { status: number; headers: Record<string, stri
   return { status: Number(m[1]), headers };
 }
 
-export function linkGet(req: LinkRequest): Promise<LinkResponse> {
-  if (!TOKEN.test(req.token)) {
-    return Promise.reject(
-      new ReplicationError({
-        code: 'TRANSFER_HTTP',
-        message: 'a transfer token holds only URL-safe base64 characters',
-        context: { url: req.url },
-        hint: 'use the token the primary returned with the export',
-        retryable: false,
-      }),
-    );
-  }
+/** curl's arguments for one GET of `req`, the body going where `output` says. */
+function curlArgs(req: LinkRequest, output: string[]): string[] {
   const idleS = Math.max(1, Math.ceil(req.idleTimeoutMs / 1000));
   const args = [
     '--silent',
@@ -124,8 +125,7 @@ export function linkGet(req: LinkRequest): Promise<LinkResponse> {
     String(idleS),
     '--dump-header',
     '-',
-    '--output',
-    '-',
+    ...output,
     '--config',
     '-',
     ...Object.entries(req.headers).flatMap(([k, v]) => {
@@ -135,6 +135,13 @@ export function linkGet(req: LinkRequest): Promise<LinkResponse> {
     '--url',
     req.url,
   ];
+  return args;
+}
+
+export function linkGet(req: LinkRequest): Promise<LinkResponse> {
+  const bad = badToken(req);
+  if (bad !== null) return Promise.reject(bad);
+  const args = curlArgs(req, ['--output', '-']);
   const child = spawn('curl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end(`header = "Authorization: Bearer ${req.token}"\n`);
   let stderr = '';
@@ -198,4 +205,84 @@ export function linkGet(req: LinkRequest): Promise<LinkResponse> {
     done.catch(() => undefined);
     throw e;
   });
+}
+
+/** What a GET into a file answered: its status and headers (the body is in the file). */
+export interface FileResponse {
+  status: number;
+  /** Lower-cased names. */
+  headers: Record<string, string>;
+}
+
+/**
+ * One GET whose body curl writes straight into `path` (appended from `resumeFrom` with a Range,
+ * or the file started over when it is 0): no body byte passes through JavaScript. Error
+ * responses write nothing (`--fail`); their status is still answered. curl dies with this
+ * process (`setpriv --pdeathsig`), so a killed worker never leaves a writer behind that a
+ * restarted one would race. A server that answers a Range with the whole file (the file changed,
+ * `If-Range` failed) ends the request with TRANSFER_RESTART: start the file over.
+ */
+export async function linkGetToFile(
+  req: LinkRequest & { path: string; resumeFrom: number },
+): Promise<FileResponse> {
+  const bad = badToken(req);
+  if (bad !== null) throw bad;
+  const output = [
+    '--fail',
+    '--output',
+    req.path,
+    ...(req.resumeFrom > 0 ? ['--continue-at', String(req.resumeFrom)] : []),
+  ];
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'curl', ...curlArgs(req, output)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdin.end(`header = "Authorization: Bearer ${req.token}"\n`);
+  let stderr = '';
+  let head = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    if (stderr.length < 4000) stderr += s;
+  });
+  child.stdout.setEncoding('latin1');
+  child.stdout.on('data', (s: string) => {
+    if (head.length < 64 * 1024) head += s;
+  });
+  const abort = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  req.signal?.addEventListener('abort', abort, { once: true });
+  let code: number;
+  try {
+    code = await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (c) => resolve(c ?? -1));
+    });
+  } catch (e) {
+    throw new ReplicationError({
+      code: 'PROCESS_FAILED',
+      message: `curl could not run: ${String(e)}`,
+      context: { url: req.url },
+      hint: 'install curl and util-linux (setpriv)',
+      cause: e,
+    });
+  } finally {
+    req.signal?.removeEventListener('abort', abort);
+  }
+  if (req.signal?.aborted) throw req.signal.reason ?? new Error('aborted');
+  const end = head.indexOf('\r\n\r\n');
+  const parsed = end < 0 ? null : parseHead(head.slice(0, end));
+  if (code === 0 || (code === 22 && parsed !== null)) {
+    if (parsed === null) throw failure(-1, `${stderr}no response headers`, req);
+    return parsed;
+  }
+  if (code === 33) {
+    throw new ReplicationError({
+      code: 'TRANSFER_RESTART',
+      message: `${req.url}: the server answered the range from ${req.resumeFrom} with the whole file`,
+      context: { url: req.url, resumeFrom: req.resumeFrom },
+      hint: 'the file changed at the primary: it is fetched again from the start',
+      retryable: true,
+    });
+  }
+  throw failure(code, stderr, req);
 }

@@ -233,7 +233,7 @@ describe('replication cycle (real lab)', () => {
       expect(text).not.toContain(form);
   });
 
-  it('a stopped VM ships at most 1.2x its dirty bytes and its point is exact; the next online cycle is incremental', async () => {
+  it('a stopped VM ships at most 1.2x its dirty bytes and its point is exact; with nothing changed it ships no file and stays exact; the next online cycle is incremental', async () => {
     const vm = lab.vm;
     const base = (await lab.store.newestCommitted(vm.name))!;
     const seq = await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
@@ -254,12 +254,28 @@ describe('replication cycle (real lab)', () => {
     );
     expect(linkBytes).toBeLessThanOrEqual(1.2 * v.dirtyBytes! + vm.targets.length * 512 * KiB + 128 * KiB);
 
+    // Nothing changed since: the cycle ships no file (empty layers made at the secondary), and
+    // its point is still exact, with the same workload record and a checkpoint to go on from.
+    const idleBefore = await interCounters('primary');
+    const idle = await (await lab.cycle()).result;
+    const idleAfter = await interCounters('primary');
+    const iv = idle.vms[0]!;
+    expect(iv).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'offline', dirtyBytes: 0 });
+    expect(iv.bytesShipped).toBe(0);
+    expect(iv.bytesReceived).toBe(0);
+    expect(idleAfter.tx - idleBefore.tx).toBeLessThan(16 * KiB);
+    const mi = await expectExact(iv.pointId, vm.hostDisks);
+    expect(mi.disks.every((d) => d.parentPointId === m.pointId)).toBe(true);
+    expect(mi.disks.map((d) => d.contentDigest.root)).toEqual(m.disks.map((d) => d.contentDigest.root));
+    expect(mi.workload).toEqual(m.workload);
+    expect(mi.workload).toBeDefined();
+
     await virshPrimary(['start', vm.name]);
     await waitWorkload(vm, seq, 240_000);
-    const next = await pausedCycle('after-offline', m.sourceCheckpoint);
+    const next = await pausedCycle('after-offline', mi.sourceCheckpoint);
     expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'online' });
     const m2 = await expectExact(next.result.vms[0]!.pointId, next.refs);
-    expect(m2.disks.every((d) => d.parentPointId === m.pointId)).toBe(true);
+    expect(m2.disks.every((d) => d.parentPointId === mi.pointId)).toBe(true);
   });
 
   it('a lab cut mid-transfer, then heal: the cycle completes, no partial point is ever listed, the resume bound holds', async () => {
