@@ -8,12 +8,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signDecision } from '../approvals/keys.ts';
 import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
+import { operationStatus } from '../platform/operation-status.ts';
 import type { OperationKind, Plan } from '../runbooks/plan.ts';
 import {
   approvalUpdate,
   cancelOperationUpdate,
   commitUpdate,
   progressQuery,
+  reconcileUpdate,
   runbookStateQuery,
   signedPauseDecisionUpdate,
   startOperationUpdate,
@@ -25,7 +27,9 @@ import type {
   OperationProgress,
   OperationResult,
   PauseView,
+  ReconciledOperation,
   RunbookState,
+  StartOperationRequest,
   StartOperationResult,
 } from '../workflows/types.ts';
 
@@ -75,18 +79,47 @@ export async function startOperation(
   client: Client,
   req: {
     plan: Plan;
-    kind: OperationKind;
+    kind: StartOperationRequest['kind'];
     options?: OperationOptions;
     requestedBy?: string;
     taskQueue?: string;
   },
 ): Promise<StartOperationResult> {
-  const start = controllerStart(req.plan.runbook.name, req.taskQueue);
+  const attempt = () =>
+    refusalsAsErrors(() =>
+      client.workflow.executeUpdateWithStart(startOperationUpdate, {
+        args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],
+        startWorkflowOperation: controllerStart(req.plan.runbook.name, req.taskQueue),
+      }),
+    );
+  try {
+    return await attempt();
+  } catch (err) {
+    if (!(await reconciledConflict(client, req.plan.runbook.name, err))) throw err;
+    return attempt();
+  }
+}
+
+/**
+ * When `err` is a conflict with an operation that has closed without telling its controller
+ * (terminated by hand, say), asks the controller to reconcile and says whether it freed a slot.
+ * A conflict with a running operation stays a plain refusal: nothing is written to history.
+ */
+export async function reconciledConflict(client: Client, runbook: string, err: unknown): Promise<boolean> {
+  if (!(err instanceof RequestRefusedError) || err.code !== 'CONFLICT') return false;
+  const other = (err.details.conflictsWith as { id?: unknown } | undefined)?.id;
+  if (typeof other !== 'string') return false;
+  if ((await operationStatus(client, other)).status === 'RUNNING') return false;
+  const freed = await reconcile(client, runbook, `a new command found ${other} closed`);
+  return freed.length > 0;
+}
+
+/** Asks the controller to describe its operations in flight and free those that have closed. */
+export function reconcile(client: Client, runbook: string, reason: string): Promise<ReconciledOperation[]> {
   return refusalsAsErrors(() =>
-    client.workflow.executeUpdateWithStart(startOperationUpdate, {
-      args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],
-      startWorkflowOperation: start,
-    }),
+    client.workflow
+      .getHandle(controllerWorkflowId(runbook))
+      .executeUpdate(reconcileUpdate, { args: [{ reason }] }),
   );
 }
 
@@ -237,7 +270,7 @@ export function commitFailover(
 export function cancelOperation(
   client: Client,
   req: { runbook: string; operationId: string; reason: string },
-): Promise<{ id: string }> {
+): Promise<{ id: string; ended?: ReconciledOperation }> {
   return refusalsAsErrors(() =>
     client.workflow
       .getHandle(controllerWorkflowId(req.runbook))

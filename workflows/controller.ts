@@ -11,12 +11,15 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ControllerActivities } from '../activities/controller.ts';
 import { operationWorkflowId } from '../platform/names.ts';
 import { PLAN_VERSION } from '../runbooks/plan.ts';
 import { admitOperation } from './admission.ts';
@@ -26,9 +29,11 @@ import {
   cancelOperationUpdate,
   finalCycleDoneSignal,
   finalCycleSignal,
+  type OperationFinished,
   operationFinishedSignal,
   operationMilestoneSignal,
   pointsHeldSignal,
+  reconcileUpdate,
   runbookStateQuery,
   startOperationUpdate,
 } from './messages.ts';
@@ -37,7 +42,9 @@ import { SA } from './search-attributes.ts';
 import type {
   ControllerInput,
   OperationInput,
+  OperationStatus,
   OperationSummary,
+  ReconciledOperation,
   RunbookState,
   StartOperationRequest,
 } from './types.ts';
@@ -46,6 +53,23 @@ import { validateReplicationCycleInput } from './validate-replication.ts';
 
 /** Finished operations kept in the state for `status` and reports. */
 export const RECENT_KEPT = 20;
+
+/** Cancel describes its target first, so a closed one is freed instead of failing the cancel. */
+export const RECONCILE_PATCH = 'controller-reconciles-children';
+
+const { describeOperations } = proxyActivities<ControllerActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Why a slot was freed, for the operator reading `status` or the evidence. */
+function closedReason(s: OperationStatus, phase: string, why: string): string {
+  const how =
+    s.status === 'NOT_FOUND' ? 'is gone from Temporal' : `was ${s.status.toLowerCase().replace('_', ' ')}`;
+  const when = s.closedAt ? ` (closed ${s.closedAt})` : '';
+  const left = s.status === 'COMPLETED' ? '' : `; the runbook stays ${phase}: check where its VMs run`;
+  return `${s.id} ${how}${when} without reporting to its controller; slot freed on ${why}${left}`;
+}
 
 export function initialRunbookState(runbook: string): RunbookState {
   return {
@@ -207,13 +231,27 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   );
   setHandler(
     cancelOperationUpdate,
-    async ({ id }) => {
+    async ({ id, reason }) => {
+      if (patched(RECONCILE_PATCH)) {
+        // A child that already closed cannot be cancelled: free its slot and say how it ended.
+        const [ended] = await reconcile(`cancel (${reason})`, [id]);
+        if (ended) return { id, ended };
+      }
       await getExternalWorkflowHandle(id).cancel();
       return { id };
     },
     {
       validator: ({ id, reason }) => {
         if (!state.inFlight.some((o) => o.id === id)) {
+          const past = state.recent.find((o) => o.id === id);
+          if (past) {
+            throw ApplicationFailure.create({
+              type: 'ALREADY_ENDED',
+              message: `${id} already ended: ${past.outcome} at ${past.endedAt}${past.reconciled ? ` (${past.reconciled.reason})` : ''}`,
+              nonRetryable: true,
+              details: [{ hint: 'nothing to cancel; see lifeboat status', outcome: past.outcome }],
+            });
+          }
           throw ApplicationFailure.nonRetryable(`no operation ${id} is in flight`, 'NOT_IN_FLIGHT');
         }
         if (typeof reason !== 'string' || reason.trim() === '') {
@@ -288,14 +326,21 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     state.heldPoints[id] = [...new Set([...(state.heldPoints[id] ?? []), ...points])];
     publish();
   });
-  setHandler(operationFinishedSignal, (f) => {
+  /**
+   * Ends an operation in the state. `reconciled`: it closed without signalling; only a completed
+   * one (whose result says how it ended) moves the phase, anything else leaves it to an operator.
+   */
+  const finishOperation = (f: OperationFinished, reconciled?: OperationSummary['reconciled']): void => {
     const op = state.inFlight.find((o) => o.id === f.id);
     if (!op) return;
     state.inFlight = state.inFlight.filter((o) => o.id !== f.id);
     delete state.heldPoints[f.id];
     const now = new Date().toISOString();
     const ok = f.outcome === 'succeeded' || f.outcome === 'partial';
-    if (op.kind === 'failover') {
+    const phaseKnown = reconciled === undefined || reconciled.status === 'COMPLETED';
+    if (!phaseKnown) {
+      // Terminated or failed without a word: what it left at the sites is not known here.
+    } else if (op.kind === 'failover') {
       if (ok) {
         state.phase = 'failed-over-committed';
         state.activeSite = 'secondary';
@@ -325,6 +370,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       ...(f.verdict ? { verdict: f.verdict } : {}),
       ...(f.evidencePath ? { evidencePath: f.evidencePath } : {}),
       ...(f.report ? { report: f.report } : {}),
+      ...(reconciled ? { reconciled } : {}),
     };
     if (f.report) state.reportHead = { id: f.report.id, sha256: f.report.sha256 };
     if (op.forOperation) {
@@ -338,7 +384,29 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     }
     state.recent = [...state.recent, summary].slice(-RECENT_KEPT);
     publish();
-  });
+  };
+  setHandler(operationFinishedSignal, (f) => finishOperation(f));
+
+  /** Frees the slots of `ids` (default: every one in flight) whose workflows have closed. */
+  const reconcile = async (why: string, ids?: string[]): Promise<ReconciledOperation[]> => {
+    const asked = state.inFlight.filter((o) => !ids || ids.includes(o.id)).map((o) => o.id);
+    if (asked.length === 0) return [];
+    const statuses = await describeOperations({ ids: asked });
+    const freed: ReconciledOperation[] = [];
+    for (const s of statuses) {
+      const op = state.inFlight.find((o) => o.id === s.id);
+      // Still running, or its finished signal arrived while we asked: nothing to free.
+      if (!op || s.status === 'RUNNING') continue;
+      const reason = closedReason(s, state.phase, why);
+      const outcome = s.outcome ?? (s.status === 'CANCELLED' ? 'cancelled' : 'failed');
+      finishOperation({ id: s.id, outcome, error: s.error ?? reason }, { status: s.status, reason });
+      freed.push({ id: s.id, kind: op.kind, status: s.status, reason });
+    }
+    return freed;
+  };
+  setHandler(reconcileUpdate, ({ reason }) =>
+    reconcile(typeof reason === 'string' && reason.trim() !== '' ? reason : 'request'),
+  );
   publish();
 
   const limit = input.continueAsNewAfterEvents;

@@ -39,6 +39,34 @@ export interface OperationSummary extends OperationRef {
   verdict?: 'pass' | 'fail';
   evidencePath?: string;
   report?: ReportRef;
+  /** The operation closed without telling the controller; it found out by describing it. */
+  reconciled?: { status: OperationStatus['status']; reason: string };
+}
+
+/** What Temporal says of an operation workflow (platform/operation-status.ts). */
+export interface OperationStatus {
+  id: string;
+  status:
+    | 'RUNNING'
+    | 'COMPLETED'
+    | 'FAILED'
+    | 'CANCELLED'
+    | 'TERMINATED'
+    | 'TIMED_OUT'
+    | 'NOT_FOUND'
+    | 'UNKNOWN';
+  closedAt?: string;
+  /** A completed operation's own outcome (from its result). */
+  outcome?: OperationOutcome;
+  error?: string;
+}
+
+/** An in-flight slot the controller freed because its operation had closed without signalling. */
+export interface ReconciledOperation {
+  id: string;
+  kind: ControllerOpKind;
+  status: OperationStatus['status'];
+  reason: string;
 }
 
 /** A published report: its id, the sha256 of its signed file, and its page. */
