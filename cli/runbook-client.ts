@@ -7,12 +7,14 @@ import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } fr
 import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signDecision } from '../approvals/keys.ts';
 import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
+import { peopleChangeStepId, peopleFingerprint, peopleOf } from '../approvals/people.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
 import { operationStatus } from '../platform/operation-status.ts';
 import type { OperationKind, Plan } from '../runbooks/plan.ts';
 import {
   approvalUpdate,
   cancelOperationUpdate,
+  changePeopleUpdate,
   commitUpdate,
   progressQuery,
   reconcileUpdate,
@@ -27,6 +29,7 @@ import type {
   OperationProgress,
   OperationResult,
   PauseView,
+  PeopleChange,
   ReconciledOperation,
   RunbookState,
   StartOperationRequest,
@@ -253,6 +256,39 @@ export async function decidePause(
   });
   return refusalsAsErrors(() =>
     client.workflow.getHandle(pause.workflowId).executeUpdate(signedPauseDecisionUpdate, { args: [signed] }),
+  );
+}
+
+/**
+ * Signs `{workflowId: runbook/<name>, stepId: people:<pinned>-><plan's>, decision: change-people}`
+ * and asks the controller to pin the people of `plan` instead of the pinned ones.
+ */
+export async function changePeople(
+  client: Client,
+  req: { plan: Plan; reason: string; key: OperatorKey; now?: Date },
+): Promise<PeopleChange> {
+  const runbook = req.plan.runbook.name;
+  const state = await runbookState(client, runbook).catch(() => undefined);
+  if (!state?.people) {
+    throw new RequestRefusedError(
+      'NOT_PINNED',
+      `nothing is pinned for runbook ${runbook} yet`,
+      "its first operation pins the Plan's people",
+      {},
+    );
+  }
+  const workflowId = controllerWorkflowId(runbook);
+  const signed = signDecision(req.key, {
+    workflowId,
+    stepId: peopleChangeStepId(state.people.fingerprint, peopleFingerprint(peopleOf(req.plan))),
+    decision: 'change-people',
+    reason: req.reason,
+    time: (req.now ?? new Date()).toISOString(),
+  });
+  return refusalsAsErrors(() =>
+    client.workflow
+      .getHandle(workflowId)
+      .executeUpdate(changePeopleUpdate, { args: [{ plan: req.plan, signed }] }),
   );
 }
 

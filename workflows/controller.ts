@@ -20,13 +20,24 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ControllerActivities } from '../activities/controller.ts';
+import { holdersOf } from '../approvals/deciders.ts';
+import {
+  administeringRoles,
+  peopleChangeStepId,
+  peopleDiff,
+  peopleFingerprint,
+  peopleOf,
+} from '../approvals/people.ts';
+import { checkOperatorDecision } from '../approvals/verify.ts';
 import { operationWorkflowId } from '../platform/names.ts';
-import { PLAN_VERSION } from '../runbooks/plan.ts';
+import { verifyPlanHash } from '../runbooks/hash.ts';
+import { PLAN_VERSION, type Plan } from '../runbooks/plan.ts';
 import { admitOperation } from './admission.ts';
 import { BAD_INPUT } from './guard.ts';
 import { operationWorkflow } from './interpreter.ts';
 import {
   cancelOperationUpdate,
+  changePeopleUpdate,
   finalCycleDoneSignal,
   finalCycleSignal,
   type OperationFinished,
@@ -44,6 +55,8 @@ import type {
   OperationInput,
   OperationStatus,
   OperationSummary,
+  PeopleChange,
+  PinnedPeople,
   ReconciledOperation,
   RunbookState,
   StartOperationRequest,
@@ -53,6 +66,21 @@ import { validateReplicationCycleInput } from './validate-replication.ts';
 
 /** Finished operations kept in the state for `status` and reports. */
 export const RECENT_KEPT = 20;
+
+/** Signed people changes kept in the state (the evidence of who changed who may decide). */
+export const PEOPLE_CHANGES_KEPT = 20;
+
+/** The people of `plan`, pinned now. */
+function pin(plan: Plan, changes: PeopleChange[] = []): PinnedPeople {
+  const people = peopleOf(plan);
+  return {
+    ...people,
+    fingerprint: peopleFingerprint(people),
+    pinnedAt: new Date().toISOString(),
+    planHash: plan.hash,
+    changes,
+  };
+}
 
 /** Cancel describes its target first, so a closed one is freed instead of failing the cancel. */
 export const RECONCILE_PATCH = 'controller-reconciles-children';
@@ -153,6 +181,33 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     }
   };
 
+  /**
+   * Refuses a Plan whose operators, roles or keys differ from the pinned ones: whoever may start
+   * an operation must not be able to add their own key as an approver.
+   */
+  const refuseChangedPeople = (plan: Plan): void => {
+    const pinned = state.people;
+    if (!pinned) return;
+    const offered = peopleOf(plan);
+    const fingerprint = peopleFingerprint(offered);
+    if (fingerprint === pinned.fingerprint) return;
+    const diff = peopleDiff(pinned, offered);
+    const roles = administeringRoles(pinned);
+    throw ApplicationFailure.create({
+      type: 'PEOPLE_CHANGED',
+      message: `the Plan changes the operators, roles or keys pinned for runbook ${state.runbook}: ${diff.join('; ')}`,
+      nonRetryable: true,
+      details: [
+        {
+          hint: `an operator holding ${roles.join(' or ') || '(no role)'} (${holdersOf(roles, pinned.roles).join(', ') || 'nobody'}) signs the change first: lifeboat operator approve-change <runbook file> --reason "why"`,
+          pinned: pinned.fingerprint,
+          offered: fingerprint,
+          diff,
+        },
+      ],
+    });
+  };
+
   /** The id the next operation of `kind` gets (its counter is bumped when it is admitted). */
   const nextOperationId = (kind: StartOperationRequest['kind']): string =>
     operationWorkflowId(state.runbook, kind, (state.counters[kind] ?? 0) + 1);
@@ -162,6 +217,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     startOperationUpdate,
     async (req) => {
       validateStart(req);
+      // The first operation pins who may decide; later Plans must match (checked by the validator).
+      if (!state.people) state.people = pin(req.plan);
       const admission = admitOperation(state.phase, state.inFlight, req.kind);
       const id = nextOperationId(req.kind);
       state.counters[req.kind] = (state.counters[req.kind] ?? 0) + 1;
@@ -212,6 +269,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     {
       validator: (req: StartOperationRequest) => {
         validateStart(req);
+        refuseChangedPeople(req.plan);
         // Refuse here whatever the child would refuse at its start: a child that fails its own
         // input check never reports back, and would stay in flight, blocking the runbook.
         const controllerId = workflowInfo().workflowId;
@@ -404,6 +462,94 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     }
     return freed;
   };
+  /** The pinned set a change would replace, and the step id its signature must name. */
+  const peopleChangeStep = (plan: Plan) => {
+    const pinned = state.people;
+    const offered = peopleFingerprint(peopleOf(plan));
+    return pinned ? { pinned, offered, stepId: peopleChangeStepId(pinned.fingerprint, offered) } : undefined;
+  };
+  setHandler(
+    changePeopleUpdate,
+    ({ plan, signed }) => {
+      // The validator checked plan, signature and role (and is skipped on replay): state only here.
+      const step = peopleChangeStep(plan);
+      if (!step || signed.payload.stepId !== step.stepId) {
+        throw ApplicationFailure.nonRetryable(
+          'the pinned people changed meanwhile; sign again',
+          'WRONG_STEP',
+        );
+      }
+      const role = administeringRoles(step.pinned).find((r) =>
+        step.pinned.roles[r]?.includes(signed.operator),
+      );
+      const change: PeopleChange = {
+        stepId: step.stepId,
+        group: '',
+        decision: 'change-people',
+        operator: signed.operator,
+        role: role ?? '',
+        reason: signed.payload.reason,
+        signedAt: signed.payload.time,
+        recordedAt: new Date().toISOString(),
+        signature: signed.signature,
+        from: step.pinned.fingerprint,
+        to: step.offered,
+        diff: peopleDiff(step.pinned, peopleOf(plan)),
+      };
+      state.people = pin(plan, [...step.pinned.changes, change].slice(-PEOPLE_CHANGES_KEPT));
+      publish();
+      return change;
+    },
+    {
+      validator: ({ plan, signed }) => {
+        if (!plan || typeof plan !== 'object' || plan.version !== PLAN_VERSION || !verifyPlanHash(plan)) {
+          throw ApplicationFailure.nonRetryable('changePeople needs a valid Plan (version, hash)', BAD_INPUT);
+        }
+        if (plan.runbook?.name !== state.runbook) {
+          throw ApplicationFailure.nonRetryable(
+            `plan is for runbook ${String(plan.runbook?.name)}, this controller is ${state.runbook}`,
+            BAD_INPUT,
+          );
+        }
+        const step = peopleChangeStep(plan);
+        if (!step) {
+          throw ApplicationFailure.nonRetryable(
+            `nothing is pinned for runbook ${state.runbook} yet: its first operation pins the Plan's people`,
+            'NOT_PINNED',
+          );
+        }
+        if (step.offered === step.pinned.fingerprint) {
+          throw ApplicationFailure.nonRetryable(
+            `the Plan's people are the pinned ones (${step.offered})`,
+            'NO_CHANGE',
+          );
+        }
+        if (!signed || typeof signed !== 'object' || !signed.payload) {
+          throw ApplicationFailure.nonRetryable('a people change must be signed', 'BAD_SIGNATURE');
+        }
+        const refusal = checkOperatorDecision(signed, {
+          workflowId: workflowInfo().workflowId,
+          stepId: step.stepId,
+          now: Date.now(),
+          operators: step.pinned.operators,
+          roles: step.pinned.roles,
+          seenSignatures: new Set(step.pinned.changes.map((c) => c.signature)),
+          decisions: ['change-people'],
+          eligible: administeringRoles(step.pinned),
+          since: Date.parse(step.pinned.pinnedAt),
+          what: 'people change',
+        });
+        if (refusal) {
+          throw ApplicationFailure.create({
+            type: refusal.code,
+            message: refusal.message,
+            nonRetryable: true,
+            details: [{ hint: refusal.hint }],
+          });
+        }
+      },
+    },
+  );
   setHandler(reconcileUpdate, ({ reason }) =>
     reconcile(typeof reason === 'string' && reason.trim() !== '' ? reason : 'request'),
   );

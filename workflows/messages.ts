@@ -13,6 +13,7 @@ import type {
   OperationProgress,
   PauseDecisionRequest,
   PauseView,
+  PeopleChange,
   ReconciledOperation,
   ReportRef,
   RunbookState,
@@ -41,6 +42,13 @@ export const reconcileUpdate = defineUpdate<ReconciledOperation[], [{ reason?: s
   'lifeboat.reconcile',
 );
 export const runbookStateQuery = defineQuery<RunbookState>('lifeboat.runbookState');
+/**
+ * Re-pins the runbook's people to those of `plan`, signed (decision `change-people`, step
+ * `people:<pinned>-><new>`) by an operator holding an administering role of the pinned set.
+ */
+export const changePeopleUpdate = defineUpdate<PeopleChange, [{ plan: Plan; signed: SignedDecision }]>(
+  'lifeboat.changePeople',
+);
 /** Sent by an operation to its controller when it ends, whatever the outcome. */
 export const operationFinishedSignal = defineSignal<[OperationFinished]>('lifeboat.operationFinished');
 
