@@ -4,6 +4,7 @@
  * asking the controller to reconcile, so a plain conflict stays a refusal without history.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { OperationFinished } from '../workflows/messages.ts';
 import type { OperationStatus } from '../workflows/types.ts';
 
 export async function operationStatus(client: Client, id: string): Promise<OperationStatus> {
@@ -23,13 +24,18 @@ export async function operationStatus(client: Client, id: string): Promise<Opera
   if (status === 'COMPLETED') {
     // The operation's own result carries its outcome (operations and replication cycles alike).
     const result = (await handle.result().catch(() => undefined)) as
-      | { outcome?: OperationStatus['outcome']; error?: string }
+      | (Omit<OperationFinished, 'id'> & { outcome?: OperationStatus['outcome'] })
       | undefined;
+    // What its finished signal would have carried: the drill's verdict and report among it.
+    const { outcome, error, decisions, verdict, evidencePath, report } = result ?? {};
     return {
       ...base,
       status,
-      ...(result?.outcome ? { outcome: result.outcome } : {}),
-      ...(result?.error ? { error: result.error } : {}),
+      ...(outcome ? { outcome } : {}),
+      ...(error ? { error } : {}),
+      ...(decisions || verdict || evidencePath || report
+        ? { finished: { decisions, verdict, evidencePath, report } }
+        : {}),
     };
   }
   if (status === 'FAILED') {

@@ -457,7 +457,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       if (!op || s.status === 'RUNNING') continue;
       const reason = closedReason(s, state.phase, why);
       const outcome = s.outcome ?? (s.status === 'CANCELLED' ? 'cancelled' : 'failed');
-      finishOperation({ id: s.id, outcome, error: s.error ?? reason }, { status: s.status, reason });
+      const error = s.status === 'COMPLETED' ? s.error : (s.error ?? reason);
+      finishOperation(
+        { ...s.finished, id: s.id, outcome, ...(error ? { error } : {}) },
+        { status: s.status, reason },
+      );
       freed.push({ id: s.id, kind: op.kind, status: s.status, reason });
     }
     return freed;

@@ -60,6 +60,13 @@ export interface OperationStatus {
   /** A completed operation's own outcome (from its result). */
   outcome?: OperationOutcome;
   error?: string;
+  /** A completed operation's result, as its finished signal would have carried it. */
+  finished?: {
+    decisions?: ApprovalRecord[];
+    verdict?: 'pass' | 'fail';
+    evidencePath?: string;
+    report?: ReportRef;
+  };
 }
 
 /** An in-flight slot the controller freed because its operation had closed without signalling. */
