@@ -10,6 +10,7 @@ import {
 } from '../../../cli/runbook-client.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
+import { saveHistory } from '../../support/histories.ts';
 import { ALICE_SECRET, diamondPlan, rehash } from '../../support/plans.ts';
 import { aliceApproves, eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
@@ -113,6 +114,8 @@ describe('pinned operators, roles and keys', () => {
         'PEOPLE_CHANGED',
         expect.stringContaining('operator carol removed'),
       ]);
+      await controller.terminate('end of test');
+      await saveHistory(h.client, controllerWorkflowId(runbook), 'runbookController', 'people-change');
     });
   });
 });
