@@ -7,6 +7,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SiteDriver } from '../drivers/types.ts';
 import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from './checks.ts';
+import { createControllerActivities } from './controller.ts';
 import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
 import { createFailoverActivities } from './failover.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
@@ -66,6 +67,7 @@ export interface SiteDeps {
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
   return {
     ...createEvidenceActivities(deps),
+    ...createControllerActivities(),
     ...createProtectionActivities({ metrics: deps.protectionMetrics }),
   };
 }

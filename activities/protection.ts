@@ -3,13 +3,10 @@
  * pause a failover puts on them. They use the worker's own client (`Context.current().client`).
  */
 import { Context } from '@temporalio/activity';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { controllerStart } from '../cli/runbook-client.ts';
+import { RequestRefusedError, startOperation } from '../cli/runbook-client.ts';
 import { setProtectionPaused as pauseSchedules } from '../platform/protection.ts';
 import type { Plan } from '../runbooks/plan.ts';
-import { startOperationUpdate } from '../workflows/messages.ts';
 
 export interface RequestOperationInput {
   plan: Plan;
@@ -82,22 +79,18 @@ export function createProtectionActivities(deps: { metrics?: ProtectionMetrics }
       metrics?.rpoObjective.set({ runbook }, input.plan.objectives.rpoMs / 1000);
       if (input.plan.drill?.everyMs) metrics?.drillInterval.set({ runbook }, input.plan.drill.everyMs / 1000);
       try {
-        const r = await client.workflow.executeUpdateWithStart(startOperationUpdate, {
-          args: [
-            {
-              kind: input.kind,
-              plan: input.plan,
-              ...(input.kind === 'drill' && input.requestedBy ? { requestedBy: input.requestedBy } : {}),
-            },
-          ],
-          startWorkflowOperation: controllerStart(input.plan.runbook.name, input.taskQueue),
+        const r = await startOperation(client, {
+          kind: input.kind,
+          plan: input.plan,
+          taskQueue: input.taskQueue,
+          ...(input.kind === 'drill' && input.requestedBy ? { requestedBy: input.requestedBy } : {}),
         });
         return { admitted: true, id: r.id };
       } catch (err) {
-        const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-        if (!(cause instanceof ApplicationFailure)) throw err;
+        // startOperation already asked the controller to free a slot held by a closed operation.
+        if (!(err instanceof RequestRefusedError)) throw err;
         metrics?.runs.inc({ runbook, kind: input.kind, outcome: 'refused' });
-        return { admitted: false, code: cause.type ?? 'REFUSED', message: cause.message };
+        return { admitted: false, code: err.code, message: err.message };
       }
     },
 

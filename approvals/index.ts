@@ -5,7 +5,13 @@
  */
 export { holdersOf, pauseDeciderRoles } from './deciders.ts';
 export { base64ToBytes, bytesToBase64, utf8Encode } from './encoding.ts';
-export type { DecisionPayload, GateDecision, PauseChoice, SignedDecision } from './payload.ts';
+export type {
+  DecisionPayload,
+  GateDecision,
+  OperatorChoice,
+  PauseChoice,
+  SignedDecision,
+} from './payload.ts';
 export {
   canonicalJson,
   GATE_DECISIONS,
@@ -14,9 +20,25 @@ export {
   pauseStepId,
   signingBytes,
 } from './payload.ts';
-export type { DecisionRefusal, DecisionRefusalCode, GateContext, PauseContext } from './verify.ts';
+export type { People } from './people.ts';
+export {
+  administeringRoles,
+  PEOPLE_STEP_PREFIX,
+  peopleChangeStepId,
+  peopleDiff,
+  peopleFingerprint,
+  peopleOf,
+} from './people.ts';
+export type {
+  DecisionRefusal,
+  DecisionRefusalCode,
+  GateContext,
+  OperatorDecisionContext,
+  PauseContext,
+} from './verify.ts';
 export {
   checkDecision,
+  checkOperatorDecision,
   checkPauseDecision,
   DECISION_SKEW_MS,
   decodePublicKey,

@@ -10,6 +10,19 @@ export type GateDecision = 'approve' | 'reject';
 /** What to do with a group paused by `onFailure: pause`: run it again, skip it, roll back. */
 export type PauseChoice = 'retry' | 'skip' | 'rollback';
 
+/**
+ * Operator decisions outside gates and pauses (approvals/verify.ts checkOperatorDecision): a
+ * failover's commit or rollback, a cancel, a change of the pinned people, and the fence's and
+ * divergent blocks' decisions.
+ */
+export type OperatorChoice =
+  | 'commit'
+  | 'rollback-failover'
+  | 'cancel'
+  | 'change-people'
+  | 'unfence'
+  | 'discard-divergent';
+
 export const GATE_DECISIONS: readonly GateDecision[] = ['approve', 'reject'];
 export const PAUSE_CHOICES: readonly PauseChoice[] = ['retry', 'skip', 'rollback'];
 
@@ -33,7 +46,7 @@ export interface DecisionPayload {
   /** A gate's step id, or a pause's (`pause:<group>/<n>`). */
   stepId: string;
   /** approve|reject for a gate, retry|skip|rollback for a pause; each side refuses the other's. */
-  decision: GateDecision | PauseChoice;
+  decision: GateDecision | PauseChoice | OperatorChoice;
   reason: string;
   /** ISO-8601 UTC time of signing. */
   time: string;

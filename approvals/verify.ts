@@ -22,7 +22,8 @@ export type DecisionRefusalCode =
   | 'BAD_KEY'
   | 'BAD_SIGNATURE'
   | 'REPLAYED'
-  | 'STALE';
+  | 'STALE'
+  | 'WRONG_STEP';
 
 export interface DecisionRefusal {
   code: DecisionRefusalCode;
@@ -31,7 +32,7 @@ export interface DecisionRefusal {
 }
 
 /** What a decision is checked against, apart from what it decides: the runbook's people. */
-interface SignerContext {
+export interface SignerContext {
   workflowId: string;
   stepId: string;
   /** The current workflow time (ms since epoch). */
@@ -95,6 +96,37 @@ export function checkPauseDecision(d: SignedDecision, pause: PauseContext): Deci
   });
 }
 
+/**
+ * A decision that is neither a gate's nor a pause's: commit, rollback-failover, cancel, a change
+ * of the pinned people, unfence, discard-divergent. The caller names what may be decided, by
+ * which roles, and since when; the signature, the role and the freshness are checked as for gates.
+ */
+export interface OperatorDecisionContext extends SignerContext {
+  /** The decision values this step accepts. */
+  decisions: readonly string[];
+  /** Holding any one of these roles lets an operator decide. */
+  eligible: readonly string[];
+  /** When the decision became possible (ms since epoch): older signatures are stale. */
+  since: number;
+  /** What is decided, for messages ("commit", "people change"). */
+  what: string;
+}
+
+/** Undefined when the operator decision may be accepted; otherwise why not. */
+export function checkOperatorDecision(
+  d: SignedDecision,
+  ctx: OperatorDecisionContext,
+): DecisionRefusal | undefined {
+  return checkSigned(d, ctx, {
+    decisions: ctx.decisions,
+    badDecision: 'BAD_DECISION',
+    wrongStep: 'WRONG_STEP',
+    eligible: ctx.eligible,
+    openedAt: ctx.since,
+    what: ctx.what,
+  });
+}
+
 function checkSigned(
   d: SignedDecision,
   ctx: SignerContext,
@@ -114,7 +146,7 @@ function checkSigned(
   if (p.stepId !== ctx.stepId) {
     return refuse(o.wrongStep, `signed for step ${String(p.stepId)}, not ${ctx.stepId}`, 'sign again');
   }
-  if (!o.decisions.includes(p.decision)) {
+  if (!o.decisions.includes(p.decision as string)) {
     return refuse(
       o.badDecision,
       `unknown ${o.what} decision ${String(p.decision)}`,

@@ -7,13 +7,17 @@ import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } fr
 import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signDecision } from '../approvals/keys.ts';
 import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
+import { peopleChangeStepId, peopleFingerprint, peopleOf } from '../approvals/people.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
+import { operationStatus } from '../platform/operation-status.ts';
 import type { OperationKind, Plan } from '../runbooks/plan.ts';
 import {
   approvalUpdate,
   cancelOperationUpdate,
+  changePeopleUpdate,
   commitUpdate,
   progressQuery,
+  reconcileUpdate,
   runbookStateQuery,
   signedPauseDecisionUpdate,
   startOperationUpdate,
@@ -25,7 +29,10 @@ import type {
   OperationProgress,
   OperationResult,
   PauseView,
+  PeopleChange,
+  ReconciledOperation,
   RunbookState,
+  StartOperationRequest,
   StartOperationResult,
 } from '../workflows/types.ts';
 
@@ -75,18 +82,47 @@ export async function startOperation(
   client: Client,
   req: {
     plan: Plan;
-    kind: OperationKind;
+    kind: StartOperationRequest['kind'];
     options?: OperationOptions;
     requestedBy?: string;
     taskQueue?: string;
   },
 ): Promise<StartOperationResult> {
-  const start = controllerStart(req.plan.runbook.name, req.taskQueue);
+  const attempt = () =>
+    refusalsAsErrors(() =>
+      client.workflow.executeUpdateWithStart(startOperationUpdate, {
+        args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],
+        startWorkflowOperation: controllerStart(req.plan.runbook.name, req.taskQueue),
+      }),
+    );
+  try {
+    return await attempt();
+  } catch (err) {
+    if (!(await reconciledConflict(client, req.plan.runbook.name, err))) throw err;
+    return attempt();
+  }
+}
+
+/**
+ * When `err` is a conflict with an operation that has closed without telling its controller
+ * (terminated by hand, say), asks the controller to reconcile and says whether it freed a slot.
+ * A conflict with a running operation stays a plain refusal: nothing is written to history.
+ */
+export async function reconciledConflict(client: Client, runbook: string, err: unknown): Promise<boolean> {
+  if (!(err instanceof RequestRefusedError) || err.code !== 'CONFLICT') return false;
+  const other = (err.details.conflictsWith as { id?: unknown } | undefined)?.id;
+  if (typeof other !== 'string') return false;
+  if ((await operationStatus(client, other)).status === 'RUNNING') return false;
+  const freed = await reconcile(client, runbook, `a new command found ${other} closed`);
+  return freed.length > 0;
+}
+
+/** Asks the controller to describe its operations in flight and free those that have closed. */
+export function reconcile(client: Client, runbook: string, reason: string): Promise<ReconciledOperation[]> {
   return refusalsAsErrors(() =>
-    client.workflow.executeUpdateWithStart(startOperationUpdate, {
-      args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],
-      startWorkflowOperation: start,
-    }),
+    client.workflow
+      .getHandle(controllerWorkflowId(runbook))
+      .executeUpdate(reconcileUpdate, { args: [{ reason }] }),
   );
 }
 
@@ -223,6 +259,39 @@ export async function decidePause(
   );
 }
 
+/**
+ * Signs `{workflowId: runbook/<name>, stepId: people:<pinned>-><plan's>, decision: change-people}`
+ * and asks the controller to pin the people of `plan` instead of the pinned ones.
+ */
+export async function changePeople(
+  client: Client,
+  req: { plan: Plan; reason: string; key: OperatorKey; now?: Date },
+): Promise<PeopleChange> {
+  const runbook = req.plan.runbook.name;
+  const state = await runbookState(client, runbook).catch(() => undefined);
+  if (!state?.people) {
+    throw new RequestRefusedError(
+      'NOT_PINNED',
+      `nothing is pinned for runbook ${runbook} yet`,
+      "its first operation pins the Plan's people",
+      {},
+    );
+  }
+  const workflowId = controllerWorkflowId(runbook);
+  const signed = signDecision(req.key, {
+    workflowId,
+    stepId: peopleChangeStepId(state.people.fingerprint, peopleFingerprint(peopleOf(req.plan))),
+    decision: 'change-people',
+    reason: req.reason,
+    time: (req.now ?? new Date()).toISOString(),
+  });
+  return refusalsAsErrors(() =>
+    client.workflow
+      .getHandle(workflowId)
+      .executeUpdate(changePeopleUpdate, { args: [{ plan: req.plan, signed }] }),
+  );
+}
+
 export function commitFailover(
   client: Client,
   req: { operationId: string; decision: 'commit' | 'rollback'; reason: string; by?: string },
@@ -237,7 +306,7 @@ export function commitFailover(
 export function cancelOperation(
   client: Client,
   req: { runbook: string; operationId: string; reason: string },
-): Promise<{ id: string }> {
+): Promise<{ id: string; ended?: ReconciledOperation }> {
   return refusalsAsErrors(() =>
     client.workflow
       .getHandle(controllerWorkflowId(req.runbook))

@@ -67,8 +67,23 @@ export const checkEvidenceSchema = z.object({
 export const approvalEvidenceSchema = z.object({
   stepId: z.string(),
   group: z.string(),
-  /** approve|reject for a gate; retry|skip|rollback for a paused group (stepId pause:<group>/<n>). */
-  decision: z.enum(['approve', 'reject', 'retry', 'skip', 'rollback']),
+  /**
+   * approve|reject for a gate; retry|skip|rollback for a paused group (stepId pause:<group>/<n>);
+   * the other operator decisions (commit, rollback-failover, cancel, ...: approvals/payload.ts).
+   */
+  decision: z.enum([
+    'approve',
+    'reject',
+    'retry',
+    'skip',
+    'rollback',
+    'commit',
+    'rollback-failover',
+    'cancel',
+    'change-people',
+    'unfence',
+    'discard-divergent',
+  ]),
   operator: z.string(),
   role: z.string(),
   reason: z.string(),

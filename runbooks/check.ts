@@ -118,6 +118,16 @@ function checkPeople(root: Obj, groups: GroupView[], add: Add): void {
     });
   }
   const roleNames = Object.keys(roles);
+  const administrators = own(root, 'administrators');
+  list(administrators).forEach((r, i) => {
+    if (typeof r !== 'string' || Object.hasOwn(roles, r)) return;
+    const guess = didYouMean(r, roleNames);
+    add(['administrators', i], {
+      code: 'unknown-role',
+      message: `administrators names role '${r}', which is not declared`,
+      hint: guess ? `did you mean '${guess}'?` : `declare roles.${r}: [<operator>]`,
+    });
+  });
   for (const g of groups) {
     for (const s of g.steps) {
       if (s.kind !== 'approval' || s.role === undefined || Object.hasOwn(roles, s.role)) continue;

@@ -207,6 +207,7 @@ export function compilePlan(runbook: Runbook, source: PlanSource): Plan {
     },
     operators,
     roles,
+    ...(runbook.administrators ? { administrators: [...runbook.administrators] } : {}),
     groups,
     waves,
     drill,

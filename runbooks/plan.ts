@@ -26,6 +26,11 @@ export interface Plan {
   operators: Record<string, { key: string }>;
   /** role -> operator names allowed to decide gates of that role. */
   roles: Record<string, string[]>;
+  /**
+   * Roles whose operators may sign a change of the operators, roles and keys its controller
+   * pinned (approvals/people.ts); absent: every role.
+   */
+  administrators?: string[];
   /** Groups in wave order; `waves[i]` lists the names of the groups of wave i. */
   groups: PlanGroup[];
   waves: string[][];

@@ -227,6 +227,10 @@ export const RunbookSchema = z
       .record(safeName('role'), z.array(safeName('operator name')))
       .optional()
       .meta({ description: 'role -> the operators who may approve its gates.' }),
+    administrators: z.array(safeName('role')).min(1).optional().meta({
+      description:
+        'Roles whose operators may sign a change of the operators, roles and keys the controller pinned (default: every role).',
+    }),
     sites: z.strictObject({ primary: Site, secondary: Site }),
     replication: z.strictObject({
       every: Duration.meta({ description: 'How often a recovery point is taken.' }),

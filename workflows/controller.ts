@@ -11,24 +11,40 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ControllerActivities } from '../activities/controller.ts';
+import { holdersOf } from '../approvals/deciders.ts';
+import {
+  administeringRoles,
+  peopleChangeStepId,
+  peopleDiff,
+  peopleFingerprint,
+  peopleOf,
+} from '../approvals/people.ts';
+import { checkOperatorDecision } from '../approvals/verify.ts';
 import { operationWorkflowId } from '../platform/names.ts';
-import { PLAN_VERSION } from '../runbooks/plan.ts';
+import { verifyPlanHash } from '../runbooks/hash.ts';
+import { PLAN_VERSION, type Plan } from '../runbooks/plan.ts';
 import { admitOperation } from './admission.ts';
 import { BAD_INPUT } from './guard.ts';
 import { operationWorkflow } from './interpreter.ts';
 import {
   cancelOperationUpdate,
+  changePeopleUpdate,
   finalCycleDoneSignal,
   finalCycleSignal,
+  type OperationFinished,
   operationFinishedSignal,
   operationMilestoneSignal,
   pointsHeldSignal,
+  reconcileUpdate,
   runbookStateQuery,
   startOperationUpdate,
 } from './messages.ts';
@@ -37,7 +53,11 @@ import { SA } from './search-attributes.ts';
 import type {
   ControllerInput,
   OperationInput,
+  OperationStatus,
   OperationSummary,
+  PeopleChange,
+  PinnedPeople,
+  ReconciledOperation,
   RunbookState,
   StartOperationRequest,
 } from './types.ts';
@@ -46,6 +66,38 @@ import { validateReplicationCycleInput } from './validate-replication.ts';
 
 /** Finished operations kept in the state for `status` and reports. */
 export const RECENT_KEPT = 20;
+
+/** Signed people changes kept in the state (the evidence of who changed who may decide). */
+export const PEOPLE_CHANGES_KEPT = 20;
+
+/** The people of `plan`, pinned now. */
+function pin(plan: Plan, changes: PeopleChange[] = []): PinnedPeople {
+  const people = peopleOf(plan);
+  return {
+    ...people,
+    fingerprint: peopleFingerprint(people),
+    pinnedAt: new Date().toISOString(),
+    planHash: plan.hash,
+    changes,
+  };
+}
+
+/** Cancel describes its target first, so a closed one is freed instead of failing the cancel. */
+export const RECONCILE_PATCH = 'controller-reconciles-children';
+
+const { describeOperations } = proxyActivities<ControllerActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Why a slot was freed, for the operator reading `status` or the evidence. */
+function closedReason(s: OperationStatus, phase: string, why: string): string {
+  const how =
+    s.status === 'NOT_FOUND' ? 'is gone from Temporal' : `was ${s.status.toLowerCase().replace('_', ' ')}`;
+  const when = s.closedAt ? ` (closed ${s.closedAt})` : '';
+  const left = s.status === 'COMPLETED' ? '' : `; the runbook stays ${phase}: check where its VMs run`;
+  return `${s.id} ${how}${when} without reporting to its controller; slot freed on ${why}${left}`;
+}
 
 export function initialRunbookState(runbook: string): RunbookState {
   return {
@@ -129,6 +181,33 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     }
   };
 
+  /**
+   * Refuses a Plan whose operators, roles or keys differ from the pinned ones: whoever may start
+   * an operation must not be able to add their own key as an approver.
+   */
+  const refuseChangedPeople = (plan: Plan): void => {
+    const pinned = state.people;
+    if (!pinned) return;
+    const offered = peopleOf(plan);
+    const fingerprint = peopleFingerprint(offered);
+    if (fingerprint === pinned.fingerprint) return;
+    const diff = peopleDiff(pinned, offered);
+    const roles = administeringRoles(pinned);
+    throw ApplicationFailure.create({
+      type: 'PEOPLE_CHANGED',
+      message: `the Plan changes the operators, roles or keys pinned for runbook ${state.runbook}: ${diff.join('; ')}`,
+      nonRetryable: true,
+      details: [
+        {
+          hint: `an operator holding ${roles.join(' or ') || '(no role)'} (${holdersOf(roles, pinned.roles).join(', ') || 'nobody'}) signs the change first: lifeboat operator approve-change <runbook file> --reason "why"`,
+          pinned: pinned.fingerprint,
+          offered: fingerprint,
+          diff,
+        },
+      ],
+    });
+  };
+
   /** The id the next operation of `kind` gets (its counter is bumped when it is admitted). */
   const nextOperationId = (kind: StartOperationRequest['kind']): string =>
     operationWorkflowId(state.runbook, kind, (state.counters[kind] ?? 0) + 1);
@@ -138,6 +217,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     startOperationUpdate,
     async (req) => {
       validateStart(req);
+      // The first operation pins who may decide; later Plans must match (checked by the validator).
+      if (!state.people) state.people = pin(req.plan);
       const admission = admitOperation(state.phase, state.inFlight, req.kind);
       const id = nextOperationId(req.kind);
       state.counters[req.kind] = (state.counters[req.kind] ?? 0) + 1;
@@ -188,6 +269,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     {
       validator: (req: StartOperationRequest) => {
         validateStart(req);
+        refuseChangedPeople(req.plan);
         // Refuse here whatever the child would refuse at its start: a child that fails its own
         // input check never reports back, and would stay in flight, blocking the runbook.
         const controllerId = workflowInfo().workflowId;
@@ -207,13 +289,27 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   );
   setHandler(
     cancelOperationUpdate,
-    async ({ id }) => {
+    async ({ id, reason }) => {
+      if (patched(RECONCILE_PATCH)) {
+        // A child that already closed cannot be cancelled: free its slot and say how it ended.
+        const [ended] = await reconcile(`cancel (${reason})`, [id]);
+        if (ended) return { id, ended };
+      }
       await getExternalWorkflowHandle(id).cancel();
       return { id };
     },
     {
       validator: ({ id, reason }) => {
         if (!state.inFlight.some((o) => o.id === id)) {
+          const past = state.recent.find((o) => o.id === id);
+          if (past) {
+            throw ApplicationFailure.create({
+              type: 'ALREADY_ENDED',
+              message: `${id} already ended: ${past.outcome} at ${past.endedAt}${past.reconciled ? ` (${past.reconciled.reason})` : ''}`,
+              nonRetryable: true,
+              details: [{ hint: 'nothing to cancel; see lifeboat status', outcome: past.outcome }],
+            });
+          }
           throw ApplicationFailure.nonRetryable(`no operation ${id} is in flight`, 'NOT_IN_FLIGHT');
         }
         if (typeof reason !== 'string' || reason.trim() === '') {
@@ -288,14 +384,21 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     state.heldPoints[id] = [...new Set([...(state.heldPoints[id] ?? []), ...points])];
     publish();
   });
-  setHandler(operationFinishedSignal, (f) => {
+  /**
+   * Ends an operation in the state. `reconciled`: it closed without signalling; only a completed
+   * one (whose result says how it ended) moves the phase, anything else leaves it to an operator.
+   */
+  const finishOperation = (f: OperationFinished, reconciled?: OperationSummary['reconciled']): void => {
     const op = state.inFlight.find((o) => o.id === f.id);
     if (!op) return;
     state.inFlight = state.inFlight.filter((o) => o.id !== f.id);
     delete state.heldPoints[f.id];
     const now = new Date().toISOString();
     const ok = f.outcome === 'succeeded' || f.outcome === 'partial';
-    if (op.kind === 'failover') {
+    const phaseKnown = reconciled === undefined || reconciled.status === 'COMPLETED';
+    if (!phaseKnown) {
+      // Terminated or failed without a word: what it left at the sites is not known here.
+    } else if (op.kind === 'failover') {
       if (ok) {
         state.phase = 'failed-over-committed';
         state.activeSite = 'secondary';
@@ -325,6 +428,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       ...(f.verdict ? { verdict: f.verdict } : {}),
       ...(f.evidencePath ? { evidencePath: f.evidencePath } : {}),
       ...(f.report ? { report: f.report } : {}),
+      ...(reconciled ? { reconciled } : {}),
     };
     if (f.report) state.reportHead = { id: f.report.id, sha256: f.report.sha256 };
     if (op.forOperation) {
@@ -338,7 +442,121 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     }
     state.recent = [...state.recent, summary].slice(-RECENT_KEPT);
     publish();
-  });
+  };
+  setHandler(operationFinishedSignal, (f) => finishOperation(f));
+
+  /** Frees the slots of `ids` (default: every one in flight) whose workflows have closed. */
+  const reconcile = async (why: string, ids?: string[]): Promise<ReconciledOperation[]> => {
+    const asked = state.inFlight.filter((o) => !ids || ids.includes(o.id)).map((o) => o.id);
+    if (asked.length === 0) return [];
+    const statuses = await describeOperations({ ids: asked });
+    const freed: ReconciledOperation[] = [];
+    for (const s of statuses) {
+      const op = state.inFlight.find((o) => o.id === s.id);
+      // Still running, or its finished signal arrived while we asked: nothing to free.
+      if (!op || s.status === 'RUNNING') continue;
+      const reason = closedReason(s, state.phase, why);
+      const outcome = s.outcome ?? (s.status === 'CANCELLED' ? 'cancelled' : 'failed');
+      const error = s.status === 'COMPLETED' ? s.error : (s.error ?? reason);
+      finishOperation(
+        { ...s.finished, id: s.id, outcome, ...(error ? { error } : {}) },
+        { status: s.status, reason },
+      );
+      freed.push({ id: s.id, kind: op.kind, status: s.status, reason });
+    }
+    return freed;
+  };
+  /** The pinned set a change would replace, and the step id its signature must name. */
+  const peopleChangeStep = (plan: Plan) => {
+    const pinned = state.people;
+    const offered = peopleFingerprint(peopleOf(plan));
+    return pinned ? { pinned, offered, stepId: peopleChangeStepId(pinned.fingerprint, offered) } : undefined;
+  };
+  setHandler(
+    changePeopleUpdate,
+    ({ plan, signed }) => {
+      // The validator checked plan, signature and role (and is skipped on replay): state only here.
+      const step = peopleChangeStep(plan);
+      if (!step || signed.payload.stepId !== step.stepId) {
+        throw ApplicationFailure.nonRetryable(
+          'the pinned people changed meanwhile; sign again',
+          'WRONG_STEP',
+        );
+      }
+      const role = administeringRoles(step.pinned).find((r) =>
+        step.pinned.roles[r]?.includes(signed.operator),
+      );
+      const change: PeopleChange = {
+        stepId: step.stepId,
+        group: '',
+        decision: 'change-people',
+        operator: signed.operator,
+        role: role ?? '',
+        reason: signed.payload.reason,
+        signedAt: signed.payload.time,
+        recordedAt: new Date().toISOString(),
+        signature: signed.signature,
+        from: step.pinned.fingerprint,
+        to: step.offered,
+        diff: peopleDiff(step.pinned, peopleOf(plan)),
+      };
+      state.people = pin(plan, [...step.pinned.changes, change].slice(-PEOPLE_CHANGES_KEPT));
+      publish();
+      return change;
+    },
+    {
+      validator: ({ plan, signed }) => {
+        if (!plan || typeof plan !== 'object' || plan.version !== PLAN_VERSION || !verifyPlanHash(plan)) {
+          throw ApplicationFailure.nonRetryable('changePeople needs a valid Plan (version, hash)', BAD_INPUT);
+        }
+        if (plan.runbook?.name !== state.runbook) {
+          throw ApplicationFailure.nonRetryable(
+            `plan is for runbook ${String(plan.runbook?.name)}, this controller is ${state.runbook}`,
+            BAD_INPUT,
+          );
+        }
+        const step = peopleChangeStep(plan);
+        if (!step) {
+          throw ApplicationFailure.nonRetryable(
+            `nothing is pinned for runbook ${state.runbook} yet: its first operation pins the Plan's people`,
+            'NOT_PINNED',
+          );
+        }
+        if (step.offered === step.pinned.fingerprint) {
+          throw ApplicationFailure.nonRetryable(
+            `the Plan's people are the pinned ones (${step.offered})`,
+            'NO_CHANGE',
+          );
+        }
+        if (!signed || typeof signed !== 'object' || !signed.payload) {
+          throw ApplicationFailure.nonRetryable('a people change must be signed', 'BAD_SIGNATURE');
+        }
+        const refusal = checkOperatorDecision(signed, {
+          workflowId: workflowInfo().workflowId,
+          stepId: step.stepId,
+          now: Date.now(),
+          operators: step.pinned.operators,
+          roles: step.pinned.roles,
+          seenSignatures: new Set(step.pinned.changes.map((c) => c.signature)),
+          decisions: ['change-people'],
+          eligible: administeringRoles(step.pinned),
+          since: Date.parse(step.pinned.pinnedAt),
+          what: 'people change',
+        });
+        if (refusal) {
+          throw ApplicationFailure.create({
+            type: refusal.code,
+            message: refusal.message,
+            nonRetryable: true,
+            details: [{ hint: refusal.hint }],
+          });
+        }
+      },
+    },
+  );
+  setHandler(reconcileUpdate, ({ reason }) =>
+    reconcile(typeof reason === 'string' && reason.trim() !== '' ? reason : 'request'),
+  );
   publish();
 
   const limit = input.continueAsNewAfterEvents;

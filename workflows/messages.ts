@@ -13,6 +13,8 @@ import type {
   OperationProgress,
   PauseDecisionRequest,
   PauseView,
+  PeopleChange,
+  ReconciledOperation,
   ReportRef,
   RunbookState,
   StartOperationRequest,
@@ -24,26 +26,42 @@ import type {
 export const startOperationUpdate = defineUpdate<StartOperationResult, [StartOperationRequest]>(
   'lifeboat.startOperation',
 );
-/** Cancels the operation in flight with this id (its compensations run). */
-export const cancelOperationUpdate = defineUpdate<{ id: string }, [{ id: string; reason: string }]>(
-  'lifeboat.cancelOperation',
+/**
+ * Cancels the operation in flight with this id (its compensations run). One that had already
+ * closed is not cancelled: its slot is freed and `ended` says how it closed.
+ */
+export const cancelOperationUpdate = defineUpdate<
+  { id: string; ended?: ReconciledOperation },
+  [{ id: string; reason: string }]
+>('lifeboat.cancelOperation');
+/**
+ * Describes the operations in flight and frees the slot of every one that closed without
+ * telling the controller (terminated by hand, failed before it could signal); says which.
+ */
+export const reconcileUpdate = defineUpdate<ReconciledOperation[], [{ reason?: string }]>(
+  'lifeboat.reconcile',
 );
 export const runbookStateQuery = defineQuery<RunbookState>('lifeboat.runbookState');
+/**
+ * Re-pins the runbook's people to those of `plan`, signed (decision `change-people`, step
+ * `people:<pinned>-><new>`) by an operator holding an administering role of the pinned set.
+ */
+export const changePeopleUpdate = defineUpdate<PeopleChange, [{ plan: Plan; signed: SignedDecision }]>(
+  'lifeboat.changePeople',
+);
 /** Sent by an operation to its controller when it ends, whatever the outcome. */
-export const operationFinishedSignal = defineSignal<
-  [
-    {
-      id: string;
-      outcome: OperationOutcome;
-      error?: string;
-      decisions?: ApprovalRecord[];
-      committed?: boolean;
-      verdict?: 'pass' | 'fail';
-      evidencePath?: string;
-      report?: ReportRef;
-    },
-  ]
->('lifeboat.operationFinished');
+export const operationFinishedSignal = defineSignal<[OperationFinished]>('lifeboat.operationFinished');
+
+export interface OperationFinished {
+  id: string;
+  outcome: OperationOutcome;
+  error?: string;
+  decisions?: ApprovalRecord[];
+  committed?: boolean;
+  verdict?: 'pass' | 'fail';
+  evidencePath?: string;
+  report?: ReportRef;
+}
 
 /** An operation restores from these points: retention must keep them until it ends. */
 export const pointsHeldSignal = defineSignal<[{ id: string; points: string[] }]>('lifeboat.pointsHeld');

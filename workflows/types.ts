@@ -3,7 +3,8 @@
  * Everything here is plain JSON: it crosses Temporal payloads and continue-as-new.
  */
 import type { IsolationProbeResult } from '../activities/restore.ts';
-import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
+import type { GateDecision, OperatorChoice, PauseChoice } from '../approvals/payload.ts';
+import type { People } from '../approvals/people.ts';
 import type { CapturedCommand } from '../replication/manifest.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
@@ -39,6 +40,41 @@ export interface OperationSummary extends OperationRef {
   verdict?: 'pass' | 'fail';
   evidencePath?: string;
   report?: ReportRef;
+  /** The operation closed without telling the controller; it found out by describing it. */
+  reconciled?: { status: OperationStatus['status']; reason: string };
+}
+
+/** What Temporal says of an operation workflow (platform/operation-status.ts). */
+export interface OperationStatus {
+  id: string;
+  status:
+    | 'RUNNING'
+    | 'COMPLETED'
+    | 'FAILED'
+    | 'CANCELLED'
+    | 'TERMINATED'
+    | 'TIMED_OUT'
+    | 'NOT_FOUND'
+    | 'UNKNOWN';
+  closedAt?: string;
+  /** A completed operation's own outcome (from its result). */
+  outcome?: OperationOutcome;
+  error?: string;
+  /** A completed operation's result, as its finished signal would have carried it. */
+  finished?: {
+    decisions?: ApprovalRecord[];
+    verdict?: 'pass' | 'fail';
+    evidencePath?: string;
+    report?: ReportRef;
+  };
+}
+
+/** An in-flight slot the controller freed because its operation had closed without signalling. */
+export interface ReconciledOperation {
+  id: string;
+  kind: ControllerOpKind;
+  status: OperationStatus['status'];
+  reason: string;
 }
 
 /** A published report: its id, the sha256 of its signed file, and its page. */
@@ -70,6 +106,29 @@ export interface RunbookState {
   recent: OperationSummary[];
   /** The newest signed report of this runbook (what `lifeboat report verify` compares with). */
   reportHead?: { id: string; sha256: string };
+  /** Who may decide, pinned at the first operation (absent before it). */
+  people?: PinnedPeople;
+}
+
+/**
+ * The operators, keys, roles and administering roles pinned by the controller at the runbook's
+ * first operation: a Plan that differs is refused unless an administrator signed the change.
+ */
+export interface PinnedPeople extends People {
+  /** `sha256:<hex>` of the set (approvals/people.ts). */
+  fingerprint: string;
+  pinnedAt: string;
+  /** The Plan the set was pinned from. */
+  planHash: string;
+  /** The signed changes, newest last (bounded). */
+  changes: PeopleChange[];
+}
+
+/** A signed change of the pinned people, as recorded. */
+export interface PeopleChange extends ApprovalRecord {
+  from: string;
+  to: string;
+  diff: string[];
 }
 
 export interface ControllerInput {
@@ -157,11 +216,14 @@ export interface Compensation {
   restore?: RestoreRef;
 }
 
-/** A signed decision as recorded: a gate's (approve|reject) or a pause's (`pause:<group>/<n>`). */
+/**
+ * A signed decision as recorded: a gate's (approve|reject), a pause's (`pause:<group>/<n>`) or
+ * another operator decision's (commit, cancel, people change: approvals/payload.ts OperatorChoice).
+ */
 export interface ApprovalRecord {
   stepId: string;
   group: string;
-  decision: GateDecision | PauseChoice;
+  decision: GateDecision | PauseChoice | OperatorChoice;
   operator: string;
   role: string;
   reason: string;

@@ -1,7 +1,11 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { initOperatorKey, OperatorKeyError, operatorDir } from '../../approvals/keys.ts';
+import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { changePeople } from '../runbook-client.ts';
+import { withTemporalClient } from '../with-client.ts';
+import { reasonAndKey } from './approve.ts';
 
 /** The operator name used when `--name`/`--operator` is not given. */
 export function defaultOperatorName(): string {
@@ -35,5 +39,33 @@ export function registerOperator(program: Command): void {
         process.stderr.write(`lifeboat: ${err.message} (${err.hint})\n`);
         process.exitCode = ExitCode.failed;
       }
+    });
+  operator
+    .command('approve-change')
+    .description(
+      "sign a change of the runbook's pinned operators, roles or keys to those of <file> (needs an administering role of the pinned set)",
+    )
+    .argument('<file>', 'the runbook file whose people are to be pinned')
+    .option('--reason <text>', 'why (required; recorded by the controller)')
+    .option('--operator <name>', 'whose key signs', defaultOperatorName())
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, flags: { reason?: string; operator: string; json?: boolean }) => {
+      const loaded = await loadRunbook(file);
+      if (!loaded.plan) {
+        for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
+        process.exitCode = ExitCode.failed;
+        return;
+      }
+      const plan = loaded.plan;
+      const signer = await reasonAndKey('approve-change', flags);
+      if (!signer) return;
+      await withTemporalClient(async (client) => {
+        const change = await changePeople(client, { plan, ...signer });
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify(change)}\n`
+            : `people of ${plan.runbook.name} re-pinned ${change.from} -> ${change.to} by ${change.operator} (${change.role}): ${change.diff.join('; ')}\n`,
+        );
+      });
     });
 }

@@ -228,8 +228,12 @@ export function registerRun(program: Command): void {
       if (refuseArguments(nameProblem('runbook name', runbook), operationIdProblem(runbook, operationId)))
         return;
       await withTemporalClient(async (client) => {
-        await cancelOperation(client, { runbook, operationId, reason: flags.reason });
-        process.stdout.write(`${operationId}: cancellation requested\n`);
+        const r = await cancelOperation(client, { runbook, operationId, reason: flags.reason });
+        process.stdout.write(
+          r.ended
+            ? `${operationId}: nothing to cancel, it had already ended: ${r.ended.reason}\n`
+            : `${operationId}: cancellation requested\n`,
+        );
       });
     });
 }

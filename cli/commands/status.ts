@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { type LatestDrill, latestDrills, renderLatestDrills } from '../../platform/latest-drills.ts';
 import { listOperations, renderOperations } from '../../platform/operations.ts';
+import { pinnedPeople, renderPinnedPeople } from '../../platform/pinned-people.ts';
 import { describeProtection, protectedRunbooks } from '../../platform/protection.ts';
 import {
   judgeProtection,
@@ -65,10 +66,11 @@ export function registerStatus(program: Command): void {
         const scheduled = flags.runbook ? [flags.runbook] : await protectedRunbooks(client).catch(() => []);
         const drills = await latestDrills(client, [...new Set([...runbooks, ...scheduled])]);
         const protection = await protectionStatus(client, scheduled, drills);
+        const people = await pinnedPeople(client, [...new Set([...runbooks, ...scheduled])]);
         process.stdout.write(
           flags.json
-            ? `${JSON.stringify({ ...result, drills, protection }, null, 2)}\n`
-            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n`,
+            ? `${JSON.stringify({ ...result, drills, protection, people }, null, 2)}\n`
+            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n\n${renderPinnedPeople(people)}\n`,
         );
       });
     });

@@ -228,6 +228,17 @@ describe('operators, roles and keys', () => {
     expect([f.line, f.col, f.code, f.hint]).toEqual([15, 34, 'unknown-role', "did you mean 'ic'?"]);
   });
 
+  it('reports administrators naming an undeclared role, at its line and column', () => {
+    const f = only(runbookText(ONE_GROUP, { extra: 'administrators: [ic, icc]' }));
+    expect([f.line, f.col, f.code, f.hint]).toEqual([11, 22, 'unknown-role', "did you mean 'ic'?"]);
+    expect(f.message).toBe("administrators names role 'icc', which is not declared");
+  });
+
+  it('refuses an empty administrators list', () => {
+    const f = only(runbookText(ONE_GROUP, { extra: 'administrators: []' }));
+    expect([f.line, f.col]).toEqual([11, 17]);
+  });
+
   it.each([
     ['ed25519:AAAA', 'key decodes to 3 bytes, not 32'],
     ['rsa:AAAA', "key does not start with 'ed25519:'"],

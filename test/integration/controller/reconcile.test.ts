@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import {
+  cancelOperation,
+  operationProgress,
+  RequestRefusedError,
+  runbookState,
+} from '../../../cli/runbook-client.ts';
+import { controllerWorkflowId } from '../../../platform/names.ts';
+import { saveHistory } from '../../support/histories.ts';
+import { diamondPlan } from '../../support/plans.ts';
+import { eventually, withHarness } from './harness.ts';
+import { makeHooksDir } from './hooks-fixture.ts';
+
+/**
+ * A child terminated by hand never sends its finished signal. The controller describes it (an
+ * activity on the stock client's view of Temporal), frees its slot and records why; `cancel` of a
+ * closed operation says so instead of failing.
+ */
+describe('the controller reconciles with its children', () => {
+  it('a drill terminated by hand no longer blocks the runbook; cancel of a closed one says so', async () => {
+    const hooks = makeHooksDir();
+    await withHarness(diamondPlan(), { hooksDir: hooks.dir }, async (h) => {
+      const runbook = h.plan.runbook.name;
+      const first = await h.start('drill');
+      // Held at b's gate: in flight until someone decides.
+      await eventually(async () => (await operationProgress(h.client, first.id)).gates[0]);
+      // A running drill still refuses the next one (a plain conflict, nothing freed).
+      const conflict = await h.start('drill').catch((e: unknown) => e);
+      expect(conflict).toBeInstanceOf(RequestRefusedError);
+      expect((conflict as RequestRefusedError).code).toBe('CONFLICT');
+
+      await h.client.workflow.getHandle(first.id).terminate('stuck, terminated by hand');
+      const second = await h.start('drill');
+      expect(second.id).toBe(`runbook/${runbook}/drill/2`);
+      const state = await runbookState(h.client, runbook);
+      expect(state.inFlight.map((o) => o.id)).toEqual([second.id]);
+      const freed = state.recent.find((o) => o.id === first.id);
+      expect(freed).toMatchObject({ outcome: 'failed', reconciled: { status: 'TERMINATED' } });
+      expect(freed?.reconciled?.reason).toContain(`${first.id} was terminated`);
+      expect(freed?.reconciled?.reason).toContain('without reporting to its controller');
+      expect(state.heldPoints[first.id]).toBeUndefined();
+
+      // Cancel of the freed one: refused, saying it already ended and how.
+      const again = await cancelOperation(h.client, { runbook, operationId: first.id, reason: 'x' }).catch(
+        (e: unknown) => e,
+      );
+      expect(again).toBeInstanceOf(RequestRefusedError);
+      expect((again as RequestRefusedError).code).toBe('ALREADY_ENDED');
+      expect((again as RequestRefusedError).message).toContain('terminated');
+
+      // Cancel of one terminated while the controller still counts it in flight: freed, and said.
+      await eventually(async () => (await operationProgress(h.client, second.id)).gates[0]);
+      await h.client.workflow.getHandle(second.id).terminate('terminated by hand too');
+      const cancelled = await cancelOperation(h.client, {
+        runbook,
+        operationId: second.id,
+        reason: 'stop it',
+      });
+      expect(cancelled.ended).toMatchObject({ id: second.id, kind: 'drill', status: 'TERMINATED' });
+      expect(cancelled.ended?.reason).toContain('cancel (stop it)');
+      const after = await runbookState(h.client, runbook);
+      expect(after.inFlight).toEqual([]);
+      expect(after.recent.map((o) => [o.id, o.reconciled?.status])).toEqual([
+        [first.id, 'TERMINATED'],
+        [second.id, 'TERMINATED'],
+      ]);
+      const third = await h.start('drill');
+      expect(third.id).toBe(`runbook/${runbook}/drill/3`);
+      await h.client.workflow.getHandle(third.id).terminate('end of test');
+      await h.client.workflow.getHandle(controllerWorkflowId(runbook)).terminate('end of test');
+      await saveHistory(h.client, controllerWorkflowId(runbook), 'runbookController', 'reconcile-terminated');
+    });
+  });
+});
