@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { controllerStart } from '../cli/runbook-client.ts';
+import { controllerStart, runbookState } from '../cli/runbook-client.ts';
 import { setProtectionPaused as pauseSchedules } from '../platform/protection.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import { startOperationUpdate } from '../workflows/messages.ts';
@@ -133,6 +133,23 @@ export function createProtectionActivities(deps: { metrics?: ProtectionMetrics }
         }
       }
       return { outcome };
+    },
+
+    /**
+     * The points the runbook's operations hold now (operation id -> point ids), read from its
+     * controller just before retention runs: retention never touches them.
+     */
+    async heldPoints(input: { runbook: string }): Promise<Record<string, string[]>> {
+      return (await runbookState(Context.current().client, input.runbook)).heldPoints;
+    },
+
+    /** Records what the retention and scrub steps of a scheduled run found (metrics only). */
+    async recordUpkeep(input: {
+      runbook: string;
+      kind: 'retention' | 'scrub';
+      outcome: 'ok' | 'failed' | 'site-absent';
+    }): Promise<void> {
+      metrics?.runs.inc({ runbook: input.runbook, kind: input.kind, outcome: input.outcome });
     },
 
     /**
