@@ -33,6 +33,7 @@ import {
 import { linkOrCopy } from '../replication/fsutil.ts';
 import type { Integrity, Manifest } from '../replication/manifest.ts';
 import { PhaseClock } from '../replication/phases.ts';
+import { recordProtected } from '../replication/protected.ts';
 import { applyRetention } from '../replication/retention.ts';
 import { scrubVm } from '../replication/scrub.ts';
 import type { ReplicaStore } from '../replication/store.ts';
@@ -513,6 +514,15 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
           };
         }),
       );
+    },
+
+    /** Secondary: records the runbook's VMs and objective here, for the RPO of VMs with no point yet. */
+    async replicationProtected(input: {
+      runbook: string;
+      vms: string[];
+      objectiveMs: number;
+    }): Promise<{ vms: Record<string, string> }> {
+      return asFailure(async () => ({ vms: (await recordProtected(deps.store.root, input)).vms }));
     },
 
     /** Secondary: the whole-chain scrub of every point of the VM; what it found failed. */

@@ -68,6 +68,15 @@ export function renderProtection(rows: readonly ProtectionStatus[], now: number)
     const every = v.replication ? `, replication every ${duration(v.replication.everyMs)}` : '';
     const next = v.replication?.nextAt && !v.paused ? `, next cycle ${time(v.replication.nextAt)}` : '';
     lines.push(`  ${r.runbook}: ${state}${every}${next}`);
+    const skipped = v.replication?.skippedOverlap;
+    if (skipped && v.replication) {
+      const running = v.replication.runningSince
+        ? `; the run going now started ${duration(now - Date.parse(v.replication.runningSince))} ago`
+        : '';
+      lines.push(
+        `    ${skipped} scheduled cycle${skipped > 1 ? 's' : ''} skipped: a cycle took longer than every ${duration(v.replication.everyMs)} (one waits, none stacked${running})`,
+      );
+    }
     if (r.sinceProtected && r.rpoSeconds !== undefined) {
       const objective = r.rpoObjectiveMs !== undefined ? ` (objective ${duration(r.rpoObjectiveMs)})` : '';
       lines.push(

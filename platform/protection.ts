@@ -188,7 +188,15 @@ export interface ProtectionView {
   protected: boolean;
   paused: boolean;
   note?: string;
-  replication?: { everyMs: number; nextAt?: string; lastAt?: string };
+  replication?: {
+    everyMs: number;
+    nextAt?: string;
+    lastAt?: string;
+    /** Actions skipped because a run was still going: an `every` shorter than a cycle takes. */
+    skippedOverlap?: number;
+    /** When the run still going started (one at most: overlap skips, one buffered). */
+    runningSince?: string;
+  };
   /** The Plan's objectives.rpo, as the Schedule runs it. */
   rpoObjectiveMs?: number;
   drill?: { everyMs: number; nextAt?: string; lastAt?: string };
@@ -225,6 +233,16 @@ export async function describeProtection(client: Client, runbook: string): Promi
         ...(last ? { lastAt: last.toISOString() } : {}),
       };
       if (kind === 'replication') {
+        const running = d.info.runningActions[0];
+        const since = running
+          ? d.info.recentActions.find((a) => a.action.workflow.workflowId === running.workflow.workflowId)
+              ?.takenAt
+          : undefined;
+        view.replication = {
+          ...view.replication!,
+          ...(d.info.numActionsSkippedOverlap > 0 ? { skippedOverlap: d.info.numActionsSkippedOverlap } : {}),
+          ...(since ? { runningSince: since.toISOString() } : {}),
+        };
         view.protected = true;
         if (d.info.createdAt) view.since = d.info.createdAt.toISOString();
         const args =

@@ -41,6 +41,8 @@ export type ProtectionRunResult =
       id: string;
       outcome: string;
       retention?: Array<UpkeepRow<RetentionSummary>>;
+      /** Why the secondary could not record the runbook's VMs (its RPO figures), when it could not. */
+      notRecorded?: string;
     }
   | { admitted: false; code: string; message: string }
   | { scrub: Array<UpkeepRow<ScrubSummary>> };
@@ -76,7 +78,7 @@ const { heldPoints, recordUpkeep } = proxyActivities<ProtectionActivities>({
 /** Upkeep at the secondary: retried a few times, never left queued for a worker that is gone. */
 function secondaryUpkeep(
   plan: Plan,
-): Pick<ReplicationActivities, 'replicationRetention' | 'replicationScrub'> {
+): Pick<ReplicationActivities, 'replicationRetention' | 'replicationScrub' | 'replicationProtected'> {
   return proxySiteActivities<ReplicationActivities>(plan.sites.secondary.name, {
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: '1 minute',
@@ -125,23 +127,41 @@ export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<
     const scrub = await eachVm(plan, 'scrub', (vm) => replicationScrub({ runbook: plan.runbook.name, vm }));
     return { scrub };
   }
+  // The secondary learns the VMs and the objective (RPO of VMs with no point yet), beside the cycle.
+  const upkeep = input.kind === 'replication' && patched('protection-upkeep');
+  const recorded = upkeep
+    ? secondaryUpkeep(plan)
+        .replicationProtected({
+          runbook: input.runbook,
+          vms: planVms(plan),
+          objectiveMs: plan.objectives.rpoMs,
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => upkeepError(err).error,
+        )
+    : Promise.resolve(undefined);
   const a = await requestOperation({
     plan: input.plan,
     kind: input.kind,
     taskQueue: workflowInfo().taskQueue,
     requestedBy: `schedule ${workflowInfo().workflowId}`,
   });
-  if (!a.admitted) return a;
+  if (!a.admitted) {
+    await recorded;
+    return a;
+  }
   const { outcome } = await awaitOperation({ id: a.id, runbook: input.runbook, kind: input.kind });
   const committed = outcome === 'succeeded' || outcome === 'partial';
-  if (input.kind === 'replication' && committed && patched('protection-upkeep')) {
+  const notRecorded = await recorded;
+  if (upkeep && committed) {
     const held = await heldPoints({ runbook: input.runbook });
     const { replicationRetention } = secondaryUpkeep(plan);
     const keep = plan.replication.retentionPoints;
     const retention = await eachVm(plan, 'retention', (vm) =>
       replicationRetention({ runbook: input.runbook, vm, keep, held }),
     );
-    return { admitted: true, id: a.id, outcome, retention };
+    return { admitted: true, id: a.id, outcome, retention, ...(notRecorded ? { notRecorded } : {}) };
   }
   return { admitted: true, id: a.id, outcome };
 }
