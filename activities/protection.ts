@@ -59,7 +59,7 @@ export function createProtectionMetrics(): ProtectionMetrics & { register(r: Reg
     }),
     runs: new Counter({
       name: 'lifeboat_protection_runs_total',
-      help: 'Scheduled replication cycles and drills by outcome (refused: the controller said no)',
+      help: 'Scheduled replication cycles, drills, retention and scrubs by outcome (refused: the controller said no; site-absent: the secondary worker did not take the work)',
       labelNames: ['runbook', 'kind', 'outcome'],
       registers: [],
     }),
