@@ -163,4 +163,28 @@ describe('protection schedules', () => {
       await unprotectRunbook(h.client, runbook);
     });
   });
+
+  it('a scrub run whose secondary worker is absent reports it and ends, it does not hang', async () => {
+    await withHarness(diamondPlan(), { siteWorkers: false }, async (h) => {
+      const runbook = h.plan.runbook.name;
+      const t0 = Date.now();
+      const result = (await h.client.workflow.execute('protectionRunWorkflow', {
+        workflowId: `protect/${runbook}/scrub/run-test`,
+        taskQueue: h.taskQueue,
+        args: [{ runbook, kind: 'scrub', plan: h.plan }],
+      })) as ProtectionRunResult;
+      const took = Date.now() - t0;
+      // One schedule-to-start timeout (30 s), said once for the site, not once per VM.
+      expect(result).toEqual({
+        scrub: [
+          {
+            vm: expect.any(String),
+            ok: false,
+            error: expect.stringMatching(/^secondary site worker absent/),
+          },
+        ],
+      });
+      expect(took).toBeLessThan(90_000);
+    });
+  });
 });
