@@ -577,3 +577,13 @@ export interface ScrubSummary {
 }
 
 export type ReplicationActivities = ReturnType<typeof createReplicationActivities>;
+
+/** Every replication activity's name (the compiler keeps the list whole). */
+export const REPLICATION_ACTIVITY_NAMES = Object.keys({
+  replicationBase: true,
+  replicationPrepareExport: true,
+  replicationPullCommit: true,
+  replicationAbort: true,
+  replicationCleanup: true,
+  replicationVerify: true,
+} satisfies Record<keyof ReplicationActivities, true>) as Array<keyof ReplicationActivities>;

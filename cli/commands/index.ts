@@ -10,6 +10,7 @@ import { registerReplicate } from './replicate.ts';
 import { registerReport } from './report.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
+import { registerSiteTls } from './site-tls.ts';
 import { registerStatus } from './status.ts';
 import { registerValidate } from './validate.ts';
 import { registerVerify } from './verify.ts';
@@ -32,4 +33,5 @@ export const commands: Array<(program: Command) => void> = [
   registerPoints,
   registerVerify,
   registerReport,
+  registerSiteTls,
 ];
