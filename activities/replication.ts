@@ -586,4 +586,7 @@ export const REPLICATION_ACTIVITY_NAMES = Object.keys({
   replicationAbort: true,
   replicationCleanup: true,
   replicationVerify: true,
+  replicationRetention: true,
+  replicationScrub: true,
+  replicationProtected: true,
 } satisfies Record<keyof ReplicationActivities, true>) as Array<keyof ReplicationActivities>;
