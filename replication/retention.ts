@@ -109,7 +109,8 @@ async function writeManifest(store: ReplicaStore, m: Manifest): Promise<void> {
 export interface RetentionJournal {
   vm: string;
   pointId: string;
-  swaps: Array<{ pointId: string; tmp: string; image: string; sha256: string }>;
+  /** `oldSha256`: the image's sha256 before the swap, as its manifest lists it. */
+  swaps: Array<{ pointId: string; tmp: string; image: string; sha256: string; oldSha256?: string }>;
   manifests: Manifest[];
 }
 
@@ -139,23 +140,44 @@ async function readJournal(store: ReplicaStore, vm: string): Promise<RetentionJo
 
 async function applyJournal(store: ReplicaStore, j: RetentionJournal, hooks: RetentionHooks): Promise<void> {
   const { vm } = j;
+  // First, where each swap stands. A merged copy gone while its image is still the old one (a
+  // finisher in another process cleared it before this journal was written) means nothing was
+  // swapped yet: the removal is abandoned whole, the chain as it was, and tried again later.
+  const where: Array<'tmp' | 'swapped' | 'lost'> = [];
+  for (const s of j.swaps) {
+    const dir = store.pointDir(vm, s.pointId);
+    if (await exists(join(dir, s.tmp))) {
+      where.push('tmp');
+      continue;
+    }
+    const now = (await sha256File(join(dir, s.image))).sha256;
+    if (now === s.sha256) where.push('swapped');
+    else if (s.oldSha256 !== undefined && now === s.oldSha256) where.push('lost');
+    else
+      throw new ReplicationError({
+        code: 'RETENTION_JOURNAL_MISMATCH',
+        message: `retention of ${j.pointId} (${vm}): ${s.pointId}/${s.image} is neither the old nor the merged image`,
+        context: { vm, pointId: j.pointId, child: s.pointId },
+        hint: `the journal ${journalPath(store, vm)} is kept; run \`lifeboat verify\` on the VM`,
+      });
+  }
+  if (where.includes('lost') && !where.includes('swapped')) {
+    for (const s of j.swaps) await rm(join(store.pointDir(vm, s.pointId), s.tmp), { force: true });
+    await rm(journalPath(store, vm), { force: true });
+    await fsyncDir(store.pointsDir(vm));
+    throw new ReplicationError({
+      code: 'IMAGE_REBASE_FAILED',
+      message: `retention of ${j.pointId} (${vm}) abandoned: its merged copies went missing before any swap`,
+      context: { vm, pointId: j.pointId },
+      hint: 'nothing was changed; the next retention tries again',
+      retryable: true,
+    });
+  }
   for (const [i, s] of j.swaps.entries()) {
     const dir = store.pointDir(vm, s.pointId);
-    const tmpPath = join(dir, s.tmp);
-    if (await exists(tmpPath)) {
-      await rename(tmpPath, join(dir, s.image));
+    if (where[i] === 'tmp') {
+      await rename(join(dir, s.tmp), join(dir, s.image));
       await fsyncDir(dir);
-    } else {
-      // Swapped before a crash: the image must be the merged one the journal names.
-      const now = await sha256File(join(dir, s.image));
-      if (now.sha256 !== s.sha256) {
-        throw new ReplicationError({
-          code: 'RETENTION_JOURNAL_MISMATCH',
-          message: `retention of ${j.pointId} (${vm}): ${s.pointId}/${s.image} is neither the old nor the merged image`,
-          context: { vm, pointId: j.pointId, child: s.pointId },
-          hint: `the journal ${journalPath(store, vm)} is kept; run \`lifeboat verify\` on the VM`,
-        });
-      }
     }
     if (i === 0) await hooks.atStep?.('swapped-one', j.pointId);
   }
@@ -263,12 +285,19 @@ export async function removePoint(
       }
       await fsyncFile(tmpPath);
       const sum = await sha256File(tmpPath);
+      const oldSha256 = d.files.find((f) => f.path === d.image)?.sha256;
       d.files = d.files.map((f) =>
         f.path === d.image ? { path: f.path, sha256: sum.sha256, size: sum.size } : f,
       );
       d.parentPointId = parentDisk.parentPointId;
       d.backing = newBacking;
-      swaps.push({ pointId: child.pointId, tmp, image: d.image, sha256: sum.sha256 });
+      swaps.push({
+        pointId: child.pointId,
+        tmp,
+        image: d.image,
+        sha256: sum.sha256,
+        ...(oldSha256 ? { oldSha256 } : {}),
+      });
     }
     updated.set(child.pointId, next);
   }

@@ -161,6 +161,36 @@ describe('retention killed mid-way', () => {
   );
 });
 
+describe('retention beside another process', () => {
+  it('abandons a removal whose merged copies another finisher cleared before the journal: nothing changed, the next run completes', async () => {
+    const store = new ReplicaStore(join(work, 'cleared'));
+    await commitThree(store);
+    const before = await guestViews(store);
+    const cleared = applyRetention(
+      store,
+      'vm1',
+      2,
+      {},
+      {
+        atStep: async (step, pointId) => {
+          if (step !== 'merged' || pointId !== P[0]) return;
+          // What a `lifeboat verify` elsewhere does when it finds no journal yet: clear the copies.
+          for (const f of await readdir(store.pointDir('vm1', P[1])))
+            if (f.startsWith('.retention-')) await rm(join(store.pointDir('vm1', P[1]), f));
+        },
+      },
+    );
+    await expect(cleared).rejects.toThrow(/abandoned: its merged copies went missing before any swap/);
+    expect(await guestViews(store)).toEqual(before);
+    expect(await leftovers(store)).toEqual([]);
+    expect((await scrubPoint(store, 'vm1', P[2])).state).toBe('verified');
+
+    const r = await applyRetention(store, 'vm1', 2, {});
+    expect(r.merged).toEqual([{ pointId: P[0], into: [P[1]] }]);
+    expect(await guestViews(store)).toEqual({ [P[1]]: before[P[1]], [P[2]]: before[P[2]] });
+  });
+});
+
 /** The files a point's manifest lists, with sizes and digests as they are on disk now. */
 async function guestPointFiles(store: ReplicaStore, id: string) {
   const { sha256File } = await import('../../../replication/fsutil.ts');
