@@ -29,6 +29,7 @@ import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
 import { describeProtection, protectRunbook, unprotectRunbook } from '../platform/protection.ts';
 import { vmRpo } from '../replication/rpo.ts';
 import { ReplicaStore } from '../replication/store.ts';
+import { planHash } from '../runbooks/hash.ts';
 import { loadRunbook } from '../runbooks/index.ts';
 import { freeLoopbackPort } from '../test/support/ports.ts';
 
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   if (!loaded.plan) throw new Error(`lab runbook does not compile: ${JSON.stringify(loaded.findings)}`);
   const plan = structuredClone(loaded.plan);
   plan.replication.everyMs = EVERY_MS;
+  // The controller refuses a Plan whose hash does not match its content.
+  plan.hash = planHash(plan);
   const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
   const store = new ReplicaStore(hostPathOf('secondary', path.posix.join(SITE_STORAGE_PATH, 'replicas')));
   // Start from no points: the first cycle is each VM's full copy (the warm-up, measured apart).
