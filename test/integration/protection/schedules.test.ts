@@ -28,7 +28,9 @@ function every(plan: Plan, replicationMs: number, drillMs?: number): Plan {
 
 describe('protection schedules', () => {
   it('fire on their interval, ask the controller for cycles, update in place, pause, trigger and go away', async () => {
-    await withHarness(diamondPlan(), {}, async (h) => {
+    // No site workers: a cycle then waits for its secondary (schedule-to-start, 30 s) and stays in
+    // flight long enough to see the Schedule skip (a worker without replication refuses at once).
+    await withHarness(diamondPlan(), { siteWorkers: false }, async (h) => {
       const runbook = h.plan.runbook.name;
       const first = await protectRunbook(h.client, every(h.plan, 2_000, 3_600_000), {
         taskQueue: h.taskQueue,
@@ -40,8 +42,8 @@ describe('protection schedules', () => {
       ]);
       const handle = h.client.schedule.getHandle(protectionScheduleId(runbook, 'replication'));
 
-      // The Schedule's first action asks the controller for cycle 1 and waits for it. The site
-      // workers here have no replication service, so the cycle stays in flight: the interval
+      // The Schedule's first action asks the controller for cycle 1 and waits for it. No site
+      // worker takes its first activity, so the cycle stays in flight: the interval
       // passes several times, yet no second cycle is stacked (overlap: skip, one buffered).
       const cycle1 = `runbook/${runbook}/replication/1`;
       const firstRun = await eventually(
