@@ -4,7 +4,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { RequestRefusedError, startOperation } from '../cli/runbook-client.ts';
+import { RequestRefusedError, runbookState, startOperation } from '../cli/runbook-client.ts';
 import { setProtectionPaused as pauseSchedules } from '../platform/protection.ts';
 import type { Plan } from '../runbooks/plan.ts';
 
@@ -56,7 +56,7 @@ export function createProtectionMetrics(): ProtectionMetrics & { register(r: Reg
     }),
     runs: new Counter({
       name: 'lifeboat_protection_runs_total',
-      help: 'Scheduled replication cycles and drills by outcome (refused: the controller said no)',
+      help: 'Scheduled replication cycles, drills, retention and scrubs by outcome (refused: the controller said no; site-absent: the secondary worker did not take the work)',
       labelNames: ['runbook', 'kind', 'outcome'],
       registers: [],
     }),
@@ -126,6 +126,23 @@ export function createProtectionActivities(deps: { metrics?: ProtectionMetrics }
         }
       }
       return { outcome };
+    },
+
+    /**
+     * The points the runbook's operations hold now (operation id -> point ids), read from its
+     * controller just before retention runs: retention never touches them.
+     */
+    async heldPoints(input: { runbook: string }): Promise<Record<string, string[]>> {
+      return (await runbookState(Context.current().client, input.runbook)).heldPoints;
+    },
+
+    /** Records what the retention and scrub steps of a scheduled run found (metrics only). */
+    async recordUpkeep(input: {
+      runbook: string;
+      kind: 'retention' | 'scrub';
+      outcome: 'ok' | 'failed' | 'site-absent';
+    }): Promise<void> {
+      metrics?.runs.inc({ runbook: input.runbook, kind: input.kind, outcome: input.outcome });
     },
 
     /**

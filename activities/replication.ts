@@ -33,6 +33,9 @@ import {
 import { linkOrCopy } from '../replication/fsutil.ts';
 import type { Integrity, Manifest } from '../replication/manifest.ts';
 import { PhaseClock } from '../replication/phases.ts';
+import { recordProtected } from '../replication/protected.ts';
+import { applyRetention } from '../replication/retention.ts';
+import { scrubVm } from '../replication/scrub.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
@@ -50,6 +53,8 @@ export interface ReplicationMetrics {
   bytesShipped: Counter<Labels>;
   pointsCommitted: Counter<Labels | 'kind'>;
   failures: Counter<Labels>;
+  /** Points retention merged away (the secondary). */
+  pointsRemoved?: Counter<'runbook' | 'vm'>;
   /** 1 while a guest whose thaw failed after fsfreeze may still be frozen (alert on it). */
   guestFrozen?: Gauge<'domain'>;
 }
@@ -79,6 +84,12 @@ export function createReplicationMetrics(): ReplicationMetrics & { register(r: R
       name: 'lifeboat_replication_failures_total',
       help: 'Cycles of a VM that ended without a point',
       labelNames: ['runbook', 'group', 'vm'],
+      registers: [],
+    }),
+    pointsRemoved: new PromCounter({
+      name: 'lifeboat_retention_points_removed_total',
+      help: 'Points retention merged into their children and removed at this site',
+      labelNames: ['runbook', 'vm'],
       registers: [],
     }),
     guestFrozen: new PromGauge({
@@ -528,7 +539,86 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
         return { integrity: r.manifest.integrity, problems: r.problems };
       });
     },
+
+    /**
+     * Secondary: keep the runbook's newest `keep` points of the VM (held points and their chains
+     * deferred, and said so), finishing first any removal a crash interrupted. Idempotent.
+     */
+    async replicationRetention(input: RetentionInput): Promise<RetentionSummary> {
+      inputName('vm', input.vm);
+      return asFailure(() =>
+        beating(async () => {
+          const r = await applyRetention(deps.store, input.vm, input.keep, input.held);
+          if (r.merged.length > 0)
+            deps.metrics?.pointsRemoved?.inc({ runbook: input.runbook, vm: input.vm }, r.merged.length);
+          return {
+            vm: input.vm,
+            removed: r.merged.map((m) => m.pointId),
+            deferred: r.deferred,
+            ...(r.finished ? { finished: r.finished } : {}),
+          };
+        }),
+      );
+    },
+
+    /** Secondary: records the runbook's VMs and objective here, for the RPO of VMs with no point yet. */
+    async replicationProtected(input: {
+      runbook: string;
+      vms: string[];
+      objectiveMs: number;
+    }): Promise<{ vms: Record<string, string> }> {
+      return asFailure(async () => ({ vms: (await recordProtected(deps.store.root, input)).vms }));
+    },
+
+    /** Secondary: the whole-chain scrub of every point of the VM; what it found failed. */
+    async replicationScrub(input: { runbook: string; vm: string }): Promise<ScrubSummary> {
+      inputName('vm', input.vm);
+      return asFailure(() =>
+        beating(async () => {
+          const results = await scrubVm(deps.store, input.vm);
+          return {
+            vm: input.vm,
+            points: results.length,
+            failed: results
+              .filter((r) => r.state === 'failed')
+              .map((r) => ({
+                pointId: r.pointId,
+                findings: r.findings.slice(0, 4).map((f) => ({
+                  pointId: f.pointId,
+                  problem: f.problem,
+                  ...(f.disk ? { disk: f.disk } : {}),
+                  ...(f.blocks ? { blocks: f.blocks.slice(0, 8) } : {}),
+                })),
+              })),
+          };
+        }),
+      );
+    },
   };
+}
+
+export interface RetentionInput {
+  runbook: string;
+  vm: string;
+  keep: number;
+  /** Operation id -> the point ids it holds (the controller's heldPoints). */
+  held: Record<string, string[]>;
+}
+
+export interface RetentionSummary {
+  vm: string;
+  removed: string[];
+  deferred: Array<{ pointId: string; heldBy: string[]; why: string }>;
+  finished?: string[];
+}
+
+export interface ScrubSummary {
+  vm: string;
+  points: number;
+  failed: Array<{
+    pointId: string;
+    findings: Array<{ pointId: string; problem: string; disk?: string; blocks?: number[] }>;
+  }>;
 }
 
 export type ReplicationActivities = ReturnType<typeof createReplicationActivities>;
@@ -541,4 +631,7 @@ export const REPLICATION_ACTIVITY_NAMES = Object.keys({
   replicationAbort: true,
   replicationCleanup: true,
   replicationVerify: true,
+  replicationRetention: true,
+  replicationScrub: true,
+  replicationProtected: true,
 } satisfies Record<keyof ReplicationActivities, true>) as Array<keyof ReplicationActivities>;

@@ -20,18 +20,26 @@ export interface ProtectionStatus extends ProtectionRow {
   /** Seconds since every VM last had a point, when known (the runbook-wide RPO now). */
   rpoSeconds?: number;
   rpoBreach?: boolean;
+  /** No cycle has committed every VM yet: the RPO counts from when protection started. */
+  sinceProtected?: boolean;
+  /** When the drill counts overdue from (the last drill's end, else when protection started). */
+  drillDueFrom?: string;
 }
 
 export function judgeProtection(row: ProtectionRow, now: number): ProtectionStatus {
   const everyMs = row.view.drill?.everyMs;
-  const lastDrillAt = row.drill?.endedAt ? Date.parse(row.drill.endedAt) : undefined;
+  // Never drilled: overdue once drill.every has passed since protection started.
+  const dueFrom = row.drill?.endedAt ?? row.view.since;
   const drillOverdue =
     row.view.protected &&
     everyMs !== undefined &&
-    (lastDrillAt === undefined ? false : now - lastDrillAt > everyMs);
-  const out: ProtectionStatus = { ...row, drillOverdue };
-  if (row.protectedAt) {
-    out.rpoSeconds = Math.max(0, Math.round((now - Date.parse(row.protectedAt)) / 1000));
+    dueFrom !== undefined &&
+    now - Date.parse(dueFrom) > everyMs;
+  const out: ProtectionStatus = { ...row, drillOverdue, ...(dueFrom ? { drillDueFrom: dueFrom } : {}) };
+  const from = row.protectedAt ?? (row.view.protected ? row.view.since : undefined);
+  if (from) {
+    out.rpoSeconds = Math.max(0, Math.round((now - Date.parse(from)) / 1000));
+    if (!row.protectedAt) out.sinceProtected = true;
     if (row.rpoObjectiveMs !== undefined) out.rpoBreach = out.rpoSeconds * 1000 > row.rpoObjectiveMs;
   }
   return out;
@@ -60,7 +68,21 @@ export function renderProtection(rows: readonly ProtectionStatus[], now: number)
     const every = v.replication ? `, replication every ${duration(v.replication.everyMs)}` : '';
     const next = v.replication?.nextAt && !v.paused ? `, next cycle ${time(v.replication.nextAt)}` : '';
     lines.push(`  ${r.runbook}: ${state}${every}${next}`);
-    if (r.rpoSeconds !== undefined) {
+    const skipped = v.replication?.skippedOverlap;
+    if (skipped && v.replication) {
+      const running = v.replication.runningSince
+        ? `; the run going now started ${duration(now - Date.parse(v.replication.runningSince))} ago`
+        : '';
+      lines.push(
+        `    ${skipped} scheduled cycle${skipped > 1 ? 's' : ''} skipped: a cycle took longer than every ${duration(v.replication.everyMs)} (one waits, none stacked${running})`,
+      );
+    }
+    if (r.sinceProtected && r.rpoSeconds !== undefined) {
+      const objective = r.rpoObjectiveMs !== undefined ? ` (objective ${duration(r.rpoObjectiveMs)})` : '';
+      lines.push(
+        `    no cycle has committed every VM yet, protected for ${duration(r.rpoSeconds * 1000)}${objective}${r.rpoBreach ? ': RPO BREACH' : ''}`,
+      );
+    } else if (r.rpoSeconds !== undefined) {
       const objective = r.rpoObjectiveMs !== undefined ? ` (objective ${duration(r.rpoObjectiveMs)})` : '';
       lines.push(
         `    newest complete cycle ${duration(r.rpoSeconds * 1000)} old${objective}${r.rpoBreach ? ': RPO BREACH' : ''}` +
@@ -72,7 +94,7 @@ export function renderProtection(rows: readonly ProtectionStatus[], now: number)
         ? `last ${r.drill.verdict ? r.drill.verdict.toUpperCase() : r.drill.outcome} ${r.drill.id} ${time(r.drill.endedAt)}`
         : 'no drill yet';
       const overdue = r.drillOverdue
-        ? `: DRILL OVERDUE by ${duration(now - Date.parse(r.drill?.endedAt ?? '') - v.drill.everyMs)}`
+        ? `: DRILL OVERDUE by ${duration(now - Date.parse(r.drillDueFrom ?? '') - v.drill.everyMs)}`
         : '';
       const nextDrill = v.drill.nextAt && !v.paused ? `, next ${time(v.drill.nextAt)}` : '';
       lines.push(`    drills every ${duration(v.drill.everyMs)}, ${last}${nextDrill}${overdue}`);

@@ -16,7 +16,13 @@ import {
 import type { Plan } from '../runbooks/plan.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from './names.ts';
 
-export type ProtectionKind = 'replication' | 'drill';
+export type ProtectionKind = 'replication' | 'drill' | 'scrub';
+
+/**
+ * How often the whole-chain scrub of every VM runs at the secondary. The runbook language has no
+ * field for it: a day reads each point's files once a day, cheap against hourly-to-minutely cycles.
+ */
+export const SCRUB_EVERY_MS = 24 * 3_600_000;
 
 export function protectionScheduleId(runbook: string, kind: ProtectionKind): string {
   return `protect/${runbook}/${kind}`;
@@ -27,12 +33,19 @@ export function protectionRunWorkflowId(runbook: string, kind: ProtectionKind): 
   return `protect/${runbook}/${kind}/run`;
 }
 
-/** What protecting this Plan schedules: `replication.every` always, `drill.every` when set. */
-export function protectionIntervals(plan: Plan): Array<{ kind: ProtectionKind; everyMs: number }> {
+/**
+ * What protecting this Plan schedules: `replication.every` always, `drill.every` when set, the
+ * scrub every `scrubEveryMs` (SCRUB_EVERY_MS unless told).
+ */
+export function protectionIntervals(
+  plan: Plan,
+  scrubEveryMs = SCRUB_EVERY_MS,
+): Array<{ kind: ProtectionKind; everyMs: number }> {
   const out: Array<{ kind: ProtectionKind; everyMs: number }> = [
     { kind: 'replication', everyMs: plan.replication.everyMs },
   ];
   if (plan.drill?.everyMs) out.push({ kind: 'drill', everyMs: plan.drill.everyMs });
+  out.push({ kind: 'scrub', everyMs: scrubEveryMs });
   return out;
 }
 
@@ -66,12 +79,12 @@ function scheduleOptions(plan: Plan, kind: ProtectionKind, everyMs: number, task
 export async function protectRunbook(
   client: Client,
   plan: Plan,
-  opts: { taskQueue?: string } = {},
+  opts: { taskQueue?: string; scrubEveryMs?: number } = {},
 ): Promise<ProtectResult> {
   const runbook = plan.runbook.name;
   const taskQueue = opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE;
   const result: ProtectResult = { runbook, schedules: [], removed: [] };
-  const wanted = protectionIntervals(plan);
+  const wanted = protectionIntervals(plan, opts.scrubEveryMs);
   for (const { kind, everyMs } of wanted) {
     const scheduleId = protectionScheduleId(runbook, kind);
     const options = scheduleOptions(plan, kind, everyMs, taskQueue);
@@ -117,7 +130,7 @@ async function deleteSchedule(client: Client, id: string): Promise<boolean> {
 /** Removes the runbook's Schedules; the ids removed (none when it was not protected). */
 export async function unprotectRunbook(client: Client, runbook: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const kind of ['replication', 'drill'] as const) {
+  for (const kind of ['replication', 'drill', 'scrub'] as const) {
     const id = protectionScheduleId(runbook, kind);
     if (await deleteSchedule(client, id)) removed.push(id);
   }
@@ -175,10 +188,21 @@ export interface ProtectionView {
   protected: boolean;
   paused: boolean;
   note?: string;
-  replication?: { everyMs: number; nextAt?: string; lastAt?: string };
+  replication?: {
+    everyMs: number;
+    nextAt?: string;
+    lastAt?: string;
+    /** Actions skipped because a run was still going: an `every` shorter than a cycle takes. */
+    skippedOverlap?: number;
+    /** When the run still going started (one at most: overlap skips, one buffered). */
+    runningSince?: string;
+  };
   /** The Plan's objectives.rpo, as the Schedule runs it. */
   rpoObjectiveMs?: number;
   drill?: { everyMs: number; nextAt?: string; lastAt?: string };
+  scrub?: { everyMs: number; nextAt?: string; lastAt?: string };
+  /** When the replication Schedule was created: a drill is overdue from here when none ran. */
+  since?: string;
 }
 
 type ProtectionArgs = Array<{ plan?: { objectives?: { rpoMs?: number } } } | undefined>;
@@ -196,7 +220,7 @@ export async function protectedRunbooks(client: Client): Promise<string[]> {
 /** What `status` shows about the runbook's Schedules. */
 export async function describeProtection(client: Client, runbook: string): Promise<ProtectionView> {
   const view: ProtectionView = { runbook, protected: false, paused: false };
-  for (const kind of ['replication', 'drill'] as const) {
+  for (const kind of ['replication', 'drill', 'scrub'] as const) {
     try {
       const d = await client.schedule.getHandle(protectionScheduleId(runbook, kind)).describe();
       const every = d.spec.intervals?.[0]?.every;
@@ -209,7 +233,18 @@ export async function describeProtection(client: Client, runbook: string): Promi
         ...(last ? { lastAt: last.toISOString() } : {}),
       };
       if (kind === 'replication') {
+        const running = d.info.runningActions[0];
+        const since = running
+          ? d.info.recentActions.find((a) => a.action.workflow.workflowId === running.workflow.workflowId)
+              ?.takenAt
+          : undefined;
+        view.replication = {
+          ...view.replication!,
+          ...(d.info.numActionsSkippedOverlap > 0 ? { skippedOverlap: d.info.numActionsSkippedOverlap } : {}),
+          ...(since ? { runningSince: since.toISOString() } : {}),
+        };
         view.protected = true;
+        if (d.info.createdAt) view.since = d.info.createdAt.toISOString();
         const args =
           d.action.type === 'startWorkflow' ? (d.action.args as ProtectionArgs | undefined) : undefined;
         const rpoMs = args?.[0]?.plan?.objectives?.rpoMs;

@@ -1,15 +1,23 @@
 /**
  * The replica store's RPO figures on the site worker's `/metrics`, computed at scrape time from
  * the manifests (a site that is the secondary has points; a primary exports nothing here):
- * `lifeboat_rpo_seconds{runbook,vm}` and `lifeboat_points_failed{runbook,vm}`. The objective
- * comes from the orchestrator (`lifeboat_rpo_objective_seconds{runbook}`); the alert rules join them.
+ * `lifeboat_rpo_seconds{runbook,vm}` and `lifeboat_points_failed{runbook,vm}`. For the runbooks
+ * protection runs have recorded here (replication/protected.ts) it also knows the objective and
+ * the VMs with no point yet: their RPO is the time since their protection started, and
+ * `lifeboat_rpo_breach{runbook,vm}` (0/1) and `lifeboat_rpo_breach_seconds{runbook,vm}` (how
+ * long the current breach has lasted) are exported for every recorded VM.
  */
 import { readdir } from 'node:fs/promises';
 import { Gauge, type Registry } from 'prom-client';
-import { vmRpo } from './rpo.ts';
+import { type ProtectedRunbook, readProtected } from './protected.ts';
+import { judgeRpo, type VmRpo, vmRpo } from './rpo.ts';
 import type { ReplicaStore } from './store.ts';
 
-async function storeRpo(store: ReplicaStore, now: number) {
+interface Row extends VmRpo {
+  objectiveMs?: number;
+}
+
+async function storeRpo(store: ReplicaStore, now: number): Promise<Row[]> {
   let vms: string[];
   try {
     vms = (await readdir(store.root, { withFileTypes: true }))
@@ -18,7 +26,7 @@ async function storeRpo(store: ReplicaStore, now: number) {
   } catch {
     return [];
   }
-  const out = [];
+  const out: Row[] = [];
   for (const vm of vms) {
     try {
       const { points } = await store.scanPoints(vm);
@@ -27,12 +35,40 @@ async function storeRpo(store: ReplicaStore, now: number) {
       // A VM directory that cannot be read is left out of this scrape, not a failed scrape.
     }
   }
+  return withProtected(out, await readProtected(store.root), now);
+}
+
+/** Adds the objective to recorded VMs, and a row (age since protection started) for those with no point. Pure. */
+export function withProtected(
+  rows: readonly Row[],
+  recorded: readonly ProtectedRunbook[],
+  now: number,
+): Row[] {
+  const out = rows.map((r) => ({ ...r }));
+  for (const p of recorded) {
+    for (const [vm, since] of Object.entries(p.vms)) {
+      const row = out.find((r) => r.vm === vm && (r.runbook === p.runbook || r.newestPointId === undefined));
+      if (row && row.ageSeconds !== undefined) {
+        row.objectiveMs = p.objectiveMs;
+        continue;
+      }
+      const base = row ?? { runbook: p.runbook, vm, failedPoints: 0, points: 0 };
+      const noPoint: Row = {
+        ...base,
+        runbook: p.runbook,
+        ageSeconds: Math.max(0, (now - Date.parse(since)) / 1000),
+        objectiveMs: p.objectiveMs,
+      };
+      if (row) out[out.indexOf(row)] = noPoint;
+      else out.push(noPoint);
+    }
+  }
   return out;
 }
 
 export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now = () => Date.now()): void {
-  // Both gauges are filled from one scan of the store per scrape (each collects in turn).
-  let last: { at: number; rows: Promise<Awaited<ReturnType<typeof storeRpo>>> } | undefined;
+  // The gauges are filled from one scan of the store per scrape (each collects in turn).
+  let last: { at: number; rows: Promise<Row[]> } | undefined;
   const scan = () => {
     const t = Date.now();
     if (!last || t - last.at > 1_000) last = { at: t, rows: storeRpo(store, now()) };
@@ -40,7 +76,7 @@ export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now 
   };
   new Gauge({
     name: 'lifeboat_rpo_seconds',
-    help: 'Age of the newest committed, not-failed recovery point of the VM (the RPO now)',
+    help: 'Age of the newest committed, not-failed recovery point of the VM (the RPO now); with no point yet, time since its protection started',
     labelNames: ['runbook', 'vm'],
     registers: [registry],
     async collect() {
@@ -58,6 +94,32 @@ export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now 
     async collect() {
       this.reset();
       for (const r of await scan()) this.set({ runbook: r.runbook, vm: r.vm }, r.failedPoints);
+    },
+  });
+  new Gauge({
+    name: 'lifeboat_rpo_breach',
+    help: '1 while the VM’s RPO is over its runbook’s objective (or it has no point past it), 0 when within',
+    labelNames: ['runbook', 'vm'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await scan()) {
+        if (r.objectiveMs === undefined) continue;
+        this.set({ runbook: r.runbook, vm: r.vm }, judgeRpo(r, r.objectiveMs).breach ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'lifeboat_rpo_breach_seconds',
+    help: 'How long the VM’s current RPO breach has lasted (0 when within the objective)',
+    labelNames: ['runbook', 'vm'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await scan()) {
+        if (r.objectiveMs === undefined) continue;
+        this.set({ runbook: r.runbook, vm: r.vm }, judgeRpo(r, r.objectiveMs).secondsInBreach);
+      }
     },
   });
 }

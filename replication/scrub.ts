@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { differingBlocks } from './block-digests.ts';
 import { digestImage } from './content-digest.ts';
 import type { Manifest } from './manifest.ts';
+import { finishRetention } from './retention.ts';
 import type { ReplicaStore } from './store.ts';
 import { verifyPoint } from './verify.ts';
 
@@ -128,8 +129,12 @@ export async function scrubPoint(store: ReplicaStore, vm: string, pointId: strin
 
 /** Every committed point of the VM, newest first; each point's verdict covers its whole chain. */
 export async function scrubVm(store: ReplicaStore, vm: string): Promise<ScrubResult[]> {
-  const points = await store.listPoints(vm);
-  const out: ScrubResult[] = [];
-  for (const p of [...points].reverse()) out.push(await scrubPoint(store, vm, p.pointId));
-  return out;
+  return store.exclusive(vm, async () => {
+    // A retention a crash interrupted is finished first: its half-swapped chain is not damage.
+    await finishRetention(store, vm);
+    const points = await store.listPoints(vm);
+    const out: ScrubResult[] = [];
+    for (const p of [...points].reverse()) out.push(await scrubPoint(store, vm, p.pointId));
+    return out;
+  });
 }

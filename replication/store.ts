@@ -96,6 +96,14 @@ export class ReplicaStore {
     }
   }
 
+  /**
+   * Runs `fn` alone among the VM's whole-chain jobs of this process (retention, scrub), so a
+   * scrub never reads a chain a retention is rewriting.
+   */
+  async exclusive<T>(vm: string, fn: () => Promise<T>): Promise<T> {
+    return this.withLock(`chain:${assertSafeName('vm', vm)}`, fn);
+  }
+
   /** Creates (or finds) the staging directory; says when the point is already committed. */
   async stage(vm: string, pointId: string): Promise<{ dir: string; committed: boolean }> {
     if ((await this.getPoint(vm, pointId)) !== null)

@@ -8,6 +8,7 @@
  *   LIFEBOAT_SITE_STORAGE        the site's storage root; LIFEBOAT_SITE_URI its libvirt URI
  */
 
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
@@ -18,6 +19,7 @@ import {
 } from '../activities/replication.ts';
 import { PlatformError } from '../platform/errors.ts';
 import { siteTaskQueue } from '../platform/names.ts';
+import { finishRetention } from '../replication/retention.ts';
 import { registerRpoMetrics } from '../replication/rpo-metrics.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { loadSiteTls, loadTransferKey } from '../replication/tls.ts';
@@ -84,6 +86,10 @@ export async function startReplicationService(
     store: new ReplicaStore(join(storage, 'replicas')),
     metrics,
   };
+  // A retention a crash cut short is finished before this worker serves its points. One that
+  // cannot be (its journal disagrees with the files) keeps its journal; the next retention or
+  // scrub of that VM fails saying so, rather than this worker not starting.
+  for (const vm of await replicaVms(deps.store)) await finishRetention(deps.store, vm).catch(() => undefined);
   return {
     deps,
     activities: createReplicationActivities(deps),
@@ -93,6 +99,16 @@ export async function startReplicationService(
       registerRpoMetrics(r, deps.store);
     },
   };
+}
+
+async function replicaVms(store: ReplicaStore): Promise<string[]> {
+  try {
+    return (await readdir(store.root, { withFileTypes: true }))
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => d.name);
+  } catch {
+    return [];
+  }
 }
 
 /**

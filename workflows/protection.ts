@@ -5,21 +5,47 @@
  * takes longer than `every` as still running instead of stacking requests. A refusal (a cycle
  * or a failover in flight) ends the run with the refusal as its result: the Schedule's next
  * action tries again.
+ *
+ * Upkeep (`patched('protection-upkeep')`): after a cycle that committed points, retention runs
+ * at the secondary for every VM, fed the points the controller says operations hold; the
+ * `scrub` kind (its own Schedule, platform/protection.ts) scrubs every VM's whole chain there.
+ * A secondary whose worker does not pick the work up within SITE_SCHEDULE_TO_START_MS is
+ * reported in the result and counted (`lifeboat_protection_runs_total{outcome="site-absent"}`),
+ * never waited on: the next run tries again.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  patched,
+  proxyActivities,
+  TimeoutFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ProtectionActivities } from '../activities/protection.ts';
+import type { ReplicationActivities, RetentionSummary, ScrubSummary } from '../activities/replication.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import { guardInput } from './guard.ts';
+import { proxySiteActivities } from './site-proxy.ts';
 
 export interface ProtectionRunInput {
   runbook: string;
-  kind: 'replication' | 'drill';
+  kind: 'replication' | 'drill' | 'scrub';
   plan: Plan;
 }
 
+/** What an upkeep step did per VM at the secondary, or why it could not. */
+export type UpkeepRow<T> = { vm: string; ok: true; result: T } | { vm: string; ok: false; error: string };
+
 export type ProtectionRunResult =
-  | { admitted: true; id: string; outcome: string }
-  | { admitted: false; code: string; message: string };
+  | {
+      admitted: true;
+      id: string;
+      outcome: string;
+      retention?: Array<UpkeepRow<RetentionSummary>>;
+      /** Why the secondary could not record the runbook's VMs (its RPO figures), when it could not. */
+      notRecorded?: string;
+    }
+  | { admitted: false; code: string; message: string }
+  | { scrub: Array<UpkeepRow<ScrubSummary>> };
 
 /** Problems with a scheduled run's input; it has no parent (a Schedule starts it). */
 export function validateProtectionRunInput(input: unknown): string[] {
@@ -27,7 +53,8 @@ export function validateProtectionRunInput(input: unknown): string[] {
   const i = input as Partial<ProtectionRunInput>;
   const problems: string[] = [];
   if (typeof i.runbook !== 'string' || i.runbook === '') problems.push('runbook must be a name');
-  if (i.kind !== 'replication' && i.kind !== 'drill') problems.push('kind must be replication or drill');
+  if (i.kind !== 'replication' && i.kind !== 'drill' && i.kind !== 'scrub')
+    problems.push('kind must be replication, drill or scrub');
   if (!i.plan || typeof i.plan !== 'object') problems.push('plan is missing');
   else if (i.plan.runbook?.name !== i.runbook) problems.push('plan is for another runbook');
   return problems;
@@ -43,15 +70,98 @@ const { awaitOperation } = proxyActivities<ProtectionActivities>({
   heartbeatTimeout: '1 minute',
 });
 
+const { heldPoints, recordUpkeep } = proxyActivities<ProtectionActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Upkeep at the secondary: retried a few times, never left queued for a worker that is gone. */
+function secondaryUpkeep(
+  plan: Plan,
+): Pick<ReplicationActivities, 'replicationRetention' | 'replicationScrub' | 'replicationProtected'> {
+  return proxySiteActivities<ReplicationActivities>(plan.sites.secondary.name, {
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '1 minute',
+    retry: { initialInterval: '2s', maximumInterval: '30s', maximumAttempts: 3 },
+  });
+}
+
+function planVms(plan: Plan): string[] {
+  return plan.groups.flatMap((g) => g.vms.map((v) => v.name));
+}
+
+function upkeepError(err: unknown): { error: string; absent: boolean } {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const absent = cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START';
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { absent, error: absent ? `secondary site worker absent (${message})` : message };
+}
+
+async function eachVm<T>(
+  plan: Plan,
+  kind: 'retention' | 'scrub',
+  fn: (vm: string) => Promise<T>,
+): Promise<Array<UpkeepRow<T>>> {
+  const rows: Array<UpkeepRow<T>> = [];
+  let outcome: 'ok' | 'failed' | 'site-absent' = 'ok';
+  for (const vm of planVms(plan)) {
+    try {
+      rows.push({ vm, ok: true, result: await fn(vm) });
+    } catch (err) {
+      const e = upkeepError(err);
+      rows.push({ vm, ok: false, error: e.error });
+      outcome = e.absent ? 'site-absent' : 'failed';
+      // A worker that is gone is gone for every VM: say so once, not once per VM.
+      if (e.absent) break;
+    }
+  }
+  await recordUpkeep({ runbook: plan.runbook.name, kind, outcome });
+  return rows;
+}
+
 export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<ProtectionRunResult> {
   guardInput('protection run', input, (i) => validateProtectionRunInput(i));
+  const { plan } = input;
+  if (input.kind === 'scrub') {
+    const { replicationScrub } = secondaryUpkeep(plan);
+    const scrub = await eachVm(plan, 'scrub', (vm) => replicationScrub({ runbook: plan.runbook.name, vm }));
+    return { scrub };
+  }
+  // The secondary learns the VMs and the objective (RPO of VMs with no point yet), beside the cycle.
+  const upkeep = input.kind === 'replication' && patched('protection-upkeep');
+  const recorded = upkeep
+    ? secondaryUpkeep(plan)
+        .replicationProtected({
+          runbook: input.runbook,
+          vms: planVms(plan),
+          objectiveMs: plan.objectives.rpoMs,
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => upkeepError(err).error,
+        )
+    : Promise.resolve(undefined);
   const a = await requestOperation({
     plan: input.plan,
     kind: input.kind,
     taskQueue: workflowInfo().taskQueue,
     requestedBy: `schedule ${workflowInfo().workflowId}`,
   });
-  if (!a.admitted) return a;
+  if (!a.admitted) {
+    await recorded;
+    return a;
+  }
   const { outcome } = await awaitOperation({ id: a.id, runbook: input.runbook, kind: input.kind });
+  const committed = outcome === 'succeeded' || outcome === 'partial';
+  const notRecorded = await recorded;
+  if (upkeep && committed) {
+    const held = await heldPoints({ runbook: input.runbook });
+    const { replicationRetention } = secondaryUpkeep(plan);
+    const keep = plan.replication.retentionPoints;
+    const retention = await eachVm(plan, 'retention', (vm) =>
+      replicationRetention({ runbook: input.runbook, vm, keep, held }),
+    );
+    return { admitted: true, id: a.id, outcome, retention, ...(notRecorded ? { notRecorded } : {}) };
+  }
   return { admitted: true, id: a.id, outcome };
 }

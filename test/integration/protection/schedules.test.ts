@@ -4,10 +4,12 @@ import {
   describeProtection,
   protectionScheduleId,
   protectRunbook,
+  SCRUB_EVERY_MS,
   setProtectionPaused,
   triggerProtection,
   unprotectRunbook,
 } from '../../../platform/protection.ts';
+import { judgeProtection, renderProtection } from '../../../platform/protection-status.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { ProtectionRunResult } from '../../../workflows/protection.ts';
 import { saveHistory } from '../../support/histories.ts';
@@ -26,19 +28,22 @@ function every(plan: Plan, replicationMs: number, drillMs?: number): Plan {
 
 describe('protection schedules', () => {
   it('fire on their interval, ask the controller for cycles, update in place, pause, trigger and go away', async () => {
-    await withHarness(diamondPlan(), {}, async (h) => {
+    // No site workers: a cycle then waits for its secondary (schedule-to-start, 30 s) and stays in
+    // flight long enough to see the Schedule skip (a worker without replication refuses at once).
+    await withHarness(diamondPlan(), { siteWorkers: false }, async (h) => {
       const runbook = h.plan.runbook.name;
       const first = await protectRunbook(h.client, every(h.plan, 2_000, 3_600_000), {
         taskQueue: h.taskQueue,
       });
-      expect(first.schedules.map((s) => [s.kind, s.action])).toEqual([
-        ['replication', 'created'],
-        ['drill', 'created'],
+      expect(first.schedules.map((s) => [s.kind, s.action, s.everyMs])).toEqual([
+        ['replication', 'created', 2_000],
+        ['drill', 'created', 3_600_000],
+        ['scrub', 'created', SCRUB_EVERY_MS],
       ]);
       const handle = h.client.schedule.getHandle(protectionScheduleId(runbook, 'replication'));
 
-      // The Schedule's first action asks the controller for cycle 1 and waits for it. The site
-      // workers here have no replication service, so the cycle stays in flight: the interval
+      // The Schedule's first action asks the controller for cycle 1 and waits for it. No site
+      // worker takes its first activity, so the cycle stays in flight: the interval
       // passes several times, yet no second cycle is stacked (overlap: skip, one buffered).
       const cycle1 = `runbook/${runbook}/replication/1`;
       const firstRun = await eventually(
@@ -80,7 +85,10 @@ describe('protection schedules', () => {
 
       // Protecting again with a new interval updates the same Schedules; no drill: its Schedule goes.
       const again = await protectRunbook(h.client, every(h.plan, 3_600_000), { taskQueue: h.taskQueue });
-      expect(again.schedules.map((s) => [s.kind, s.action])).toEqual([['replication', 'updated']]);
+      expect(again.schedules.map((s) => [s.kind, s.action])).toEqual([
+        ['replication', 'updated'],
+        ['scrub', 'updated'],
+      ]);
       expect(again.removed).toEqual([protectionScheduleId(runbook, 'drill')]);
       const view = await describeProtection(h.client, runbook);
       expect(view).toMatchObject({ protected: true, paused: false, replication: { everyMs: 3_600_000 } });
@@ -109,10 +117,76 @@ describe('protection schedules', () => {
 
       expect(await unprotectRunbook(h.client, runbook)).toEqual([
         protectionScheduleId(runbook, 'replication'),
+        protectionScheduleId(runbook, 'scrub'),
       ]);
       expect(await unprotectRunbook(h.client, runbook)).toEqual([]);
       expect((await describeProtection(h.client, runbook)).protected).toBe(false);
       expect(await triggerProtection(h.client, runbook, 'replication')).toBe(false);
+    });
+  });
+
+  it('the drill Schedule starts a drill on its interval; status says overdue while none has ended', async () => {
+    await withHarness(diamondPlan(), {}, async (h) => {
+      const runbook = h.plan.runbook.name;
+      // Cycles hourly (none fires here), a drill every 3 s.
+      await protectRunbook(h.client, every(h.plan, 3_600_000, 3_000), { taskQueue: h.taskQueue });
+      const drill1 = `runbook/${runbook}/drill/1`;
+      const state = await eventually(
+        async () => {
+          const s = await runbookState(h.client, runbook).catch(() => undefined);
+          return s?.inFlight.some((o) => o.id === drill1) ? s : undefined;
+        },
+        30_000,
+        'the scheduled drill',
+      );
+      expect(state.counters.drill).toBe(1);
+      expect(state.counters.replication).toBeUndefined();
+      const drillRuns = h.client.schedule.getHandle(protectionScheduleId(runbook, 'drill'));
+      const run = (await drillRuns.describe()).info.recentActions[0]?.action.workflow.workflowId;
+      expect(run).toMatch(new RegExp(`^protect/${runbook}/drill/run`));
+
+      // Protected for longer than drill.every and no drill has ended: overdue.
+      const view = await describeProtection(h.client, runbook);
+      expect(view.since).toBeDefined();
+      // (Intervals align to the clock: the first drill may fire before 3 s have passed.)
+      await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(view.since!) + 3_500 - Date.now())));
+      const judged = judgeProtection({ runbook, view, rpoObjectiveMs: h.plan.objectives.rpoMs }, Date.now());
+      expect(judged.drillOverdue).toBe(true);
+      expect(renderProtection([judged], Date.now())).toMatch(/no drill yet.*DRILL OVERDUE/);
+
+      // A drill that takes longer than drill.every is not stacked: still one, one buffered.
+      await new Promise((r) => setTimeout(r, 7_000));
+      expect((await runbookState(h.client, runbook)).counters.drill).toBe(1);
+      await cancelOperation(h.client, { runbook, operationId: drill1, reason: 'test: end the drill' });
+      expect(await h.client.workflow.getHandle(run as string).result()).toMatchObject({
+        admitted: true,
+        id: drill1,
+      });
+      await unprotectRunbook(h.client, runbook);
+    });
+  });
+
+  it('a scrub run whose secondary worker is absent reports it and ends, it does not hang', async () => {
+    await withHarness(diamondPlan(), { siteWorkers: false }, async (h) => {
+      const runbook = h.plan.runbook.name;
+      const t0 = Date.now();
+      const result = (await h.client.workflow.execute('protectionRunWorkflow', {
+        workflowId: `protect/${runbook}/scrub/run-test`,
+        taskQueue: h.taskQueue,
+        args: [{ runbook, kind: 'scrub', plan: h.plan }],
+      })) as ProtectionRunResult;
+      const took = Date.now() - t0;
+      // One schedule-to-start timeout (30 s), said once for the site, not once per VM.
+      expect(result).toEqual({
+        scrub: [
+          {
+            vm: expect.any(String),
+            ok: false,
+            error: expect.stringMatching(/^secondary site worker absent/),
+          },
+        ],
+      });
+      expect(took).toBeLessThan(90_000);
     });
   });
 });

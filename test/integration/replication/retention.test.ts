@@ -1,9 +1,10 @@
+import { execFile } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOverlay, imageInfo } from '../../../replication/chain.ts';
 import { digestImage } from '../../../replication/content-digest.ts';
-import { applyRetention } from '../../../replication/retention.ts';
+import { applyRetention, type RetentionStep } from '../../../replication/retention.ts';
 import { scrubPoint } from '../../../replication/scrub.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
 import { commitInput, makeSourceChain, qemuIo, type SourceChain, stageFile, tempDir } from './helpers.ts';
@@ -104,6 +105,89 @@ describe('retention', () => {
     expect(again.deferred).toEqual([
       { pointId: P[0], heldBy: ['runbook/shop/failover/1'], why: `in the chain of held point ${P[2]}` },
     ]);
+  });
+});
+
+/** Runs retention-child.ts, which SIGKILLs itself when removing `victim` reaches `step`. */
+function retentionKilledAt(root: string, step: RetentionStep, victim: string, keep: number) {
+  return new Promise<{ signal: string | null; stdout: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'retention-child.ts'), root, step, victim, String(keep)],
+      { timeout: 120_000 },
+      (err, stdout) => resolve({ signal: (err as { signal?: string } | null)?.signal ?? null, stdout }),
+    );
+  });
+}
+
+/** Everything a removal leaves behind while it runs: merged copies, journal, moved-out points. */
+async function leftovers(store: ReplicaStore): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readdir(store.pointsDir('vm1'))) {
+    if (name.startsWith('.')) out.push(name);
+    else
+      for (const f of await readdir(join(store.pointsDir('vm1'), name)))
+        if (f.startsWith('.')) out.push(`${name}/${f}`);
+  }
+  return out;
+}
+
+describe('retention killed mid-way', () => {
+  // Removing the intermediate point P1 (keep 1: P0 goes first, then P1 merges into P2), killed
+  // at each step; before anything finishes it, every listed point still reads as committed.
+  const steps: RetentionStep[] = ['merged', 'journaled', 'swapped', 'manifests', 'moved'];
+  it.each(steps)(
+    'at "%s" leaves every listed guest view unchanged, and the next run finishes it',
+    async (step) => {
+      const store = new ReplicaStore(join(work, `killed-${step}`));
+      await commitThree(store);
+      const before = await guestViews(store);
+
+      const killed = await retentionKilledAt(store.root, step, P[1], 1);
+      expect(killed.signal, killed.stdout).toBe('SIGKILL');
+      // Interrupted: the chain's views (by content digest, against the manifests) are the same.
+      const interrupted = await guestViews(store);
+      for (const [id, root] of Object.entries(interrupted)) expect(root).toBe(before[id]);
+      expect(Object.keys(interrupted)).toContain(P[2]);
+
+      // The next retention (or scrub) finishes the removal forward, then goes on.
+      const r = await applyRetention(store, 'vm1', 1, {});
+      if (step !== 'merged') expect(r.finished).toEqual([P[1]]);
+      expect((await store.listPoints('vm1')).map((m) => m.pointId)).toEqual([P[2]]);
+      expect(await guestViews(store)).toEqual({ [P[2]]: before[P[2]] });
+      expect(await leftovers(store)).toEqual([]);
+      expect((await scrubPoint(store, 'vm1', P[2])).state).toBe('verified');
+    },
+  );
+});
+
+describe('retention beside another process', () => {
+  it('abandons a removal whose merged copies another finisher cleared before the journal: nothing changed, the next run completes', async () => {
+    const store = new ReplicaStore(join(work, 'cleared'));
+    await commitThree(store);
+    const before = await guestViews(store);
+    const cleared = applyRetention(
+      store,
+      'vm1',
+      2,
+      {},
+      {
+        atStep: async (step, pointId) => {
+          if (step !== 'merged' || pointId !== P[0]) return;
+          // What a `lifeboat verify` elsewhere does when it finds no journal yet: clear the copies.
+          for (const f of await readdir(store.pointDir('vm1', P[1])))
+            if (f.startsWith('.retention-')) await rm(join(store.pointDir('vm1', P[1]), f));
+        },
+      },
+    );
+    await expect(cleared).rejects.toThrow(/abandoned: its merged copies went missing before any swap/);
+    expect(await guestViews(store)).toEqual(before);
+    expect(await leftovers(store)).toEqual([]);
+    expect((await scrubPoint(store, 'vm1', P[2])).state).toBe('verified');
+
+    const r = await applyRetention(store, 'vm1', 2, {});
+    expect(r.merged).toEqual([{ pointId: P[0], into: [P[1]] }]);
+    expect(await guestViews(store)).toEqual({ [P[1]]: before[P[1]], [P[2]]: before[P[2]] });
   });
 });
 

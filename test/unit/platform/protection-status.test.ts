@@ -74,4 +74,38 @@ describe('protection status', () => {
     expect(text).toContain('crm: not protected');
     expect(renderProtection([], now)).toContain('no runbook is protected');
   });
+
+  it('counts a never-drilled runbook overdue, and a VM-less RPO, from when protection started', () => {
+    const since = '2026-12-02T06:00:00.000Z';
+    const s = judgeProtection({ runbook: 'shop', view: { ...view, since }, rpoObjectiveMs: 300_000 }, now);
+    expect(s).toMatchObject({
+      drillOverdue: true,
+      rpoSeconds: 172_800,
+      rpoBreach: true,
+      sinceProtected: true,
+    });
+    const text = renderProtection([s], now);
+    expect(text).toContain('no drill yet');
+    expect(text).toContain('DRILL OVERDUE by 24h');
+    expect(text).toContain(
+      'no cycle has committed every VM yet, protected for 2d (objective 5m): RPO BREACH',
+    );
+
+    const fresh = judgeProtection(
+      { runbook: 'shop', view: { ...view, since: '2026-12-04T05:59:00.000Z' }, rpoObjectiveMs: 300_000 },
+      now,
+    );
+    expect(fresh).toMatchObject({ drillOverdue: false, rpoSeconds: 60, rpoBreach: false });
+  });
+
+  it('reports cycles skipped because one took longer than every, not stacked', () => {
+    const slow = {
+      ...view,
+      replication: { ...view.replication, skippedOverlap: 3, runningSince: '2026-12-04T05:57:00.000Z' },
+    };
+    const text = renderProtection([judgeProtection({ runbook: 'shop', view: slow }, now)], now);
+    expect(text).toContain(
+      '3 scheduled cycles skipped: a cycle took longer than every 60s (one waits, none stacked; the run going now started 3m ago)',
+    );
+  });
 });
