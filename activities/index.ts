@@ -14,6 +14,7 @@ import { createInventoryActivities } from './inventory.ts';
 import { createGuestProbes } from './probes.ts';
 import { createProtectionActivities, type ProtectionMetrics } from './protection.ts';
 import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
+import { createReprotectActivities } from './reprotect.ts';
 import {
   createRestoreActivities,
   createRestorer,
@@ -112,6 +113,8 @@ export function createSiteActivities(deps: SiteDeps) {
     ...createInventoryActivities(deps),
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
     ...(deps.replication ? createReplicationActivities({ guest: deps.driver, ...deps.replication }) : {}),
+    /** Reprotect: the delta that makes the old primary's disks equal to the active site's. */
+    ...(deps.replication ? createReprotectActivities({ driver: deps.driver, replication: deps.replication }) : {}),
   };
 }
 

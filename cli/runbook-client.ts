@@ -75,7 +75,7 @@ export async function startOperation(
   client: Client,
   req: {
     plan: Plan;
-    kind: OperationKind;
+    kind: OperationKind | 'reprotect';
     options?: OperationOptions;
     requestedBy?: string;
     taskQueue?: string;

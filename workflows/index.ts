@@ -8,6 +8,7 @@
  * - `compensationWorkflow`: one chunk of a large rollback; a child of its operation.
  * - `replicationCycleWorkflow`: one replication cycle; a child of the controller.
  * - `replicationVmWorkflow`: one VM's part of a cycle; a child of its cycle.
+ * - `reprotectWorkflow`: ships the delta that makes the old primary equal to the active site; a child of the controller.
  * - `protectionRunWorkflow`: one action of a runbook's protection Schedule (no parent).
  * - `siteInventoryWorkflow`: the sites' inventories for `--live` checks, started by the CLI.
  */
@@ -18,3 +19,4 @@ export { operationWorkflow } from './interpreter.ts';
 export { siteInventoryWorkflow } from './inventory.ts';
 export { protectionRunWorkflow } from './protection.ts';
 export { replicationCycleWorkflow, replicationVmWorkflow } from './replication.ts';
+export { reprotectWorkflow } from './reprotect.ts';

@@ -70,6 +70,11 @@ export interface RunbookState {
   recent: OperationSummary[];
   /** The newest signed report of this runbook (what `lifeboat report verify` compares with). */
   reportHead?: { id: string; sha256: string };
+  /**
+   * Set by a reprotect: protection runs from the active site toward `to` (the old primary),
+   * whose disks the reprotect `by` made equal to the active site's. Absent: the Plan's direction.
+   */
+  protectionDirection?: { from: SiteRole; to: SiteRole; since: string; by: string };
 }
 
 export interface ControllerInput {
@@ -97,8 +102,8 @@ export interface OperationOptions {
 }
 
 export interface StartOperationRequest {
-  /** `replication` starts one replication cycle (workflows/replication.ts). */
-  kind: OperationKind | 'replication';
+  /** `replication` starts one replication cycle (workflows/replication.ts), `reprotect` a reprotect (workflows/reprotect.ts). */
+  kind: OperationKind | 'replication' | 'reprotect';
   plan: Plan;
   options?: OperationOptions;
   requestedBy?: string;
@@ -106,7 +111,7 @@ export interface StartOperationRequest {
 
 export interface StartOperationResult {
   id: string;
-  kind: OperationKind | 'replication';
+  kind: OperationKind | 'replication' | 'reprotect';
 }
 
 export interface OperationInput {

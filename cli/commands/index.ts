@@ -8,6 +8,7 @@ import { registerPoints } from './points.ts';
 import { registerProtect } from './protect.ts';
 import { registerReplicate } from './replicate.ts';
 import { registerReport } from './report.ts';
+import { registerReprotect } from './reprotect.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerStatus } from './status.ts';
@@ -28,6 +29,7 @@ export const commands: Array<(program: Command) => void> = [
   registerPauseDecisions,
   registerRun,
   registerReplicate,
+  registerReprotect,
   registerProtect,
   registerPoints,
   registerVerify,
