@@ -21,7 +21,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SiteDriver, VmInfo } from '../drivers/types.ts';
 import { type Extent, imageInfo } from '../replication/chain.ts';
 import { isReplicationError } from '../replication/errors.ts';
+import { runProcess } from '../replication/exec.ts';
 import { ExportError } from '../replication/export/errors.ts';
+import { diskBitmaps } from '../replication/export/offline.ts';
 import { exists, writeFileAtomic } from '../replication/fsutil.ts';
 import {
   type DeltaDisk,
@@ -118,6 +120,26 @@ export interface ReprotectApplyResult {
   bytesWritten: number;
   alreadyApplied: boolean;
 }
+
+/** The old primary's record of the last reprotect applied to a VM's disks. */
+interface ReprotectedMark {
+  operationId: string;
+  pointId: string | null;
+  /** Added to every qcow2 disk right after that reprotect's writes. */
+  bitmap: string;
+}
+
+async function bitmapCommand(args: string[]): Promise<void> {
+  const res = await runProcess('qemu-img', ['bitmap', ...args], { timeoutMs: 60_000 });
+  if (res.exitCode !== 0) {
+    throw ApplicationFailure.create({
+      type: 'BITMAP_FAILED',
+      message: `qemu-img bitmap ${args.join(' ')} failed: ${res.stderr.trim()}`,
+    });
+  }
+}
+const addBitmap = (image: string, name: string) => bitmapCommand(['--add', '--enable', image, name]);
+const removeBitmap = (image: string, name: string) => bitmapCommand(['--remove', image, name]);
 
 /** One safe path component for an operation id (`runbook/<name>/reprotect/<n>`). */
 export function operationKey(operationId: string): string {
@@ -229,6 +251,9 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
         if (kept) return kept;
         await mkdir(dir, { recursive: true });
         const info = await stoppedVm(input.vm);
+        const prior = await readJson<ReprotectedMark>(
+          join(r.storage, 'reprotect', input.vm, 'reprotected.json'),
+        );
         const disks: DivergentDisk[] = [];
         const toSave: Array<{
           target: string;
@@ -249,7 +274,9 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
             });
             continue;
           }
-          const dirty = await dirtySince(d.source, input.checkpoint, dir);
+          // After an earlier reprotect from the same point, only what was written since it counts.
+          const since = prior?.pointId === input.pointId ? prior.bitmap : input.checkpoint;
+          const dirty = await dirtySince(d.source, since, dir);
           if (!dirty.ok) {
             disks.push({ target: d.target, extents: [], bytes: 0, unknown: dirty.reason });
             continue;
@@ -449,6 +476,22 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
             onProgress: beat,
           });
         }
+        // A bitmap from here on: the next reprotect's divergence is what was written after this
+        // one (this apply's own writes dirtied the older bitmaps).
+        const bitmap = `lb-reprotect-${operationKey(input.operationId)}`;
+        for (const d of index.disks) {
+          const disk = dataDisks(info).find((x) => x.target === d.target)!;
+          if (disk.format !== 'qcow2') continue;
+          const had = (await diskBitmaps(disk.source)).map((b) => b.name);
+          if (!had.includes(bitmap)) await addBitmap(disk.source, bitmap);
+          for (const old of had.filter((b) => b.startsWith('lb-reprotect-') && b !== bitmap))
+            await removeBitmap(disk.source, old);
+        }
+        const mark: ReprotectedMark = { operationId: input.operationId, pointId: index.pointId, bitmap };
+        await writeFileAtomic(
+          join(r.storage, 'reprotect', input.vm, 'reprotected.json'),
+          JSON.stringify(mark),
+        );
         const result: ReprotectApplyResult = {
           vm: input.vm,
           bytesReceived: received.bytes,
