@@ -114,7 +114,9 @@ export function createSiteActivities(deps: SiteDeps) {
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
     ...(deps.replication ? createReplicationActivities({ guest: deps.driver, ...deps.replication }) : {}),
     /** Reprotect: the delta that makes the old primary's disks equal to the active site's. */
-    ...(deps.replication ? createReprotectActivities({ driver: deps.driver, replication: deps.replication }) : {}),
+    ...(deps.replication
+      ? createReprotectActivities({ driver: deps.driver, replication: deps.replication })
+      : {}),
   };
 }
 

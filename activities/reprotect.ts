@@ -32,6 +32,13 @@ import {
   writeDeltaIndex,
 } from '../replication/reverse/delta.ts';
 import {
+  type DiscardRecord,
+  type DivergentEntry,
+  discardDivergent,
+  discardLog,
+  listDivergent,
+} from '../replication/reverse/divergent.ts';
+import {
   alignExtents,
   DELTA_GRANULARITY,
   totalLength,
@@ -502,6 +509,34 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
         await writeFileAtomic(join(dir, 'applied.json'), JSON.stringify(result));
         await rm(inDir, { recursive: true, force: true });
         return result;
+      });
+    },
+
+    /**
+     * The runbook's divergent blocks kept at this site, and the discards so far; with `discard`,
+     * removes them after recording who and why (an operator's explicit request only).
+     */
+    async divergentBlocks(input: {
+      runbook: string;
+      discard?: { by: string; reason: string };
+    }): Promise<{ site: string; kept: DivergentEntry[]; discarded: DiscardRecord[] }> {
+      return guarded(async () => {
+        inputName('runbook', input.runbook);
+        if (input.discard !== undefined) {
+          if (typeof input.discard.reason !== 'string' || input.discard.reason.trim() === '') {
+            throw ApplicationFailure.create({
+              type: 'NO_REASON',
+              message: 'discarding divergent blocks needs a reason',
+              nonRetryable: true,
+            });
+          }
+          await discardDivergent(r.storage, input.runbook, input.discard);
+        }
+        return {
+          site: driver.site,
+          kept: await listDivergent(r.storage, input.runbook),
+          discarded: await discardLog(r.storage, input.runbook),
+        };
       });
     },
 

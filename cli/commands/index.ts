@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerApprove } from './approve.ts';
+import { registerDivergent } from './divergent.ts';
 import { registerLab } from './lab.ts';
 import { registerOperator } from './operator.ts';
 import { registerPauseDecisions } from './pause.ts';
@@ -30,6 +31,7 @@ export const commands: Array<(program: Command) => void> = [
   registerRun,
   registerReplicate,
   registerReprotect,
+  registerDivergent,
   registerProtect,
   registerPoints,
   registerVerify,

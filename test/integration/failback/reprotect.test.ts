@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { divergentBlocks } from '../../../cli/commands/divergent.ts';
 import { commitFailover, runbookState, startOperation } from '../../../cli/runbook-client.ts';
 import { hostPathOf, SITE_STORAGE_PATH } from '../../../lab/config.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
@@ -236,6 +237,23 @@ describe('reprotect (real lab)', () => {
     for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
     expect(existsSync(side)).toBe(true);
     rmSync(keep, { recursive: true, force: true });
+
+    // Listed until an operator discards them, with a reason; the discard is recorded.
+    const listed = await divergentBlocks(lab.client, plan);
+    expect(listed.kept.map((k) => [k.vm, k.bytes])).toEqual([[VM, v.divergentBytes]]);
+    await expect(divergentBlocks(lab.client, plan, { by: 'reprotect-test', reason: ' ' })).rejects.toThrow();
+    expect(existsSync(side)).toBe(true);
+    const after = await divergentBlocks(lab.client, plan, {
+      by: 'reprotect-test',
+      reason: 'checked: test writes only',
+    });
+    expect(after.kept).toEqual([]);
+    expect(existsSync(side)).toBe(false);
+    expect(after.discarded.at(-1)).toMatchObject({
+      by: 'reprotect-test',
+      reason: 'checked: test writes only',
+      removed: [expect.objectContaining({ vm: VM, bytes: v.divergentBytes })],
+    });
     await saveHistory(
       lab.client,
       `runbook/${plan.runbook.name}/reprotect/1`,
