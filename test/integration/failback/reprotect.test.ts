@@ -243,10 +243,14 @@ describe('reprotect (real lab)', () => {
     expect(listed.kept.map((k) => [k.vm, k.bytes])).toEqual([[VM, v.divergentBytes]]);
     await expect(divergentBlocks(lab.client, plan, { by: 'reprotect-test', reason: ' ' })).rejects.toThrow();
     expect(existsSync(side)).toBe(true);
-    const after = await divergentBlocks(lab.client, plan, {
-      by: 'reprotect-test',
-      reason: 'checked: test writes only',
-    });
+    const discardId = `divergent/${plan.runbook.name}/discard`;
+    const after = await divergentBlocks(
+      lab.client,
+      plan,
+      { by: 'reprotect-test', reason: 'checked: test writes only' },
+      { workflowId: discardId },
+    );
+    await saveHistory(lab.client, discardId, 'divergentBlocksWorkflow', 'discard');
     expect(after.kept).toEqual([]);
     expect(existsSync(side)).toBe(false);
     expect(after.discarded.at(-1)).toMatchObject({
