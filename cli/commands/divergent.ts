@@ -7,6 +7,7 @@ import type { DiscardRecord, DivergentEntry } from '../../replication/reverse/di
 import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import type { DivergentInput, divergentBlocksWorkflow } from '../../workflows/divergent.ts';
+import type { ReprotectResult } from '../../workflows/reprotect.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { withTemporalClient } from '../with-client.ts';
 
@@ -105,4 +106,59 @@ export function registerDivergent(program: Command): void {
         );
       }, flags);
     });
+}
+
+/**
+ * For `status`: the divergent blocks kept at the old primary of every runbook with a succeeded
+ * reprotect among `rows` (its result names that site), asked of the site's worker within 5 s.
+ */
+export async function divergentStatus(
+  client: Client,
+  rows: ReadonlyArray<{
+    workflowId: string;
+    runbook: string | undefined;
+    operation: string | undefined;
+    status: string;
+  }>,
+): Promise<Array<{ runbook: string; answer?: DivergentAnswer; error?: string }>> {
+  const newest = new Map<string, string>();
+  for (const r of rows)
+    if (r.operation === 'reprotect' && r.status === 'COMPLETED' && r.runbook && !newest.has(r.runbook))
+      newest.set(r.runbook, r.workflowId);
+  return Promise.all(
+    [...newest].map(async ([runbook, id]) => {
+      const within = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no answer within 5 s')), 5_000).unref(),
+      );
+      try {
+        const result = await Promise.race([
+          client.workflow.getHandle(id).result() as Promise<ReprotectResult>,
+          within,
+        ]);
+        const input: DivergentInput = { runbook, site: result.to };
+        const handle = await client.workflow.start<typeof divergentBlocksWorkflow>(
+          'divergentBlocksWorkflow',
+          {
+            workflowId: `divergent/${runbook}/${randomUUID()}`,
+            taskQueue: ORCHESTRATOR_TASK_QUEUE,
+            args: [input],
+            workflowExecutionTimeout: '1 minute',
+          },
+        );
+        return { runbook, answer: await Promise.race([handle.result(), within]) };
+      } catch (err) {
+        return { runbook, error: err instanceof Error ? err.message : String(err) };
+      }
+    }),
+  );
+}
+
+export function renderDivergentStatus(rows: Awaited<ReturnType<typeof divergentStatus>>): string {
+  if (rows.length === 0) return 'Divergent blocks: none kept (no reprotect)';
+  const lines = rows.flatMap((r) =>
+    r.answer
+      ? [`  ${r.runbook}:`, ...renderDivergent(r.answer).map((l) => `  ${l}`)]
+      : [`  ${r.runbook}: unknown (${r.error})`],
+  );
+  return `Divergent blocks (lifeboat discard-divergent <runbook> --reason removes them):\n${lines.join('\n')}`;
 }

@@ -12,9 +12,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { divergentBlocks } from '../../../cli/commands/divergent.ts';
+import { divergentBlocks, divergentStatus, renderDivergentStatus } from '../../../cli/commands/divergent.ts';
 import { commitFailover, runbookState, startOperation } from '../../../cli/runbook-client.ts';
 import { hostPathOf, SITE_STORAGE_PATH } from '../../../lab/config.ts';
+import { listOperations } from '../../../platform/operations.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { ReprotectResult } from '../../../workflows/reprotect.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
@@ -241,6 +242,15 @@ describe('reprotect (real lab)', () => {
     // Listed until an operator discards them, with a reason; the discard is recorded.
     const listed = await divergentBlocks(lab.client, plan);
     expect(listed.kept.map((k) => [k.vm, k.bytes])).toEqual([[VM, v.divergentBytes]]);
+    // `lifeboat status` lists them (through the reprotect's result, which names the old primary).
+    let shown: Awaited<ReturnType<typeof divergentStatus>> = [];
+    for (let i = 0; i < 40 && shown.length === 0; i++) {
+      const ops = await listOperations(lab.client, { runbook: plan.runbook.name });
+      shown = await divergentStatus(lab.client, [...ops.inFlight, ...ops.recent]);
+      if (shown.length === 0) await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(shown.map((x) => [x.runbook, x.answer?.kept.length])).toEqual([[plan.runbook.name, 1]]);
+    expect(renderDivergentStatus(shown)).toContain(`${VM}: `);
     await expect(divergentBlocks(lab.client, plan, { by: 'reprotect-test', reason: ' ' })).rejects.toThrow();
     expect(existsSync(side)).toBe(true);
     const discardId = `divergent/${plan.runbook.name}/discard`;
