@@ -173,6 +173,50 @@ describe('reprotect (real lab)', () => {
     );
   });
 
+  it('a worker killed mid-reprotect resumes: nothing shipped twice, both sides identical', async () => {
+    // The VM writes at the secondary again, then stops; the old primary's worker dies once the
+    // divergence is computed, and is started again.
+    await virshAt('secondary', ['start', VM]);
+    const serial = hostPathOf(
+      'secondary',
+      (await secondaryDisks(VM)).vdb!.replace(/\/[^/]+$/, '/serial.log'),
+    );
+    const before = lastAckIn(serial);
+    const deadline = Date.now() + 180_000;
+    while (lastAckIn(serial) < before + 10 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 500));
+    await shutOff('secondary', VM);
+    const changed = await overlayBytes(lab, VM);
+    const op = await startOperation(lab.client, {
+      plan: lab.plan,
+      kind: 'reprotect',
+      requestedBy: 'reprotect-test',
+    });
+    const key = op.id.replace(/[^A-Za-z0-9._-]/g, '_');
+    const mark = hostPathOf(
+      'primary',
+      path.posix.join(SITE_STORAGE_PATH, 'reprotect', VM, key, 'divergence.json'),
+    );
+    const until = Date.now() + 300_000;
+    while (!existsSync(mark) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(mark)).toBe(true);
+    process.kill(lab.workerPids.primary, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 1_000));
+    await lab.startSiteWorker('primary');
+    const r = (await lab.client.workflow.getHandle(op.id).result()) as ReprotectResult;
+    expect(r.outcome, r.error).toBe('succeeded');
+    const v = r.vms[0]!;
+    expect(v.divergentBytes).toBe(0);
+    expect(v.bytesReceived).toBeLessThanOrEqual(1.1 * changed + MiB);
+    // The secondary's server counted what it sent for this delta: once.
+    expect(v.bytesSent).toBe(v.bytesReceived);
+    const cmp = await compareSites(lab, VM);
+    for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
+    console.log(
+      `reprotect with the old primary's worker killed: ${v.bytesReceived} bytes for ${changed} changed`,
+    );
+  });
+
   it('after a disaster failover keeps the primary’s blocks written after the point in a side file, then overwrites them', async () => {
     // Back to a fresh start: the primary runs again, with a point behind it.
     await removeAtSecondary(VM);
