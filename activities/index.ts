@@ -13,7 +13,12 @@ import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
 import { createGuestProbes } from './probes.ts';
 import { createProtectionActivities, type ProtectionMetrics } from './protection.ts';
-import { createReplicationActivities, type ReplicationSiteDeps } from './replication.ts';
+import {
+  createReplicationActivities,
+  REPLICATION_ACTIVITY_NAMES,
+  type ReplicationActivities,
+  type ReplicationSiteDeps,
+} from './replication.ts';
 import { createReprotectActivities } from './reprotect.ts';
 import {
   createRestoreActivities,
@@ -112,12 +117,36 @@ export function createSiteActivities(deps: SiteDeps) {
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
-    ...(deps.replication ? createReplicationActivities({ guest: deps.driver, ...deps.replication }) : {}),
+    ...(deps.replication
+      ? createReplicationActivities({ guest: deps.driver, ...deps.replication })
+      : noReplication(deps.siteName)),
     /** Reprotect: the delta that makes the old primary's disks equal to the active site's. */
     ...(deps.replication
       ? createReprotectActivities({ driver: deps.driver, replication: deps.replication })
       : {}),
   };
+}
+
+/**
+ * A site worker without replication still answers every replication activity, at once and for
+ * good, saying why: an unregistered name would be retried until the cycle's time ran out.
+ */
+function noReplication(site: string): ReplicationActivities {
+  const refuse = async (): Promise<never> => {
+    throw noReplicaStore(`site ${site}'s worker serves no replication: it cannot take part in a cycle`);
+  };
+  return Object.fromEntries(
+    REPLICATION_ACTIVITY_NAMES.map((name) => [name, refuse]),
+  ) as unknown as ReplicationActivities;
+}
+
+function noReplicaStore(message: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'NO_REPLICA_STORE',
+    message,
+    nonRetryable: true,
+    details: [{ hint: 'start the site worker with replication configured (LIFEBOAT_REPLICATION_LISTEN)' }],
+  });
 }
 
 /**
@@ -137,12 +166,7 @@ async function withHeartbeat<T>(fn: () => Promise<T>, everyMs = 2_000): Promise<
 
 function needRestore<T>(r: T | undefined): T {
   if (r === undefined) {
-    throw ApplicationFailure.create({
-      type: 'NO_REPLICA_STORE',
-      message: 'this site worker has no replica store: it cannot restore VMs from recovery points',
-      nonRetryable: true,
-      details: [{ hint: 'start the site worker with replication configured (LIFEBOAT_REPLICATION_LISTEN)' }],
-    });
+    throw noReplicaStore('this site worker has no replica store: it cannot restore VMs from recovery points');
   }
   return r;
 }

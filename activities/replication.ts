@@ -487,3 +487,13 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
 }
 
 export type ReplicationActivities = ReturnType<typeof createReplicationActivities>;
+
+/** Every replication activity's name (the compiler keeps the list whole). */
+export const REPLICATION_ACTIVITY_NAMES = Object.keys({
+  replicationBase: true,
+  replicationPrepareExport: true,
+  replicationPullCommit: true,
+  replicationAbort: true,
+  replicationCleanup: true,
+  replicationVerify: true,
+} satisfies Record<keyof ReplicationActivities, true>) as Array<keyof ReplicationActivities>;

@@ -14,6 +14,7 @@ import {
   linkExists,
   netnsExists,
 } from './net.ts';
+import { claimMachine, releaseMachine } from './owner.ts';
 import { isRunning, stopProc } from './proc.ts';
 import { ensureRelay, stopRelay, temporalPort } from './relay.ts';
 import { run, tryRun } from './run.ts';
@@ -89,6 +90,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   return withLabLock(opts.home, async () => {
     const t0 = Date.now();
     const home = opts.home;
+    claimMachine(home);
     const state = readState(home) ?? emptyState();
     log('guest: checking the cache');
     const guest = await ensureGuest(home);
@@ -155,7 +157,10 @@ export async function labDown(
   return withLabLock(opts.home, async () => {
     const home = opts.home;
     const state = readState(home);
-    if (!state) return { removed: false };
+    if (!state) {
+      releaseMachine(home);
+      return { removed: false };
+    }
     for (const site of LAB_SITES) {
       log(`site ${site}: stopping VMs, worker and daemons`);
       await stopSite(site, state, home);
@@ -189,6 +194,7 @@ export async function labDown(
     rmSync(nsDir, { recursive: true, force: true });
     rmSync(labPaths(home).relayLog, { force: true });
     removeState(home);
+    releaseMachine(home);
     return { removed: true };
   });
 }

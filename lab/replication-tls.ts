@@ -6,9 +6,8 @@
  * tokens are derived from it), as a deployment would hand them out.
  * Site workers find it through LIFEBOAT_REPLICATION_TLS_DIR; `labReplicationEnv` gives the set.
  */
-import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureSiteCert, ensureTransferKey, tlsPaths } from '../replication/tls.ts';
+import { issueSiteTls } from '../replication/tls.ts';
 import { LAB_SITES, type LabSiteName, labPaths, SITE_STORAGE_PATH, SITE_TOPOLOGY } from './config.ts';
 
 /** Port of the transfer server on each site's inter-site address. */
@@ -25,25 +24,13 @@ function authorityDir(home?: string): string {
 
 /** Creates the CA and both site certificates unless they exist, and each site's own directory. */
 export async function ensureLabReplicationTls(home?: string): Promise<void> {
-  const authority = authorityDir(home);
-  const from = tlsPaths(authority);
-  await ensureTransferKey(authority);
   for (const site of LAB_SITES) {
-    await ensureSiteCert(authority, site, [SITE_TOPOLOGY[site].interAddress]);
-    const dir = labReplicationTlsDir(site, home);
-    const to = tlsPaths(dir);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    for (const [src, dst, mode] of [
-      [from.caCert, to.caCert, 0o644],
-      [from.siteCert(site), to.siteCert(site), 0o644],
-      [from.siteKey(site), to.siteKey(site), 0o600],
-      [from.transferKey, to.transferKey, 0o600],
-    ] as const) {
-      // Copied under a temporary name and renamed: a worker never reads half a key.
-      await copyFile(src, `${dst}.tmp`);
-      await chmod(`${dst}.tmp`, mode);
-      await rename(`${dst}.tmp`, dst);
-    }
+    await issueSiteTls(
+      authorityDir(home),
+      site,
+      [SITE_TOPOLOGY[site].interAddress],
+      labReplicationTlsDir(site, home),
+    );
   }
 }
 

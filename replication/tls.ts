@@ -6,7 +6,7 @@
  * killed run never leaves half a key.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ReplicationError } from './errors.ts';
@@ -68,6 +68,9 @@ async function openssl(args: string[]): Promise<void> {
   }
 }
 
+/** A DNS name as a certificate names it: dot-separated labels of letters, digits and inner hyphens. */
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /** Creates the CA unless it exists. */
@@ -116,6 +119,15 @@ export async function ensureSiteCert(
   opts: { days?: number } = {},
 ): Promise<void> {
   safeNameSchema.parse(site);
+  const bad = addresses.filter((a) => !isIP(a) && !DNS_NAME.test(a));
+  if (bad.length > 0) {
+    throw new ReplicationError({
+      code: 'TLS_SETUP_FAILED',
+      message: `not an IP address or DNS name: ${bad.map((a) => JSON.stringify(a)).join(', ')}`,
+      context: { site },
+      hint: 'give each address the site serves transfers on, e.g. 10.0.0.5 or dr-b.example.internal',
+    });
+  }
   const p = tlsPaths(dir);
   if ((await exists(p.siteCert(site))) && (await exists(p.siteKey(site)))) return;
   await ensureCa(dir);
@@ -196,4 +208,35 @@ export async function loadSiteTls(dir: string, site: string): Promise<TlsMateria
   const files = { key: p.siteKey(site), cert: p.siteCert(site), ca: p.caCert };
   const [key, cert, ca] = await Promise.all([readFile(files.key), readFile(files.cert), readFile(files.ca)]);
   return { key, cert, ca, files };
+}
+
+/**
+ * Hands one site what its worker needs, as the deployment's authority issues it: the CA
+ * certificate, the site's key and certificate (made unless they exist, naming `addresses`) and
+ * the shared transfer key, copied into `outDir` (the site's LIFEBOAT_REPLICATION_TLS_DIR). The
+ * CA's key stays in `authority`. Each file is copied under a temporary name and renamed, so a
+ * worker never reads half a key; running it again changes nothing but the copies' modes.
+ */
+export async function issueSiteTls(
+  authority: string,
+  site: string,
+  addresses: string[],
+  outDir: string,
+): Promise<TlsFiles & { transferKey: string }> {
+  const from = tlsPaths(authority);
+  const to = tlsPaths(outDir);
+  await ensureTransferKey(authority);
+  await ensureSiteCert(authority, site, addresses);
+  await mkdir(outDir, { recursive: true, mode: 0o700 });
+  for (const [src, dst, mode] of [
+    [from.caCert, to.caCert, 0o644],
+    [from.siteCert(site), to.siteCert(site), 0o644],
+    [from.siteKey(site), to.siteKey(site), 0o600],
+    [from.transferKey, to.transferKey, 0o600],
+  ] as const) {
+    await copyFile(src, `${dst}.tmp`);
+    await chmod(`${dst}.tmp`, mode);
+    await rename(`${dst}.tmp`, dst);
+  }
+  return { ca: to.caCert, cert: to.siteCert(site), key: to.siteKey(site), transferKey: to.transferKey };
 }

@@ -12,6 +12,7 @@ import { registerReport } from './report.ts';
 import { registerReprotect } from './reprotect.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
+import { registerSiteTls } from './site-tls.ts';
 import { registerStatus } from './status.ts';
 import { registerValidate } from './validate.ts';
 import { registerVerify } from './verify.ts';
@@ -36,4 +37,5 @@ export const commands: Array<(program: Command) => void> = [
   registerPoints,
   registerVerify,
   registerReport,
+  registerSiteTls,
 ];

@@ -35,6 +35,40 @@ export function replicaRoot(plan: Plan): string {
   return inner;
 }
 
+/**
+ * The runbook's replica store at the secondary, as this machine sees it, and the VMs asked for:
+ * what `points` and `verify` read. Null (exit code set, said why) when the runbook has errors or
+ * `--vm` names none of its VMs; a store not there yet is said, and is null only if `required`.
+ */
+export async function openRunbookStore(
+  file: string,
+  flags: { vm?: string; store?: string },
+  required: boolean,
+): Promise<{ plan: Plan; vms: string[]; root: string; store: ReplicaStore } | null> {
+  const loaded = await loadRunbook(file);
+  if (!loaded.plan) {
+    process.stderr.write('lifeboat: the runbook has errors; run `lifeboat validate`\n');
+    process.exitCode = ExitCode.failed;
+    return null;
+  }
+  const plan = loaded.plan;
+  const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
+  if (flags.vm !== undefined && !vms.includes(flags.vm)) {
+    process.stderr.write(`lifeboat: ${flags.vm} is not a VM of runbook ${plan.runbook.name}\n`);
+    process.exitCode = ExitCode.usage;
+    return null;
+  }
+  const root = flags.store ?? replicaRoot(plan);
+  if (!existsSync(root)) {
+    process.stderr.write(`lifeboat: no replica store at ${root}; no cycle has run yet, or pass --store\n`);
+    if (required) {
+      process.exitCode = ExitCode.failed;
+      return null;
+    }
+  }
+  return { plan, vms: flags.vm === undefined ? vms : [flags.vm], root, store: new ReplicaStore(root) };
+}
+
 export function pointRow(m: Manifest, held: Record<string, string[]>, now: number): PointRow {
   const kind = pointKind(m);
   const fullReason = m.disks.find((d) => d.fullReason !== undefined)?.fullReason;
@@ -126,31 +160,14 @@ export function registerPoints(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--store <dir>', 'replica store directory (default: the secondary site storage + /replicas)')
     .action(async (file: string, flags: { vm?: string; json?: boolean; store?: string }) => {
-      const loaded = await loadRunbook(file);
-      if (!loaded.plan) {
-        process.stderr.write('lifeboat: the runbook has errors; run `lifeboat validate`\n');
-        process.exitCode = ExitCode.failed;
-        return;
-      }
-      const plan = loaded.plan;
-      const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
-      if (flags.vm !== undefined && !vms.includes(flags.vm)) {
-        process.stderr.write(`lifeboat: ${flags.vm} is not a VM of runbook ${plan.runbook.name}\n`);
-        process.exitCode = ExitCode.usage;
-        return;
-      }
-      const root = flags.store ?? replicaRoot(plan);
-      if (!existsSync(root)) {
-        process.stderr.write(
-          `lifeboat: no replica store at ${root}; no cycle has run yet, or pass --store\n`,
-        );
-      }
-      const store = new ReplicaStore(root);
+      const opened = await openRunbookStore(file, flags, false);
+      if (opened === null) return;
+      const { plan, vms, root, store } = opened;
       const held = await heldPoints(plan.runbook.name);
       const now = Date.now();
       const rows: PointRow[] = [];
       const damaged: { vm: string; pointId: string; error: string }[] = [];
-      for (const vm of flags.vm ? [flags.vm] : vms) {
+      for (const vm of vms) {
         const scan = await store.scanPoints(vm);
         rows.push(...scan.points.map((m) => pointRow(m, held ?? {}, now)));
         damaged.push(...scan.damaged.map((d) => ({ vm, ...d })));

@@ -1,10 +1,7 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type ScrubResult, scrubPoint, scrubVm } from '../../replication/scrub.ts';
-import { ReplicaStore } from '../../replication/store.ts';
-import { loadRunbook } from '../../runbooks/index.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { replicaRoot } from './points.ts';
+import { openRunbookStore } from './points.ts';
 
 export function renderScrub(results: ScrubResult[]): string {
   const lines: string[] = [];
@@ -36,25 +33,9 @@ export function registerVerify(program: Command): void {
     .option('--json', 'machine-readable output')
     .option('--store <dir>', 'replica store directory (default: the secondary site storage + /replicas)')
     .action(async (file: string, flags: { point?: string; vm?: string; json?: boolean; store?: string }) => {
-      const loaded = await loadRunbook(file);
-      if (!loaded.plan) {
-        process.stderr.write('lifeboat: the runbook has errors; run `lifeboat validate`\n');
-        process.exitCode = ExitCode.failed;
-        return;
-      }
-      const plan = loaded.plan;
-      const vms = plan.groups
-        .flatMap((g) => g.vms.map((v) => v.name))
-        .filter((v) => !flags.vm || v === flags.vm);
-      const root = flags.store ?? replicaRoot(plan);
-      if (!existsSync(root)) {
-        process.stderr.write(
-          `lifeboat: no replica store at ${root}; no cycle has run yet, or pass --store\n`,
-        );
-        process.exitCode = ExitCode.failed;
-        return;
-      }
-      const store = new ReplicaStore(root);
+      const opened = await openRunbookStore(file, flags, true);
+      if (opened === null) return;
+      const { plan, vms, store } = opened;
       const results: ScrubResult[] = [];
       for (const vm of vms) {
         if (flags.point === undefined) results.push(...(await scrubVm(store, vm)));

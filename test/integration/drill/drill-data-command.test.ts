@@ -59,18 +59,22 @@ describe('drill with data: { command } (real lab)', () => {
     await lab?.close();
   });
 
-  it('passes when the copy prints what the primary printed at the snapshot, both outputs in the evidence', async () => {
-    const plan = await lab.variant(`${lab.plan.runbook.name}-ok`, {
+  /** An application-consistent variant of the runbook with these checks, and the point its cycle committed. */
+  async function cycleWithChecks(suffix: string, checks: string[]) {
+    const plan = await lab.variant(`${lab.plan.runbook.name}-${suffix}`, {
       consistency: 'application',
-      groupExtra: `    onFailure: rollback
-    checks:
-      - data: {}
-      - data: { command: [${MARKER.join(', ')}], within: 3m }
-`,
+      groupExtra: `    onFailure: rollback\n    checks:\n${checks.map((c) => `      - ${c}\n`).join('')}`,
     });
     const cycle = await (await lab.cycle(plan)).result;
     expect(cycle.outcome, JSON.stringify(cycle.vms)).toBe('succeeded');
-    const point = (await lab.store.scanPoints(VM)).points.at(-1)!;
+    return { plan, point: (await lab.store.scanPoints(VM)).points.at(-1)! };
+  }
+
+  it('passes when the copy prints what the primary printed at the snapshot, both outputs in the evidence', async () => {
+    const { plan, point } = await cycleWithChecks('ok', [
+      `data: {}`,
+      `data: { command: [${MARKER.join(', ')}], within: 3m }`,
+    ]);
     expect(point.consistency).toEqual({ requested: 'application', achieved: 'application' });
     expect(point.commands).toEqual([
       {
@@ -100,16 +104,9 @@ describe('drill with data: { command } (real lab)', () => {
   });
 
   it('fails when the copy prints something else (the boot counter, bumped by the copy`s own boot), both outputs in the evidence', async () => {
-    const plan = await lab.variant(`${lab.plan.runbook.name}-boots`, {
-      consistency: 'application',
-      groupExtra: `    onFailure: rollback
-    checks:
-      - data: { command: [cat, /data/boots], within: 2m }
-`,
-    });
-    const cycle = await (await lab.cycle(plan)).result;
-    expect(cycle.outcome, JSON.stringify(cycle.vms)).toBe('succeeded');
-    const point = (await lab.store.scanPoints(VM)).points.at(-1)!;
+    const { plan, point } = await cycleWithChecks('boots', [
+      `data: { command: [cat, /data/boots], within: 2m }`,
+    ]);
     const rec = point.commands?.[0];
     expect(rec).toMatchObject({ argv: ['cat', '/data/boots'], captured: true, exitCode: 0 });
     const boots = Number(rec?.captured ? rec.stdout.trim() : Number.NaN);
@@ -132,16 +129,9 @@ describe('drill with data: { command } (real lab)', () => {
     const dir = await guestWithoutHook(guestDir);
     try {
       await bootTestVm(lab.vm, { guestDir: dir });
-      const plan = await lab.variant(`${lab.plan.runbook.name}-nohook`, {
-        consistency: 'application',
-        groupExtra: `    onFailure: rollback
-    checks:
-      - data: { command: [${MARKER.join(', ')}], within: 2m }
-`,
-      });
-      const cycle = await (await lab.cycle(plan)).result;
-      expect(cycle.outcome, JSON.stringify(cycle.vms)).toBe('succeeded');
-      const point = (await lab.store.scanPoints(VM)).points.at(-1)!;
+      const { plan, point } = await cycleWithChecks('nohook', [
+        `data: { command: [${MARKER.join(', ')}], within: 2m }`,
+      ]);
       // The freeze itself worked: only the command was not captured.
       expect(point.consistency).toEqual({ requested: 'application', achieved: 'application' });
       expect(point.commands).toEqual([

@@ -6,6 +6,7 @@
  * embedded mode (which starts a dev server) is never entered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../bench/gen-runbook.ts';
 import { operationIdProblem } from '../../../cli/arguments.ts';
 import { parsePointSelector } from '../../../restore/point-set.ts';
 import { unsafeNameReason } from '../../../runbooks/names.ts';
@@ -14,18 +15,6 @@ import { useInProcessCli } from '../../support/in-process-cli.ts';
 const cli = useInProcessCli();
 const SEED = Number(process.env.LIFEBOAT_PROPERTY_SEED ?? 20261204);
 const RUNS = 150;
-
-/** mulberry32: small, seeded, good enough to spread inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const POOLS = [
   'abcxyzABC0123456789._-',
@@ -70,7 +59,7 @@ function randomString(next: () => number): string {
 }
 
 function samples(salt: number): string[] {
-  const next = rng(SEED + salt);
+  const next = seededRandom(SEED + salt);
   return [...SEEDS, ...Array.from({ length: RUNS }, () => randomString(next))];
 }
 
