@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderReprotect } from '../../../cli/commands/reprotect.ts';
 import { admitOperation } from '../../../workflows/admission.ts';
+import { validateDivergentInput } from '../../../workflows/validate-divergent.ts';
 import { validateReprotectInput } from '../../../workflows/validate-reprotect.ts';
 import { guardedInputs } from '../../support/guarded-inputs.ts';
 import { diamondPlan } from '../../support/plans.ts';
@@ -81,5 +82,22 @@ describe('renderReprotect', () => {
     expect(text).toContain('db-1: from point p-3: 2.00 MiB of changed blocks');
     expect(text).toContain('kept in /s/divergent/x/db-1/op');
     expect(text).toContain('full copy: no common point');
+  });
+});
+
+describe('validateDivergentInput', () => {
+  it('lists without a reason, discards only with one and who asked', () => {
+    expect(validateDivergentInput({ runbook: 'rb', site: 'primary' })).toEqual([]);
+    expect(
+      validateDivergentInput({ runbook: 'rb', site: 'primary', discard: { by: 'sre', reason: 'checked' } }),
+    ).toEqual([]);
+    expect(
+      validateDivergentInput({ runbook: 'rb', site: 'primary', discard: { by: 'sre', reason: ' ' } }),
+    ).toEqual(['discard.reason is required']);
+    expect(validateDivergentInput({ runbook: 'rb', site: 'primary', discard: { reason: 'x' } })).toEqual([
+      'discard.by is required',
+    ]);
+    expect(validateDivergentInput({ site: 'primary' })).toEqual(['runbook is missing']);
+    expect(validateDivergentInput(null)).toEqual(['input is not an object']);
   });
 });
