@@ -283,7 +283,7 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
           }
           // After an earlier reprotect from the same point, only what was written since it counts.
           const since = prior?.pointId === input.pointId ? prior.bitmap : input.checkpoint;
-          const dirty = await dirtySince(d.source, since, dir);
+          const dirty = await dirtySince(d.source, since);
           if (!dirty.ok) {
             disks.push({ target: d.target, extents: [], bytes: 0, unknown: dirty.reason });
             continue;

@@ -77,7 +77,7 @@ async function one(dir: string, size: number) {
   );
   const changed = new Set([...ours, ...theirs]).size * DELTA_GRANULARITY;
 
-  const [dirty, divergenceMs] = await time(() => dirtySince(old, 'cp-p', dir));
+  const [dirty, divergenceMs] = await time(() => dirtySince(old, 'cp-p'));
   if (!dirty.ok) throw new Error(dirty.reason);
   const [union, mapMs] = await time(async () =>
     alignExtents(unionExtents(await layerWrites(overlay), dirty.extents), DELTA_GRANULARITY, size),

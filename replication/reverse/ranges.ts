@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Extent, guestMap } from '../chain.ts';
@@ -133,14 +134,16 @@ export type DirtySince = { ok: true; extents: Extent[]; bitmaps: string[] } | { 
  * next one starts). Unusable when the bitmap is gone or one of them was left in use by a QEMU
  * that did not close it.
  */
-export async function dirtySince(image: string, checkpoint: string, workDir: string): Promise<DirtySince> {
+export async function dirtySince(image: string, checkpoint: string): Promise<DirtySince> {
   const bitmaps = await diskBitmaps(image);
   const from = bitmaps.findIndex((b) => b.name === checkpoint);
   if (from < 0) return { ok: false, reason: `${image} has no bitmap ${checkpoint}` };
   const since = bitmaps.slice(from);
   const broken = since.find((b) => b.flags.includes('in-use'));
   if (broken) return { ok: false, reason: `bitmap ${broken.name} of ${image} is inconsistent (in use)` };
-  const sock = join(workDir, `nbd-${process.pid}-${Date.now()}.sock`);
+  // A unix socket path must stay under ~108 bytes: a short one in the system's temp directory.
+  const sockDir = await mkdtemp(join(tmpdir(), 'lb-nbd-'));
+  const sock = join(sockDir, 's');
   const child = spawn(
     'qemu-nbd',
     ['-r', '-t', '-k', sock, '-f', 'qcow2', ...since.flatMap((b) => ['-B', b.name]), image],
@@ -182,6 +185,6 @@ export async function dirtySince(image: string, checkpoint: string, workDir: str
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(5_000)]);
     }
-    await rm(sock, { force: true });
+    await rm(sockDir, { recursive: true, force: true });
   }
 }

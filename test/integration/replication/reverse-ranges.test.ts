@@ -49,14 +49,14 @@ describe('reprotect ranges on real images', () => {
     await createOverlay(overlay, point);
     await qemuIo(overlay, ['write -P 0xb1 1M 4k', 'write -P 0xb2 50M 256k', 'write -P 0xb3 63M 10k']);
 
-    const theirs = await dirtySince(old, 'cp-p', work);
+    const theirs = await dirtySince(old, 'cp-p');
     expect(theirs.ok).toBe(true);
     const divergent = theirs.ok ? theirs.extents : [];
     expect(divergent).toEqual([
       { start: 1 * MiB, length: 64 * 1024 },
       { start: 40 * MiB, length: 128 * 1024 },
     ]);
-    expect(await dirtySince(old, 'no-such', work)).toMatchObject({ ok: false });
+    expect(await dirtySince(old, 'no-such')).toMatchObject({ ok: false });
     const ours = await layerWrites(overlay);
     const union = alignExtents(unionExtents(ours, divergent), DELTA_GRANULARITY, SIZE);
     // 1M (64k, both), 40M (128k), 50M (256k), 63M (one 64k cluster for 10k).
@@ -76,7 +76,7 @@ describe('reprotect ranges on real images', () => {
     await writeRanges(old, 'qcow2', join(out, d.file), union);
     expect(await compareImages(overlay, old)).toMatchObject({ identical: true });
     // The writes are in the enabled bitmap: what a later reprotect must not call divergent.
-    const after = await dirtySince(old, 'cp-later', work);
+    const after = await dirtySince(old, 'cp-later');
     expect(after.ok && totalLength(after.extents)).toBeGreaterThanOrEqual(totalLength(union) - 64 * 1024);
   });
 
