@@ -66,7 +66,7 @@ function sites(plan: Plan) {
   };
 }
 
-async function reprotectVm(input: ReprotectInput, vm: string): Promise<ReprotectVmResult> {
+export async function reprotectVm(input: ReprotectInput, vm: string): Promise<ReprotectVmResult> {
   const { source, old } = sites(input.plan);
   const src = await source.reprotectSource({ vm });
   const div: DivergenceResult = await old.reprotectDivergence({

@@ -22,6 +22,7 @@ import type { OperationResult } from '../../../workflows/types.ts';
 import { readLastRecord } from '../../../workload/reader.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
+import { waitWorkload } from '../replication-cycle/lab-vm.ts';
 import { inSite, lastAckIn, layerBytes, shutOff, stateAt, virshAt, waitState } from './helpers.ts';
 
 const pexec = promisify(execFile);
@@ -88,8 +89,21 @@ async function overlayBytes(lab: CycleLab, vm: string): Promise<number> {
   return n;
 }
 
+function lastBoots(file: string): number {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return 0;
+  }
+  let boots = 0;
+  for (const m of text.matchAll(/LIFEBOAT-READY vm=\S+ .*?boots=(\d+)/g)) boots = Number(m[1]);
+  return boots;
+}
+
 describe('reprotect (real lab)', () => {
   let lab: CycleLab;
+  let disasterPlan: Plan | undefined;
 
   beforeAll(async () => {
     await removeAtSecondary(VM);
@@ -317,6 +331,53 @@ describe('reprotect (real lab)', () => {
       `runbook/${plan.runbook.name}/reprotect/1`,
       'reprotectWorkflow',
       'reprotect-disaster-divergent',
+    );
+  });
+  it('fails back: the secondary shut down, a final reprotect, no record lost, the primary started; protection resumes incrementally', async () => {
+    const plan = disasterPlan as Plan;
+    expect(plan).toBeDefined();
+    await virshAt('secondary', ['start', VM]);
+    const serial = hostPathOf(
+      'secondary',
+      (await secondaryDisks(VM)).vdb!.replace(/\/[^/]+$/, '/serial.log'),
+    );
+    const before = lastAckIn(serial);
+    const deadline = Date.now() + 180_000;
+    while (lastAckIn(serial) < before + 10 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 500));
+    const bootsAtSecondary = lastBoots(serial);
+    expect(bootsAtSecondary).toBeGreaterThan(0);
+
+    const op = await startOperation(lab.client, {
+      plan,
+      kind: 'failback',
+      options: { shutdownDeadlineMs: 60_000 },
+      requestedBy: 'reprotect-test',
+    });
+    const r = (await lab.client.workflow.getHandle(op.id).result()) as OperationResult;
+    expect(r.outcome, r.error).toBe('succeeded');
+    await saveHistory(lab.client, op.id, 'operationWorkflow', 'failback-final-reprotect');
+    expect(await stateAt('secondary', VM)).toBe('shut off');
+    expect((await virshAt('primary', ['domstate', VM])).trim()).toBe('running');
+    const lastAtSecondary = lastAckIn(serial);
+    // The primary booted once more from the disks the secondary left, and writes on after them.
+    const until = Date.now() + 180_000;
+    while (lastBoots(lab.vm.serialLog) !== bootsAtSecondary + 1 && Date.now() < until)
+      await new Promise((res) => setTimeout(res, 500));
+    expect(lastBoots(lab.vm.serialLog)).toBe(bootsAtSecondary + 1);
+    const next = await waitWorkload(lab.vm, lastAtSecondary, 180_000);
+    expect(next).toBeGreaterThan(lastAtSecondary);
+    const state = await runbookState(lab.client, plan.runbook.name);
+    expect([state.phase, state.activeSite]).toEqual(['failed-back', 'primary']);
+
+    // Protection in the original direction continues from the common point: no full copy.
+    const c = await lab.cycle(plan);
+    const cycle = await c.result;
+    expect(cycle.outcome).toBe('succeeded');
+    const v = cycle.vms[0]!;
+    expect([v.kind, v.fullReason, v.resync]).toEqual(['incremental', undefined, undefined]);
+    console.log(
+      `failback: ${r.outcome}; the next cycle ${v.kind}, ${v.bytesReceived} bytes on the link (disks ${160 * MiB})`,
     );
   });
 });
