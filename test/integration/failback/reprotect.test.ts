@@ -242,6 +242,7 @@ describe('reprotect (real lab)', () => {
       consistency: 'crash',
       groupExtra: GROUP,
     });
+    disasterPlan = plan;
     await virshAt('primary', ['start', VM]).catch(() => undefined);
     const c = await lab.cycle(plan);
     expect((await c.result).outcome).toBe('succeeded');
