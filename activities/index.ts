@@ -20,6 +20,7 @@ import {
   type ReplicationActivities,
   type ReplicationSiteDeps,
 } from './replication.ts';
+import { createReprotectActivities } from './reprotect.ts';
 import {
   createRestoreActivities,
   createRestorer,
@@ -121,6 +122,10 @@ export function createSiteActivities(deps: SiteDeps) {
     ...(deps.replication
       ? createReplicationActivities({ guest: deps.driver, ...deps.replication })
       : noReplication(deps.siteName)),
+    /** Reprotect: the delta that makes the old primary's disks equal to the active site's. */
+    ...(deps.replication
+      ? createReprotectActivities({ driver: deps.driver, replication: deps.replication })
+      : {}),
   };
 }
 

@@ -49,6 +49,7 @@ import {
   startOperationUpdate,
 } from './messages.ts';
 import { type ReplicationCycleInput, replicationCycleWorkflow } from './replication.ts';
+import { type ReprotectInput, reprotectWorkflow } from './reprotect.ts';
 import { SA } from './search-attributes.ts';
 import type {
   ControllerInput,
@@ -63,6 +64,7 @@ import type {
 } from './types.ts';
 import { validateOperationInput } from './validate.ts';
 import { validateReplicationCycleInput } from './validate-replication.ts';
+import { validateReprotectInput } from './validate-reprotect.ts';
 
 /** Finished operations kept in the state for `status` and reports. */
 export const RECENT_KEPT = 20;
@@ -119,13 +121,15 @@ function childStart(
   controllerId: string,
 ):
   | { kind: 'replication'; input: ReplicationCycleInput }
-  | { kind: Exclude<StartOperationRequest['kind'], 'replication'>; input: OperationInput } {
+  | { kind: 'reprotect'; input: ReprotectInput }
+  | { kind: Exclude<StartOperationRequest['kind'], 'replication' | 'reprotect'>; input: OperationInput } {
   const { kind, plan } = req;
   if (kind === 'replication') {
     const options = { maxConcurrentTransfers: req.options?.maxConcurrentTransfers };
     return { kind, input: { id, plan, controllerId, options } };
   }
   const requestedBy = req.requestedBy === undefined ? {} : { requestedBy: req.requestedBy };
+  if (kind === 'reprotect') return { kind, input: { id, plan, controllerId, ...requestedBy } };
   return { kind, input: { id, kind, plan, controllerId, options: req.options, ...requestedBy } };
 }
 
@@ -167,7 +171,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         BAD_INPUT,
       );
     }
-    if (!['drill', 'failover', 'failback', 'replication'].includes(req.kind)) {
+    if (!['drill', 'failover', 'failback', 'replication', 'reprotect'].includes(req.kind)) {
       throw ApplicationFailure.nonRetryable(`unknown operation ${String(req.kind)}`, BAD_INPUT);
     }
     const a = admitOperation(state.phase, state.inFlight, req.kind);
@@ -253,6 +257,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         const child = childStart(req, id, controllerId);
         if (child.kind === 'replication') {
           await startChild(replicationCycleWorkflow, { ...common, args: [child.input] });
+        } else if (child.kind === 'reprotect') {
+          await startChild(reprotectWorkflow, { ...common, args: [child.input] });
         } else {
           await startChild(operationWorkflow, { ...common, args: [child.input] });
         }
@@ -277,7 +283,9 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         const problems =
           child.kind === 'replication'
             ? validateReplicationCycleInput(child.input, controllerId)
-            : validateOperationInput(child.input, controllerId);
+            : child.kind === 'reprotect'
+              ? validateReprotectInput(child.input, controllerId)
+              : validateOperationInput(child.input, controllerId);
         if (problems.length > 0) {
           throw ApplicationFailure.nonRetryable(
             `${req.kind} refused: ${problems.slice(0, 5).join('; ')}`,
@@ -413,6 +421,9 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       state.phase = 'failed-back';
       state.activeSite = 'primary';
       state.fence = { site: 'secondary', reason: `failed back by ${f.id}`, since: now };
+    } else if (op.kind === 'reprotect' && f.outcome === 'succeeded') {
+      // The old primary's disks now equal the active site's: protection runs toward it.
+      state.protectionDirection = { from: state.activeSite, to: 'primary', since: now, by: f.id };
     } else if (op.kind === 'replication' && f.outcome === 'succeeded') {
       // Every VM has a committed point at the secondary: the runbook is protected, and the RPO
       // is measured from here (a partial cycle leaves some VMs as exposed as before).

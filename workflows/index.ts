@@ -8,13 +8,17 @@
  * - `compensationWorkflow`: one chunk of a large rollback; a child of its operation.
  * - `replicationCycleWorkflow`: one replication cycle; a child of the controller.
  * - `replicationVmWorkflow`: one VM's part of a cycle; a child of its cycle.
+ * - `divergentBlocksWorkflow`: lists or discards (with a reason) an old primary's divergent blocks; started by the CLI.
+ * - `reprotectWorkflow`: ships the delta that makes the old primary equal to the active site; a child of the controller.
  * - `protectionRunWorkflow`: one action of a runbook's protection Schedule (no parent).
  * - `siteInventoryWorkflow`: the sites' inventories for `--live` checks, started by the CLI.
  */
 export { compensationWorkflow } from './compensate.ts';
 export { runbookController } from './controller.ts';
+export { divergentBlocksWorkflow } from './divergent.ts';
 export { groupWorkflow } from './group.ts';
 export { operationWorkflow } from './interpreter.ts';
 export { siteInventoryWorkflow } from './inventory.ts';
 export { protectionRunWorkflow } from './protection.ts';
 export { replicationCycleWorkflow, replicationVmWorkflow } from './replication.ts';
+export { reprotectWorkflow } from './reprotect.ts';

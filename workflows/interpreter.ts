@@ -8,6 +8,7 @@
  */
 import { ApplicationFailure, CancellationScope, CancelledFailure, patched } from '@temporalio/workflow';
 import { DrillRestore } from './drill.ts';
+import { FAILBACK_FINAL_REPROTECT, FailbackMove } from './failback.ts';
 import { FAILOVER_FROM_POINTS, FailoverRestore } from './failover.ts';
 import { guardInput } from './guard.ts';
 import { OperationRun } from './operation-run.ts';
@@ -30,20 +31,31 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
   // Failovers too (those started before replay the old way, with the VM defined at the secondary).
   const failover =
     input.kind === 'failover' && patched(FAILOVER_FROM_POINTS) ? new FailoverRestore(run) : undefined;
+  // Failbacks shut the secondary down, ship a final reprotect and prove no loss before the waves.
+  const failback =
+    input.kind === 'failback' && patched(FAILBACK_FINAL_REPROTECT) ? new FailbackMove(run) : undefined;
 
   await CancellationScope.nonCancellable(async () => {
     if (drill) await drill.choosePoints();
     if (failover) await failover.prepare();
-    if (!drill?.refused && !failover?.refused) await run.runWaves();
+    if (failback) await failback.prepare();
+    if (!drill?.refused && !failover?.refused && !failback?.refused) await run.runWaves();
     drill?.healthy();
     failover?.healthy();
     await run.awaitCommit();
     await run.undo();
     await failover?.restartPrimary();
+    await failback?.restartSecondary();
   });
   await drill?.proveTeardown();
 
-  const result = drill ? drill.finish() : failover ? failover.finish() : run.finish();
+  const result = drill
+    ? drill.finish()
+    : failover
+      ? failover.finish()
+      : failback
+        ? failback.finish()
+        : run.finish();
   if (drill) await drill.record(result);
   if (failover) await failover.record(result);
   await run.notifyController({ finished: result });

@@ -108,6 +108,11 @@ export interface RunbookState {
   reportHead?: { id: string; sha256: string };
   /** Who may decide, pinned at the first operation (absent before it). */
   people?: PinnedPeople;
+  /**
+   * Set by a reprotect: protection runs from the active site toward `to` (the old primary),
+   * whose disks the reprotect `by` made equal to the active site's. Absent: the Plan's direction.
+   */
+  protectionDirection?: { from: SiteRole; to: SiteRole; since: string; by: string };
 }
 
 /**
@@ -156,8 +161,8 @@ export interface OperationOptions {
 }
 
 export interface StartOperationRequest {
-  /** `replication` starts one replication cycle (workflows/replication.ts). */
-  kind: OperationKind | 'replication';
+  /** `replication` starts one replication cycle (workflows/replication.ts), `reprotect` a reprotect (workflows/reprotect.ts). */
+  kind: OperationKind | 'replication' | 'reprotect';
   plan: Plan;
   options?: OperationOptions;
   requestedBy?: string;
@@ -165,7 +170,7 @@ export interface StartOperationRequest {
 
 export interface StartOperationResult {
   id: string;
-  kind: OperationKind | 'replication';
+  kind: OperationKind | 'replication' | 'reprotect';
 }
 
 export interface OperationInput {

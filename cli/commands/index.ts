@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerApprove } from './approve.ts';
+import { registerDivergent } from './divergent.ts';
 import { registerLab } from './lab.ts';
 import { registerOperator } from './operator.ts';
 import { registerPauseDecisions } from './pause.ts';
@@ -8,6 +9,7 @@ import { registerPoints } from './points.ts';
 import { registerProtect } from './protect.ts';
 import { registerReplicate } from './replicate.ts';
 import { registerReport } from './report.ts';
+import { registerReprotect } from './reprotect.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerSiteTls } from './site-tls.ts';
@@ -29,6 +31,8 @@ export const commands: Array<(program: Command) => void> = [
   registerPauseDecisions,
   registerRun,
   registerReplicate,
+  registerReprotect,
+  registerDivergent,
   registerProtect,
   registerPoints,
   registerVerify,

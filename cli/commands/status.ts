@@ -12,6 +12,7 @@ import {
 import { nameProblem, refuseArguments } from '../arguments.ts';
 import { runbookState } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
+import { divergentStatus, renderDivergentStatus } from './divergent.ts';
 
 /** Each runbook's Schedules, its controller's last complete cycle and its latest drill, judged now. */
 async function protectionStatus(
@@ -67,10 +68,11 @@ export function registerStatus(program: Command): void {
         const drills = await latestDrills(client, [...new Set([...runbooks, ...scheduled])]);
         const protection = await protectionStatus(client, scheduled, drills);
         const people = await pinnedPeople(client, [...new Set([...runbooks, ...scheduled])]);
+        const divergent = await divergentStatus(client, [...result.inFlight, ...result.recent]);
         process.stdout.write(
           flags.json
-            ? `${JSON.stringify({ ...result, drills, protection, people }, null, 2)}\n`
-            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n\n${renderPinnedPeople(people)}\n`,
+            ? `${JSON.stringify({ ...result, drills, protection, people, divergent }, null, 2)}\n`
+            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n\n${renderPinnedPeople(people)}\n\n${renderDivergentStatus(divergent)}\n`,
         );
       });
     });

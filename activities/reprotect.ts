@@ -1,0 +1,562 @@
+/**
+ * Site activities of reprotect: make the old primary's disks equal to the active site's by
+ * shipping only what differs since the common point (the point the failover built from).
+ *
+ * - `reprotectSource` (active site): each disk's overlay and the point it sits on.
+ * - `reprotectDivergence` (old primary): what the old primary wrote after that point (its
+ *   bitmaps since the point's checkpoint), saved into a side file per disk before anything
+ *   overwrites it.
+ * - `reprotectExport` (active site): a point-in-time copy of the running disks; the overlay's
+ *   own clusters united with the old primary's divergent ranges are copied into a delta and
+ *   served over the transfer server.
+ * - `reprotectApply` (old primary): pulls the delta (TLS, derived token, resumable) and writes it
+ *   into the stopped VM's disks.
+ *
+ * Every step keeps its result in `<storage>/reprotect/<vm>/<operation>/` and returns it again
+ * when retried, so a worker killed at any moment resumes without shipping or saving twice.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { SiteDriver, VmInfo } from '../drivers/types.ts';
+import { type Extent, imageInfo } from '../replication/chain.ts';
+import { isReplicationError } from '../replication/errors.ts';
+import { runProcess } from '../replication/exec.ts';
+import { ExportError } from '../replication/export/errors.ts';
+import { diskBitmaps } from '../replication/export/offline.ts';
+import { exists, writeFileAtomic } from '../replication/fsutil.ts';
+import {
+  type DeltaDisk,
+  readDeltaIndex,
+  writeDeltaDisk,
+  writeDeltaIndex,
+} from '../replication/reverse/delta.ts';
+import {
+  type DiscardRecord,
+  type DivergentEntry,
+  discardDivergent,
+  discardLog,
+  listDivergent,
+} from '../replication/reverse/divergent.ts';
+import {
+  alignExtents,
+  DELTA_GRANULARITY,
+  totalLength,
+  unionExtents,
+} from '../replication/reverse/extents.ts';
+import { dirtySince, layerWrites, writeRanges } from '../replication/reverse/ranges.ts';
+import { backupRunningDisks } from '../replication/reverse/snapshot.ts';
+import { pullTransfer } from '../replication/transfer/client.ts';
+import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
+import { inputName } from './input-paths.ts';
+import type { ReplicationSiteDeps } from './replication.ts';
+
+export interface ReprotectSourceDisk {
+  target: string;
+  /** The active VM's top image (the failover overlay). */
+  image: string;
+  virtualSize: number;
+}
+
+export interface ReprotectSourceResult {
+  vm: string;
+  running: boolean;
+  disks: ReprotectSourceDisk[];
+  /** The committed point every overlay sits on, and its checkpoint at the old primary. */
+  pointId: string | null;
+  checkpoint: string | null;
+  /** Why there is no common point (a full copy follows). */
+  noCommonPoint?: string;
+}
+
+export interface DivergentDisk {
+  target: string;
+  /** Ranges the old primary wrote after the common point (empty: none). */
+  extents: Extent[];
+  bytes: number;
+  /** Set when the writes cannot be known (no bitmap): the whole disk is shipped. */
+  unknown?: string;
+}
+
+export interface DivergenceResult {
+  vm: string;
+  disks: DivergentDisk[];
+  /** Where the divergent blocks were saved (absent when there were none). */
+  sideDir?: string;
+  sideBytes: number;
+}
+
+export interface ReprotectExportInput {
+  operationId: string;
+  vm: string;
+  pointId: string | null;
+  /** Per disk: the old primary's divergent ranges, shipped too (overwritten with ours). */
+  divergent: DivergentDisk[];
+  /** Why every disk goes whole, when it does. */
+  fullReason?: string;
+}
+
+export interface ReprotectTransfer {
+  baseUrl: string;
+  site: string;
+  transferId: string;
+  nonce: string;
+}
+
+export interface ReprotectExportResult {
+  vm: string;
+  transfer: ReprotectTransfer;
+  disks: Array<{ target: string; extents: number; bytes: number; overlayBytes: number; fullReason?: string }>;
+  /** Bytes of the union: what the delta's data files hold. */
+  deltaBytes: number;
+  /** How the point in time was taken. */
+  snapshot: 'backup' | 'stopped';
+}
+
+export interface ReprotectApplyInput {
+  operationId: string;
+  vm: string;
+  transfer: ReprotectTransfer;
+}
+
+export interface ReprotectApplyResult {
+  vm: string;
+  /** Body bytes this site received over the link (every attempt of this operation). */
+  bytesReceived: number;
+  resumes: number;
+  bytesWritten: number;
+  alreadyApplied: boolean;
+}
+
+/** The old primary's record of the last reprotect applied to a VM's disks. */
+interface ReprotectedMark {
+  operationId: string;
+  pointId: string | null;
+  /** Added to every qcow2 disk right after that reprotect's writes. */
+  bitmap: string;
+}
+
+async function bitmapCommand(args: string[]): Promise<void> {
+  const res = await runProcess('qemu-img', ['bitmap', ...args], { timeoutMs: 60_000 });
+  if (res.exitCode !== 0) {
+    throw ApplicationFailure.create({
+      type: 'BITMAP_FAILED',
+      message: `qemu-img bitmap ${args.join(' ')} failed: ${res.stderr.trim()}`,
+    });
+  }
+}
+const addBitmap = (image: string, name: string) => bitmapCommand(['--add', '--enable', image, name]);
+const removeBitmap = (image: string, name: string) => bitmapCommand(['--remove', image, name]);
+
+/** One safe path component for an operation id (`runbook/<name>/reprotect/<n>`). */
+export function operationKey(operationId: string): string {
+  return inputName('operation', operationId.replace(/[^A-Za-z0-9._-]/g, '_'));
+}
+
+function failure(e: unknown): never {
+  if (e instanceof ExportError || isReplicationError(e)) {
+    throw ApplicationFailure.create({
+      type: e.code,
+      message: e.message,
+      nonRetryable: !e.retryable && e.code !== 'VIRSH_FAILED',
+      details: [{ context: e.context, hint: e.hint }],
+    });
+  }
+  throw e;
+}
+
+function beat(): void {
+  try {
+    Context.current().heartbeat();
+  } catch {
+    // outside an activity (tests)
+  }
+}
+
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  const timer = setInterval(beat, 3_000);
+  beat();
+  try {
+    return await fn();
+  } catch (e) {
+    return failure(e);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function dataDisks(info: VmInfo) {
+  return info.disks.filter((d) => d.device !== 'cdrom');
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  return (await exists(path)) ? (JSON.parse(await readFile(path, 'utf8')) as T) : null;
+}
+
+export function createReprotectActivities(deps: { driver: SiteDriver; replication: ReplicationSiteDeps }) {
+  const { driver } = deps;
+  const r = deps.replication;
+  const workDir = (vm: string, operationId: string) =>
+    join(r.storage, 'reprotect', inputName('vm', vm), operationKey(operationId));
+
+  async function stoppedVm(vm: string): Promise<VmInfo> {
+    const info = await driver.inspectVm(vm);
+    if (info.state !== 'shut off') {
+      throw ApplicationFailure.create({
+        type: 'VM_RUNNING_AT_TARGET',
+        message: `${vm} is ${info.state} at site ${driver.site}: reprotect writes its disks and needs it stopped`,
+        nonRetryable: true,
+        details: [
+          { hint: 'a reprotect target is the old primary after a committed failover; stop the VM there' },
+        ],
+      });
+    }
+    return info;
+  }
+
+  return {
+    async reprotectSource(input: { vm: string }): Promise<ReprotectSourceResult> {
+      return guarded(async () => {
+        inputName('vm', input.vm);
+        const info = await driver.inspectVm(input.vm);
+        const running = info.state !== 'shut off';
+        const disks: ReprotectSourceDisk[] = [];
+        const backings = new Set<string>();
+        for (const d of dataDisks(info)) {
+          const i = await imageInfo(d.source, { forceShare: true });
+          disks.push({ target: d.target, image: d.source, virtualSize: i.virtualSize });
+          backings.add(i.fullBackingFilename ?? '');
+        }
+        const { points } = await r.store.scanPoints(input.vm);
+        const owner = points.find((p) =>
+          [...backings].every((b) => b.startsWith(`${r.store.pointDir(input.vm, p.pointId)}/`)),
+        );
+        if (!owner) {
+          return {
+            vm: input.vm,
+            running,
+            disks,
+            pointId: null,
+            checkpoint: null,
+            noCommonPoint: `the disks of ${input.vm} at site ${driver.site} are not overlays on one committed point (${[...backings].join(', ') || 'no backing file'})`,
+          };
+        }
+        return { vm: input.vm, running, disks, pointId: owner.pointId, checkpoint: owner.sourceCheckpoint };
+      });
+    },
+
+    async reprotectDivergence(input: {
+      operationId: string;
+      runbook: string;
+      vm: string;
+      pointId: string | null;
+      checkpoint: string | null;
+    }): Promise<DivergenceResult> {
+      return guarded(async () => {
+        const dir = workDir(input.vm, input.operationId);
+        const kept = await readJson<DivergenceResult>(join(dir, 'divergence.json'));
+        if (kept) return kept;
+        await mkdir(dir, { recursive: true });
+        const info = await stoppedVm(input.vm);
+        const prior = await readJson<ReprotectedMark>(
+          join(r.storage, 'reprotect', input.vm, 'reprotected.json'),
+        );
+        const disks: DivergentDisk[] = [];
+        const toSave: Array<{
+          target: string;
+          image: string;
+          format: string;
+          virtualSize: number;
+          extents: Extent[];
+        }> = [];
+        for (const d of dataDisks(info)) {
+          const size = (await imageInfo(d.source)).virtualSize;
+          if (input.checkpoint === null || d.format !== 'qcow2') {
+            disks.push({
+              target: d.target,
+              extents: [],
+              bytes: 0,
+              unknown:
+                input.checkpoint === null ? 'no common point' : `${d.source} is ${d.format}: no bitmaps`,
+            });
+            continue;
+          }
+          // After an earlier reprotect from the same point, only what was written since it counts.
+          const since = prior?.pointId === input.pointId ? prior.bitmap : input.checkpoint;
+          const dirty = await dirtySince(d.source, since);
+          if (!dirty.ok) {
+            disks.push({ target: d.target, extents: [], bytes: 0, unknown: dirty.reason });
+            continue;
+          }
+          const extents = alignExtents(dirty.extents, DELTA_GRANULARITY, size);
+          disks.push({ target: d.target, extents, bytes: totalLength(extents) });
+          if (extents.length > 0)
+            toSave.push({ target: d.target, image: d.source, format: d.format, virtualSize: size, extents });
+        }
+        // The old primary's own writes after the point are saved before anything overwrites them.
+        let sideDir: string | undefined;
+        let sideBytes = 0;
+        if (toSave.length > 0) {
+          sideDir = join(
+            r.storage,
+            'divergent',
+            inputName('runbook', input.runbook),
+            input.vm,
+            operationKey(input.operationId),
+          );
+          const index = await readDeltaIndex(sideDir);
+          if (index === null) {
+            await rm(sideDir, { recursive: true, force: true });
+            await mkdir(sideDir, { recursive: true });
+            const saved: DeltaDisk[] = [];
+            for (const s of toSave) saved.push(await writeDeltaDisk(sideDir, s, { onProgress: beat }));
+            await writeDeltaIndex(sideDir, {
+              version: 1,
+              vm: input.vm,
+              operationId: input.operationId,
+              pointId: input.pointId,
+              createdAt: new Date().toISOString(),
+              source: `${input.vm} at site ${driver.site}, written after ${input.pointId ?? 'the common point'}`,
+              reason:
+                'blocks the old primary wrote after the common point, about to be overwritten by reprotect',
+              disks: saved,
+            });
+            sideBytes = saved.reduce((n, s) => n + s.bytes, 0);
+          } else sideBytes = index.disks.reduce((n, s) => n + s.bytes, 0);
+        }
+        const result: DivergenceResult = { vm: input.vm, disks, ...(sideDir ? { sideDir } : {}), sideBytes };
+        await writeFileAtomic(join(dir, 'divergence.json'), JSON.stringify(result));
+        return result;
+      });
+    },
+
+    async reprotectExport(input: ReprotectExportInput): Promise<ReprotectExportResult> {
+      return guarded(async () => {
+        const dir = workDir(input.vm, input.operationId);
+        const transferId = inputName(
+          'transfer id',
+          `${input.vm}.reprotect.${operationKey(input.operationId)}`,
+        );
+        const kept = await readJson<Omit<ReprotectExportResult, 'transfer'>>(join(dir, 'export.json'));
+        let result: Omit<ReprotectExportResult, 'transfer'>;
+        const index = await readDeltaIndex(join(dir, 'out'));
+        if (kept && index) result = kept;
+        else {
+          const out = join(dir, 'out');
+          await rm(out, { recursive: true, force: true });
+          await mkdir(out, { recursive: true });
+          const info = await driver.inspectVm(input.vm);
+          const disks = dataDisks(info);
+          const running = info.state !== 'shut off';
+          // The point in time: a backup of a running VM; a stopped VM's disks as they are.
+          const snaps = new Map(disks.map((d) => [d.target, join(out, `${d.target}.snapshot.qcow2`)]));
+          if (running) await backupRunningDisks(r.virsh, input.vm, snaps, out, { heartbeat: beat });
+          const shipped: DeltaDisk[] = [];
+          const figures: ReprotectExportResult['disks'] = [];
+          for (const d of disks) {
+            // Read after the backup began: a superset of what the overlay held at that instant.
+            const size = (await imageInfo(d.source, { forceShare: true })).virtualSize;
+            const overlay =
+              input.fullReason === undefined ? await layerWrites(d.source, { forceShare: true }) : [];
+            const theirs = input.divergent.find((x) => x.target === d.target);
+            const fullReason = input.fullReason ?? theirs?.unknown;
+            const extents =
+              fullReason !== undefined
+                ? [{ start: 0, length: size }]
+                : alignExtents(unionExtents(overlay, theirs?.extents ?? []), DELTA_GRANULARITY, size);
+            const image = running ? snaps.get(d.target)! : d.source;
+            const disk = await writeDeltaDisk(
+              out,
+              {
+                target: d.target,
+                image,
+                format: 'qcow2',
+                virtualSize: size,
+                extents,
+                ...(fullReason ? { fullReason } : {}),
+              },
+              { onProgress: beat },
+            );
+            shipped.push(disk);
+            figures.push({
+              target: d.target,
+              extents: extents.length,
+              bytes: disk.bytes,
+              overlayBytes: totalLength(alignExtents(overlay, DELTA_GRANULARITY, size)),
+              ...(fullReason ? { fullReason } : {}),
+            });
+            if (running) await rm(snaps.get(d.target)!, { force: true });
+          }
+          await writeDeltaIndex(out, {
+            version: 1,
+            vm: input.vm,
+            operationId: input.operationId,
+            pointId: input.pointId,
+            createdAt: new Date().toISOString(),
+            source: `${input.vm} at site ${driver.site} (${running ? 'backup of the running VM' : 'stopped'})`,
+            disks: shipped,
+          });
+          result = {
+            vm: input.vm,
+            disks: figures,
+            deltaBytes: shipped.reduce((n, s) => n + s.bytes, 0),
+            snapshot: running ? 'backup' : 'stopped',
+          };
+          await writeFileAtomic(join(dir, 'export.json'), JSON.stringify(result));
+        }
+        const out = join(dir, 'out');
+        const served = (await readDeltaIndex(out))!;
+        const files = [
+          ...served.disks.map((d) => ({
+            name: d.file,
+            path: join(out, d.file),
+            digest: { sha256: d.sha256, size: d.bytes },
+          })),
+          { name: 'delta.json', path: join(out, 'delta.json') },
+        ];
+        const nonce = newTransferNonce();
+        await r.server.register({ transferId, nonce, files });
+        return { ...result, transfer: { baseUrl: r.server.url, site: r.server.site, transferId, nonce } };
+      });
+    },
+
+    async reprotectApply(input: ReprotectApplyInput): Promise<ReprotectApplyResult> {
+      return guarded(async () => {
+        inputName('transfer id', input.transfer.transferId);
+        const dir = workDir(input.vm, input.operationId);
+        const kept = await readJson<ReprotectApplyResult>(join(dir, 'applied.json'));
+        if (kept) return { ...kept, alreadyApplied: true };
+        const info = await stoppedVm(input.vm);
+        const inDir = join(dir, 'in');
+        await mkdir(inDir, { recursive: true });
+        const cancel = Context.current().cancellationSignal;
+        const counted = (await readJson<{ bytes: number; resumes: number }>(join(dir, 'received.json'))) ?? {
+          bytes: 0,
+          resumes: 0,
+        };
+        const pulled = await pullTransfer({
+          baseUrl: input.transfer.baseUrl,
+          transferId: input.transfer.transferId,
+          token: grantToken(r.transferKey, input.transfer),
+          tls: r.tls.files,
+          destDir: inDir,
+          idleTimeoutMs: r.pullIdleTimeoutMs ?? 10_000,
+          maxAttemptsWithoutProgress: 1000,
+          backoff: { initialMs: 500, maxMs: 5_000 },
+          onProgress: beat,
+          signal: cancel,
+        });
+        const received = {
+          bytes: counted.bytes + pulled.bytesReceived,
+          resumes: counted.resumes + pulled.resumes,
+        };
+        await writeFileAtomic(join(dir, 'received.json'), JSON.stringify(received));
+        const index = await readDeltaIndex(inDir);
+        if (index === null || index.vm !== input.vm || index.operationId !== input.operationId) {
+          throw ApplicationFailure.create({
+            type: 'DELTA_INVALID',
+            message: `the reprotect delta of ${input.vm} has no index for ${input.operationId}`,
+            nonRetryable: true,
+          });
+        }
+        let bytesWritten = 0;
+        for (const d of index.disks) {
+          const disk = dataDisks(info).find((x) => x.target === d.target);
+          if (!disk) {
+            throw ApplicationFailure.create({
+              type: 'DELTA_INVALID',
+              message: `${input.vm} at site ${driver.site} has no disk ${d.target}`,
+              nonRetryable: true,
+            });
+          }
+          inputName('delta file', d.file);
+          const size = (await imageInfo(disk.source)).virtualSize;
+          if (size !== d.virtualSize) {
+            throw ApplicationFailure.create({
+              type: 'DELTA_INVALID',
+              message: `${d.target} is ${size} bytes at site ${driver.site}, ${d.virtualSize} at the active site`,
+              nonRetryable: true,
+            });
+          }
+          // Writing the same bytes again is harmless: a retry after a crash mid-write redoes it.
+          bytesWritten += await writeRanges(disk.source, disk.format, join(inDir, d.file), d.extents, {
+            onProgress: beat,
+          });
+        }
+        // A bitmap from here on: the next reprotect's divergence is what was written after this
+        // one (this apply's own writes dirtied the older bitmaps).
+        const bitmap = `lb-reprotect-${operationKey(input.operationId)}`;
+        for (const d of index.disks) {
+          const disk = dataDisks(info).find((x) => x.target === d.target)!;
+          if (disk.format !== 'qcow2') continue;
+          const had = (await diskBitmaps(disk.source)).map((b) => b.name);
+          if (!had.includes(bitmap)) await addBitmap(disk.source, bitmap);
+          for (const old of had.filter((b) => b.startsWith('lb-reprotect-') && b !== bitmap))
+            await removeBitmap(disk.source, old);
+        }
+        const mark: ReprotectedMark = { operationId: input.operationId, pointId: index.pointId, bitmap };
+        await writeFileAtomic(
+          join(r.storage, 'reprotect', input.vm, 'reprotected.json'),
+          JSON.stringify(mark),
+        );
+        const result: ReprotectApplyResult = {
+          vm: input.vm,
+          bytesReceived: received.bytes,
+          resumes: received.resumes,
+          bytesWritten,
+          alreadyApplied: false,
+        };
+        await writeFileAtomic(join(dir, 'applied.json'), JSON.stringify(result));
+        await rm(inDir, { recursive: true, force: true });
+        return result;
+      });
+    },
+
+    /**
+     * The runbook's divergent blocks kept at this site, and the discards so far; with `discard`,
+     * removes them after recording who and why (an operator's explicit request only).
+     */
+    async divergentBlocks(input: {
+      runbook: string;
+      discard?: { by: string; reason: string };
+    }): Promise<{ site: string; kept: DivergentEntry[]; discarded: DiscardRecord[] }> {
+      return guarded(async () => {
+        inputName('runbook', input.runbook);
+        if (input.discard !== undefined) {
+          if (typeof input.discard.reason !== 'string' || input.discard.reason.trim() === '') {
+            throw ApplicationFailure.create({
+              type: 'NO_REASON',
+              message: 'discarding divergent blocks needs a reason',
+              nonRetryable: true,
+            });
+          }
+          await discardDivergent(r.storage, input.runbook, input.discard);
+        }
+        return {
+          site: driver.site,
+          kept: await listDivergent(r.storage, input.runbook),
+          discarded: await discardLog(r.storage, input.runbook),
+        };
+      });
+    },
+
+    /** Active site: unregister the delta and remove it; returns what the server sent for it. */
+    async reprotectCleanup(input: {
+      operationId: string;
+      vm: string;
+    }): Promise<{ bytesSent: number | null }> {
+      return guarded(async () => {
+        const transferId = inputName(
+          'transfer id',
+          `${input.vm}.reprotect.${operationKey(input.operationId)}`,
+        );
+        const stats = r.server.stats(transferId);
+        await r.server.unregister(transferId);
+        await rm(join(workDir(input.vm, input.operationId), 'out'), { recursive: true, force: true });
+        return { bytesSent: stats?.bytesSent ?? null };
+      });
+    },
+  };
+}
+
+export type ReprotectActivities = ReturnType<typeof createReprotectActivities>;

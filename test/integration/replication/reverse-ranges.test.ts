@@ -1,0 +1,124 @@
+/**
+ * Reprotect's data handling on real qcow2 files (no lab): the ranges a disk's bitmaps mark since
+ * a checkpoint, an overlay's own clusters, a delta copied out of one chain and written into
+ * another disk until the two compare identical, and the divergent side files' list and discard.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareImages, createImage, createOverlay } from '../../../replication/chain.ts';
+import { runProcess } from '../../../replication/exec.ts';
+import { readDeltaIndex, writeDeltaDisk, writeDeltaIndex } from '../../../replication/reverse/delta.ts';
+import { discardDivergent, discardLog, listDivergent } from '../../../replication/reverse/divergent.ts';
+import {
+  alignExtents,
+  DELTA_GRANULARITY,
+  totalLength,
+  unionExtents,
+} from '../../../replication/reverse/extents.ts';
+import { dirtySince, layerWrites, writeRanges } from '../../../replication/reverse/ranges.ts';
+import { qemuIo, tempDir } from './helpers.ts';
+
+const MiB = 1024 * 1024;
+const SIZE = 64 * MiB;
+let work: string;
+
+beforeAll(async () => {
+  work = await tempDir('reverse');
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('reprotect ranges on real images', () => {
+  it('makes the old primary equal to the active side by writing only the union of both change sets', async () => {
+    // The common point P, both sides' copy of it.
+    const point = join(work, 'point.qcow2');
+    await createImage(point, SIZE);
+    await qemuIo(point, ['write -P 0x11 0 8M', 'write -P 0x12 30M 2M']);
+    const old = join(work, 'old.qcow2');
+    await runProcess('cp', [point, old]);
+    // The old primary's checkpoint at P, then its writes after P (a later checkpoint too).
+    await runProcess('qemu-img', ['bitmap', '--add', '--enable', old, 'cp-p']);
+    await qemuIo(old, ['write -P 0xa1 1M 64k']);
+    await runProcess('qemu-img', ['bitmap', '--disable', old, 'cp-p']);
+    await runProcess('qemu-img', ['bitmap', '--add', '--enable', old, 'cp-later']);
+    await qemuIo(old, ['write -P 0xa2 40M 128k']);
+    // The active side: an overlay on P with its own writes, one overlapping the old primary's.
+    const overlay = join(work, 'active.qcow2');
+    await createOverlay(overlay, point);
+    await qemuIo(overlay, ['write -P 0xb1 1M 4k', 'write -P 0xb2 50M 256k', 'write -P 0xb3 63M 10k']);
+
+    const theirs = await dirtySince(old, 'cp-p');
+    expect(theirs.ok).toBe(true);
+    const divergent = theirs.ok ? theirs.extents : [];
+    expect(divergent).toEqual([
+      { start: 1 * MiB, length: 64 * 1024 },
+      { start: 40 * MiB, length: 128 * 1024 },
+    ]);
+    expect(await dirtySince(old, 'no-such')).toMatchObject({ ok: false });
+    const ours = await layerWrites(overlay);
+    const union = alignExtents(unionExtents(ours, divergent), DELTA_GRANULARITY, SIZE);
+    // 1M (64k, both), 40M (128k), 50M (256k), 63M (one 64k cluster for 10k).
+    expect(totalLength(union)).toBe(64 * 1024 + 128 * 1024 + 256 * 1024 + 64 * 1024);
+    expect(await compareImages(overlay, old)).toMatchObject({ identical: false });
+
+    const out = join(work, 'delta');
+    await mkdir(out);
+    const d = await writeDeltaDisk(out, {
+      target: 'vda',
+      image: overlay,
+      format: 'qcow2',
+      virtualSize: SIZE,
+      extents: union,
+    });
+    expect(d.bytes).toBe(totalLength(union));
+    await writeRanges(old, 'qcow2', join(out, d.file), union);
+    expect(await compareImages(overlay, old)).toMatchObject({ identical: true });
+    // The writes are in the enabled bitmap: what a later reprotect must not call divergent.
+    const after = await dirtySince(old, 'cp-later');
+    expect(after.ok && totalLength(after.extents)).toBeGreaterThanOrEqual(totalLength(union) - 64 * 1024);
+  });
+
+  it('lists side files and removes them only with a reason, recording who, why and what', async () => {
+    const storage = join(work, 'storage');
+    const dir = join(storage, 'divergent', 'rb1', 'db-1', 'runbook_rb1_reprotect_1');
+    await mkdir(dir, { recursive: true });
+    const img = join(work, 'side-src.qcow2');
+    await createImage(img, 4 * MiB);
+    await qemuIo(img, ['write -P 0x77 0 64k']);
+    const disk = await writeDeltaDisk(dir, {
+      target: 'vdb',
+      image: img,
+      format: 'qcow2',
+      virtualSize: 4 * MiB,
+      extents: [{ start: 0, length: 64 * 1024 }],
+    });
+    expect((await readFile(join(dir, disk.file))).every((b) => b === 0x77)).toBe(true);
+    // Without an index a directory is an incomplete leftover: not listed.
+    await mkdir(join(storage, 'divergent', 'rb1', 'db-1', 'half'), { recursive: true });
+    expect(await listDivergent(storage, 'rb1')).toEqual([]);
+    await writeDeltaIndex(dir, {
+      version: 1,
+      vm: 'db-1',
+      operationId: 'runbook/rb1/reprotect/1',
+      pointId: 'p1',
+      createdAt: new Date().toISOString(),
+      source: 'test',
+      disks: [disk],
+    });
+    expect((await readDeltaIndex(dir))?.disks[0]?.sha256).toBe(disk.sha256);
+    const listed = await listDivergent(storage, 'rb1');
+    expect(listed.map((e) => [e.vm, e.operationId, e.bytes])).toEqual([
+      ['db-1', 'runbook/rb1/reprotect/1', 65536],
+    ]);
+    await expect(discardDivergent(storage, 'rb1', { by: 'sre', reason: '  ' })).rejects.toThrow(/reason/);
+    expect(await listDivergent(storage, 'rb1')).toHaveLength(1);
+    const rec = await discardDivergent(storage, 'rb1', { by: 'sre', reason: 'app team checked' });
+    expect(rec.removed).toEqual([expect.objectContaining({ vm: 'db-1', bytes: 65536 })]);
+    expect(await listDivergent(storage, 'rb1')).toEqual([]);
+    expect((await discardLog(storage, 'rb1')).map((r) => [r.by, r.reason])).toEqual([
+      ['sre', 'app team checked'],
+    ]);
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * The parts of a failback that surround its waves (`patched('failback-final-reprotect')`): the
+ * VMs running at the secondary shut down in reverse dependency order, a final reprotect ships
+ * what they wrote since the last one into the primary's disks (workflows/reprotect.ts, the VMs
+ * stopped: exact), and the last workload record of every data disk, read offline at both sites,
+ * must match before anything starts at the primary. The waves then start the VMs at the primary
+ * in dependency order. A refusal (or a rollback) starts the secondary's VMs again. Workflow code.
+ */
+import type { ShutdownResult, SiteActivities } from '../activities/index.ts';
+import type { Plan, PlanGroup } from '../runbooks/plan.ts';
+import { DEFAULT_SHUTDOWN_DEADLINE_MS } from './failover.ts';
+import { describe, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
+import type { OperationRun } from './operation-run.ts';
+import { type ReprotectVmResult, reprotectVm } from './reprotect.ts';
+import { proxySiteActivities } from './site-proxy.ts';
+import type { OperationResult } from './types.ts';
+
+/** Patch id: a failback shuts the secondary down, ships a final reprotect and proves no loss. */
+export const FAILBACK_FINAL_REPROTECT = 'failback-final-reprotect';
+
+function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
+  return proxySiteActivities<SiteActivities>(plan.sites[role].name, {
+    startToCloseTimeout,
+    heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
+    retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s' },
+  });
+}
+
+function waves(plan: Plan): PlanGroup[][] {
+  const byName = new Map(plan.groups.map((g) => [g.name, g]));
+  return plan.waves.map((w) => w.map((n) => byName.get(n) as PlanGroup));
+}
+
+export interface FailbackProof {
+  vm: string;
+  target: string;
+  secondarySeq: number;
+  primarySeq: number;
+  identical: boolean;
+}
+
+export class FailbackMove {
+  refused: string | undefined;
+  readonly shutdowns: ShutdownResult[] = [];
+  readonly proof: FailbackProof[] = [];
+  readonly finalReprotect: ReprotectVmResult[] = [];
+  private secondaryTouched = false;
+
+  constructor(private readonly run: OperationRun) {}
+
+  private refuse(reason: string): void {
+    this.refused = reason;
+    this.run.abort('rollback');
+  }
+
+  private step(text: string | undefined): void {
+    for (const g of Object.values(this.run.progress.groups)) g.step = text;
+    this.run.refresh();
+  }
+
+  async prepare(): Promise<void> {
+    const { run } = this;
+    const { plan } = run;
+    const deadlineMs = run.input.options?.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+    const secondary = site(plan, 'secondary', `${Math.ceil(deadlineMs / 1000) + 120} seconds`);
+    this.secondaryTouched = true;
+    for (const wave of [...waves(plan)].reverse()) {
+      this.step(`shutting down at the secondary: ${wave.map((g) => g.name).join(', ')}`);
+      const vms = wave.flatMap((g) => g.vms.map((v) => v.name));
+      const results = await Promise.allSettled(
+        vms.map((vm) => secondary.failoverShutdown({ operationId: run.id, vm, deadlineMs })),
+      );
+      for (const r of results) if (r.status === 'fulfilled') this.shutdowns.push(r.value);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) return this.refuse(`shutting down at the secondary: ${describe(failed.reason)}`);
+    }
+    if (run.abortReason) return;
+    const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
+    this.step('final reprotect toward the primary');
+    try {
+      for (const vm of vms) {
+        this.finalReprotect.push(
+          await reprotectVm({ id: run.id, plan, controllerId: run.input.controllerId }, vm),
+        );
+      }
+    } catch (err) {
+      return this.refuse(`the final reprotect: ${describe(err)}`);
+    }
+    this.step('proving the primary holds every record written at the secondary');
+    const primary = site(plan, 'primary', '30 minutes');
+    const reader = site(plan, 'secondary', '30 minutes');
+    try {
+      for (const vm of vms) {
+        const at = await reader.readWorkloadRecords({ vm });
+        const home = await primary.readWorkloadRecords({ vm });
+        for (const d of at.disks) {
+          if (d.seq === 0) continue;
+          const p = home.disks.find((x) => x.target === d.target);
+          this.proof.push({
+            vm,
+            target: d.target,
+            secondarySeq: d.seq,
+            primarySeq: p?.seq ?? 0,
+            identical: p?.seq === d.seq && p?.crc === d.crc,
+          });
+        }
+      }
+    } catch (err) {
+      return this.refuse(`reading the workload records: ${describe(err)}`);
+    }
+    const bad = this.proof.filter((p) => !p.identical);
+    if (bad.length > 0) {
+      return this.refuse(
+        `the primary does not hold the last records written at the secondary: ${bad
+          .map((b) => `${b.vm}/${b.target} secondary seq ${b.secondarySeq}, primary seq ${b.primarySeq}`)
+          .join('; ')}`,
+      );
+    }
+    this.step(undefined);
+  }
+
+  /** After a rollback's undo: the secondary's VMs that were running start again, in order. */
+  async restartSecondary(): Promise<void> {
+    const { run } = this;
+    if (!run.abortReason || !this.secondaryTouched) return;
+    const running = new Set(this.shutdowns.filter((s) => s.wasRunning).map((s) => s.vm));
+    const secondary = site(run.plan, 'secondary', '10 minutes');
+    for (const wave of waves(run.plan)) {
+      const vms = wave.flatMap((g) => g.vms.map((v) => v.name)).filter((vm) => running.has(vm));
+      await Promise.all(
+        vms.map((vm) =>
+          secondary.vmAction({ operationId: run.id, action: 'startVm', vm }).catch((err: unknown) => {
+            run.progress.error = [run.progress.error, `secondary not restarted: ${vm} (${describe(err)})`]
+              .filter(Boolean)
+              .join('; ');
+          }),
+        ),
+      );
+    }
+  }
+
+  finish(): OperationResult {
+    const { run } = this;
+    return run.finish({
+      notes: this.refused ? [this.refused] : [],
+      ...(run.progress.error ? { trailing: run.progress.error } : {}),
+    });
+  }
+}

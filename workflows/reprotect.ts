@@ -1,0 +1,128 @@
+/**
+ * Reprotect: after a committed failover the VMs run at the secondary and nothing protects them.
+ * This makes the old primary's disks equal to the secondary's by shipping only what differs
+ * since the common point (the point the failover built from): the blocks the secondary wrote
+ * since (its overlays' own clusters) united with the blocks the old primary wrote after the point
+ * (its bitmaps since the point's checkpoint), which are saved in a side file first. A full copy
+ * only when there is no common point, saying why. VM by VM; each step resumes from the site's
+ * own record of it, so a killed worker ships nothing twice. Workflow code.
+ */
+import { CancellationScope, getExternalWorkflowHandle, isCancellation } from '@temporalio/workflow';
+import type { DivergenceResult, ReprotectActivities } from '../activities/reprotect.ts';
+import type { Plan } from '../runbooks/plan.ts';
+import { guardInput } from './guard.ts';
+import { operationFinishedSignal } from './messages.ts';
+import { proxySiteActivities } from './site-proxy.ts';
+import type { OperationOutcome } from './types.ts';
+import { validateReprotectInput } from './validate-reprotect.ts';
+
+export interface ReprotectInput {
+  id: string;
+  plan: Plan;
+  controllerId: string;
+  requestedBy?: string;
+}
+
+export interface ReprotectVmResult {
+  vm: string;
+  pointId: string | null;
+  /** Why the disks went whole (no common point, no usable bitmap). */
+  fullReason?: string;
+  /** Bytes of the ranges shipped (the union), per the active site's delta. */
+  deltaBytes: number;
+  /** Of which the active site's own writes since failover (its overlays' clusters). */
+  overlayBytes: number;
+  /** The old primary's writes after the point: overwritten, kept in `sideDir`. */
+  divergentBytes: number;
+  sideDir?: string;
+  /** Over the link: received by the old primary, and sent by the active site's server. */
+  bytesReceived: number;
+  bytesSent: number | null;
+  resumes: number;
+  snapshot: 'backup' | 'stopped';
+}
+
+export interface ReprotectResult {
+  id: string;
+  outcome: OperationOutcome;
+  /** The direction protection now runs. */
+  from: string;
+  to: string;
+  vms: ReprotectVmResult[];
+  error?: string;
+}
+
+function sites(plan: Plan) {
+  // After a failover the secondary is active: it is the source, the old primary the target.
+  const active = plan.sites.secondary.name;
+  const target = plan.sites.primary.name;
+  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: '60 seconds' } as const;
+  const retry = { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 } as const;
+  return {
+    active,
+    target,
+    source: proxySiteActivities<ReprotectActivities>(active, { ...long, retry }),
+    old: proxySiteActivities<ReprotectActivities>(target, { ...long, retry }),
+  };
+}
+
+export async function reprotectVm(input: ReprotectInput, vm: string): Promise<ReprotectVmResult> {
+  const { source, old } = sites(input.plan);
+  const src = await source.reprotectSource({ vm });
+  const div: DivergenceResult = await old.reprotectDivergence({
+    operationId: input.id,
+    runbook: input.plan.runbook.name,
+    vm,
+    pointId: src.pointId,
+    checkpoint: src.checkpoint,
+  });
+  const ex = await source.reprotectExport({
+    operationId: input.id,
+    vm,
+    pointId: src.pointId,
+    divergent: div.disks,
+    ...(src.noCommonPoint === undefined ? {} : { fullReason: src.noCommonPoint }),
+  });
+  const ap = await old.reprotectApply({ operationId: input.id, vm, transfer: ex.transfer });
+  const cl = await source.reprotectCleanup({ operationId: input.id, vm });
+  const unknown = div.disks.filter((d) => d.unknown !== undefined).map((d) => `${d.target}: ${d.unknown}`);
+  const fullReason = src.noCommonPoint ?? (unknown.length > 0 ? unknown.join('; ') : undefined);
+  return {
+    vm,
+    pointId: src.pointId,
+    ...(fullReason === undefined ? {} : { fullReason }),
+    deltaBytes: ex.deltaBytes,
+    overlayBytes: ex.disks.reduce((n, d) => n + d.overlayBytes, 0),
+    divergentBytes: div.disks.reduce((n, d) => n + d.bytes, 0),
+    ...(div.sideDir === undefined ? {} : { sideDir: div.sideDir }),
+    bytesReceived: ap.bytesReceived,
+    bytesSent: cl.bytesSent,
+    resumes: ap.resumes,
+    snapshot: ex.snapshot,
+  };
+}
+
+export async function reprotectWorkflow(input: ReprotectInput): Promise<ReprotectResult> {
+  guardInput('reprotect', input, validateReprotectInput);
+  const { active, target } = sites(input.plan);
+  const vms: ReprotectVmResult[] = [];
+  let outcome: OperationOutcome = 'failed';
+  let error: string | undefined;
+  try {
+    for (const vm of input.plan.groups.flatMap((g) => g.vms.map((v) => v.name))) {
+      vms.push(await reprotectVm(input, vm));
+    }
+    outcome = 'succeeded';
+  } catch (err) {
+    outcome = isCancellation(err) ? 'cancelled' : 'failed';
+    error =
+      err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+  } finally {
+    await CancellationScope.nonCancellable(async () => {
+      await getExternalWorkflowHandle(input.controllerId)
+        .signal(operationFinishedSignal, { id: input.id, outcome, ...(error ? { error } : {}) })
+        .catch(() => undefined);
+    });
+  }
+  return { id: input.id, outcome, from: active, to: target, vms, ...(error ? { error } : {}) };
+}
