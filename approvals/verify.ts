@@ -5,7 +5,13 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { holdersOf } from './deciders.ts';
 import { base64ToBytes } from './encoding.ts';
-import { GATE_DECISIONS, PAUSE_CHOICES, type SignedDecision, signingBytes } from './payload.ts';
+import {
+  type AnySignedDecision,
+  GATE_DECISIONS,
+  PAUSE_CHOICES,
+  type SignedDecision,
+  signingBytes,
+} from './payload.ts';
 
 export const KEY_PREFIX = 'ed25519:';
 /** How far a signature's time may lie outside the gate's open window (clock skew). */
@@ -95,8 +101,26 @@ export function checkPauseDecision(d: SignedDecision, pause: PauseContext): Deci
   });
 }
 
+export interface UnfenceContext extends SignerContext {
+  deciderRoles: readonly string[];
+  /** When the unfence was asked for (ms since epoch). */
+  requestedAt: number;
+}
+
+/** Undefined when the signed unfence may be carried out; otherwise why not. */
+export function checkUnfenceDecision(d: AnySignedDecision, ctx: UnfenceContext): DecisionRefusal | undefined {
+  return checkSigned(d, ctx, {
+    decisions: ['unfence'],
+    badDecision: 'BAD_DECISION',
+    wrongStep: 'NO_SUCH_GATE',
+    eligible: ctx.deciderRoles,
+    openedAt: ctx.requestedAt,
+    what: 'unfence',
+  });
+}
+
 function checkSigned(
-  d: SignedDecision,
+  d: AnySignedDecision,
   ctx: SignerContext,
   o: {
     decisions: readonly string[];

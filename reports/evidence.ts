@@ -141,6 +141,8 @@ export const failoverEvidenceSchema = z.object({
     }),
   ),
   recordsLost: z.number().int().nonnegative(),
+  /** A disaster failover: where the records lost were counted from (or why they were not). */
+  recordsLostFrom: z.string().optional(),
   /** A disaster failover's fence of the primary: who, why, and whether the primary answered. */
   fence: z
     .object({
@@ -149,6 +151,14 @@ export const failoverEvidenceSchema = z.object({
       at: isoTime,
       primaryAnswered: z.boolean(),
       detail: z.string(),
+      /** The primary's own worker stopped the VMs, turned autostart off, wrote its fence record. */
+      enforced: z
+        .object({
+          at: isoTime,
+          site: z.string(),
+          vms: z.array(z.object({ vm: z.string(), detail: z.string() })),
+        })
+        .optional(),
     })
     .optional(),
   /** A disaster failover's commit window ran out: it was kept (no primary to roll back to). */

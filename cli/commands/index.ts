@@ -11,6 +11,7 @@ import { registerReport } from './report.ts';
 import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerStatus } from './status.ts';
+import { registerUnfence } from './unfence.ts';
 import { registerValidate } from './validate.ts';
 import { registerVerify } from './verify.ts';
 import { registerWorker } from './worker.ts';
@@ -27,6 +28,7 @@ export const commands: Array<(program: Command) => void> = [
   registerApprove,
   registerPauseDecisions,
   registerRun,
+  registerUnfence,
   registerReplicate,
   registerProtect,
   registerPoints,
