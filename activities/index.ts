@@ -119,7 +119,7 @@ export function createSiteActivities(deps: SiteDeps) {
       ...(deps.replication ? { store: deps.replication.store } : {}),
     }),
     /** enforceFence / liftFence: the site's own fence record, its VMs stopped, autostart off. */
-    ...createFenceActivities({ driver: deps.driver, storage: () => fenceStorage(deps) }),
+    ...heartbeating(createFenceActivities({ driver: deps.driver, storage: () => fenceStorage(deps) })),
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
@@ -140,6 +140,13 @@ async function withHeartbeat<T>(fn: () => Promise<T>, everyMs = 2_000): Promise<
   } finally {
     clearInterval(timer);
   }
+}
+
+/** The same activities, each heartbeating while it runs (see withHeartbeat). */
+function heartbeating<T extends Record<string, (input: never) => Promise<unknown>>>(acts: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(acts)) out[name] = (input: never) => withHeartbeat(() => fn(input));
+  return out as T;
 }
 
 /** Where the site keeps its fences; a worker with no storage refuses to fence rather than guess. */

@@ -161,6 +161,14 @@ export const failoverEvidenceSchema = z.object({
         .optional(),
     })
     .optional(),
+  /** The protection Schedules the failover paused, those a rollback resumed, and what failed. */
+  protection: z
+    .object({
+      paused: z.array(z.string()),
+      resumed: z.array(z.string()).optional(),
+      error: z.string().optional(),
+    })
+    .optional(),
   /** A disaster failover's commit window ran out: it was kept (no primary to roll back to). */
   commitTimeoutKept: z.boolean().optional(),
   /** A rollback started these primary VMs again. */

@@ -13,11 +13,13 @@ import {
   getExternalWorkflowHandle,
   ParentClosePolicy,
   patched,
+  proxyActivities,
   setHandler,
   startChild,
 } from '@temporalio/workflow';
 import type {
   EnforceFenceResult,
+  OrchestratorActivities,
   RestorePreflightResult,
   ShutdownResult,
   SiteActivities,
@@ -39,10 +41,17 @@ export const FAILOVER_FROM_POINTS = 'failover-from-points';
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 120_000;
 /** Patch id: a disaster failover's fence is enforced by the primary's own worker (workflows/fence.ts). */
 export const FENCE_AT_SITE = 'fence-at-site';
+/** Patch id: a failover pauses the runbook's protection Schedules, and a rollback resumes them. */
+export const FAILOVER_PAUSES_PROTECTION = 'failover-pauses-protection';
 /** How long a disaster failover waits for an answering primary to enforce its fence. */
 const FENCE_ANSWER_WITHIN = '20 seconds';
 /** A final cycle that has not ended after this long fails the failover (the primary restarts). */
 const FINAL_CYCLE_WITHIN = '2 hours';
+
+const orchestrator = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '1s' },
+});
 
 function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
   return proxySiteActivities<SiteActivities>(plan.sites[role].name, {
@@ -79,6 +88,8 @@ export class FailoverRestore {
   /** The fence workflow enforcing at the primary, and what it did once it did. */
   private fenceId: string | undefined;
   private enforced: EnforceFenceResult | undefined;
+  /** The protection Schedules this failover paused (a rollback resumes those), and resumed. */
+  private protection: NonNullable<FailoverEvidence['protection']> | undefined;
 
   constructor(private readonly run: OperationRun) {
     this.mode = run.input.options?.mode ?? 'planned';
@@ -127,6 +138,7 @@ export class FailoverRestore {
     const first = await this.choose(run.input.options?.point ?? 'latest');
     this.preflightEndedAt = Date.now();
     if (!first) return;
+    if (patched(FAILOVER_PAUSES_PROTECTION)) await this.pauseProtection();
     let chosen = first;
     if (this.mode === 'disaster') await this.fencePrimary();
     if (this.mode === 'planned') {
@@ -418,6 +430,39 @@ export class FailoverRestore {
     }
   }
 
+  /**
+   * Protection stops while the failover owns the runbook: a Schedule's cycle would copy the
+   * primary's disks over the points the failover restores. A committed failover leaves it paused
+   * (the note says why, `status` shows it) until reprotect; a rollback resumes what it paused.
+   */
+  private async pauseProtection(): Promise<void> {
+    const { run } = this;
+    try {
+      const paused = await orchestrator.setProtectionPaused({
+        runbook: run.plan.runbook.name,
+        paused: true,
+        reason: `paused by ${run.id}: a failover owns the runbook; replication resumes after reprotect (or a rollback)`,
+      });
+      this.protection = { paused };
+    } catch (err) {
+      this.protection = { paused: [], error: `protection not paused: ${describe(err)}` };
+    }
+  }
+
+  private async resumeProtection(): Promise<void> {
+    const p = this.protection;
+    if (!p || p.paused.length === 0) return;
+    try {
+      p.resumed = await orchestrator.setProtectionPaused({
+        runbook: this.run.plan.runbook.name,
+        paused: false,
+        reason: `resumed: ${this.run.id} rolled back`,
+      });
+    } catch (err) {
+      p.error = `protection not resumed: ${describe(err)}`;
+    }
+  }
+
   /** Every group came up and passed its checks: the RTO is measured to here. */
   healthy(): void {
     if (!this.run.abortReason && !this.refused) this.healthyAt = Date.now();
@@ -431,6 +476,7 @@ export class FailoverRestore {
     const { run } = this;
     if (!run.abortReason) return;
     await this.liftOwnFence();
+    await this.resumeProtection();
     if (!this.primaryTouched) return;
     const running = new Set(this.shutdowns.filter((s) => s.wasRunning).map((s) => s.vm));
     const primary = site(run.plan, 'primary', '10 minutes');
@@ -511,6 +557,7 @@ export class FailoverRestore {
           }
         : {}),
       ...(this.run.commitTimeoutKept ? { commitTimeoutKept: true } : {}),
+      ...(this.protection ? { protection: this.protection } : {}),
       ...(firstStop.length > 0 ? { firstStopAt: new Date(Math.min(...firstStop)).toISOString() } : {}),
     };
   }

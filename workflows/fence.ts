@@ -46,7 +46,9 @@ export async function fenceSiteWorkflow(input: FenceSiteInput): Promise<EnforceF
     // No schedule-to-start limit: the task waits in the site's queue until its worker is back.
     scheduleToStartTimeout: undefined,
     startToCloseTimeout: '5 minutes',
-    heartbeatTimeout: undefined,
+    // A task handed to a poll that died with its link (a cut-off site) counts as started at the
+    // server: the missing heartbeats get it retried within this, not after its start-to-close.
+    heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '5s', maximumInterval: '1 minute', backoffCoefficient: 2 },
   });
   const { site: _site, controllerId, ...enforce } = input;
