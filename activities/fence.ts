@@ -106,9 +106,14 @@ async function fenceVm(driver: SiteDriver, vm: string): Promise<FencedVm> {
   // Forced: the runbook runs elsewhere now, and a clean shutdown could let the guest write on.
   if (wasRunning) await driver.destroyVm(vm);
   const disks: DiskRecord[] = [];
+  const unread: string[] = [];
   for (const d of info.disks.filter((x) => x.device !== 'cdrom')) {
-    const scan = await readLastRecord(d.source);
-    if (scan.lastSeq === 0) continue;
+    // A disk that cannot be read leaves the loss uncounted for it, never the fence unenforced.
+    const scan = await readLastRecord(d.source).catch((err: unknown) => {
+      unread.push(`${d.target}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    });
+    if (!scan || scan.lastSeq === 0) continue;
     disks.push({
       target: d.target,
       seq: scan.lastSeq,
@@ -116,6 +121,8 @@ async function fenceVm(driver: SiteDriver, vm: string): Promise<FencedVm> {
       ...(scan.last ? { timestampMs: scan.last.timestampMs, crc: scan.last.crc } : {}),
     });
   }
-  const detail = `${wasRunning ? 'forced off' : 'already off'}, autostart ${info.autostart ? 'turned off' : 'was off'}`;
+  const detail =
+    `${wasRunning ? 'forced off' : 'already off'}, autostart ${info.autostart ? 'turned off' : 'was off'}` +
+    (unread.length > 0 ? `; records not read: ${unread.join('; ')}` : '');
   return { vm, wasRunning, autostartWas: info.autostart, disks, detail };
 }

@@ -141,6 +141,8 @@ export const failoverEvidenceSchema = z.object({
     }),
   ),
   recordsLost: z.number().int().nonnegative(),
+  /** A disaster failover: the time the lost records span (point's last record to the primary's). */
+  lossWindowMs: z.number().int().nonnegative().optional(),
   /** A disaster failover: where the records lost were counted from (or why they were not). */
   recordsLostFrom: z.string().optional(),
   /** A disaster failover's fence of the primary: who, why, and whether the primary answered. */

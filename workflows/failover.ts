@@ -399,6 +399,24 @@ export class FailoverRestore {
   }
 
   /**
+   * The time the lost records span: from the point's last record to the primary's last one (the
+   * workload stamps each record), the longest over the data disks.
+   */
+  private lossWindow(): { lossWindowMs?: number } {
+    let worst: number | undefined;
+    for (const v of this.enforced?.vms ?? []) {
+      const point = this.preflight?.points.find((p) => p.vm === v.vm);
+      for (const d of v.disks) {
+        const rec = point?.records.find((x) => x.target === d.target);
+        if (d.timestampMs === undefined || rec === undefined) continue;
+        const w = Math.max(0, d.timestampMs - rec.timestampMs);
+        worst = Math.max(worst ?? 0, w);
+      }
+    }
+    return worst === undefined ? {} : { lossWindowMs: worst };
+  }
+
+  /**
    * A rolled-back disaster failover lifts the fence it set at the primary (before the primary's
    * VMs start again), or, when the primary never enforced it, withdraws the request.
    */
@@ -532,6 +550,7 @@ export class FailoverRestore {
       ...(this.finalCycle ? { finalCycle: this.finalCycle } : {}),
       dataProof: proof,
       recordsLost: proof.reduce((n, p) => n + p.lost, 0),
+      ...(this.mode === 'disaster' && this.enforced ? this.lossWindow() : {}),
       ...(this.mode === 'disaster'
         ? {
             recordsLostFrom: this.enforced

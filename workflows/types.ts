@@ -260,6 +260,8 @@ export interface OperationProgress {
   decisions: ApprovalRecord[];
   compensations: { pending: number; done: number };
   error?: string;
+  /** A partial failover waiting for an operator: which groups run where, and the commands. */
+  placement?: string;
 }
 
 export interface OperationResult {

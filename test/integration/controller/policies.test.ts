@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { PauseChoice } from '../../../approvals/payload.ts';
 import {
   cancelOperation,
+  commitFailover,
   decidePause,
   operationProgress,
   runbookState,
@@ -12,7 +13,7 @@ import {
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { OperationResult, PauseView } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, withOnFailure, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, rehash, withOnFailure, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
 import { eventually, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
@@ -134,6 +135,37 @@ describe('interpreter: onFailure policies and compensation', () => {
           .sort(),
       ).toEqual(['a-1', 'b-1', 'd-1']);
       expect(result.error).toContain('c:');
+    });
+  });
+
+  it('a partial failover waits for an operator past its commit window, and says which groups run where', async () => {
+    const continued = withOnFailure(base(), 'c', 'continue');
+    // A commit window of 2 s that would commit on its own: a partial failover must not.
+    const plan = rehash({
+      ...continued,
+      failover: { ...continued.failover, commitWithinMs: 2_000, onCommitTimeout: 'commit' },
+    });
+    await withFailingStart(plan, { failing: 'c-1' }, async (h) => {
+      const op = await h.start('failover', { mode: 'disaster' });
+      const p = await eventually(async () => {
+        const p = await operationProgress(h.client, op.id);
+        return p.placement ? p : undefined;
+      });
+      expect(p.state).toBe('waiting-commit');
+      expect(p.placement).toContain(
+        `running at ${h.plan.sites.secondary.name}: a, b, d; failed, running nowhere: c`,
+      );
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect((await operationProgress(h.client, op.id)).state).toBe('waiting-commit');
+      await commitFailover(h.client, {
+        operationId: op.id,
+        decision: 'rollback',
+        reason: 'c did not come up',
+      });
+      const r = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+      expect(r.outcome).toBe('rolled-back');
+      for (const vm of ['a-1', 'b-1', 'd-1']) expect(h.secondary.vmState(vm)).toBe('shut off');
+      await saveHistory(h.client, op.id, 'operationWorkflow', 'failover-partial-rollback');
     });
   });
 

@@ -315,8 +315,11 @@ describe('planned failover (real lab)', () => {
     expect(evidence.failover?.recordsLostFrom).toMatch(/read offline/);
     const rpoS = (evidence.objectives.rpo.measuredMs ?? 0) / 1000;
     expect(rpoS).toBeGreaterThan(0);
+    // The lost records span from the point to the fence (the cut-off primary wrote on until then).
+    const windowS = (evidence.failover?.lossWindowMs ?? 0) / 1000;
+    expect(windowS).toBeGreaterThan(5);
     console.log(
-      `disaster failover (isolated primary): RPO ${rpoS.toFixed(1)} s, records lost ${evidence.failover?.recordsLost} (${proof.map((p) => `${p.target} ${p.pointSeq}->${p.primarySeq}`).join(', ')}), points ${point.length}`,
+      `disaster failover (isolated primary): RPO ${rpoS.toFixed(1)} s at the start, loss window ${windowS.toFixed(1)} s, records lost ${evidence.failover?.recordsLost} (${proof.map((p) => `${p.target} ${p.pointSeq}->${p.primarySeq}`).join(', ')}), points ${point.length}`,
     );
     const committed = await runbookState(lab.client, runbook);
     expect(committed.phase).toBe('failed-over-committed');
