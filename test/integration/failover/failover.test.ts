@@ -17,11 +17,13 @@ import { unfence } from '../../../cli/unfence-client.ts';
 import { VmFencedError } from '../../../drivers/errors.ts';
 import { createLibvirtDriver } from '../../../drivers/libvirt/index.ts';
 import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../../../lab/config.ts';
-import { labIsolate, labRejoin } from '../../../lab/control.ts';
+import { labIsolate, labKillSite, labRejoin } from '../../../lab/control.ts';
+import { labRevive } from '../../../lab/lab.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
+import { readLastRecord } from '../../../workload/reader.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { virshPrimary, waitWorkload } from '../replication-cycle/lab-vm.ts';
@@ -346,5 +348,78 @@ describe('planned failover (real lab)', () => {
     expect(after.unfenced).toMatchObject({ by: 'alice', reason: 'primary rebuilt, failback planned' });
     expect(await driver.startVm(VM).then(() => 'started')).toBe('started');
     await virshPrimary(['destroy', VM]).catch(() => undefined);
+  }, 900_000);
+
+  it('a disaster failover with the primary killed completes; once the site is back its worker fences it and the records lost are exact', async () => {
+    await removeAtSecondary(VM);
+    await virshPrimary(['start', VM]).catch(() => undefined);
+    const plan = await lab.variant(`${lab.plan.runbook.name}-k`, { consistency: 'crash', groupExtra: GROUP });
+    const c = await lab.cycle(plan);
+    expect((await c.result).outcome).toBe('succeeded');
+    const runbook = plan.runbook.name;
+    await waitWorkload(lab.vm, 0, 60_000);
+    await new Promise((r) => setTimeout(r, 5_000)); // records written after the point
+    await labKillSite('primary');
+    // What the dead primary's disks hold, read offline at once from the host: the truth to match.
+    const atKill = Object.fromEntries(
+      await Promise.all(
+        [1, 2].map(async (i) => [
+          lab.vm.targets[i],
+          (await readLastRecord(lab.vm.hostDisks[i] as string)).lastSeq,
+        ]),
+      ),
+    ) as Record<string, number>;
+
+    const t0 = Date.now();
+    const op = await startOperation(lab.client, {
+      plan,
+      kind: 'failover',
+      options: { mode: 'disaster' },
+      requestedBy: 'failover-test',
+    });
+    await waitState(lab, op.id, 'waiting-commit', 600_000);
+    console.log(`disaster failover (primary killed): waiting for commit after ${Date.now() - t0} ms`);
+    expect(await secondaryState(VM)).toBe('running');
+    expect((await runbookState(lab.client, runbook)).fence?.enforced).toBeUndefined();
+
+    // The site comes back (its domains and disks as the kill left them) and its worker with it.
+    const revived = await labRevive('primary');
+    await lab.startSiteWorker('primary');
+    const back = Date.now();
+    let enforced = (await runbookState(lab.client, runbook)).fence?.enforced;
+    while (!enforced && Date.now() - back < 420_000) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      enforced = (await runbookState(lab.client, runbook)).fence?.enforced;
+    }
+    console.log(
+      `primary revived in ${revived.reviveMs} ms; fence enforced ${Date.now() - back} ms after its worker started`,
+    );
+    expect(enforced?.vms).toEqual([expect.objectContaining({ vm: VM })]);
+    expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
+    expect(await virshPrimary(['dominfo', VM])).toMatch(/Autostart:\s+disable/);
+
+    await commitFailover(lab.client, { operationId: op.id, decision: 'commit', reason: 'failover test' });
+    const r = await result(lab, op.id);
+    expect(r.outcome, r.error).toBe('succeeded');
+    const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+    expect(evidence.failover?.fence).toMatchObject({ primaryAnswered: false });
+    const proof = evidence.failover?.dataProof ?? [];
+    expect(proof.map((p) => p.target).sort()).toEqual(['vdb', 'vdc']);
+    for (const p of proof) {
+      // Exact: the primary's last record as its disks held it at the kill, minus the point's.
+      expect(p.primarySeq).toBe(atKill[p.target]);
+      expect(p.lost).toBe(p.primarySeq - p.pointSeq);
+      expect(p.lost).toBeGreaterThan(0);
+    }
+    const rpoS = (evidence.objectives.rpo.measuredMs ?? 0) / 1000;
+    console.log(
+      `disaster failover (killed primary): RPO ${rpoS.toFixed(1)} s at the start, loss window ${((evidence.failover?.lossWindowMs ?? 0) / 1000).toFixed(1)} s, records lost ${evidence.failover?.recordsLost} (${proof.map((p) => `${p.target} ${p.pointSeq}->${p.primarySeq}`).join(', ')})`,
+    );
+    await saveHistory(lab.client, op.id, 'operationWorkflow', 'failover-disaster-killed-commit');
+    await unfence(lab.client, {
+      plan,
+      reason: 'test over',
+      key: { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) },
+    });
   }, 900_000);
 });
