@@ -343,6 +343,8 @@ describe('planned failover (real lab)', () => {
       key: { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) },
     });
     expect(lifted).toMatchObject({ lifted: true, by: 'alice', site: 'primary' });
+    await saveHistory(lab.client, `${id}/fence`, 'fenceSiteWorkflow', 'isolated-primary-enforced');
+    await saveHistory(lab.client, lifted.id, 'unfenceWorkflow', 'lifted');
     const after = await runbookState(lab.client, runbook);
     expect(after.fence).toBeUndefined();
     expect(after.unfenced).toMatchObject({ by: 'alice', reason: 'primary rebuilt, failback planned' });
