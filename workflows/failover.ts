@@ -324,7 +324,8 @@ export class FailoverRestore {
       args: [
         {
           runbook: plan.runbook.name,
-          vms: plan.groups.flatMap((g) => g.vms.map((v) => v.name)),
+          // Reverse dependency order, as a planned shutdown: the front ends stop first.
+          vms: [...waves(plan)].reverse().flatMap((w) => w.flatMap((g) => g.vms.map((v) => v.name))),
           operationId: run.id,
           by,
           reason,

@@ -80,7 +80,8 @@ describe('interpreter: onFailure policies and compensation', () => {
       const all = [...h.primary.calls, ...h.secondary.calls]
         .filter((c) => c.ok)
         .sort((x, y) => x.end - y.end);
-      const forward = all.filter((c) => c.method === 'startVm' || c.method === 'shutdownVm');
+      // (the primary's VMs are forced off by the fence its worker enforces: destroyVm)
+      const forward = all.filter((c) => ['startVm', 'shutdownVm', 'destroyVm'].includes(c.method));
       const firstUndo = forward.findIndex(
         (c) => c.vm === 'd-1' && c.method === 'shutdownVm' && c.site === h.secondary.site,
       );
@@ -90,8 +91,9 @@ describe('interpreter: onFailure policies and compensation', () => {
       expect(firstUndo).toBe(-1);
       // ...are all undone, each exactly once...
       const key = (c: RecordedCall) => `${c.site}/${c.method}/${c.vm}`;
-      const mirror = (c: RecordedCall) =>
-        `${c.site}/${c.method === 'startVm' ? 'shutdownVm' : 'startVm'}/${c.vm}`;
+      const undoOf = (c: RecordedCall) =>
+        c.method !== 'startVm' ? 'startVm' : c.site === h.primary.site ? 'destroyVm' : 'shutdownVm';
+      const mirror = (c: RecordedCall) => `${c.site}/${undoOf(c)}/${c.vm}`;
       expect(undone.map(key).sort()).toEqual(done.map(mirror).sort());
       // ...in reverse: an action of a later wave, or a later one of the same VM, is undone first.
       // (b and c share a wave and ran in parallel: between them no order is owed.)
@@ -162,7 +164,8 @@ describe('interpreter: onFailure policies and compensation', () => {
         decision: 'rollback',
         reason: 'c did not come up',
       });
-      const r = (await h.client.workflow.getHandle(op.id).result()) as OperationResult;
+      const f = await failure(h.client.workflow.getHandle(op.id).result());
+      const r = f.details?.[0] as OperationResult;
       expect(r.outcome).toBe('rolled-back');
       for (const vm of ['a-1', 'b-1', 'd-1']) expect(h.secondary.vmState(vm)).toBe('shut off');
       await saveHistory(h.client, op.id, 'operationWorkflow', 'failover-partial-rollback');
