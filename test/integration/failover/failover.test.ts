@@ -359,8 +359,9 @@ describe('planned failover (real lab)', () => {
     const c = await lab.cycle(plan);
     expect((await c.result).outcome).toBe('succeeded');
     const runbook = plan.runbook.name;
-    await waitWorkload(lab.vm, 0, 60_000);
-    await new Promise((r) => setTimeout(r, 5_000)); // records written after the point
+    // Records written after the point: acknowledged past everything acknowledged by the cycle's end.
+    const ackedByCycleEnd = lastAckIn(lab.vm.serialLog);
+    await waitWorkload(lab.vm, ackedByCycleEnd + 10, 240_000);
     await labKillSite('primary');
     // What the dead primary's disks hold, read offline at once from the host: the truth to match.
     const atKill = Object.fromEntries(
