@@ -84,8 +84,19 @@ export async function unfenceWorkflow(input: UnfenceInput): Promise<UnfenceResul
   if (!plan?.sites?.[input.site] || !input.decision?.payload) {
     throw ApplicationFailure.nonRetryable('unfence needs {plan, site, decision}', BAD_INPUT);
   }
+  // The signature binds this workflow's id; a replay runs the history under another id, so the
+  // binding is checked when the decision is first taken, and the rest checked on the signed id.
+  const boundTo = input.decision.payload.workflowId;
+  if (!info.unsafe.isReplaying && boundTo !== info.workflowId) {
+    throw ApplicationFailure.create({
+      type: 'WRONG_WORKFLOW',
+      message: `unfence refused: signed for ${boundTo}, not ${info.workflowId}`,
+      nonRetryable: true,
+      details: [{ hint: 'sign again' }],
+    });
+  }
   const refusal = checkUnfenceDecision(input.decision, {
-    workflowId: info.workflowId,
+    workflowId: boundTo,
     stepId: 'unfence',
     now: Date.now(),
     operators: plan.operators,
