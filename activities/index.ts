@@ -10,6 +10,7 @@ import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from '.
 import { createControllerActivities } from './controller.ts';
 import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
 import { createFailoverActivities } from './failover.ts';
+import { createFenceActivities } from './fence.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
 import { createInventoryActivities } from './inventory.ts';
 import { createGuestProbes } from './probes.ts';
@@ -37,6 +38,13 @@ import { runVmAction, type VmActionInput, type VmActionResult } from './vm.ts';
 export type { CheckInput, CheckProbes, CheckResult } from './checks.ts';
 export type { RecordedEvidence } from './evidence.ts';
 export type { DiskRecord, ShutdownInput, ShutdownResult, WorkloadReadResult } from './failover.ts';
+export type {
+  EnforceFenceInput,
+  EnforceFenceResult,
+  FencedVm,
+  LiftFenceInput,
+  LiftFenceResult,
+} from './fence.ts';
 export type { HookInput, HookResult } from './hooks.ts';
 export type {
   IsolationProbeInput,
@@ -63,6 +71,8 @@ export interface SiteDeps {
   replication?: ReplicationSiteDeps;
   /** Restores VMs from points; default: over the replication service's store, when there is one. */
   restorer?: SiteRestorer;
+  /** The site's storage directory: where its fence records live (drivers/fence-record.ts). */
+  storage?: string;
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
@@ -116,6 +126,8 @@ export function createSiteActivities(deps: SiteDeps) {
       driver: deps.driver,
       ...(deps.replication ? { store: deps.replication.store } : {}),
     }),
+    /** enforceFence / liftFence: the site's own fence record, its VMs stopped, autostart off. */
+    ...heartbeating(createFenceActivities({ driver: deps.driver, storage: () => fenceStorage(deps) })),
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
@@ -164,6 +176,24 @@ async function withHeartbeat<T>(fn: () => Promise<T>, everyMs = 2_000): Promise<
   } finally {
     clearInterval(timer);
   }
+}
+
+/** The same activities, each heartbeating while it runs (see withHeartbeat). */
+function heartbeating<T extends Record<string, (input: never) => Promise<unknown>>>(acts: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(acts)) out[name] = (input: never) => withHeartbeat(() => fn(input));
+  return out as T;
+}
+
+/** Where the site keeps its fences; a worker with no storage refuses to fence rather than guess. */
+function fenceStorage(deps: SiteDeps): string {
+  const storage = deps.storage ?? deps.replication?.storage;
+  if (storage) return storage;
+  throw ApplicationFailure.create({
+    type: 'NO_SITE_STORAGE',
+    message: `site worker ${deps.siteName} has no storage directory for its fence records`,
+    nonRetryable: true,
+  });
 }
 
 function needRestore<T>(r: T | undefined): T {

@@ -18,3 +18,15 @@ export function pauseDeciderRoles(group: PlanGroup | undefined, roles: Plan['rol
 export function holdersOf(eligible: readonly string[], roles: Plan['roles']): string[] {
   return [...new Set(eligible.flatMap((r) => roles[r] ?? []))];
 }
+
+/**
+ * Who may lift a fence (`lifeboat unfence`): an operator holding a role that approves any of the
+ * runbook's gates; with no gate at all, any role of the Plan. Lifting a fence lets the old site
+ * run the VMs again, so it takes the people trusted to let a failover go ahead.
+ */
+export function unfenceDeciderRoles(plan: Pick<Plan, 'groups' | 'roles'>): string[] {
+  const named = plan.groups.flatMap((g) =>
+    [...g.before, ...g.after].flatMap((s) => (s.kind === 'approval' ? [s.role] : [])),
+  );
+  return named.length > 0 ? [...new Set(named)] : Object.keys(plan.roles);
+}

@@ -3,9 +3,11 @@
  * sandbox-safe (workflows import them); `keys.ts` reads and writes operator key files and is for
  * the CLI only.
  */
-export { holdersOf, pauseDeciderRoles } from './deciders.ts';
+export { holdersOf, pauseDeciderRoles, unfenceDeciderRoles } from './deciders.ts';
 export { base64ToBytes, bytesToBase64, utf8Encode } from './encoding.ts';
 export type {
+  AnyDecisionPayload,
+  AnySignedDecision,
   DecisionPayload,
   GateDecision,
   OperatorChoice,
@@ -19,6 +21,7 @@ export {
   PAUSE_STEP_PREFIX,
   pauseStepId,
   signingBytes,
+  UNFENCE_STEP,
 } from './payload.ts';
 export type { People } from './people.ts';
 export {
@@ -35,11 +38,14 @@ export type {
   GateContext,
   OperatorDecisionContext,
   PauseContext,
+  PauseContext,
+  UnfenceContext,
 } from './verify.ts';
 export {
   checkDecision,
   checkOperatorDecision,
   checkPauseDecision,
+  checkUnfenceDecision,
   DECISION_SKEW_MS,
   decodePublicKey,
   KEY_PREFIX,

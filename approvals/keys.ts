@@ -7,7 +7,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { base64ToBytes, bytesToBase64 } from './encoding.ts';
-import { type DecisionPayload, type SignedDecision, signingBytes } from './payload.ts';
+import {
+  type AnyDecisionPayload,
+  type AnySignedDecision,
+  type DecisionPayload,
+  type SignedDecision,
+  signingBytes,
+} from './payload.ts';
 import { KEY_PREFIX } from './verify.ts';
 
 export class OperatorKeyError extends Error {
@@ -97,6 +103,17 @@ export function signDecision(
   key: { name: string; secretKey: Uint8Array },
   payload: DecisionPayload,
 ): SignedDecision {
-  const signature = bytesToBase64(ed25519.sign(signingBytes(payload), key.secretKey));
-  return { payload, operator: key.name, signature };
+  return { payload, operator: key.name, signature: signBytes(key, payload) };
+}
+
+/** An unfence (or any other signed payload): the same signature over the same five fields. */
+export function signAnyDecision(
+  key: { name: string; secretKey: Uint8Array },
+  payload: AnyDecisionPayload,
+): AnySignedDecision {
+  return { payload, operator: key.name, signature: signBytes(key, payload) };
+}
+
+function signBytes(key: { secretKey: Uint8Array }, payload: AnyDecisionPayload): string {
+  return bytesToBase64(ed25519.sign(signingBytes(payload), key.secretKey));
 }

@@ -40,6 +40,9 @@ export function pauseStepId(group: string, occurrence: number): string {
   return `${PAUSE_STEP_PREFIX}${group}/${occurrence}`;
 }
 
+/** The step id an unfence decision signs (the workflow id names the runbook and the request). */
+export const UNFENCE_STEP = 'unfence';
+
 export interface DecisionPayload {
   /** The workflow that holds the gate; a signature for one operation is useless on another. */
   workflowId: string;
@@ -59,6 +62,14 @@ export interface SignedDecision {
   signature: string;
 }
 
+/** Any signed payload: a gate's, a pause's, or an unfence (`decision: 'unfence'`, step UNFENCE_STEP). */
+export type AnyDecisionPayload = Omit<DecisionPayload, 'decision'> & { decision: string };
+export interface AnySignedDecision {
+  payload: AnyDecisionPayload;
+  operator: string;
+  signature: string;
+}
+
 /** JSON with keys sorted at every level and no whitespace. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
@@ -70,7 +81,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The bytes that are signed: only the five fields, so extra fields cannot ride along. */
-export function signingBytes(p: DecisionPayload): Uint8Array {
+export function signingBytes(p: AnyDecisionPayload): Uint8Array {
   const { workflowId, stepId, decision, reason, time } = p;
   return utf8Encode(canonicalJson({ workflowId, stepId, decision, reason, time }));
 }

@@ -5,7 +5,13 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { holdersOf } from './deciders.ts';
 import { base64ToBytes } from './encoding.ts';
-import { GATE_DECISIONS, PAUSE_CHOICES, type SignedDecision, signingBytes } from './payload.ts';
+import {
+  type AnySignedDecision,
+  GATE_DECISIONS,
+  PAUSE_CHOICES,
+  type SignedDecision,
+  signingBytes,
+} from './payload.ts';
 
 export const KEY_PREFIX = 'ed25519:';
 /** How far a signature's time may lie outside the gate's open window (clock skew). */
@@ -114,7 +120,7 @@ export interface OperatorDecisionContext extends SignerContext {
 
 /** Undefined when the operator decision may be accepted; otherwise why not. */
 export function checkOperatorDecision(
-  d: SignedDecision,
+  d: AnySignedDecision,
   ctx: OperatorDecisionContext,
 ): DecisionRefusal | undefined {
   return checkSigned(d, ctx, {
@@ -127,8 +133,25 @@ export function checkOperatorDecision(
   });
 }
 
+export interface UnfenceContext extends SignerContext {
+  deciderRoles: readonly string[];
+  /** When the unfence was asked for (ms since epoch). */
+  requestedAt: number;
+}
+
+/** Undefined when the signed unfence may be carried out; otherwise why not. */
+export function checkUnfenceDecision(d: AnySignedDecision, ctx: UnfenceContext): DecisionRefusal | undefined {
+  return checkOperatorDecision(d, {
+    ...ctx,
+    decisions: ['unfence'],
+    eligible: ctx.deciderRoles,
+    since: ctx.requestedAt,
+    what: 'unfence',
+  });
+}
+
 function checkSigned(
-  d: SignedDecision,
+  d: AnySignedDecision,
   ctx: SignerContext,
   o: {
     decisions: readonly string[];

@@ -86,6 +86,7 @@ export function renderProgress(p: OperationProgress, now: number): string[] {
   }
   const c = p.compensations;
   if (p.state === 'rolling-back' || c.done > 0) lines.push(`undo: ${c.done}/${c.pending} done`);
+  if (p.placement) lines.push(p.placement);
   return lines;
 }
 
@@ -103,6 +104,7 @@ export function progressEvents(
   const out: string[] = [];
   const say = (text: string) => out.push(`${t} ${text}`);
   if (prev?.state !== next.state) say(`${next.kind} ${next.id} ${next.state}`);
+  if (next.placement && prev?.placement !== next.placement) say(next.placement);
   if (prev?.wave !== next.wave && next.waves > 0)
     say(`wave ${Math.min(next.wave + 1, next.waves)}/${next.waves}`);
   for (const g of Object.values(next.groups)) {

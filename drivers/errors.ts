@@ -9,6 +9,7 @@ export type DriverErrorCode =
   | 'timed-out'
   | 'agent-not-responding'
   | 'invalid-name'
+  | 'vm-fenced'
   | 'command-failed';
 
 export interface DriverErrorContext {
@@ -115,6 +116,15 @@ export class InvalidNameError extends DriverError {
       'use letters, digits, dot, dash and underscore, at most 64 characters',
     );
     this.what = ctx.what;
+  }
+}
+
+/** The site holds a fence for the VM's runbook (drivers/fence-record.ts): it must not start here. */
+export class VmFencedError extends DriverError {
+  readonly code = 'vm-fenced' as const;
+  readonly retryable = false;
+  constructor(ctx: DriverErrorContext & { vm: string; message: string; hint: string }) {
+    super(ctx.message, ctx, ctx.hint);
   }
 }
 

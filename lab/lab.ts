@@ -214,6 +214,24 @@ function removeEmptyTree(dir: string): void {
 }
 
 /**
+ * Brings a killed site back as a host that powers on again: its namespaces, links and daemons
+ * restart, while its domains, their disks and its storage stay as the kill left them (unlike
+ * `reset`). libvirtd starts the domains marked autostart; site workers are not started (start
+ * them with `lab workers start`, or a test's own).
+ */
+export async function labRevive(site: LabSiteName, opts: LabOptions = {}): Promise<{ reviveMs: number }> {
+  requireRoot();
+  return withLabLock(opts.home, async () => {
+    const t0 = Date.now();
+    const state = requireState(opts.home);
+    if (!state.guest) throw new LabError('LAB_NOT_UP', 'the lab has no guest', {}, 'run `lifeboat lab up`');
+    await siteUp(site, state, state.guest.dir, opts.home);
+    writeState(state, opts.home);
+    return { reviveMs: Date.now() - t0 };
+  });
+}
+
+/**
  * Returns both sites to their freshly-up state: links healed, killed sites restarted, every
  * domain and file created since `up` removed, the lab VMs' disks copied back from the golden
  * images and the VMs booted again.

@@ -3,6 +3,8 @@
  * run, the next cycle, the RPO objective against the newest committed cycle, the last drill and
  * its verdict, and a drill overdue (no drill ended within `drill.every`).
  */
+
+import type { RunbookState } from '../workflows/types.ts';
 import type { LatestDrill } from './latest-drills.ts';
 import type { ProtectionView } from './protection.ts';
 
@@ -13,6 +15,8 @@ export interface ProtectionRow {
   /** When the controller last saw every VM commit a point (`protectedAt`). */
   protectedAt?: string;
   rpoObjectiveMs?: number;
+  /** The controller's fence (a failover's), and whether the fenced site's worker enforced it. */
+  fence?: RunbookState['fence'];
 }
 
 export interface ProtectionStatus extends ProtectionRow {
@@ -54,6 +58,15 @@ function duration(ms: number): string {
 }
 
 const time = (iso: string) => iso.replace('T', ' ').slice(0, 19);
+
+/** Who fenced which site and why, and whether that site's own worker has enforced it yet. */
+export function fenceLine(f: NonNullable<RunbookState['fence']>): string {
+  const by = f.by ? ` by ${f.by}` : '';
+  const enforced = f.enforced
+    ? `enforced at ${f.enforced.site} ${time(f.enforced.at)} (${f.enforced.vms.map((v) => `${v.vm} ${v.detail}`).join(', ')})`
+    : 'not enforced by the site yet (its worker does when it is back)';
+  return `fence: ${f.site}${by} since ${time(f.since)}, ${f.reason}; ${enforced}`;
+}
 
 export function renderProtection(rows: readonly ProtectionStatus[], now: number): string {
   if (rows.length === 0) return 'Protection: no runbook is protected (`lifeboat protect <runbook>`)';
@@ -99,6 +112,7 @@ export function renderProtection(rows: readonly ProtectionStatus[], now: number)
       const nextDrill = v.drill.nextAt && !v.paused ? `, next ${time(v.drill.nextAt)}` : '';
       lines.push(`    drills every ${duration(v.drill.everyMs)}, ${last}${nextDrill}${overdue}`);
     }
+    if (r.fence) lines.push(`    ${fenceLine(r.fence)}`);
   }
   return `Protection:\n${lines.join('\n')}`;
 }

@@ -156,6 +156,10 @@ export const failoverEvidenceSchema = z.object({
     }),
   ),
   recordsLost: z.number().int().nonnegative(),
+  /** A disaster failover: the time the lost records span (point's last record to the primary's). */
+  lossWindowMs: z.number().int().nonnegative().optional(),
+  /** A disaster failover: where the records lost were counted from (or why they were not). */
+  recordsLostFrom: z.string().optional(),
   /** A disaster failover's fence of the primary: who, why, and whether the primary answered. */
   fence: z
     .object({
@@ -164,6 +168,22 @@ export const failoverEvidenceSchema = z.object({
       at: isoTime,
       primaryAnswered: z.boolean(),
       detail: z.string(),
+      /** The primary's own worker stopped the VMs, turned autostart off, wrote its fence record. */
+      enforced: z
+        .object({
+          at: isoTime,
+          site: z.string(),
+          vms: z.array(z.object({ vm: z.string(), detail: z.string() })),
+        })
+        .optional(),
+    })
+    .optional(),
+  /** The protection Schedules the failover paused, those a rollback resumed, and what failed. */
+  protection: z
+    .object({
+      paused: z.array(z.string()),
+      resumed: z.array(z.string()).optional(),
+      error: z.string().optional(),
     })
     .optional(),
   /** A disaster failover's commit window ran out: it was kept (no primary to roll back to). */

@@ -41,6 +41,7 @@ export async function siteWorker(
     activities: createSiteActivities({
       siteName,
       driver,
+      storage: config.storage || env.LIFEBOAT_SITE_STORAGE,
       ...(hooksDir ? { hooksDir } : {}),
       ...(replication ? { replication: replication.deps } : {}),
     }),

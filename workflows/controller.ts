@@ -38,6 +38,8 @@ import { operationWorkflow } from './interpreter.ts';
 import {
   cancelOperationUpdate,
   changePeopleUpdate,
+  fenceEnforcedSignal,
+  fenceLiftedSignal,
   finalCycleDoneSignal,
   finalCycleSignal,
   type OperationFinished,
@@ -348,6 +350,18 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       publish();
     }
   });
+  // The fenced site's own worker enforced the fence (workflows/fence.ts): recorded with it.
+  setHandler(fenceEnforcedSignal, ({ operationId, site, enforcedAt, vms }) => {
+    if (!state.fence?.reason.includes(operationId)) return;
+    state.fence = { ...state.fence, enforced: { at: enforcedAt, site, vms } };
+    publish();
+  });
+  // An operator lifted the fence at the site (`lifeboat unfence`, signed): the fence goes.
+  setHandler(fenceLiftedSignal, ({ id, site, by, reason, at }) => {
+    state.fence = undefined;
+    state.unfenced = { id, site, by, reason, at };
+    publish();
+  });
   // A planned failover's final cycle: started here (every child of the runbook is), past the
   // admission table that refuses replication beside a failover, and reported back to it.
   setHandler(finalCycleSignal, async ({ id, plan }) => {
@@ -410,7 +424,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       if (ok) {
         state.phase = 'failed-over-committed';
         state.activeSite = 'secondary';
-        state.fence = { site: 'primary', reason: `failed over by ${f.id}`, since: now };
+        // Keep who fenced and what the site enforced; the reason names the committed failover.
+        state.fence = { ...state.fence, site: 'primary', reason: `failed over by ${f.id}`, since: now };
       } else if (state.phase === 'failed-over-uncommitted' || state.fence?.reason.includes(f.id)) {
         // Rolled back (or stopped) before its commit: the fence it set goes with it.
         state.phase = 'normal';

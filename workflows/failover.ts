@@ -7,12 +7,28 @@
  * each VM at the secondary from that point (restore/, the drill's engine). A rollback (before
  * commit) tears them down and starts the primary's VMs again as they were. Workflow code.
  */
-import { CancellationScope, condition, getExternalWorkflowHandle, setHandler } from '@temporalio/workflow';
-import type { RestorePreflightResult, ShutdownResult, SiteActivities } from '../activities/index.ts';
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  setHandler,
+  startChild,
+} from '@temporalio/workflow';
+import type {
+  EnforceFenceResult,
+  OrchestratorActivities,
+  RestorePreflightResult,
+  ShutdownResult,
+  SiteActivities,
+} from '../activities/index.ts';
 import type { FailoverEvidence } from '../reports/evidence.ts';
 import { parsePointSelector } from '../restore/point-set.ts';
 import type { Plan, PlanGroup } from '../runbooks/plan.ts';
 import { recordRestoreEvidence } from './drill.ts';
+import { fenceSiteWorkflow, fenceWorkflowId } from './fence.ts';
 import { describe, networkName, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
 import { finalCycleDoneSignal, finalCycleSignal } from './messages.ts';
 import type { OperationRun } from './operation-run.ts';
@@ -23,8 +39,19 @@ import type { OperationOutcome, OperationResult } from './types.ts';
 export const FAILOVER_FROM_POINTS = 'failover-from-points';
 /** How long a primary VM may take to shut down cleanly before it is forced off (default). */
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 120_000;
+/** Patch id: a disaster failover's fence is enforced by the primary's own worker (workflows/fence.ts). */
+export const FENCE_AT_SITE = 'fence-at-site';
+/** Patch id: a failover pauses the runbook's protection Schedules, and a rollback resumes them. */
+export const FAILOVER_PAUSES_PROTECTION = 'failover-pauses-protection';
+/** How long a disaster failover waits for an answering primary to enforce its fence. */
+const FENCE_ANSWER_WITHIN = '20 seconds';
 /** A final cycle that has not ended after this long fails the failover (the primary restarts). */
 const FINAL_CYCLE_WITHIN = '2 hours';
+
+const orchestrator = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '1s' },
+});
 
 function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
   return proxySiteActivities<SiteActivities>(plan.sites[role].name, {
@@ -58,6 +85,11 @@ export class FailoverRestore {
   private shutdownStartedAt: number | undefined;
   private primaryTouched = false;
   private fence: NonNullable<FailoverEvidence['fence']> | undefined;
+  /** The fence workflow enforcing at the primary, and what it did once it did. */
+  private fenceId: string | undefined;
+  private enforced: EnforceFenceResult | undefined;
+  /** The protection Schedules this failover paused (a rollback resumes those), and resumed. */
+  private protection: NonNullable<FailoverEvidence['protection']> | undefined;
 
   constructor(private readonly run: OperationRun) {
     this.mode = run.input.options?.mode ?? 'planned';
@@ -106,6 +138,7 @@ export class FailoverRestore {
     const first = await this.choose(run.input.options?.point ?? 'latest');
     this.preflightEndedAt = Date.now();
     if (!first) return;
+    if (patched(FAILOVER_PAUSES_PROTECTION)) await this.pauseProtection();
     let chosen = first;
     if (this.mode === 'disaster') await this.fencePrimary();
     if (this.mode === 'planned') {
@@ -229,6 +262,10 @@ export class FailoverRestore {
     const reason = `disaster failover ${run.id}`;
     await run.notifyController({ milestone: 'fenced', by, reason });
     this.step('fencing the primary');
+    if (patched(FENCE_AT_SITE)) {
+      await this.fenceAtSite(by, reason);
+      return;
+    }
     const primary = proxySiteActivities<SiteActivities>(run.plan.sites.primary.name, {
       startToCloseTimeout: '2 minutes',
       // A dead or cut-off primary costs the RTO this long, once (later waves are not tried).
@@ -269,6 +306,182 @@ export class FailoverRestore {
     };
   }
 
+  /**
+   * The fence goes to the primary's own worker (fenceSiteWorkflow), with no limit on how long it
+   * waits to be picked up: an answering primary enforces it now (its VMs forced off, autostart
+   * off, the site's fence record written), a dead or cut-off one when its worker is back. The
+   * failover waits for it at most FENCE_ANSWER_WITHIN, once; a later enforcement still lands in
+   * the evidence if it comes before the failover ends, and in the controller's state always.
+   */
+  private async fenceAtSite(by: string, reason: string): Promise<void> {
+    const { run } = this;
+    const { plan } = run;
+    const at = new Date().toISOString();
+    const child = await startChild(fenceSiteWorkflow, {
+      workflowId: fenceWorkflowId(run.id),
+      // It outlives the failover: a primary that comes back after the commit still obeys.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [
+        {
+          runbook: plan.runbook.name,
+          // Reverse dependency order, as a planned shutdown: the front ends stop first.
+          vms: [...waves(plan)].reverse().flatMap((w) => w.flatMap((g) => g.vms.map((v) => v.name))),
+          operationId: run.id,
+          by,
+          reason,
+          at,
+          site: plan.sites.primary.name,
+          controllerId: run.input.controllerId,
+        },
+      ],
+    });
+    this.fenceId = child.workflowId;
+    void child.result().then(
+      (r) => this.onEnforced(r),
+      () => undefined,
+    );
+    const answered = await condition(() => this.enforced !== undefined, FENCE_ANSWER_WITHIN);
+    this.fence = {
+      by,
+      reason,
+      at,
+      primaryAnswered: answered,
+      detail: answered
+        ? this.enforcedDetail()
+        : `the primary did not answer within ${FENCE_ANSWER_WITHIN}; its worker enforces the fence (${this.fenceId}) when it is back`,
+    };
+  }
+
+  private onEnforced(r: EnforceFenceResult): void {
+    this.enforced = r;
+    for (const v of r.vms) {
+      this.shutdowns.push({
+        vm: v.vm,
+        wasRunning: v.wasRunning,
+        method: v.wasRunning ? 'forced' : 'already-off',
+        at: r.enforcedAt,
+      });
+    }
+    if (r.vms.some((v) => v.wasRunning)) this.primaryTouched = true;
+    if (this.fence) this.fence = { ...this.fence, detail: this.enforcedDetail() };
+  }
+
+  private enforcedDetail(): string {
+    const r = this.enforced;
+    if (!r) return '';
+    return `enforced at site ${r.site} by its worker at ${r.enforcedAt}: ${r.vms.map((v) => `${v.vm} ${v.detail}`).join(', ')}`;
+  }
+
+  /**
+   * Records lost in a disaster: what the primary's disks hold (read offline by its worker once
+   * the fence stopped the VMs) past what the restored point holds. Exact: both are the workload's
+   * last sequence number on each data disk.
+   */
+  private disasterLoss(): FailoverEvidence['dataProof'] {
+    const r = this.enforced;
+    if (!r || !this.preflight) return [];
+    const out: FailoverEvidence['dataProof'] = [];
+    for (const v of r.vms) {
+      const point = this.preflight.points.find((p) => p.vm === v.vm);
+      for (const d of v.disks) {
+        const rec = point?.records.find((x) => x.target === d.target);
+        const pointSeq = rec?.seq ?? 0;
+        out.push({
+          vm: v.vm,
+          target: d.target,
+          primarySeq: d.seq,
+          pointSeq,
+          lost: Math.max(0, d.seq - pointSeq),
+          identical: pointSeq === d.seq && rec?.crc === d.crc,
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The time the lost records span: from the point's last record to the primary's last one (the
+   * workload stamps each record), the longest over the data disks.
+   */
+  private lossWindow(): { lossWindowMs?: number } {
+    let worst: number | undefined;
+    for (const v of this.enforced?.vms ?? []) {
+      const point = this.preflight?.points.find((p) => p.vm === v.vm);
+      for (const d of v.disks) {
+        const rec = point?.records.find((x) => x.target === d.target);
+        if (d.timestampMs === undefined || rec === undefined) continue;
+        const w = Math.max(0, d.timestampMs - rec.timestampMs);
+        worst = Math.max(worst ?? 0, w);
+      }
+    }
+    return worst === undefined ? {} : { lossWindowMs: worst };
+  }
+
+  /**
+   * A rolled-back disaster failover lifts the fence it set at the primary (before the primary's
+   * VMs start again), or, when the primary never enforced it, withdraws the request.
+   */
+  private async liftOwnFence(): Promise<void> {
+    const { run } = this;
+    if (!this.fenceId) return;
+    if (!this.enforced) {
+      await getExternalWorkflowHandle(this.fenceId)
+        .cancel()
+        .catch(() => undefined);
+      return;
+    }
+    const primary = proxySiteActivities<SiteActivities>(run.plan.sites.primary.name, {
+      startToCloseTimeout: '1 minute',
+      scheduleToStartTimeout: '10 seconds',
+      retry: { maximumAttempts: 3, initialInterval: '1s' },
+    });
+    try {
+      await primary.liftFence({
+        runbook: run.plan.runbook.name,
+        operationId: run.id,
+        by: run.input.requestedBy ?? 'unknown',
+        reason: `${run.id} rolled back`,
+      });
+    } catch (err) {
+      run.progress.error = [run.progress.error, `fence not lifted at the primary: ${describe(err)}`]
+        .filter(Boolean)
+        .join('; ');
+    }
+  }
+
+  /**
+   * Protection stops while the failover owns the runbook: a Schedule's cycle would copy the
+   * primary's disks over the points the failover restores. A committed failover leaves it paused
+   * (the note says why, `status` shows it) until reprotect; a rollback resumes what it paused.
+   */
+  private async pauseProtection(): Promise<void> {
+    const { run } = this;
+    try {
+      const paused = await orchestrator.setProtectionPaused({
+        runbook: run.plan.runbook.name,
+        paused: true,
+        reason: `paused by ${run.id}: a failover owns the runbook; replication resumes after reprotect (or a rollback)`,
+      });
+      this.protection = { paused };
+    } catch (err) {
+      this.protection = { paused: [], error: `protection not paused: ${describe(err)}` };
+    }
+  }
+
+  private async resumeProtection(): Promise<void> {
+    const p = this.protection;
+    if (!p || p.paused.length === 0) return;
+    try {
+      p.resumed = await orchestrator.setProtectionPaused({
+        runbook: this.run.plan.runbook.name,
+        paused: false,
+        reason: `resumed: ${this.run.id} rolled back`,
+      });
+    } catch (err) {
+      p.error = `protection not resumed: ${describe(err)}`;
+    }
+  }
+
   /** Every group came up and passed its checks: the RTO is measured to here. */
   healthy(): void {
     if (!this.run.abortReason && !this.refused) this.healthyAt = Date.now();
@@ -280,7 +493,10 @@ export class FailoverRestore {
    */
   async restartPrimary(): Promise<void> {
     const { run } = this;
-    if (!run.abortReason || !this.primaryTouched) return;
+    if (!run.abortReason) return;
+    await this.liftOwnFence();
+    await this.resumeProtection();
+    if (!this.primaryTouched) return;
     const running = new Set(this.shutdowns.filter((s) => s.wasRunning).map((s) => s.vm));
     const primary = site(run.plan, 'primary', '10 minutes');
     for (const wave of waves(run.plan)) {
@@ -320,6 +536,7 @@ export class FailoverRestore {
 
   evidence(): FailoverEvidence {
     const firstStop = this.shutdowns.map((s) => Date.parse(s.at));
+    const proof = this.mode === 'disaster' && this.enforced ? this.disasterLoss() : this.dataProof;
     return {
       mode: this.mode,
       shutdown: this.shutdowns.map((s) => ({
@@ -332,11 +549,35 @@ export class FailoverRestore {
         ? { downtimeMs: this.healthyAt - this.shutdownStartedAt }
         : {}),
       ...(this.finalCycle ? { finalCycle: this.finalCycle } : {}),
-      dataProof: this.dataProof,
-      recordsLost: this.dataProof.reduce((n, p) => n + p.lost, 0),
+      dataProof: proof,
+      recordsLost: proof.reduce((n, p) => n + p.lost, 0),
+      ...(this.mode === 'disaster' && this.enforced ? this.lossWindow() : {}),
+      ...(this.mode === 'disaster'
+        ? {
+            recordsLostFrom: this.enforced
+              ? "the primary's data disks, read offline by its worker after the fence stopped the VMs"
+              : 'not counted: the primary had not enforced the fence when the failover ended',
+          }
+        : {}),
       primaryRestarted: this.restarted,
-      ...(this.fence ? { fence: this.fence } : {}),
+      ...(this.fence
+        ? {
+            fence: {
+              ...this.fence,
+              ...(this.enforced
+                ? {
+                    enforced: {
+                      at: this.enforced.enforcedAt,
+                      site: this.enforced.site,
+                      vms: this.enforced.vms.map((v) => ({ vm: v.vm, detail: v.detail })),
+                    },
+                  }
+                : {}),
+            },
+          }
+        : {}),
       ...(this.run.commitTimeoutKept ? { commitTimeoutKept: true } : {}),
+      ...(this.protection ? { protection: this.protection } : {}),
       ...(firstStop.length > 0 ? { firstStopAt: new Date(Math.min(...firstStop)).toISOString() } : {}),
     };
   }

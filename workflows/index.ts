@@ -12,10 +12,13 @@
  * - `reprotectWorkflow`: ships the delta that makes the old primary equal to the active site; a child of the controller.
  * - `protectionRunWorkflow`: one action of a runbook's protection Schedule (no parent).
  * - `siteInventoryWorkflow`: the sites' inventories for `--live` checks, started by the CLI.
+ * - `fenceSiteWorkflow`: a disaster failover's fence, enforced by the fenced site's worker; a child of the failover.
+ * - `unfenceWorkflow`: an operator's signed `lifeboat unfence` (no parent; the signature decides).
  */
 export { compensationWorkflow } from './compensate.ts';
 export { runbookController } from './controller.ts';
 export { divergentBlocksWorkflow } from './divergent.ts';
+export { fenceSiteWorkflow, unfenceWorkflow } from './fence.ts';
 export { groupWorkflow } from './group.ts';
 export { operationWorkflow } from './interpreter.ts';
 export { siteInventoryWorkflow } from './inventory.ts';

@@ -104,3 +104,14 @@ export const finalCycleSignal = defineSignal<[{ id: string; plan: Plan }]>('life
 /** The controller tells the failover how its final cycle ended. */
 export const finalCycleDoneSignal =
   defineSignal<[{ cycleId: string; outcome: OperationOutcome; error?: string }]>('lifeboat.finalCycleDone');
+
+/** A site's worker enforced the fence a disaster failover set (workflows/fence.ts). */
+export const fenceEnforcedSignal =
+  defineSignal<
+    [{ operationId: string; site: string; enforcedAt: string; vms: Array<{ vm: string; detail: string }> }]
+  >('lifeboat.fenceEnforced');
+/** An operator lifted the runbook's fence at a site (`lifeboat unfence`, signed). */
+export const fenceLiftedSignal =
+  defineSignal<[{ id: string; site: string; by: string; reason: string; at: string; lifted: boolean }]>(
+    'lifeboat.fenceLifted',
+  );

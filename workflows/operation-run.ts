@@ -10,6 +10,7 @@ import {
   type ChildWorkflowHandle,
   condition,
   getExternalWorkflowHandle,
+  patched,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -55,6 +56,9 @@ export const INLINE_MAX_GROUPS = 40;
 export const INLINE_MAX_VMS = 200;
 /** At most this many group children run at once. */
 export const MAX_PARALLEL_CHILDREN = 25;
+
+/** Patch id: a partial failover (some groups failed) waits for an operator, never for its timeout. */
+export const PARTIAL_FAILOVER_WAITS = 'partial-failover-waits';
 
 export type AbortReason = 'rollback' | 'cancelled' | 'commit-rollback' | 'expired';
 
@@ -305,6 +309,20 @@ export class OperationRun {
     this.progress.state = 'waiting-commit';
     this.refresh();
     await this.notifyController({ milestone: 'failed-over-uncommitted' });
+    const failed = Object.values(this.progress.groups).filter((g) => g.state === 'continued');
+    if (failed.length > 0 && patched(PARTIAL_FAILOVER_WAITS)) {
+      // Partial: some groups run at the secondary, some nowhere. Neither timeout outcome is safe
+      // to take alone, so an operator decides: commit (continue as it is) or roll back.
+      const up = Object.values(this.progress.groups).filter((g) => g.state === 'succeeded');
+      const where = this.plan.sites.secondary.name;
+      this.progress.placement =
+        `partial failover: running at ${where}: ${up.map((g) => g.name).join(', ') || 'none'}; ` +
+        `failed, running nowhere: ${failed.map((g) => g.name).join(', ')}. It waits for an operator ` +
+        `(no commit timeout): \`lifeboat commit ${this.plan.runbook.name}\` continues as it is, ` +
+        `\`lifeboat rollback-failover ${this.plan.runbook.name}\` rolls back`;
+      this.refresh();
+      await condition(() => this.commitDecision !== undefined || this.abortReason !== undefined);
+    }
     const decided = await condition(
       () => this.commitDecision !== undefined || this.abortReason !== undefined,
       failover.commitWithinMs,

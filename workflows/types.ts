@@ -94,7 +94,16 @@ export interface RunbookState {
   activeSite: SiteRole;
   phase: RunbookPhase;
   /** The site that must not run the runbook's VMs (set by a failover, cleared by failback). */
-  fence?: { site: SiteRole; reason: string; since: string; by?: string };
+  fence?: {
+    site: SiteRole;
+    reason: string;
+    since: string;
+    by?: string;
+    /** When the fenced site's own worker stopped the VMs and wrote its fence record. */
+    enforced?: { at: string; site: string; vms: Array<{ vm: string; detail: string }> };
+  };
+  /** The last fence an operator lifted (`lifeboat unfence`): who, why, when. */
+  unfenced?: { id: string; site: string; by: string; reason: string; at: string };
   inFlight: OperationRef[];
   /** Recovery points held by operations (operation id -> point ids); retention keeps them. Filled
    *  by the operations that restore from points (drills, failovers). */
@@ -318,6 +327,8 @@ export interface OperationProgress {
   decisions: ApprovalRecord[];
   compensations: { pending: number; done: number };
   error?: string;
+  /** A partial failover waiting for an operator: which groups run where, and the commands. */
+  placement?: string;
 }
 
 export interface OperationResult {

@@ -14,6 +14,7 @@ import { registerRun } from './run.ts';
 import { registerServer } from './server.ts';
 import { registerSiteTls } from './site-tls.ts';
 import { registerStatus } from './status.ts';
+import { registerUnfence } from './unfence.ts';
 import { registerValidate } from './validate.ts';
 import { registerVerify } from './verify.ts';
 import { registerWorker } from './worker.ts';
@@ -30,6 +31,7 @@ export const commands: Array<(program: Command) => void> = [
   registerApprove,
   registerPauseDecisions,
   registerRun,
+  registerUnfence,
   registerReplicate,
   registerReprotect,
   registerDivergent,

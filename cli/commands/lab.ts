@@ -9,6 +9,7 @@ import {
   labKillSite,
   labRejoin,
   labReset,
+  labRevive,
   labStartWorkers,
   labStopWorkers,
   labUp,
@@ -187,6 +188,17 @@ export function registerLab(program: Command): void {
       act(async () => {
         const r = await labKillSite(siteArg(site));
         process.stdout.write(`site ${site} killed (pids ${r.killed.join(' ') || 'none'})\n`);
+      }),
+    );
+  lab
+    .command('revive <site>')
+    .description('Restart a killed site (daemons, links) keeping its domains and disks as the kill left them')
+    .action((site: string) =>
+      act(async () => {
+        const r = await labRevive(siteArg(site));
+        process.stdout.write(
+          `site ${site} revived in ${r.reviveMs} ms (start its worker: lifeboat lab workers start)\n`,
+        );
       }),
     );
   const workers = lab

@@ -1,13 +1,17 @@
 import { hostname, userInfo } from 'node:os';
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import type { SiteInventory } from '../../drivers/inventory.ts';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { ReplicaStore } from '../../replication/store.ts';
 import { choosePointSet, parsePointSelector, pointCandidate } from '../../restore/point-set.ts';
 import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
-import type { Plan } from '../../runbooks/plan.ts';
+import type { Plan, SiteRole } from '../../runbooks/plan.ts';
 import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { type DryRunPoint, renderFailoverDryRun } from '../failover-dry-run.ts';
+import { capacityAtSecondary, disasterGuard } from '../failover-guard.ts';
+import { fetchInventories } from '../live.ts';
 import { renderOutcome } from '../progress.ts';
 import {
   cancelOperation,
@@ -39,10 +43,32 @@ interface RunFlags {
   yes?: boolean;
   shutdownTimeout?: string;
   dryRun?: boolean;
+  acknowledgeFence?: string;
+}
+
+/** `--yes` given twice confirms a disaster failover of a primary that still answers. */
+function yesCount(argv: readonly string[] = process.argv): number {
+  return argv.filter((a) => a === '--yes').length;
+}
+
+/** Both sites' inventories through their workers (10 s each to pick up), or why not. */
+async function inventoriesOrWhy(
+  client: Client,
+  plan: Plan,
+): Promise<Record<SiteRole, SiteInventory> | string> {
+  try {
+    return await fetchInventories(client, plan, { scheduleToStartMs: 10_000 });
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /** Reads the secondary's replica store (as `lifeboat points` does) and renders the dry run. */
-async function failoverDryRun(plan: Plan, mode: 'planned' | 'disaster', point: string): Promise<string[]> {
+async function failoverDryRun(
+  plan: Plan,
+  mode: 'planned' | 'disaster',
+  point: string,
+): Promise<{ lines: string[]; needMiB: number }> {
   const store = new ReplicaStore(replicaRoot(plan));
   const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
   const byVm = new Map<string, DryRunPoint[]>();
@@ -57,7 +83,8 @@ async function failoverDryRun(plan: Plan, mode: 'planned' | 'disaster', point: s
   const choice = selector.ok
     ? choosePointSet(vms, byVm, selector.selector)
     : { ok: false as const, message: selector.message, hint: selector.hint };
-  return renderFailoverDryRun(plan, mode, choice, Date.now());
+  const needMiB = choice.ok ? choice.points.reduce((n, p) => n + p.memoryMiB, 0) : 0;
+  return { lines: renderFailoverDryRun(plan, mode, choice, Date.now()), needMiB };
 }
 
 /** One line typed at the terminal (empty when stdin is not one). */
@@ -85,7 +112,11 @@ export function registerRun(program: Command): void {
         .option('--planned', 'planned migration: shut the primary down, replicate a last time, no data lost')
         .option('--disaster', 'the primary is gone: restore the newest committed point set')
         .option('--shutdown-timeout <seconds>', 'planned: seconds a primary VM may take to stop cleanly')
-        .option('--yes', 'do not ask for the runbook name (disaster)')
+        .option('--yes', 'do not ask for the runbook name (disaster); twice: fence a primary that answers')
+        .option(
+          '--acknowledge-fence <reason>',
+          'disaster with a primary that answers and is not fenced: fence it anyway, for this reason',
+        )
         .option('--dry-run', 'print what would happen (points, order, gates, capacity) and change nothing');
     }
     cmd
@@ -121,8 +152,16 @@ export function registerRun(program: Command): void {
         }
         if (kind === 'failover' && flags.dryRun) {
           const mode = flags.disaster ? 'disaster' : 'planned';
-          const lines = await failoverDryRun(plan, mode, flags.point ?? 'latest');
-          process.stdout.write(`${lines.join('\n')}\n`);
+          const { lines, needMiB } = await failoverDryRun(plan, mode, flags.point ?? 'latest');
+          // The capacity against the secondary's real inventory (read by its worker; changes nothing).
+          await withTemporalClient(async (client) => {
+            const inv = await inventoriesOrWhy(client, plan);
+            const capacity =
+              typeof inv === 'string'
+                ? [`capacity at ${plan.sites.secondary.name}: not checked (${inv})`]
+                : capacityAtSecondary(plan, needMiB, inv.secondary).lines;
+            process.stdout.write(`${[...lines, '', ...capacity].join('\n')}\n`);
+          }, flags);
           return;
         }
         if (kind === 'failover' && flags.disaster && !flags.yes) {
@@ -153,6 +192,29 @@ export function registerRun(program: Command): void {
               ? { shutdownDeadlineMs: Number.parseInt(flags.shutdownTimeout, 10) * 1000 }
               : {}),
           };
+          if (kind === 'failover' && flags.disaster) {
+            const inv = await inventoriesOrWhy(client, plan);
+            const fenced = await runbookState(client, plan.runbook.name).then(
+              (st) => st.fence?.site === 'primary',
+              () => false,
+            );
+            const guard =
+              typeof inv === 'string'
+                ? ({ ok: true, warning: `the primary's state is unknown (${inv})` } as const)
+                : disasterGuard({
+                    plan,
+                    primary: inv.primary,
+                    fenced,
+                    yesCount: yesCount(),
+                    ...(flags.acknowledgeFence !== undefined ? { fenceAck: flags.acknowledgeFence } : {}),
+                  });
+            if (!guard.ok) {
+              process.stderr.write(`lifeboat: ${guard.message}\n  hint: ${guard.hint}\n`);
+              process.exitCode = ExitCode.usage;
+              return;
+            }
+            if (guard.warning) process.stderr.write(`lifeboat: warning: ${guard.warning}\n`);
+          }
           const op = await startOperation(client, { plan, kind, options, requestedBy: requester() });
           if (!flags.wait) {
             process.stdout.write(flags.json ? `${JSON.stringify(op)}\n` : `${kind} started: ${op.id}\n`);

@@ -38,6 +38,7 @@ async function protectionStatus(
           view,
           ...(drill ? { drill } : {}),
           ...(state?.protectedAt ? { protectedAt: state.protectedAt } : {}),
+          ...(state?.fence ? { fence: state.fence } : {}),
           ...(view.rpoObjectiveMs !== undefined ? { rpoObjectiveMs: view.rpoObjectiveMs } : {}),
         },
         now,

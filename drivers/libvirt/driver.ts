@@ -10,8 +10,10 @@ import {
   InvalidNameError,
   OperationTimedOutError,
   SiteUnreachableError,
+  VmFencedError,
   VmNotFoundError,
 } from '../errors.ts';
+import { type FenceRecord, fencedMessage, unfenceHint } from '../fence-record.ts';
 import { assertSafeName } from '../names.ts';
 import type {
   DomainSpec,
@@ -43,17 +45,21 @@ export interface LibvirtDriverOptions {
   virsh: Virsh;
   /** Maps a path as the site's daemon sees it to this process's view (e.g. a mount namespace). */
   hostPath: (sitePath: string) => string;
+  /** The site's fence holding a VM, read before every start (absent: nothing is fenced). */
+  fenceOf?: (vm: string) => Promise<FenceRecord | undefined>;
 }
 
 export class LibvirtDriver implements SiteDriver {
   readonly site: string;
   private readonly virsh: Virsh;
   private readonly hostPath: (p: string) => string;
+  private readonly fenceOf: LibvirtDriverOptions['fenceOf'];
 
   constructor(opts: LibvirtDriverOptions) {
     this.site = opts.site;
     this.virsh = opts.virsh;
     this.hostPath = opts.hostPath;
+    this.fenceOf = opts.fenceOf;
   }
 
   private checkName(name: string): void {
@@ -171,6 +177,15 @@ export class LibvirtDriver implements SiteDriver {
     const state = await this.vmState(name);
     if (state === 'missing') throw new VmNotFoundError({ site: this.site, vm: name });
     if (state === 'running') return { started: false, alreadyRunning: true };
+    const fence = await this.fenceOf?.(name);
+    if (fence) {
+      throw new VmFencedError({
+        site: this.site,
+        vm: name,
+        message: fencedMessage(fence, name),
+        hint: unfenceHint(fence),
+      });
+    }
     if (state === 'paused') {
       await this.virsh.run(['resume', '--domain', name], { vm: name });
       return { started: true, alreadyRunning: false };

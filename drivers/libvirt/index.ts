@@ -8,6 +8,7 @@
  * of drivers/errors.ts. Domain XML helpers are exported for callers that derive definitions.
  */
 
+import { fenceOfVm } from '../fence-record.ts';
 import { LibvirtDriver } from './driver.ts';
 import type { RunCommand } from './exec.ts';
 import { runCommand } from './exec.ts';
@@ -49,6 +50,12 @@ export function createLibvirtDriver(
     virshPath: config.virshPath ?? 'virsh',
     qemuImgPath: config.qemuImgPath ?? 'qemu-img',
   });
-  const driver = new LibvirtDriver({ site: config.site, virsh, hostPath: config.hostPath ?? ((p) => p) });
+  const driver = new LibvirtDriver({
+    site: config.site,
+    virsh,
+    hostPath: config.hostPath ?? ((p) => p),
+    // The site's own fences (drivers/fence-record.ts) are read before every start.
+    fenceOf: (vm) => fenceOfVm(config.storage, config.site, vm),
+  });
   return Object.assign(driver, { storage: config.storage });
 }

@@ -110,7 +110,8 @@ describe('worker killed mid-operation', () => {
           counts.set(key, (counts.get(key) ?? 0) + 1);
         }
         const expected = vms.flatMap((vm) => [
-          `${h.plan.sites.primary.name}/shutdownVm/${vm}`,
+          // Fenced by the primary's worker: forced off, once.
+          `${h.plan.sites.primary.name}/destroyVm/${vm}`,
           // Built at the secondary from the point: defined once, started once.
           `${h.plan.sites.secondary.name}/defineVm/${vm}`,
           `${h.plan.sites.secondary.name}/startVm/${vm}`,

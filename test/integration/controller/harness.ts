@@ -115,6 +115,8 @@ export async function withHarness<T>(
             driver,
             probes: driver,
             restorer: recordingRestorer(driver),
+            // The site's fence records (a disaster failover fences the primary there).
+            storage: path.join(evidenceHome, 'sites', driver.site),
             ...(opts.hooksDir === undefined
               ? {}
               : { hooksDir: typeof opts.hooksDir === 'string' ? opts.hooksDir : opts.hooksDir[role] }),

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { PauseChoice } from '../../../approvals/payload.ts';
 import {
   cancelOperation,
+  commitFailover,
   decidePause,
   operationProgress,
   runbookState,
@@ -12,7 +13,7 @@ import {
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { OperationResult, PauseView } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, withOnFailure, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, rehash, withOnFailure, withoutSteps } from '../../support/plans.ts';
 import type { RecordedCall } from '../../support/recording-driver.ts';
 import { eventually, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
@@ -79,7 +80,8 @@ describe('interpreter: onFailure policies and compensation', () => {
       const all = [...h.primary.calls, ...h.secondary.calls]
         .filter((c) => c.ok)
         .sort((x, y) => x.end - y.end);
-      const forward = all.filter((c) => c.method === 'startVm' || c.method === 'shutdownVm');
+      // (the primary's VMs are forced off by the fence its worker enforces: destroyVm)
+      const forward = all.filter((c) => ['startVm', 'shutdownVm', 'destroyVm'].includes(c.method));
       const firstUndo = forward.findIndex(
         (c) => c.vm === 'd-1' && c.method === 'shutdownVm' && c.site === h.secondary.site,
       );
@@ -89,8 +91,9 @@ describe('interpreter: onFailure policies and compensation', () => {
       expect(firstUndo).toBe(-1);
       // ...are all undone, each exactly once...
       const key = (c: RecordedCall) => `${c.site}/${c.method}/${c.vm}`;
-      const mirror = (c: RecordedCall) =>
-        `${c.site}/${c.method === 'startVm' ? 'shutdownVm' : 'startVm'}/${c.vm}`;
+      const undoOf = (c: RecordedCall) =>
+        c.method !== 'startVm' ? 'startVm' : c.site === h.primary.site ? 'destroyVm' : 'shutdownVm';
+      const mirror = (c: RecordedCall) => `${c.site}/${undoOf(c)}/${c.vm}`;
       expect(undone.map(key).sort()).toEqual(done.map(mirror).sort());
       // ...in reverse: an action of a later wave, or a later one of the same VM, is undone first.
       // (b and c share a wave and ran in parallel: between them no order is owed.)
@@ -134,6 +137,38 @@ describe('interpreter: onFailure policies and compensation', () => {
           .sort(),
       ).toEqual(['a-1', 'b-1', 'd-1']);
       expect(result.error).toContain('c:');
+    });
+  });
+
+  it('a partial failover waits for an operator past its commit window, and says which groups run where', async () => {
+    const continued = withOnFailure(base(), 'c', 'continue');
+    // A commit window of 2 s that would commit on its own: a partial failover must not.
+    const plan = rehash({
+      ...continued,
+      failover: { ...continued.failover, commitWithinMs: 2_000, onCommitTimeout: 'commit' },
+    });
+    await withFailingStart(plan, { failing: 'c-1' }, async (h) => {
+      const op = await h.start('failover', { mode: 'disaster' });
+      const p = await eventually(async () => {
+        const p = await operationProgress(h.client, op.id);
+        return p.placement ? p : undefined;
+      });
+      expect(p.state).toBe('waiting-commit');
+      expect(p.placement).toContain(
+        `running at ${h.plan.sites.secondary.name}: a, b, d; failed, running nowhere: c`,
+      );
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect((await operationProgress(h.client, op.id)).state).toBe('waiting-commit');
+      await commitFailover(h.client, {
+        operationId: op.id,
+        decision: 'rollback',
+        reason: 'c did not come up',
+      });
+      const f = await failure(h.client.workflow.getHandle(op.id).result());
+      const r = f.details?.[0] as OperationResult;
+      expect(r.outcome).toBe('rolled-back');
+      for (const vm of ['a-1', 'b-1', 'd-1']) expect(h.secondary.vmState(vm)).toBe('shut off');
+      await saveHistory(h.client, op.id, 'operationWorkflow', 'failover-partial-rollback');
     });
   });
 

@@ -57,6 +57,8 @@ for (const site of cfg.sites) {
         probes: driver,
         restorer: recordingRestorer(driver),
         hooksDir: cfg.hooksDir,
+        // The site's fence records (a disaster failover fences the primary there).
+        storage: path.join(tmpdir(), `lifeboat-fences-${process.pid}`, site.name),
       }),
     }),
   );

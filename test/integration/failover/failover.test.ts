@@ -9,19 +9,29 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publicKeyLine } from '../../../approvals/keys.ts';
 import { commitFailover, runbookState, startOperation } from '../../../cli/runbook-client.ts';
+import { unfence } from '../../../cli/unfence-client.ts';
+import { VmFencedError } from '../../../drivers/errors.ts';
+import { createLibvirtDriver } from '../../../drivers/libvirt/index.ts';
 import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../../../lab/config.ts';
+import { labIsolate, labKillSite, labRejoin } from '../../../lab/control.ts';
+import { labRevive } from '../../../lab/lab.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
+import { readLastRecord } from '../../../workload/reader.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { virshPrimary, waitWorkload } from '../replication-cycle/lab-vm.ts';
 
 const pexec = promisify(execFile);
 const VM = 'fov-db';
+/** The incident commander who may lift a fence, with a key made for this run. */
+const alice = ed25519.keygen();
 const GROUP = `    onFailure: rollback
     checks:
       - serial: { pattern: "LIFEBOAT-READY vm=${VM}", within: 2m }
@@ -30,6 +40,11 @@ const GROUP = `    onFailure: rollback
 failover:
   commitWithin: 30m
   onCommitTimeout: rollback
+operators:
+  alice:
+    key: "${publicKeyLine(alice.publicKey)}"
+roles:
+  incident-commander: [alice]
 `;
 
 async function virshSecondary(args: string[]): Promise<string> {
@@ -211,4 +226,203 @@ describe('planned failover (real lab)', () => {
     expect(await secondaryState(VM)).toBe('running');
     await expect(lab.cycle()).rejects.toThrow(/failed-over-committed/);
   });
+  it('a disaster failover with the primary cut off: fenced by its worker when it rejoins (VM stopped, autostart off, start refused), records lost counted from its disks; unfence lifts it', async () => {
+    // After the commit above: the VM back at the primary, under a runbook of its own (normal phase).
+    await removeAtSecondary(VM);
+    await virshPrimary(['start', VM]).catch(() => undefined); // already running when run alone
+    const plan = await lab.variant(`${lab.plan.runbook.name}-d`, { consistency: 'crash', groupExtra: GROUP });
+    const c = await lab.cycle(plan);
+    expect((await c.result).outcome).toBe('succeeded');
+    const runbook = plan.runbook.name;
+    await pexec('virsh', ['-c', hostUri('primary'), 'autostart', VM]);
+    await labIsolate('primary');
+    let id: string;
+    try {
+      const t0 = Date.now();
+      const op = await startOperation(lab.client, {
+        plan,
+        kind: 'failover',
+        options: { mode: 'disaster' },
+        requestedBy: 'failover-test',
+      });
+      id = op.id;
+      await waitState(lab, id, 'waiting-commit', 600_000);
+      console.log(`disaster failover (primary isolated): waiting for commit after ${Date.now() - t0} ms`);
+      expect(await secondaryState(VM)).toBe('running');
+      // Cut off, still running: nothing reached it yet.
+      expect((await virshPrimary(['domstate', VM])).trim()).toBe('running');
+      const state = await runbookState(lab.client, runbook);
+      expect(state.fence).toMatchObject({ site: 'primary', by: 'failover-test' });
+      expect(state.fence?.enforced).toBeUndefined();
+      // The workload goes on writing at the cut-off primary: these records are the loss.
+      await new Promise((r) => setTimeout(r, 5_000));
+    } finally {
+      await labRejoin('primary');
+    }
+    const rejoinedAt = Date.now();
+
+    // Back: its worker picks the fence up and obeys (its connection to the server comes back).
+    const deadline = Date.now() + 420_000;
+    let enforced = (await runbookState(lab.client, runbook)).fence?.enforced;
+    while (!enforced && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      enforced = (await runbookState(lab.client, runbook)).fence?.enforced;
+    }
+    console.log(
+      `fence enforced by the primary's worker ${enforced?.at} (${Date.now() - rejoinedAt} ms after rejoin)`,
+    );
+    expect(enforced?.vms).toEqual([expect.objectContaining({ vm: VM })]);
+    expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
+    expect(await virshPrimary(['dominfo', VM])).toMatch(/Autostart:\s+disable/);
+    const record = JSON.parse(
+      readFileSync(
+        hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'fences', `${runbook}.json`)),
+        'utf8',
+      ),
+    );
+    expect(record).toMatchObject({ version: 1, runbook, vms: [VM], operationId: id, by: 'failover-test' });
+    const driver = createLibvirtDriver({
+      site: 'primary',
+      uri: hostUri('primary'),
+      storage: hostPathOf('primary', SITE_STORAGE_PATH),
+    });
+    const refused = await driver.startVm(VM).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(VmFencedError);
+    expect(String((refused as Error).message)).toMatch(
+      new RegExp(`fenced at site 'primary' by ${id}.*failover-test`),
+    );
+    expect((refused as VmFencedError).hint).toMatch(/lifeboat unfence/);
+    expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
+
+    await commitFailover(lab.client, { operationId: id, decision: 'commit', reason: 'failover test' });
+    const r = await result(lab, id);
+    expect(r.outcome, r.error).toBe('succeeded');
+    const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+    await saveHistory(lab.client, id, 'operationWorkflow', 'failover-disaster-isolated-commit');
+    expect(evidence.failover?.fence).toMatchObject({ by: 'failover-test', primaryAnswered: false });
+    expect(evidence.failover?.fence?.enforced?.vms.map((v) => v.vm)).toEqual([VM]);
+    // Records lost: the primary's last record on each data disk (read offline, the VM stopped)
+    // minus the restored point's; the workload numbers its records, so this is exact.
+    const proof = evidence.failover?.dataProof ?? [];
+    expect(proof.map((p) => p.target).sort()).toEqual(['vdb', 'vdc']);
+    const point = evidence.pointSet?.points ?? [];
+    for (const p of proof) {
+      expect(p.lost).toBe(p.primarySeq - p.pointSeq);
+      expect(p.lost).toBeGreaterThan(0);
+    }
+    expect(evidence.failover?.recordsLost).toBe(proof.reduce((n, p) => n + p.lost, 0));
+    expect(evidence.failover?.recordsLostFrom).toMatch(/read offline/);
+    const rpoS = (evidence.objectives.rpo.measuredMs ?? 0) / 1000;
+    expect(rpoS).toBeGreaterThan(0);
+    // The lost records span from the point to the fence (the cut-off primary wrote on until then).
+    const windowS = (evidence.failover?.lossWindowMs ?? 0) / 1000;
+    expect(windowS).toBeGreaterThan(5);
+    console.log(
+      `disaster failover (isolated primary): RPO ${rpoS.toFixed(1)} s at the start, loss window ${windowS.toFixed(1)} s, records lost ${evidence.failover?.recordsLost} (${proof.map((p) => `${p.target} ${p.pointSeq}->${p.primarySeq}`).join(', ')}), points ${point.length}`,
+    );
+    const committed = await runbookState(lab.client, runbook);
+    expect(committed.phase).toBe('failed-over-committed');
+    expect(committed.fence?.enforced).toBeDefined();
+
+    // Only a signer in the runbook, with a reason, lifts it; then the site's record is gone.
+    const mallory = ed25519.keygen();
+    await expect(
+      unfence(lab.client, {
+        plan,
+        reason: 'test',
+        key: { name: 'mallory', secretKey: mallory.secretKey, publicKey: publicKeyLine(mallory.publicKey) },
+      }),
+    ).rejects.toThrow(/mallory is not in the runbook/);
+    expect((await runbookState(lab.client, runbook)).fence).toBeDefined();
+    const lifted = await unfence(lab.client, {
+      plan,
+      reason: 'primary rebuilt, failback planned',
+      key: { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) },
+    });
+    expect(lifted).toMatchObject({ lifted: true, by: 'alice', site: 'primary' });
+    await saveHistory(lab.client, `${id}/fence`, 'fenceSiteWorkflow', 'isolated-primary-enforced');
+    await saveHistory(lab.client, lifted.id, 'unfenceWorkflow', 'lifted');
+    const after = await runbookState(lab.client, runbook);
+    expect(after.fence).toBeUndefined();
+    expect(after.unfenced).toMatchObject({ by: 'alice', reason: 'primary rebuilt, failback planned' });
+    expect(await driver.startVm(VM).then(() => 'started')).toBe('started');
+    await virshPrimary(['destroy', VM]).catch(() => undefined);
+  }, 900_000);
+
+  it('a disaster failover with the primary killed completes; once the site is back its worker fences it and the records lost are exact', async () => {
+    await removeAtSecondary(VM);
+    await virshPrimary(['start', VM]).catch(() => undefined);
+    const plan = await lab.variant(`${lab.plan.runbook.name}-k`, { consistency: 'crash', groupExtra: GROUP });
+    const c = await lab.cycle(plan);
+    expect((await c.result).outcome).toBe('succeeded');
+    const runbook = plan.runbook.name;
+    // Records written after the point: acknowledged past everything acknowledged by the cycle's end.
+    const ackedByCycleEnd = lastAckIn(lab.vm.serialLog);
+    await waitWorkload(lab.vm, ackedByCycleEnd + 10, 240_000);
+    await labKillSite('primary');
+    // What the dead primary's disks hold, read offline at once from the host: the truth to match.
+    const atKill = Object.fromEntries(
+      await Promise.all(
+        [1, 2].map(async (i) => [
+          lab.vm.targets[i],
+          (await readLastRecord(lab.vm.hostDisks[i] as string)).lastSeq,
+        ]),
+      ),
+    ) as Record<string, number>;
+
+    const t0 = Date.now();
+    const op = await startOperation(lab.client, {
+      plan,
+      kind: 'failover',
+      options: { mode: 'disaster' },
+      requestedBy: 'failover-test',
+    });
+    await waitState(lab, op.id, 'waiting-commit', 600_000);
+    console.log(`disaster failover (primary killed): waiting for commit after ${Date.now() - t0} ms`);
+    expect(await secondaryState(VM)).toBe('running');
+    expect((await runbookState(lab.client, runbook)).fence?.enforced).toBeUndefined();
+
+    // The site comes back (its domains and disks as the kill left them) and its worker with it.
+    const revived = await labRevive('primary');
+    await lab.startSiteWorker('primary');
+    const back = Date.now();
+    let enforced = (await runbookState(lab.client, runbook)).fence?.enforced;
+    while (!enforced && Date.now() - back < 420_000) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      enforced = (await runbookState(lab.client, runbook)).fence?.enforced;
+    }
+    console.log(
+      `primary revived in ${revived.reviveMs} ms; fence enforced ${Date.now() - back} ms after its worker started`,
+    );
+    expect(enforced?.vms).toEqual([expect.objectContaining({ vm: VM })]);
+    expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
+    expect(await virshPrimary(['dominfo', VM])).toMatch(/Autostart:\s+disable/);
+
+    await commitFailover(lab.client, { operationId: op.id, decision: 'commit', reason: 'failover test' });
+    const r = await result(lab, op.id);
+    expect(r.outcome, r.error).toBe('succeeded');
+    const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+    expect(evidence.failover?.fence).toMatchObject({ primaryAnswered: false });
+    const proof = evidence.failover?.dataProof ?? [];
+    expect(proof.map((p) => p.target).sort()).toEqual(['vdb', 'vdc']);
+    for (const p of proof) {
+      // Exact: the primary's last record as its disks held it at the kill, minus the point's.
+      expect(p.primarySeq).toBe(atKill[p.target]);
+      expect(p.lost).toBe(p.primarySeq - p.pointSeq);
+      expect(p.lost).toBeGreaterThan(0);
+    }
+    const rpoS = (evidence.objectives.rpo.measuredMs ?? 0) / 1000;
+    console.log(
+      `disaster failover (killed primary): RPO ${rpoS.toFixed(1)} s at the start, loss window ${((evidence.failover?.lossWindowMs ?? 0) / 1000).toFixed(1)} s, records lost ${evidence.failover?.recordsLost} (${proof.map((p) => `${p.target} ${p.pointSeq}->${p.primarySeq}`).join(', ')})`,
+    );
+    await saveHistory(lab.client, op.id, 'operationWorkflow', 'failover-disaster-killed-commit');
+    await unfence(lab.client, {
+      plan,
+      reason: 'test over',
+      key: { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) },
+    });
+  }, 900_000);
 });

@@ -87,10 +87,11 @@ describe('the time-skipping server', () => {
         'shutdownVm a-1',
       ]);
       const primary = calls(h.primary.calls);
-      expect(primary[0]).toBe('shutdownVm d-1');
-      expect(primary.slice(1, 3).sort()).toEqual(['shutdownVm b-1', 'shutdownVm c-1']);
+      // The fence, enforced by the primary's worker, forces them off (no clean shutdown).
+      expect(primary[0]).toBe('destroyVm d-1');
+      expect(primary.slice(1, 3).sort()).toEqual(['destroyVm b-1', 'destroyVm c-1']);
       expect(primary).toHaveLength(8);
-      expect(primary[3]).toBe('shutdownVm a-1');
+      expect(primary[3]).toBe('destroyVm a-1');
       expect(primary[4]).toBe('startVm a-1');
       expect(primary.slice(5, 7).sort()).toEqual(['startVm b-1', 'startVm c-1']);
       expect(primary[7]).toBe('startVm d-1');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cancelOperation, runbookState } from '../../../cli/runbook-client.ts';
+import { cancelOperation, commitFailover, runbookState } from '../../../cli/runbook-client.ts';
 import {
   describeProtection,
   protectionScheduleId,
@@ -12,9 +12,11 @@ import {
 import { judgeProtection, renderProtection } from '../../../platform/protection-status.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { ProtectionRunResult } from '../../../workflows/protection.ts';
+import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { diamondPlan, rehash } from '../../support/plans.ts';
+import { diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
 import { eventually, withHarness } from '../controller/harness.ts';
+import { makeHooksDir } from '../controller/hooks-fixture.ts';
 
 function every(plan: Plan, replicationMs: number, drillMs?: number): Plan {
   const p = structuredClone(plan);
@@ -187,6 +189,43 @@ describe('protection schedules', () => {
         ],
       });
       expect(took).toBeLessThan(90_000);
+    });
+  });
+  it('a failover pauses them (the note names it); a rollback resumes them, a commit keeps them paused', async () => {
+    const hooks = makeHooksDir();
+    const plan = withoutSteps(diamondPlan(), (x) => x.kind === 'approval');
+    await withHarness(plan, { hooksDir: hooks.dir }, async (h) => {
+      const runbook = h.plan.runbook.name;
+      await protectRunbook(h.client, every(h.plan, 3_600_000, 3_600_000), { taskQueue: h.taskQueue });
+      expect((await describeProtection(h.client, runbook)).paused).toBe(false);
+
+      const first = await h.start('failover', { mode: 'disaster' });
+      await eventually(async () =>
+        (await runbookState(h.client, runbook)).phase === 'failed-over-uncommitted' ? true : undefined,
+      );
+      const during = await describeProtection(h.client, runbook);
+      expect(during.paused).toBe(true);
+      expect(during.note).toContain(first.id);
+      await commitFailover(h.client, { operationId: first.id, decision: 'rollback', reason: 'test' });
+      const r1 = (await h.client.workflow
+        .getHandle(first.id)
+        .result()
+        .catch((e) => e)) as OperationResult;
+      expect(r1).toBeDefined();
+      await eventually(async () => ((await describeProtection(h.client, runbook)).paused ? undefined : true));
+
+      const second = await h.start('failover', { mode: 'disaster' });
+      await eventually(async () =>
+        (await runbookState(h.client, runbook)).phase === 'failed-over-uncommitted' ? true : undefined,
+      );
+      await commitFailover(h.client, { operationId: second.id, decision: 'commit', reason: 'test' });
+      const r2 = (await h.client.workflow.getHandle(second.id).result()) as OperationResult;
+      expect(r2.outcome).toBe('succeeded');
+      const after = await describeProtection(h.client, runbook);
+      expect(after.paused).toBe(true);
+      expect(after.note).toContain(second.id);
+      expect(after.note).toMatch(/after reprotect/);
+      await unprotectRunbook(h.client, runbook);
     });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeProtection, renderProtection } from '../../../platform/protection-status.ts';
+import { fenceLine, judgeProtection, renderProtection } from '../../../platform/protection-status.ts';
 
 const now = Date.parse('2026-12-04T06:00:00Z');
 const view = {
@@ -107,5 +107,29 @@ describe('protection status', () => {
     expect(text).toContain(
       '3 scheduled cycles skipped: a cycle took longer than every 60s (one waits, none stacked; the run going now started 3m ago)',
     );
+  });
+});
+
+describe('fence line', () => {
+  it('says who fenced which site and why, and whether the site enforced it', () => {
+    const fence = {
+      site: 'primary' as const,
+      reason: 'failed over by runbook/p/failover/2',
+      since: '2026-12-04T08:00:00.000Z',
+      by: 'alice@host',
+    };
+    expect(fenceLine(fence)).toBe(
+      'fence: primary by alice@host since 2026-12-04 08:00:00, failed over by runbook/p/failover/2; not enforced by the site yet (its worker does when it is back)',
+    );
+    expect(
+      fenceLine({
+        ...fence,
+        enforced: {
+          at: '2026-12-04T08:01:26.875Z',
+          site: 'east',
+          vms: [{ vm: 'db-1', detail: 'forced off' }],
+        },
+      }),
+    ).toMatch(/; enforced at east 2026-12-04 08:01:26 \(db-1 forced off\)$/);
   });
 });
