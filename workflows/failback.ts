@@ -6,7 +6,8 @@
  * must match before anything starts at the primary. The waves then start the VMs at the primary
  * in dependency order. A refusal (or a rollback) starts the secondary's VMs again. Workflow code.
  */
-import type { ShutdownResult, SiteActivities } from '../activities/index.ts';
+import { patched } from '@temporalio/workflow';
+import type { LiftFenceResult, ShutdownResult, SiteActivities } from '../activities/index.ts';
 import type { Plan, PlanGroup } from '../runbooks/plan.ts';
 import { DEFAULT_SHUTDOWN_DEADLINE_MS } from './failover.ts';
 import { describe, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
@@ -17,6 +18,8 @@ import type { OperationResult } from './types.ts';
 
 /** Patch id: a failback shuts the secondary down, ships a final reprotect and proves no loss. */
 export const FAILBACK_FINAL_REPROTECT = 'failback-final-reprotect';
+/** Patch id: a failback lifts the primary's own fence record before the waves start its VMs. */
+export const FAILBACK_LIFTS_FENCE = 'failback-lifts-fence';
 
 function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
   return proxySiteActivities<SiteActivities>(plan.sites[role].name, {
@@ -44,6 +47,8 @@ export class FailbackMove {
   readonly shutdowns: ShutdownResult[] = [];
   readonly proof: FailbackProof[] = [];
   readonly finalReprotect: ReprotectVmResult[] = [];
+  /** The primary's fence, lifted by this failback (a disaster failover's), or nothing to lift. */
+  fenceLifted: LiftFenceResult | undefined;
   private secondaryTouched = false;
 
   constructor(private readonly run: OperationRun) {}
@@ -116,6 +121,22 @@ export class FailbackMove {
           .join('; ')}`,
       );
     }
+    // A disaster failover fenced the primary at its own site (its driver refuses to start the
+    // VMs): production comes home now, so the fence is lifted there, with who and why, before
+    // the waves start anything. A primary that was never fenced has nothing to lift.
+    if (patched(FAILBACK_LIFTS_FENCE)) {
+      this.step("lifting the primary's fence");
+      try {
+        this.fenceLifted = await primary.liftFence({
+          runbook: plan.runbook.name,
+          operationId: run.id,
+          by: run.input.requestedBy ?? run.id,
+          reason: `failback ${run.id}: production returns to the primary`,
+        });
+      } catch (err) {
+        return this.refuse(`lifting the primary's fence: ${describe(err)}`);
+      }
+    }
     this.step(undefined);
   }
 
@@ -142,7 +163,14 @@ export class FailbackMove {
   finish(): OperationResult {
     const { run } = this;
     return run.finish({
-      notes: this.refused ? [this.refused] : [],
+      notes: [
+        ...(this.refused ? [this.refused] : []),
+        ...(this.fenceLifted?.lifted
+          ? [
+              `the primary's fence (${this.fenceLifted.fencedBy ?? 'a disaster failover'}) lifted at ${this.fenceLifted.at}`,
+            ]
+          : []),
+      ],
       ...(run.progress.error ? { trailing: run.progress.error } : {}),
     });
   }

@@ -7,7 +7,7 @@
  * point: reprotect keeps them in a side file before overwriting them, byte for byte.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -118,7 +118,7 @@ describe('reprotect (real lab)', () => {
         recursive: true,
         force: true,
       });
-    for (const d of ['reprotect', 'divergent'])
+    for (const d of ['reprotect', 'divergent', 'fences'])
       rmSync(hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, d)), { recursive: true, force: true });
     await lab?.close();
   });
@@ -349,6 +349,10 @@ describe('reprotect (real lab)', () => {
     const bootsAtSecondary = lastBoots(serial);
     expect(bootsAtSecondary).toBeGreaterThan(0);
 
+    // The disaster failover fenced the primary at its own site: its driver refuses to start the
+    // VM until the failback lifts the fence there (moved aside, with who and why).
+    const fences = hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'fences'));
+    expect(existsSync(path.join(fences, `${plan.runbook.name}.json`))).toBe(true);
     const op = await startOperation(lab.client, {
       plan,
       kind: 'failback',
@@ -360,6 +364,13 @@ describe('reprotect (real lab)', () => {
     await saveHistory(lab.client, op.id, 'operationWorkflow', 'failback-final-reprotect');
     expect(await stateAt('secondary', VM)).toBe('shut off');
     expect((await virshAt('primary', ['domstate', VM])).trim()).toBe('running');
+    expect(existsSync(path.join(fences, `${plan.runbook.name}.json`))).toBe(false);
+    const lifted = readdirSync(path.join(fences, 'lifted')).map((f) =>
+      JSON.parse(readFileSync(path.join(fences, 'lifted', f), 'utf8')),
+    );
+    expect(lifted).toContainEqual(
+      expect.objectContaining({ lifted: expect.objectContaining({ operationId: op.id }) }),
+    );
     const lastAtSecondary = lastAckIn(serial);
     // The primary booted once more from the disks the secondary left, and writes on after them.
     const until = Date.now() + 180_000;
