@@ -3,7 +3,12 @@
  * and the integration tests: start an operation (the controller is started on first use),
  * read state and progress, find a waiting gate or pause and send a signed decision to it.
  */
-import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  type Client,
+  WithStartWorkflowOperation,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signDecision } from '../approvals/keys.ts';
 import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
@@ -49,11 +54,16 @@ export class RequestRefusedError extends Error {
   }
 }
 
-async function refusalsAsErrors<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs a request (an Update, or a workflow run to its end) and turns the application failure it
+ * was refused with into a RequestRefusedError carrying its code, message and hint.
+ */
+export async function refusalsAsErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+    const cause =
+      err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : undefined;
     if (cause instanceof ApplicationFailure) {
       const details = (cause.details?.[0] ?? {}) as Record<string, unknown>;
       throw new RequestRefusedError(

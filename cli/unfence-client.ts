@@ -4,14 +4,12 @@
  * which checks the signature and the role, lifts the fence at the site and tells the controller.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signAnyDecision } from '../approvals/keys.ts';
 import { UNFENCE_STEP } from '../approvals/payload.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import type { UnfenceResult } from '../workflows/fence.ts';
-import { RequestRefusedError, runbookState } from './runbook-client.ts';
+import { RequestRefusedError, refusalsAsErrors, runbookState } from './runbook-client.ts';
 
 export async function unfence(
   client: Client,
@@ -27,6 +25,7 @@ export async function unfence(
       {},
     );
   }
+  const site = state.fence.site;
   const now = req.now ?? new Date();
   const workflowId = `${controllerWorkflowId(runbook)}/unfence/${now.getTime()}`;
   const decision = signAnyDecision(req.key, {
@@ -36,25 +35,11 @@ export async function unfence(
     reason: req.reason,
     time: now.toISOString(),
   });
-  try {
-    return await client.workflow.execute('unfenceWorkflow', {
+  return refusalsAsErrors(() =>
+    client.workflow.execute('unfenceWorkflow', {
       workflowId,
       taskQueue: req.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
-      args: [
-        { plan: req.plan, site: state.fence.site, decision, controllerId: controllerWorkflowId(runbook) },
-      ],
-    });
-  } catch (err) {
-    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure) {
-      const details = (cause.details?.[0] ?? {}) as Record<string, unknown>;
-      throw new RequestRefusedError(
-        cause.type ?? 'REFUSED',
-        cause.message,
-        typeof details.hint === 'string' ? details.hint : undefined,
-        details,
-      );
-    }
-    throw err;
-  }
+      args: [{ plan: req.plan, site, decision, controllerId: controllerWorkflowId(runbook) }],
+    }),
+  );
 }

@@ -4,11 +4,11 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../platform/names.ts';
 import type { DiscardRecord, DivergentEntry } from '../../replication/reverse/divergent.ts';
-import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import type { DivergentInput, divergentBlocksWorkflow } from '../../workflows/divergent.ts';
 import type { ReprotectResult } from '../../workflows/reprotect.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { withTemporalClient } from '../with-client.ts';
 
 export interface DivergentAnswer {
@@ -56,13 +56,6 @@ export function renderDivergent(a: DivergentAnswer): string[] {
   return lines;
 }
 
-async function load(file: string): Promise<Plan | undefined> {
-  const loaded = await loadRunbook(file);
-  for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-  if (!loaded.plan) process.exitCode = ExitCode.failed;
-  return loaded.plan;
-}
-
 /** `lifeboat divergent <runbook>` and `lifeboat discard-divergent <runbook> --reason`. */
 export function registerDivergent(program: Command): void {
   program
@@ -71,7 +64,7 @@ export function registerDivergent(program: Command): void {
     .argument('<file>', 'runbook file')
     .option('--json', 'machine-readable output')
     .action(async (file: string, flags: { json?: boolean }) => {
-      const plan = await load(file);
+      const plan = await loadPlanForCommand(file);
       if (!plan) return;
       await withTemporalClient(async (client) => {
         const a = await divergentBlocks(client, plan);
@@ -94,7 +87,7 @@ export function registerDivergent(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
-      const plan = await load(file);
+      const plan = await loadPlanForCommand(file);
       if (!plan) return;
       await withTemporalClient(async (client) => {
         const by = `${userInfo().username}@${hostname()}`;

@@ -1,8 +1,8 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { initOperatorKey, OperatorKeyError, operatorDir } from '../../approvals/keys.ts';
-import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { changePeople } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 import { reasonAndKey } from './approve.ts';
@@ -50,13 +50,8 @@ export function registerOperator(program: Command): void {
     .option('--operator <name>', 'whose key signs', defaultOperatorName())
     .option('--json', 'machine-readable output')
     .action(async (file: string, flags: { reason?: string; operator: string; json?: boolean }) => {
-      const loaded = await loadRunbook(file);
-      if (!loaded.plan) {
-        for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-        process.exitCode = ExitCode.failed;
-        return;
-      }
-      const plan = loaded.plan;
+      const plan = await loadPlanForCommand(file);
+      if (!plan) return;
       const signer = await reasonAndKey('approve-change', flags);
       if (!signer) return;
       await withTemporalClient(async (client) => {

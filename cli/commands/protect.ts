@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { describeProtection, protectRunbook, unprotectRunbook } from '../../platform/protection.ts';
 import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { withTemporalClient } from '../with-client.ts';
 
 function every(ms: number): string {
@@ -30,13 +31,8 @@ export function registerProtect(program: Command): void {
     .argument('<file>', 'runbook file')
     .option('--json', 'machine-readable output')
     .action(async (file: string, flags: { json?: boolean }) => {
-      const loaded = await loadRunbook(file);
-      for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-      const plan = loaded.plan;
-      if (!plan) {
-        process.exitCode = ExitCode.failed;
-        return;
-      }
+      const plan = await loadPlanForCommand(file);
+      if (!plan) return;
       await withTemporalClient(async (client) => {
         const r = await protectRunbook(client, plan);
         const view = await describeProtection(client, plan.runbook.name);

@@ -2,12 +2,12 @@ import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Command, InvalidArgumentError } from 'commander';
 import { protectionScheduleId, triggerProtection } from '../../platform/protection.ts';
-import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
 import { startOperationUpdate } from '../../workflows/messages.ts';
 import type { ReplicationCycleResult } from '../../workflows/replication.ts';
 import type { StartOperationResult } from '../../workflows/types.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { controllerStart, runbookState } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 
@@ -132,13 +132,8 @@ export function registerReplicate(program: Command): void {
       return n;
     })
     .action(async (file: string, flags: ReplicateFlags) => {
-      const loaded = await loadRunbook(file);
-      for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-      const plan = loaded.plan;
-      if (!plan) {
-        process.exitCode = ExitCode.failed;
-        return;
-      }
+      const plan = await loadPlanForCommand(file);
+      if (!plan) return;
       await withTemporalClient(async (client) => {
         // A protected runbook: the Schedule's action runs now (one buffered behind a running cycle).
         const a = flags.maxTransfers

@@ -1,8 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
 import type { ReprotectResult } from '../../workflows/reprotect.ts';
 import { ExitCode } from '../exit-codes.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { startOperation } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 
@@ -38,13 +38,8 @@ export function registerReprotect(program: Command): void {
     .option('--wait', 'wait for it and print what each VM shipped')
     .option('--json', 'machine-readable output')
     .action(async (file: string, flags: { wait?: boolean; json?: boolean }) => {
-      const loaded = await loadRunbook(file);
-      for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-      const plan = loaded.plan;
-      if (!plan) {
-        process.exitCode = ExitCode.failed;
-        return;
-      }
+      const plan = await loadPlanForCommand(file);
+      if (!plan) return;
       await withTemporalClient(async (client) => {
         const requestedBy = `${userInfo().username}@${hostname()}`;
         const op = await startOperation(client, { plan, kind: 'reprotect', requestedBy });

@@ -5,13 +5,14 @@ import type { SiteInventory } from '../../drivers/inventory.ts';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { ReplicaStore } from '../../replication/store.ts';
 import { choosePointSet, parsePointSelector, pointCandidate } from '../../restore/point-set.ts';
-import { formatFinding, loadRunbook, type OperationKind } from '../../runbooks/index.ts';
+import type { OperationKind } from '../../runbooks/index.ts';
 import type { Plan, SiteRole } from '../../runbooks/plan.ts';
 import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { type DryRunPoint, renderFailoverDryRun } from '../failover-dry-run.ts';
 import { capacityAtSecondary, disasterGuard } from '../failover-guard.ts';
 import { fetchInventories } from '../live.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { renderOutcome } from '../progress.ts';
 import {
   cancelOperation,
@@ -138,13 +139,8 @@ export function registerRun(program: Command): void {
             return;
           }
         }
-        const loaded = await loadRunbook(file);
-        if (!loaded.plan) {
-          for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-          process.exitCode = ExitCode.failed;
-          return;
-        }
-        const plan = loaded.plan;
+        const plan = await loadPlanForCommand(file);
+        if (!plan) return;
         if (kind === 'failover' && Boolean(flags.planned) === Boolean(flags.disaster)) {
           process.stderr.write('lifeboat: failover needs exactly one of --planned or --disaster\n');
           process.exitCode = ExitCode.usage;

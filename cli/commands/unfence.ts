@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { formatFinding, loadRunbook } from '../../runbooks/index.ts';
-import { ExitCode } from '../exit-codes.ts';
+import { loadPlanForCommand } from '../load-plan.ts';
 import { unfence } from '../unfence-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 import { reasonAndKey } from './approve.ts';
@@ -22,13 +21,8 @@ export function registerUnfence(program: Command): void {
     .action(async (file: string, flags: { reason?: string; operator: string; json?: boolean }) => {
       const signer = await reasonAndKey('unfence', flags);
       if (!signer) return;
-      const loaded = await loadRunbook(file);
-      if (!loaded.plan) {
-        for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-        process.exitCode = ExitCode.failed;
-        return;
-      }
-      const plan = loaded.plan;
+      const plan = await loadPlanForCommand(file);
+      if (!plan) return;
       await withTemporalClient(async (client) => {
         const r = await unfence(client, { plan, ...signer });
         process.stdout.write(
