@@ -156,20 +156,25 @@ export interface PullCommitResult {
   phasesMs?: Record<string, number>;
 }
 
+/** A data-plane error value as a Temporal failure with its code, context and hint; others as they are. */
+export function replicationFailure(e: unknown): never {
+  if (e instanceof ExportError || isReplicationError(e)) {
+    throw ApplicationFailure.create({
+      type: e.code,
+      message: e.message,
+      nonRetryable: !e.retryable && e.code !== 'VIRSH_FAILED',
+      details: [{ context: e.context, hint: e.hint }],
+    });
+  }
+  throw e;
+}
+
 /** Our error values become Temporal failures with their code, context and hint. */
 async function asFailure<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof ExportError || isReplicationError(e)) {
-      throw ApplicationFailure.create({
-        type: e.code,
-        message: e.message,
-        nonRetryable: !e.retryable && e.code !== 'VIRSH_FAILED',
-        details: [{ context: e.context, hint: e.hint }],
-      });
-    }
-    throw e;
+    replicationFailure(e);
   }
 }
 

@@ -20,9 +20,7 @@ import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SiteDriver, VmInfo } from '../drivers/types.ts';
 import { type Extent, imageInfo } from '../replication/chain.ts';
-import { isReplicationError } from '../replication/errors.ts';
 import { runProcess } from '../replication/exec.ts';
-import { ExportError } from '../replication/export/errors.ts';
 import { diskBitmaps } from '../replication/export/offline.ts';
 import { exists, writeFileAtomic } from '../replication/fsutil.ts';
 import {
@@ -49,7 +47,7 @@ import { backupRunningDisks } from '../replication/reverse/snapshot.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import { inputName } from './input-paths.ts';
-import type { ReplicationSiteDeps } from './replication.ts';
+import { type ReplicationSiteDeps, replicationFailure } from './replication.ts';
 
 export interface ReprotectSourceDisk {
   target: string;
@@ -153,18 +151,6 @@ export function operationKey(operationId: string): string {
   return inputName('operation', operationId.replace(/[^A-Za-z0-9._-]/g, '_'));
 }
 
-function failure(e: unknown): never {
-  if (e instanceof ExportError || isReplicationError(e)) {
-    throw ApplicationFailure.create({
-      type: e.code,
-      message: e.message,
-      nonRetryable: !e.retryable && e.code !== 'VIRSH_FAILED',
-      details: [{ context: e.context, hint: e.hint }],
-    });
-  }
-  throw e;
-}
-
 function beat(): void {
   try {
     Context.current().heartbeat();
@@ -179,7 +165,7 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    return failure(e);
+    return replicationFailure(e);
   } finally {
     clearInterval(timer);
   }
