@@ -74,6 +74,26 @@ export function operationIdOf(
 }
 
 /**
+ * A controller's child that carries its own operation id in `id` (of one of `kinds`): the id is
+ * the Plan's runbook's, the controller is its parent, and the Plan is whole.
+ */
+export function controllerOperationProblems(
+  input: Record<string, unknown>,
+  kinds: readonly string[],
+  parentId: string | undefined,
+): string[] {
+  const { id, plan, controllerId } = input;
+  const { parts, problems } = operationIdOf('id', id, kinds);
+  const runbook = planRunbook(plan);
+  if (runbook !== undefined) {
+    if (parts && parts.runbook !== runbook)
+      problems.push(`id ${String(id)} is not an id of runbook ${runbook}`);
+    problems.push(...controllerChildProblems(runbook, controllerId, parentId));
+  }
+  return [...problems, ...planProblems(plan)];
+}
+
+/**
  * A child of the operation whose id it carries in `field` (of one of `kinds`, described by
  * `what`): the id must be well-formed and that operation must be the parent.
  */

@@ -5,15 +5,12 @@
  */
 import type { Consistency } from '../runbooks/plan.ts';
 import {
-  controllerChildProblems,
+  controllerOperationProblems,
   isName,
   isObject,
   missingNames,
   oneOfProblems,
   operationChildProblems,
-  operationIdOf,
-  planProblems,
-  planRunbook,
 } from './input-checks.ts';
 
 const CONSISTENCIES: readonly Consistency[] = ['crash', 'application'];
@@ -22,15 +19,8 @@ const REPLICATION = ['replication'];
 /** Problems with a replication cycle's input, empty when it may run. */
 export function validateReplicationCycleInput(input: unknown, parentId: string | undefined): string[] {
   if (!isObject(input)) return ['input is not an object'];
-  const { id, plan, controllerId, options } = input;
-  const { parts, problems: errors } = operationIdOf('id', id, REPLICATION);
-  const runbook = planRunbook(plan);
-  if (runbook !== undefined) {
-    if (parts && parts.runbook !== runbook)
-      errors.push(`id ${String(id)} is not an id of runbook ${runbook}`);
-    errors.push(...controllerChildProblems(runbook, controllerId, parentId));
-  }
-  errors.push(...planProblems(plan));
+  const { plan, options } = input;
+  const errors = controllerOperationProblems(input, REPLICATION, parentId);
   if (isObject(plan)) {
     const replication = isObject(plan.replication) ? plan.replication : {};
     errors.push(...oneOfProblems('plan.replication.consistency', replication.consistency, CONSISTENCIES));
