@@ -7,32 +7,17 @@
  * in dependency order. A refusal (or a rollback) starts the secondary's VMs again. Workflow code.
  */
 import { patched } from '@temporalio/workflow';
-import type { LiftFenceResult, ShutdownResult, SiteActivities } from '../activities/index.ts';
-import type { Plan, PlanGroup } from '../runbooks/plan.ts';
-import { DEFAULT_SHUTDOWN_DEADLINE_MS } from './failover.ts';
-import { describe, VM_ACTION_HEARTBEAT_TIMEOUT } from './group-runner.ts';
+import type { LiftFenceResult, ShutdownResult } from '../activities/index.ts';
+import { shutDownInReverseOrder, site, waves } from './failover.ts';
+import { describe } from './group-runner.ts';
 import type { OperationRun } from './operation-run.ts';
 import { type ReprotectVmResult, reprotectVm } from './reprotect.ts';
-import { proxySiteActivities } from './site-proxy.ts';
 import type { OperationResult } from './types.ts';
 
 /** Patch id: a failback shuts the secondary down, ships a final reprotect and proves no loss. */
 export const FAILBACK_FINAL_REPROTECT = 'failback-final-reprotect';
 /** Patch id: a failback lifts the primary's own fence record before the waves start its VMs. */
 export const FAILBACK_LIFTS_FENCE = 'failback-lifts-fence';
-
-function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
-  return proxySiteActivities<SiteActivities>(plan.sites[role].name, {
-    startToCloseTimeout,
-    heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
-    retry: { maximumAttempts: 5, initialInterval: '1s', maximumInterval: '10s' },
-  });
-}
-
-function waves(plan: Plan): PlanGroup[][] {
-  const byName = new Map(plan.groups.map((g) => [g.name, g]));
-  return plan.waves.map((w) => w.map((n) => byName.get(n) as PlanGroup));
-}
 
 export interface FailbackProof {
   vm: string;
@@ -66,19 +51,9 @@ export class FailbackMove {
   async prepare(): Promise<void> {
     const { run } = this;
     const { plan } = run;
-    const deadlineMs = run.input.options?.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
-    const secondary = site(plan, 'secondary', `${Math.ceil(deadlineMs / 1000) + 120} seconds`);
     this.secondaryTouched = true;
-    for (const wave of [...waves(plan)].reverse()) {
-      this.step(`shutting down at the secondary: ${wave.map((g) => g.name).join(', ')}`);
-      const vms = wave.flatMap((g) => g.vms.map((v) => v.name));
-      const results = await Promise.allSettled(
-        vms.map((vm) => secondary.failoverShutdown({ operationId: run.id, vm, deadlineMs })),
-      );
-      for (const r of results) if (r.status === 'fulfilled') this.shutdowns.push(r.value);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) return this.refuse(`shutting down at the secondary: ${describe(failed.reason)}`);
-    }
+    const stopped = await shutDownInReverseOrder(run, 'secondary', this.shutdowns, (t) => this.step(t));
+    if (stopped !== undefined) return this.refuse(stopped);
     if (run.abortReason) return;
     const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
     this.step('final reprotect toward the primary');

@@ -53,7 +53,8 @@ const orchestrator = proxyActivities<OrchestratorActivities>({
   retry: { maximumAttempts: 5, initialInterval: '1s' },
 });
 
-function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
+/** A site's activities for a move between sites: heartbeated, a few retries. */
+export function site(plan: Plan, role: 'primary' | 'secondary', startToCloseTimeout: string) {
   return proxySiteActivities<SiteActivities>(plan.sites[role].name, {
     startToCloseTimeout,
     heartbeatTimeout: VM_ACTION_HEARTBEAT_TIMEOUT,
@@ -67,9 +68,35 @@ export function failoverNetworkName(plan: Plan): string {
 }
 
 /** The Plan's groups, wave by wave. */
-function waves(plan: Plan): PlanGroup[][] {
+export function waves(plan: Plan): PlanGroup[][] {
   const byName = new Map(plan.groups.map((g) => [g.name, g]));
   return plan.waves.map((w) => w.map((n) => byName.get(n) as PlanGroup));
+}
+
+/**
+ * Shuts the VMs at `role` down in reverse dependency order (the last wave, the front ends,
+ * first; a wave's VMs at once), each by guest agent, ACPI, then forced after the deadline; what
+ * each took goes into `into`. Returns why it stopped at a VM that would not shut down, or nothing.
+ */
+export async function shutDownInReverseOrder(
+  run: OperationRun,
+  role: 'primary' | 'secondary',
+  into: ShutdownResult[],
+  step: (text: string) => void,
+): Promise<string | undefined> {
+  const deadlineMs = run.input.options?.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+  const at = site(run.plan, role, `${Math.ceil(deadlineMs / 1000) + 120} seconds`);
+  for (const wave of [...waves(run.plan)].reverse()) {
+    step(`shutting down at the ${role}: ${wave.map((g) => g.name).join(', ')}`);
+    const vms = wave.flatMap((g) => g.vms.map((v) => v.name));
+    const results = await Promise.allSettled(
+      vms.map((vm) => at.failoverShutdown({ operationId: run.id, vm, deadlineMs })),
+    );
+    for (const r of results) if (r.status === 'fulfilled') into.push(r.value);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) return `shutting down at the ${role}: ${describe(failed.reason)}`;
+  }
+  return undefined;
 }
 
 export class FailoverRestore {
@@ -165,19 +192,10 @@ export class FailoverRestore {
     const primary = site(plan, 'primary', `${Math.ceil(deadlineMs / 1000) + 120} seconds`);
     this.shutdownStartedAt = Date.now();
     this.primaryTouched = true;
-    // Reverse dependency order: the last wave (the front ends) stops first.
-    for (const wave of [...waves(plan)].reverse()) {
-      this.step(`shutting down at the primary: ${wave.map((g) => g.name).join(', ')}`);
-      const vms = wave.flatMap((g) => g.vms.map((v) => v.name));
-      const results = await Promise.allSettled(
-        vms.map((vm) => primary.failoverShutdown({ operationId: run.id, vm, deadlineMs })),
-      );
-      for (const r of results) if (r.status === 'fulfilled') this.shutdowns.push(r.value);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
-        this.refuse(`shutting down at the primary: ${describe(failed.reason)}`);
-        return undefined;
-      }
+    const stopped = await shutDownInReverseOrder(run, 'primary', this.shutdowns, (t) => this.step(t));
+    if (stopped !== undefined) {
+      this.refuse(stopped);
+      return undefined;
     }
 
     if (run.abortReason) return undefined; // cancelled while shutting down: restart, build nothing
