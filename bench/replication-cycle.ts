@@ -15,35 +15,23 @@
  * written as median, min and max over the runs (`figures`), each a ratio taken within one run.
  * Writes bench/results/replication-cycle.json (replication-cycle-quick.json with --quick).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { requestReplication } from '../cli/commands/replicate.ts';
-import {
-  hostPathOf,
-  hostUri,
-  MGMT_HOST_ADDRESS,
-  PRODUCTION_NETWORK,
-  SITE_STORAGE_PATH,
-  SITE_TOPOLOGY,
-} from '../lab/config.ts';
+import { hostPathOf, hostUri, PRODUCTION_NETWORK, SITE_STORAGE_PATH, SITE_TOPOLOGY } from '../lab/config.ts';
 import { domainXml, labMac, labUuid } from '../lab/domain.ts';
-import { spawnInSite, stopInSite } from '../lab/exec.ts';
 import { labUp } from '../lab/lab.ts';
 import { borrowLab } from '../lab/lend.ts';
-import { ensureLabReplicationTls, labReplicationEnv } from '../lab/replication-tls.ts';
+import { ensureLabReplicationTls } from '../lab/replication-tls.ts';
 import { readState } from '../lab/state.ts';
-import { siteWorkerArgv } from '../lab/workers.ts';
-import { ensureDevServer, stopDevServer } from '../platform/dev-server.ts';
 import { REPO_ROOT } from '../platform/home.ts';
-import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
 import { loadRunbook } from '../runbooks/index.ts';
-import { freeLoopbackPort } from '../test/support/ports.ts';
 import type { ReplicationCycleResult } from '../workflows/replication.ts';
+import { startLabPlatform } from './lab-platform.ts';
 
 const pexec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -330,38 +318,8 @@ async function main(): Promise<void> {
   await ensureLabReplicationTls();
   const home = mkdtempSync(path.join(tmpdir(), 'lifeboat-rbench-'));
   const work = mkdtempSync(path.join(hostPathOf('primary', SITE_STORAGE_PATH), '.rbench-'));
-  const port = await freeLoopbackPort();
-  const server = await ensureDevServer({ home, port, headless: true });
-  const relay = spawn(
-    'socat',
-    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (const site of ['primary', 'secondary'] as const) {
-    await spawnInSite(site, siteWorkerArgv(site), {
-      key: KEY,
-      env: {
-        ...process.env,
-        ...labReplicationEnv(site),
-        TEMPORAL_ADDRESS: `${MGMT_HOST_ADDRESS}:${port}`,
-        TEMPORAL_NAMESPACE: server.namespace,
-        LIFEBOAT_LOG_LEVEL: 'warn',
-      },
-      cwd: REPO_ROOT,
-    });
-  }
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
-  const native = await NativeConnection.connect({ address: server.address });
-  const worker = await Worker.create({
-    connection: native,
-    namespace: server.namespace,
-    taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    workflowsPath: path.join(REPO_ROOT, 'workflows', 'index.ts'),
-  });
-  const running = worker.run();
+  const platform = await startLabPlatform({ home, key: KEY });
+  const { client } = platform;
   try {
     const runs: Run[] = [];
     for (let r = 0; r < runCount; r++) {
@@ -408,12 +366,7 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`${JSON.stringify({ figures }, null, 2)}\n`);
   } finally {
-    worker.shutdown();
-    await running.catch(() => undefined);
-    await native.close();
-    await connection.close();
-    for (const site of ['primary', 'secondary'] as const) await stopInSite(site, KEY).catch(() => false);
-    relay.kill('SIGTERM');
+    await platform.close();
     await virsh(['undefine', VM, '--checkpoints-metadata']).catch(() => '');
     rmSync(path.dirname(hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'vms', VM, 'x'))), {
       recursive: true,
@@ -424,7 +377,6 @@ async function main(): Promise<void> {
       force: true,
     });
     rmSync(work, { recursive: true, force: true });
-    await stopDevServer(home);
     rmSync(home, { recursive: true, force: true });
     // A lab the bench brought up itself is taken down: the machine has one lab, shared.
     await lent.giveBack();

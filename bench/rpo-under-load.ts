@@ -1,37 +1,21 @@
-/**
- * RPO under load on the real lab (`npx tsx bench/rpo-under-load.ts [--minutes N]`, default 10):
- * the lab runbook's VMs (runbooks/examples/lab.yaml: db-1 with two data disks, app-1, app-2,
- * web-1), each guest writing its workload records all along, protected with `every: 30s` by the
- * real replication Schedule (retention and scrub as protection runs them). After every VM has
- * its first (full) point, the RPO of each VM (age of its newest committed point at the
- * secondary) is sampled every 5 s for N minutes: p50, p95, p99 and max per VM, against the
- * target p95 <= 60 s. Writes bench/results/rpo-under-load.json.
- */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { createOrchestratorActivities } from '../activities/index.ts';
-import { hostPathOf, MGMT_HOST_ADDRESS, SITE_STORAGE_PATH } from '../lab/config.ts';
-import { spawnInSite, stopInSite } from '../lab/exec.ts';
+import { hostPathOf, SITE_STORAGE_PATH } from '../lab/config.ts';
 import { labUp } from '../lab/lab.ts';
 import { borrowLab } from '../lab/lend.ts';
-import { ensureLabReplicationTls, labReplicationEnv } from '../lab/replication-tls.ts';
+import { ensureLabReplicationTls } from '../lab/replication-tls.ts';
 import { resolveLabRunbook } from '../lab/runbook.ts';
 import { readState } from '../lab/state.ts';
-import { siteWorkerArgv } from '../lab/workers.ts';
-import { ensureDevServer, stopDevServer } from '../platform/dev-server.ts';
 import { REPO_ROOT } from '../platform/home.ts';
-import { ORCHESTRATOR_TASK_QUEUE } from '../platform/names.ts';
 import { describeProtection, protectRunbook, unprotectRunbook } from '../platform/protection.ts';
 import { vmRpo } from '../replication/rpo.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { planHash } from '../runbooks/hash.ts';
 import { loadRunbook } from '../runbooks/index.ts';
-import { freeLoopbackPort } from '../test/support/ports.ts';
+import { startLabPlatform } from './lab-platform.ts';
 
 const KEY = 'rpo-bench-worker';
 const EVERY_MS = 30_000;
@@ -73,37 +57,12 @@ async function main(): Promise<void> {
   for (const vm of vms) rmSync(path.join(store.root, vm), { recursive: true, force: true });
 
   const home = mkdtempSync(path.join(tmpdir(), 'lifeboat-rpobench-'));
-  const port = await freeLoopbackPort();
-  const server = await ensureDevServer({ home, port, headless: true });
-  const relay = spawn(
-    'socat',
-    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
-    { stdio: 'ignore' },
-  );
-  for (const site of ['primary', 'secondary'] as const) {
-    await spawnInSite(site, siteWorkerArgv(site), {
-      key: KEY,
-      env: {
-        ...process.env,
-        ...labReplicationEnv(site),
-        TEMPORAL_ADDRESS: `${MGMT_HOST_ADDRESS}:${port}`,
-        TEMPORAL_NAMESPACE: server.namespace,
-        LIFEBOAT_LOG_LEVEL: 'warn',
-      },
-      cwd: REPO_ROOT,
-    });
-  }
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
-  const native = await NativeConnection.connect({ address: server.address });
-  const worker = await Worker.create({
-    connection: native,
-    namespace: server.namespace,
-    taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    workflowsPath: path.join(REPO_ROOT, 'workflows', 'index.ts'),
+  const platform = await startLabPlatform({
+    home,
+    key: KEY,
     activities: createOrchestratorActivities({ home }),
   });
-  const running = worker.run();
+  const { client } = platform;
   try {
     const t0 = Date.now();
     await protectRunbook(client, plan);
@@ -172,13 +131,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } finally {
     await unprotectRunbook(client, plan.runbook.name).catch(() => undefined);
-    worker.shutdown();
-    await running.catch(() => undefined);
-    await native.close();
-    await connection.close();
-    for (const site of ['primary', 'secondary'] as const) await stopInSite(site, KEY).catch(() => false);
-    relay.kill('SIGTERM');
-    await stopDevServer(home);
+    await platform.close();
     rmSync(home, { recursive: true, force: true });
     // The lab goes back as it was found (down, when the bench brought it up).
     await lent.giveBack();
