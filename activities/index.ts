@@ -21,7 +21,11 @@ import {
   type ReplicationActivities,
   type ReplicationSiteDeps,
 } from './replication.ts';
-import { createReprotectActivities } from './reprotect.ts';
+import {
+  createReprotectActivities,
+  REPROTECT_ACTIVITY_NAMES,
+  type ReprotectActivities,
+} from './reprotect.ts';
 import {
   createRestoreActivities,
   createRestorer,
@@ -133,25 +137,31 @@ export function createSiteActivities(deps: SiteDeps) {
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
     ...(deps.replication
       ? createReplicationActivities({ guest: deps.driver, ...deps.replication })
-      : noReplication(deps.siteName)),
+      : noReplication<ReplicationActivities>(
+          deps.siteName,
+          REPLICATION_ACTIVITY_NAMES,
+          'take part in a cycle',
+        )),
     /** Reprotect: the delta that makes the old primary's disks equal to the active site's. */
     ...(deps.replication
       ? createReprotectActivities({ driver: deps.driver, replication: deps.replication })
-      : {}),
+      : noReplication<ReprotectActivities>(
+          deps.siteName,
+          REPROTECT_ACTIVITY_NAMES,
+          'reprotect or fail back',
+        )),
   };
 }
 
 /**
- * A site worker without replication still answers every replication activity, at once and for
- * good, saying why: an unregistered name would be retried until the cycle's time ran out.
+ * A site worker without replication still answers every replication and reprotect activity, at
+ * once and for good, saying why: an unregistered name would be retried until its time ran out.
  */
-function noReplication(site: string): ReplicationActivities {
+function noReplication<T>(site: string, names: readonly string[], what: string): T {
   const refuse = async (): Promise<never> => {
-    throw noReplicaStore(`site ${site}'s worker serves no replication: it cannot take part in a cycle`);
+    throw noReplicaStore(`site ${site}'s worker serves no replication: it cannot ${what}`);
   };
-  return Object.fromEntries(
-    REPLICATION_ACTIVITY_NAMES.map((name) => [name, refuse]),
-  ) as unknown as ReplicationActivities;
+  return Object.fromEntries(names.map((name) => [name, refuse])) as T;
 }
 
 function noReplicaStore(message: string): ApplicationFailure {

@@ -546,3 +546,13 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
 }
 
 export type ReprotectActivities = ReturnType<typeof createReprotectActivities>;
+
+/** Every reprotect activity's name (the compiler keeps the list whole). */
+export const REPROTECT_ACTIVITY_NAMES = Object.keys({
+  reprotectSource: true,
+  reprotectDivergence: true,
+  reprotectExport: true,
+  reprotectApply: true,
+  divergentBlocks: true,
+  reprotectCleanup: true,
+} satisfies Record<keyof ReprotectActivities, true>) as Array<keyof ReprotectActivities>;

@@ -113,7 +113,7 @@ describe('runbook controller', () => {
     });
   });
 
-  it('failover then failback moves the active site and the fence, and survives continue-as-new', async () => {
+  it('failover moves the active site and the fence; a failback that cannot ship its final reprotect leaves them; the controller survives continue-as-new', async () => {
     const hooks = makeHooksDir();
     const plan = withoutSteps(diamondPlan(), (s) => s.kind === 'approval');
     await withHarness(plan, { hooksDir: hooks.dir }, async (h) => {
@@ -150,19 +150,39 @@ describe('runbook controller', () => {
       expect(state2.inFlight).toEqual([]);
       // No drill while failed over.
       expect((await refused(h.start('drill'))).code).toBe('STATE');
+      // These site workers have no data plane: the failback's final reprotect is refused at
+      // once, the failback rolls back, and production stays at the secondary, still fenced.
+      // (A failback that ships it and moves the active site home: test/integration/failback.)
       const failback = await h.start('failback');
-      await h.client.workflow.getHandle(failback.id).result();
+      const fb = await h.client.workflow
+        .getHandle(failback.id)
+        .result()
+        .then(
+          () => undefined,
+          (e: { cause?: { type?: string; message?: string } }) => e.cause,
+        );
+      expect(fb?.type).toBe('OPERATION_ROLLED_BACK');
+      expect(fb?.message).toMatch(
+        /the final reprotect: .*serves no replication: it cannot reprotect or fail back/,
+      );
       const state3 = await eventually(async () => {
         const s = await runbookState(h.client, h.plan.runbook.name);
-        return s.phase === 'failed-back' ? s : undefined;
+        return s.inFlight.length === 0 && s.recent.length === 2 ? s : undefined;
       });
-      expect(state3).toMatchObject({ activeSite: 'primary', fence: { site: 'secondary' } });
+      expect(state3).toMatchObject({
+        phase: 'failed-over-committed',
+        activeSite: 'secondary',
+        fence: { site: 'primary' },
+      });
       expect(state3.counters).toEqual({ failover: 1, failback: 1 });
       expect(state3.recent.map((o) => [o.kind, o.outcome])).toEqual([
         ['failover', 'succeeded'],
-        ['failback', 'succeeded'],
+        ['failback', 'rolled-back'],
       ]);
-      for (const vm of ['a-1', 'b-1', 'c-1', 'd-1']) expect(h.primary.vmState(vm)).toBe('running');
+      for (const vm of ['a-1', 'b-1', 'c-1', 'd-1']) {
+        expect(h.secondary.vmState(vm)).toBe('running');
+        expect(h.primary.vmState(vm)).toBe('shut off');
+      }
       // The controller continued-as-new at least once and kept its state.
       const lastRun = (await h.client.workflow.getHandle(id).describe()).runId;
       expect(lastRun).not.toBe(firstRun);

@@ -3,13 +3,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { createSiteActivities } from '../../../activities/index.ts';
 import { REPLICATION_ACTIVITY_NAMES } from '../../../activities/replication.ts';
+import { REPROTECT_ACTIVITY_NAMES } from '../../../activities/reprotect.ts';
 import type { SiteDriver } from '../../../drivers/types.ts';
 
 describe('a site worker without replication', () => {
-  it('answers every replication activity with a non-retryable refusal naming the site', async () => {
+  it('answers every replication and reprotect activity with a non-retryable refusal naming the site', async () => {
     const acts = createSiteActivities({ siteName: 'east', driver: {} as SiteDriver });
     expect(REPLICATION_ACTIVITY_NAMES).toContain('replicationPullCommit');
-    for (const name of REPLICATION_ACTIVITY_NAMES) {
+    expect(REPROTECT_ACTIVITY_NAMES).toContain('reprotectSource');
+    for (const name of [...REPLICATION_ACTIVITY_NAMES, ...REPROTECT_ACTIVITY_NAMES]) {
       const err = await (acts[name] as (i: unknown) => Promise<unknown>)({ vm: 'db-1' }).catch(
         (e: unknown) => e,
       );
