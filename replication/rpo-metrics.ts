@@ -74,52 +74,39 @@ export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now 
     if (!last || t - last.at > 1_000) last = { at: t, rows: storeRpo(store, now()) };
     return last.rows;
   };
-  new Gauge({
-    name: 'lifeboat_rpo_seconds',
-    help: 'Age of the newest committed, not-failed recovery point of the VM (the RPO now); with no point yet, time since its protection started',
-    labelNames: ['runbook', 'vm'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await scan()) {
-        if (r.ageSeconds !== undefined) this.set({ runbook: r.runbook, vm: r.vm }, r.ageSeconds);
-      }
-    },
-  });
-  new Gauge({
-    name: 'lifeboat_points_failed',
-    help: 'Committed points of the VM whose whole-chain verification failed',
-    labelNames: ['runbook', 'vm'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await scan()) this.set({ runbook: r.runbook, vm: r.vm }, r.failedPoints);
-    },
-  });
-  new Gauge({
-    name: 'lifeboat_rpo_breach',
-    help: '1 while the VM’s RPO is over its runbook’s objective (or it has no point past it), 0 when within',
-    labelNames: ['runbook', 'vm'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await scan()) {
-        if (r.objectiveMs === undefined) continue;
-        this.set({ runbook: r.runbook, vm: r.vm }, judgeRpo(r, r.objectiveMs).breach ? 1 : 0);
-      }
-    },
-  });
-  new Gauge({
-    name: 'lifeboat_rpo_breach_seconds',
-    help: 'How long the VM’s current RPO breach has lasted (0 when within the objective)',
-    labelNames: ['runbook', 'vm'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await scan()) {
-        if (r.objectiveMs === undefined) continue;
-        this.set({ runbook: r.runbook, vm: r.vm }, judgeRpo(r, r.objectiveMs).secondsInBreach);
-      }
-    },
-  });
+  // One gauge per figure, each labelled by runbook and VM; a row without the figure is left out.
+  const perVm = (name: string, help: string, value: (r: Row) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['runbook', 'vm'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const r of await scan()) {
+          const v = value(r);
+          if (v !== undefined) this.set({ runbook: r.runbook, vm: r.vm }, v);
+        }
+      },
+    });
+  perVm(
+    'lifeboat_rpo_seconds',
+    'Age of the newest committed, not-failed recovery point of the VM (the RPO now); with no point yet, time since its protection started',
+    (r) => r.ageSeconds,
+  );
+  perVm(
+    'lifeboat_points_failed',
+    'Committed points of the VM whose whole-chain verification failed',
+    (r) => r.failedPoints,
+  );
+  perVm(
+    'lifeboat_rpo_breach',
+    '1 while the VM’s RPO is over its runbook’s objective (or it has no point past it), 0 when within',
+    (r) => (r.objectiveMs === undefined ? undefined : judgeRpo(r, r.objectiveMs).breach ? 1 : 0),
+  );
+  perVm(
+    'lifeboat_rpo_breach_seconds',
+    'How long the VM’s current RPO breach has lasted (0 when within the objective)',
+    (r) => (r.objectiveMs === undefined ? undefined : judgeRpo(r, r.objectiveMs).secondsInBreach),
+  );
 }
