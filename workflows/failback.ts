@@ -43,20 +43,15 @@ export class FailbackMove {
     this.run.abort('rollback');
   }
 
-  private step(text: string | undefined): void {
-    for (const g of Object.values(this.run.progress.groups)) g.step = text;
-    this.run.refresh();
-  }
-
   async prepare(): Promise<void> {
     const { run } = this;
     const { plan } = run;
     this.secondaryTouched = true;
-    const stopped = await shutDownInReverseOrder(run, 'secondary', this.shutdowns, (t) => this.step(t));
+    const stopped = await shutDownInReverseOrder(run, 'secondary', this.shutdowns);
     if (stopped !== undefined) return this.refuse(stopped);
     if (run.abortReason) return;
     const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
-    this.step('final reprotect toward the primary');
+    this.run.stepAll('final reprotect toward the primary');
     try {
       for (const vm of vms) {
         this.finalReprotect.push(
@@ -66,7 +61,7 @@ export class FailbackMove {
     } catch (err) {
       return this.refuse(`the final reprotect: ${describe(err)}`);
     }
-    this.step('proving the primary holds every record written at the secondary');
+    this.run.stepAll('proving the primary holds every record written at the secondary');
     const primary = site(plan, 'primary', '30 minutes');
     const reader = site(plan, 'secondary', '30 minutes');
     try {
@@ -100,7 +95,7 @@ export class FailbackMove {
     // VMs): production comes home now, so the fence is lifted there, with who and why, before
     // the waves start anything. A primary that was never fenced has nothing to lift.
     if (patched(FAILBACK_LIFTS_FENCE)) {
-      this.step("lifting the primary's fence");
+      this.run.stepAll("lifting the primary's fence");
       try {
         this.fenceLifted = await primary.liftFence({
           runbook: plan.runbook.name,
@@ -112,7 +107,7 @@ export class FailbackMove {
         return this.refuse(`lifting the primary's fence: ${describe(err)}`);
       }
     }
-    this.step(undefined);
+    this.run.stepAll(undefined);
   }
 
   /** After a rollback's undo: the secondary's VMs that were running start again, in order. */

@@ -82,12 +82,11 @@ export async function shutDownInReverseOrder(
   run: OperationRun,
   role: 'primary' | 'secondary',
   into: ShutdownResult[],
-  step: (text: string) => void,
 ): Promise<string | undefined> {
   const deadlineMs = run.input.options?.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
   const at = site(run.plan, role, `${Math.ceil(deadlineMs / 1000) + 120} seconds`);
   for (const wave of [...waves(run.plan)].reverse()) {
-    step(`shutting down at the ${role}: ${wave.map((g) => g.name).join(', ')}`);
+    run.stepAll(`shutting down at the ${role}: ${wave.map((g) => g.name).join(', ')}`);
     const vms = wave.flatMap((g) => g.vms.map((v) => v.name));
     const results = await Promise.allSettled(
       vms.map((vm) => at.failoverShutdown({ operationId: run.id, vm, deadlineMs })),
@@ -130,11 +129,6 @@ export class FailoverRestore {
     this.run.abort('rollback');
   }
 
-  private step(text: string | undefined): void {
-    for (const g of Object.values(this.run.progress.groups)) g.step = text;
-    this.run.refresh();
-  }
-
   private async choose(selector: string): Promise<RestorePreflightResult | undefined> {
     const { plan } = this.run;
     const s = parsePointSelector(selector);
@@ -161,7 +155,7 @@ export class FailoverRestore {
   /** Everything before the waves; on any refusal the run is aborted (and the primary restarted). */
   async prepare(): Promise<void> {
     const { run } = this;
-    this.step('preflight at the secondary');
+    this.run.stepAll('preflight at the secondary');
     const first = await this.choose(run.input.options?.point ?? 'latest');
     this.preflightEndedAt = Date.now();
     if (!first) return;
@@ -181,7 +175,7 @@ export class FailoverRestore {
       vms: Object.fromEntries(chosen.points.map((pt) => [pt.vm, { domain: pt.domain, records: pt.records }])),
     };
     await run.holdPoints(chosen.pointId);
-    this.step(undefined);
+    this.run.stepAll(undefined);
   }
 
   /** Shut down, final cycle, proof of no loss; the final point's preflight, or undefined. */
@@ -192,14 +186,14 @@ export class FailoverRestore {
     const primary = site(plan, 'primary', `${Math.ceil(deadlineMs / 1000) + 120} seconds`);
     this.shutdownStartedAt = Date.now();
     this.primaryTouched = true;
-    const stopped = await shutDownInReverseOrder(run, 'primary', this.shutdowns, (t) => this.step(t));
+    const stopped = await shutDownInReverseOrder(run, 'primary', this.shutdowns);
     if (stopped !== undefined) {
       this.refuse(stopped);
       return undefined;
     }
 
     if (run.abortReason) return undefined; // cancelled while shutting down: restart, build nothing
-    this.step('reading the last workload records at the primary');
+    this.run.stepAll('reading the last workload records at the primary');
     const vms = plan.groups.flatMap((g) => g.vms.map((v) => v.name));
     const before: Record<string, Awaited<ReturnType<SiteActivities['readWorkloadRecords']>>> = {};
     try {
@@ -210,7 +204,7 @@ export class FailoverRestore {
     }
 
     if (run.abortReason) return undefined;
-    this.step('final replication cycle');
+    this.run.stepAll('final replication cycle');
     await CancellationScope.nonCancellable(() =>
       getExternalWorkflowHandle(run.input.controllerId).signal(finalCycleSignal, { id: run.id, plan }),
     ).catch(() => undefined);
@@ -232,7 +226,7 @@ export class FailoverRestore {
       return undefined;
     }
 
-    this.step(`proving the final point ${final.pointId} holds every record`);
+    this.run.stepAll(`proving the final point ${final.pointId} holds every record`);
     const secondary = site(plan, 'secondary', '30 minutes');
     try {
       for (const vm of vms) {
@@ -279,7 +273,7 @@ export class FailoverRestore {
     const by = run.input.requestedBy ?? 'unknown';
     const reason = `disaster failover ${run.id}`;
     await run.notifyController({ milestone: 'fenced', by, reason });
-    this.step('fencing the primary');
+    this.run.stepAll('fencing the primary');
     if (patched(FENCE_AT_SITE)) {
       await this.fenceAtSite(by, reason);
       return;

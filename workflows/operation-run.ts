@@ -163,6 +163,12 @@ export class OperationRun {
     this.refresh();
   }
 
+  /** Shows what the whole operation is doing before or around its waves, on every group. */
+  stepAll(text: string | undefined): void {
+    for (const g of Object.values(this.progress.groups)) g.step = text;
+    this.refresh();
+  }
+
   /** Recomputes the visible state (query, search attribute, Temporal UI details). */
   refresh(): void {
     const p = this.progress;
