@@ -35,6 +35,7 @@ import type { Integrity, Manifest } from '../replication/manifest.ts';
 import { PhaseClock } from '../replication/phases.ts';
 import { recordProtected } from '../replication/protected.ts';
 import { applyRetention } from '../replication/retention.ts';
+import { type RunbookRpoState, runbookRpoState } from '../replication/rpo-metrics.ts';
 import { scrubVm } from '../replication/scrub.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
@@ -575,6 +576,16 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
       return asFailure(async () => ({ vms: (await recordProtected(deps.store.root, input)).vms }));
     },
 
+    /** Secondary: the runbook's VMs' RPO here at this moment, and those over the objective. */
+    async replicationRpoState(input: {
+      runbook: string;
+      vms: string[];
+      objectiveMs: number;
+    }): Promise<RunbookRpoState> {
+      for (const vm of input.vms) inputName('vm', vm);
+      return asFailure(() => runbookRpoState(deps.store, input, Date.now()));
+    },
+
     /** Secondary: the whole-chain scrub of every point of the VM; what it found failed. */
     async replicationScrub(input: { runbook: string; vm: string }): Promise<ScrubSummary> {
       inputName('vm', input.vm);
@@ -639,4 +650,5 @@ export const REPLICATION_ACTIVITY_NAMES = Object.keys({
   replicationRetention: true,
   replicationScrub: true,
   replicationProtected: true,
+  replicationRpoState: true,
 } satisfies Record<keyof ReplicationActivities, true>) as Array<keyof ReplicationActivities>;

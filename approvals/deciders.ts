@@ -20,11 +20,12 @@ export function holdersOf(eligible: readonly string[], roles: Plan['roles']): st
 }
 
 /**
- * Who may lift a fence (`lifeboat unfence`): an operator holding a role that approves any of the
- * runbook's gates; with no gate at all, any role of the Plan. Lifting a fence lets the old site
- * run the VMs again, so it takes the people trusted to let a failover go ahead.
+ * Who may lift a fence (`lifeboat unfence`) or commit or roll back a failover: an operator
+ * holding a role that approves any of the runbook's gates; with no gate at all, any role of the
+ * Plan. These decide where production runs, so they take the people trusted to let a failover
+ * go ahead.
  */
-export function unfenceDeciderRoles(plan: Pick<Plan, 'groups' | 'roles'>): string[] {
+export function approverRoles(plan: Pick<Plan, 'groups' | 'roles'>): string[] {
   const named = plan.groups.flatMap((g) =>
     [...g.before, ...g.after].flatMap((s) => (s.kind === 'approval' ? [s.role] : [])),
   );

@@ -3,7 +3,7 @@
  * sandbox-safe (workflows import them); `keys.ts` reads and writes operator key files and is for
  * the CLI only.
  */
-export { holdersOf, pauseDeciderRoles, unfenceDeciderRoles } from './deciders.ts';
+export { approverRoles, holdersOf, pauseDeciderRoles } from './deciders.ts';
 export { base64ToBytes, bytesToBase64, utf8Encode } from './encoding.ts';
 export type {
   AnyDecisionPayload,

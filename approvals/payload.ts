@@ -40,6 +40,9 @@ export function pauseStepId(group: string, occurrence: number): string {
   return `${PAUSE_STEP_PREFIX}${group}/${occurrence}`;
 }
 
+/** The step id a failover's commit or rollback signs (the workflow id is the operation's). */
+export const COMMIT_STEP = 'commit';
+
 /** The step id an unfence decision signs (the workflow id names the runbook and the request). */
 export const UNFENCE_STEP = 'unfence';
 

@@ -10,8 +10,8 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type OperatorKey, signDecision } from '../approvals/keys.ts';
-import type { GateDecision, PauseChoice } from '../approvals/payload.ts';
+import { type OperatorKey, signAnyDecision, signDecision } from '../approvals/keys.ts';
+import { COMMIT_STEP, type GateDecision, type PauseChoice } from '../approvals/payload.ts';
 import { peopleChangeStepId, peopleFingerprint, peopleOf } from '../approvals/people.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
 import { operationStatus } from '../platform/operation-status.ts';
@@ -24,6 +24,7 @@ import {
   progressQuery,
   reconcileUpdate,
   runbookStateQuery,
+  signedCommitUpdate,
   signedPauseDecisionUpdate,
   startOperationUpdate,
 } from '../workflows/messages.ts';
@@ -302,15 +303,41 @@ export async function changePeople(
   );
 }
 
+/**
+ * Commits or rolls back a failover waiting for its commit. Signed with `key` (the operation
+ * refuses an unsigned decision when its runbook names operators); unsigned only for a runbook
+ * that names none.
+ */
 export function commitFailover(
   client: Client,
-  req: { operationId: string; decision: 'commit' | 'rollback'; reason: string; by?: string },
-): Promise<{ decision: string }> {
-  return refusalsAsErrors(() =>
-    client.workflow.getHandle(req.operationId).executeUpdate(commitUpdate, {
-      args: [{ decision: req.decision, reason: req.reason, by: req.by }],
-    }),
-  );
+  req: {
+    operationId: string;
+    decision: 'commit' | 'rollback';
+    reason: string;
+    key?: OperatorKey;
+    by?: string;
+    now?: Date;
+  },
+): Promise<{ decision: string; operator?: string; role?: string }> {
+  const handle = client.workflow.getHandle(req.operationId);
+  if (!req.key) {
+    return refusalsAsErrors(() =>
+      handle.executeUpdate(commitUpdate, {
+        args: [{ decision: req.decision, reason: req.reason, by: req.by }],
+      }),
+    );
+  }
+  const signed = signAnyDecision(req.key, {
+    workflowId: req.operationId,
+    stepId: COMMIT_STEP,
+    decision: req.decision === 'commit' ? 'commit' : 'rollback-failover',
+    reason: req.reason,
+    time: (req.now ?? new Date()).toISOString(),
+  });
+  return refusalsAsErrors(async () => {
+    const record = await handle.executeUpdate(signedCommitUpdate, { args: [signed] });
+    return { decision: req.decision, operator: record.operator, role: record.role };
+  });
 }
 
 export function cancelOperation(

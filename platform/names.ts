@@ -43,6 +43,8 @@ export const SEARCH_ATTRIBUTES = {
   operation: 'LifeboatOperation',
   site: 'LifeboatSite',
   state: 'LifeboatState',
+  /** On protection runs: `breach` when a VM of the runbook was over its RPO objective at the run's end, else `within`. */
+  rpo: 'LifeboatRpo',
 } as const;
 
 /** Typed keys for the search attributes above (for `typedSearchAttributes` in workflows and clients). */
@@ -51,6 +53,7 @@ export const SEARCH_ATTRIBUTE_KEYS = {
   operation: defineSearchAttributeKey(SEARCH_ATTRIBUTES.operation, SearchAttributeType.KEYWORD),
   site: defineSearchAttributeKey(SEARCH_ATTRIBUTES.site, SearchAttributeType.KEYWORD),
   state: defineSearchAttributeKey(SEARCH_ATTRIBUTES.state, SearchAttributeType.KEYWORD),
+  rpo: defineSearchAttributeKey(SEARCH_ATTRIBUTES.rpo, SearchAttributeType.KEYWORD),
 } as const;
 
 /**

@@ -66,6 +66,32 @@ export function withProtected(
   return out;
 }
 
+/** The RPO of a runbook's VMs here and which of them are over the objective (no point past it counts). */
+export async function runbookRpoState(
+  store: ReplicaStore,
+  input: { runbook: string; vms: readonly string[]; objectiveMs: number },
+  now: number,
+): Promise<RunbookRpoState> {
+  const rows = await storeRpo(store, now);
+  const vms = input.vms.map((vm) => {
+    const r = rows.find((x) => x.vm === vm && x.runbook === input.runbook);
+    const ageSeconds = r?.ageSeconds;
+    const { breach } = judgeRpo({ ageSeconds }, r?.objectiveMs ?? input.objectiveMs);
+    return {
+      vm,
+      breach,
+      ...(ageSeconds !== undefined ? { ageSeconds: Math.round(ageSeconds * 10) / 10 } : {}),
+    };
+  });
+  return { breach: vms.filter((v) => v.breach).map((v) => v.vm), vms };
+}
+
+export interface RunbookRpoState {
+  /** The VMs over the objective. */
+  breach: string[];
+  vms: Array<{ vm: string; breach: boolean; ageSeconds?: number }>;
+}
+
 export function registerRpoMetrics(registry: Registry, store: ReplicaStore, now = () => Date.now()): void {
   // The gauges are filled from one scan of the store per scrape (each collects in turn).
   let last: { at: number; rows: Promise<Row[]> } | undefined;

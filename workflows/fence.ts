@@ -15,7 +15,7 @@ import type {
   LiftFenceResult,
   SiteActivities,
 } from '../activities/index.ts';
-import { unfenceDeciderRoles } from '../approvals/deciders.ts';
+import { approverRoles } from '../approvals/deciders.ts';
 import type { AnySignedDecision } from '../approvals/payload.ts';
 import { checkUnfenceDecision } from '../approvals/verify.ts';
 import type { Plan, SiteRole } from '../runbooks/plan.ts';
@@ -102,7 +102,7 @@ export async function unfenceWorkflow(input: UnfenceInput): Promise<UnfenceResul
     operators: plan.operators,
     roles: plan.roles,
     seenSignatures: new Set(),
-    deciderRoles: unfenceDeciderRoles(plan),
+    deciderRoles: approverRoles(plan),
     requestedAt: info.startTime.getTime(),
   });
   if (refusal) {

@@ -6,8 +6,14 @@
  */
 import { ApplicationFailure, setHandler, workflowInfo } from '@temporalio/workflow';
 import { holdersOf, pauseDeciderRoles } from '../approvals/deciders.ts';
-import { type PauseChoice, pauseStepId, type SignedDecision } from '../approvals/payload.ts';
-import { checkDecision, checkPauseDecision, roleOf } from '../approvals/verify.ts';
+import {
+  type AnySignedDecision,
+  type OperatorChoice,
+  type PauseChoice,
+  pauseStepId,
+  type SignedDecision,
+} from '../approvals/payload.ts';
+import { checkDecision, checkOperatorDecision, checkPauseDecision, roleOf } from '../approvals/verify.ts';
 import type { Plan, PlanGroup, PlanStep } from '../runbooks/plan.ts';
 import { approvalUpdate, pauseDecisionUpdate, signedPauseDecisionUpdate } from './messages.ts';
 import type { ApprovalRecord, GateView, PauseDecision, PauseView } from './types.ts';
@@ -229,6 +235,56 @@ export class GateBook {
         seenSignatures: this.seenSignatures,
       }),
     );
+  }
+
+  /**
+   * A signed operator decision outside gates and pauses (a failover's commit or rollback), checked
+   * as they are (signature, role, freshness, each signature used once); throws the refusal. For
+   * an Update validator: skipped on replay.
+   */
+  refuseOperatorDecision(
+    d: AnySignedDecision,
+    step: {
+      stepId: string;
+      decisions: readonly OperatorChoice[];
+      eligible: readonly string[];
+      since: number;
+    },
+    what: string,
+  ): void {
+    assertWellFormed(d as SignedDecision);
+    refuseIf(
+      checkOperatorDecision(d, {
+        workflowId: workflowInfo().workflowId,
+        stepId: step.stepId,
+        now: Date.now(),
+        operators: this.operators,
+        roles: this.roles,
+        seenSignatures: this.seenSignatures,
+        decisions: step.decisions,
+        eligible: step.eligible,
+        since: step.since,
+        what,
+      }),
+    );
+  }
+
+  /** Records a checked operator decision among the decisions (the evidence's approvals). */
+  recordOperatorDecision(d: AnySignedDecision, group: string, eligible: readonly string[]): ApprovalRecord {
+    const record: ApprovalRecord = {
+      stepId: d.payload.stepId,
+      group,
+      decision: d.payload.decision as OperatorChoice,
+      operator: d.operator,
+      role: roleOf(d.operator, eligible, this.roles) ?? '',
+      reason: d.payload.reason,
+      signedAt: d.payload.time,
+      recordedAt: new Date().toISOString(),
+      signature: d.signature,
+    };
+    this.seenSignatures.add(d.signature);
+    this.decisions.push(record);
+    return record;
   }
 
   /** The unsigned request's checks, kept for histories that recorded one (see messages.ts). */

@@ -2,7 +2,7 @@
  * Signals, queries and updates, defined once and imported by the workflows and the CLI.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { SignedDecision } from '../approvals/payload.ts';
+import type { AnySignedDecision, SignedDecision } from '../approvals/payload.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import type {
   ApprovalRecord,
@@ -81,8 +81,13 @@ export const pauseDecisionUpdate = defineUpdate<{ group: string; decision: strin
 export const signedPauseDecisionUpdate = defineUpdate<ApprovalRecord, [SignedDecision]>(
   'lifeboat.signedPauseDecision',
 );
-/** Commit or roll back a failover waiting for its commit. */
+/**
+ * Commit or roll back a failover waiting for its commit, unsigned: only for a runbook that names
+ * no operators (nobody could sign); otherwise refused in favour of `signedCommitUpdate`.
+ */
 export const commitUpdate = defineUpdate<{ decision: string }, [CommitRequest]>('lifeboat.commit');
+/** A signed commit|rollback-failover (stepId `commit`, bound to the operation's workflow id). */
+export const signedCommitUpdate = defineUpdate<ApprovalRecord, [AnySignedDecision]>('lifeboat.signedCommit');
 /** Group children tell their operation about gates and pauses so its progress lists them. */
 export const attentionSignal =
   defineSignal<[{ group: string; gates: GateView[]; pauses: PauseView[]; step?: string }]>(

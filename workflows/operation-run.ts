@@ -18,6 +18,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IsolationProbeResult } from '../activities/index.ts';
+import { approverRoles } from '../approvals/deciders.ts';
+import { COMMIT_STEP } from '../approvals/payload.ts';
 import type { Plan, PlanGroup } from '../runbooks/plan.ts';
 import { compensate } from './compensate.ts';
 import { renderDetails } from './details.ts';
@@ -32,6 +34,7 @@ import {
   operationMilestoneSignal,
   pointsHeldSignal,
   progressQuery,
+  signedCommitUpdate,
 } from './messages.ts';
 import { SA } from './search-attributes.ts';
 import { WorkflowSemaphore } from './semaphore.ts';
@@ -84,6 +87,8 @@ export class OperationRun {
   private readonly stackKeys = new Set<string>();
   private readonly limiters = new Map<string, WorkflowSemaphore>();
   private commitDecision: 'commit' | 'rollback' | undefined;
+  /** When the failover began waiting for its commit: older signed decisions are stale. */
+  private commitOpenedAt: number | undefined;
   /** A disaster failover's commit window ran out: kept, not rolled back (evidence says so). */
   commitTimeoutKept = false;
   private lastState: OperationState | undefined;
@@ -142,11 +147,18 @@ export class OperationRun {
       },
       {
         validator: (r) => {
-          if (this.progress.state !== 'waiting-commit') {
-            throw ApplicationFailure.nonRetryable(
-              `${this.id} is not waiting for a commit`,
-              'NOT_WAITING_COMMIT',
-            );
+          this.refuseUnlessWaitingCommit();
+          if (Object.keys(this.plan.operators).length > 0) {
+            throw ApplicationFailure.create({
+              type: 'UNSIGNED',
+              message: `runbook ${this.plan.runbook.name} names operators: a commit or rollback must be signed by one`,
+              nonRetryable: true,
+              details: [
+                {
+                  hint: `lifeboat commit|rollback-failover ${this.plan.runbook.name} --reason "..." --operator <name>`,
+                },
+              ],
+            });
           }
           if (r.decision !== 'commit' && r.decision !== 'rollback') {
             throw ApplicationFailure.nonRetryable(`unknown decision ${String(r.decision)}`, 'BAD_DECISION');
@@ -154,6 +166,33 @@ export class OperationRun {
           if (typeof r.reason !== 'string' || r.reason.trim() === '') {
             throw ApplicationFailure.nonRetryable('a commit decision needs a reason', 'NO_REASON');
           }
+        },
+      },
+    );
+    setHandler(
+      signedCommitUpdate,
+      (d) => {
+        // The validator (signature, role, freshness) ran and is skipped on replay; state only here.
+        if (this.commitDecision !== undefined) {
+          throw ApplicationFailure.nonRetryable(`${this.id} is already decided`, 'NOT_WAITING_COMMIT');
+        }
+        this.commitDecision = d.payload.decision === 'commit' ? 'commit' : 'rollback';
+        // Decided for the whole operation: no group name has parentheses (runbooks/names.ts).
+        return this.gates.recordOperatorDecision(d, '(operation)', approverRoles(this.plan));
+      },
+      {
+        validator: (d) => {
+          this.refuseUnlessWaitingCommit();
+          this.gates.refuseOperatorDecision(
+            d,
+            {
+              stepId: COMMIT_STEP,
+              decisions: ['commit', 'rollback-failover'],
+              eligible: approverRoles(this.plan),
+              since: this.commitOpenedAt ?? 0,
+            },
+            'commit',
+          );
         },
       },
     );
@@ -308,11 +347,18 @@ export class OperationRun {
     });
   }
 
+  private refuseUnlessWaitingCommit(): void {
+    if (this.progress.state !== 'waiting-commit' || this.commitDecision !== undefined) {
+      throw ApplicationFailure.nonRetryable(`${this.id} is not waiting for a commit`, 'NOT_WAITING_COMMIT');
+    }
+  }
+
   /** A failover that came up waits for `commit` within the Plan's window; its timeout decides. */
   async awaitCommit(): Promise<void> {
     const failover = this.plan.failover;
     if (this.abortReason || this.input.kind !== 'failover' || !failover?.commitWithinMs) return;
     this.progress.state = 'waiting-commit';
+    this.commitOpenedAt = Date.now();
     this.refresh();
     await this.notifyController({ milestone: 'failed-over-uncommitted' });
     const failed = Object.values(this.progress.groups).filter((g) => g.state === 'continued');

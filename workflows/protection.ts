@@ -18,10 +18,13 @@ import {
   patched,
   proxyActivities,
   TimeoutFailure,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ProtectionActivities } from '../activities/protection.ts';
 import type { ReplicationActivities, RetentionSummary, ScrubSummary } from '../activities/replication.ts';
+import { SEARCH_ATTRIBUTE_KEYS } from '../platform/names.ts';
+import type { RunbookRpoState } from '../replication/rpo-metrics.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import { guardInput } from './guard.ts';
 import { proxySiteActivities } from './site-proxy.ts';
@@ -43,9 +46,13 @@ export type ProtectionRunResult =
       retention?: Array<UpkeepRow<RetentionSummary>>;
       /** Why the secondary could not record the runbook's VMs (its RPO figures), when it could not. */
       notRecorded?: string;
+      rpo?: RpoAtEnd;
     }
-  | { admitted: false; code: string; message: string }
+  | { admitted: false; code: string; message: string; rpo?: RpoAtEnd }
   | { scrub: Array<UpkeepRow<ScrubSummary>> };
+
+/** The RPO at the secondary when a replication run ended, or why it could not be read. */
+export type RpoAtEnd = RunbookRpoState | { unknown: string };
 
 /** Problems with a scheduled run's input; it has no parent (a Schedule starts it). */
 export function validateProtectionRunInput(input: unknown): string[] {
@@ -78,7 +85,10 @@ const { heldPoints, recordUpkeep } = proxyActivities<ProtectionActivities>({
 /** Upkeep at the secondary: retried a few times, never left queued for a worker that is gone. */
 function secondaryUpkeep(
   plan: Plan,
-): Pick<ReplicationActivities, 'replicationRetention' | 'replicationScrub' | 'replicationProtected'> {
+): Pick<
+  ReplicationActivities,
+  'replicationRetention' | 'replicationScrub' | 'replicationProtected' | 'replicationRpoState'
+> {
   return proxySiteActivities<ReplicationActivities>(plan.sites.secondary.name, {
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: '1 minute',
@@ -119,6 +129,27 @@ async function eachVm<T>(
   return rows;
 }
 
+/**
+ * The RPO of the runbook's VMs at the secondary once the run is over, kept on the run as the
+ * `LifeboatRpo` search attribute (`breach` or `within`), so the runs that saw a breach can be
+ * listed (`LifeboatRpo = 'breach'`). A secondary that cannot say leaves the attribute unset.
+ */
+async function rpoAtEnd(plan: Plan): Promise<RpoAtEnd> {
+  try {
+    const state = await secondaryUpkeep(plan).replicationRpoState({
+      runbook: plan.runbook.name,
+      vms: planVms(plan),
+      objectiveMs: plan.objectives.rpoMs,
+    });
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTE_KEYS.rpo, value: state.breach.length > 0 ? 'breach' : 'within' },
+    ]);
+    return state;
+  } catch (err) {
+    return { unknown: upkeepError(err).error };
+  }
+}
+
 export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<ProtectionRunResult> {
   guardInput('protection run', input, (i) => validateProtectionRunInput(i));
   const { plan } = input;
@@ -127,6 +158,17 @@ export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<
     const scrub = await eachVm(plan, 'scrub', (vm) => replicationScrub({ runbook: plan.runbook.name, vm }));
     return { scrub };
   }
+  const result = await requestAndUpkeep({ ...input, kind: input.kind });
+  if (input.kind === 'replication' && patched('protection-rpo-search-attribute')) {
+    return { ...result, rpo: await rpoAtEnd(plan) };
+  }
+  return result;
+}
+
+async function requestAndUpkeep(
+  input: ProtectionRunInput & { kind: 'replication' | 'drill' },
+): Promise<Exclude<ProtectionRunResult, { scrub: unknown }>> {
+  const { plan } = input;
   // The secondary learns the VMs and the objective (RPO of VMs with no point yet), beside the cycle.
   const upkeep = input.kind === 'replication' && patched('protection-upkeep');
   const recorded = upkeep

@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { loadOperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { SiteInventory } from '../../drivers/inventory.ts';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { ReplicaStore } from '../../replication/store.ts';
@@ -259,8 +260,18 @@ export function registerRun(program: Command): void {
       )
       .argument('<runbook>', 'runbook name')
       .requiredOption('--reason <text>', 'why')
-      .action(async (runbook: string, flags: { reason: string }) => {
+      .option(
+        '--operator <name>',
+        'whose key signs (a runbook that names operators takes only a signed decision)',
+        defaultOperatorName(),
+      )
+      .action(async (runbook: string, flags: { reason: string; operator: string }) => {
         if (refuseArguments(nameProblem('runbook name', runbook))) return;
+        // Without a key the decision goes unsigned: accepted only by a runbook that names no operators.
+        const key = await loadOperatorKey(flags.operator).catch((err: unknown) => {
+          if (err instanceof OperatorKeyError) return undefined;
+          throw err;
+        });
         await withTemporalClient(async (client) => {
           const state = await runbookState(client, runbook);
           const op = state.inFlight.find((o) => o.kind === 'failover');
@@ -271,8 +282,15 @@ export function registerRun(program: Command): void {
               undefined,
               {},
             );
-          await commitFailover(client, { operationId: op.id, decision, reason: flags.reason });
-          process.stdout.write(`${op.id}: ${decision}\n`);
+          const r = await commitFailover(client, {
+            operationId: op.id,
+            decision,
+            reason: flags.reason,
+            ...(key ? { key } : { by: flags.operator }),
+          });
+          process.stdout.write(
+            `${op.id}: ${decision}${r.operator ? ` signed by ${r.operator} (${r.role})` : ''}\n`,
+          );
         });
       });
   }

@@ -32,6 +32,7 @@ const pexec = promisify(execFile);
 const VM = 'fov-db';
 /** The incident commander who may lift a fence, with a key made for this run. */
 const alice = ed25519.keygen();
+const aliceKey = { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) };
 const GROUP = `    onFailure: rollback
     checks:
       - serial: { pattern: "LIFEBOAT-READY vm=${VM}", within: 2m }
@@ -150,13 +151,32 @@ describe('planned failover (real lab)', () => {
     while (lastAckIn(serial) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     expect(lastAckIn(serial)).toBeGreaterThan(primaryLast);
 
-    await commitFailover(lab.client, { operationId: id, decision: 'rollback', reason: 'failover test' });
+    // The runbook names operators: an unsigned decision is refused, nothing changes.
+    await expect(
+      commitFailover(lab.client, { operationId: id, decision: 'commit', reason: 'unsigned', by: 'mallory' }),
+    ).rejects.toMatchObject({ code: 'UNSIGNED' });
+    await commitFailover(lab.client, {
+      operationId: id,
+      decision: 'rollback',
+      reason: 'failover test',
+      key: aliceKey,
+    });
     const r = await result(lab, id);
     expect(r.outcome, r.error).toBe('rolled-back');
     const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
     await saveHistory(lab.client, id, 'operationWorkflow', 'failover-planned-rollback');
     expect(evidence.type).toBe('failover');
     expect(evidence.failover?.mode).toBe('planned');
+    expect(evidence.approvals).toEqual([
+      expect.objectContaining({
+        stepId: 'commit',
+        group: '(operation)',
+        decision: 'rollback-failover',
+        operator: 'alice',
+        role: 'incident-commander',
+        reason: 'failover test',
+      }),
+    ]);
     expect(evidence.failover?.shutdown.map((s) => [s.vm, s.wasRunning])).toEqual([[VM, true]]);
     expect(['agent', 'acpi', 'forced']).toContain(evidence.failover?.shutdown[0]?.method);
     expect(evidence.failover?.finalCycle?.outcome).toBe('succeeded');
@@ -197,7 +217,12 @@ describe('planned failover (real lab)', () => {
     expect(state.fence).toMatchObject({ site: 'primary', by: 'failover-test' });
     expect(await secondaryState(VM)).toBe('running');
     expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
-    await commitFailover(lab.client, { operationId: op.id, decision: 'rollback', reason: 'failover test' });
+    await commitFailover(lab.client, {
+      operationId: op.id,
+      decision: 'rollback',
+      reason: 'failover test',
+      key: aliceKey,
+    });
     const r = await result(lab, op.id);
     expect(r.outcome, r.error).toBe('rolled-back');
     const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
@@ -215,7 +240,12 @@ describe('planned failover (real lab)', () => {
     expect((await c.result).outcome).toBe('succeeded');
     const id = await failover(lab, lab.plan);
     await waitState(lab, id, 'waiting-commit', 600_000);
-    await commitFailover(lab.client, { operationId: id, decision: 'commit', reason: 'failover test' });
+    await commitFailover(lab.client, {
+      operationId: id,
+      decision: 'commit',
+      reason: 'failover test',
+      key: aliceKey,
+    });
     const r = await result(lab, id);
     expect(r.outcome, r.error).toBe('succeeded');
     expect(r.verdict, (r.verdictReasons ?? []).join('; ')).toBe('pass');
@@ -297,7 +327,12 @@ describe('planned failover (real lab)', () => {
     expect((refused as VmFencedError).hint).toMatch(/lifeboat unfence/);
     expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
 
-    await commitFailover(lab.client, { operationId: id, decision: 'commit', reason: 'failover test' });
+    await commitFailover(lab.client, {
+      operationId: id,
+      decision: 'commit',
+      reason: 'failover test',
+      key: aliceKey,
+    });
     const r = await result(lab, id);
     expect(r.outcome, r.error).toBe('succeeded');
     const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
@@ -340,7 +375,7 @@ describe('planned failover (real lab)', () => {
     const lifted = await unfence(lab.client, {
       plan,
       reason: 'primary rebuilt, failback planned',
-      key: { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) },
+      key: aliceKey,
     });
     expect(lifted).toMatchObject({ lifted: true, by: 'alice', site: 'primary' });
     await saveHistory(lab.client, `${id}/fence`, 'fenceSiteWorkflow', 'isolated-primary-enforced');
@@ -401,7 +436,12 @@ describe('planned failover (real lab)', () => {
     expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
     expect(await virshPrimary(['dominfo', VM])).toMatch(/Autostart:\s+disable/);
 
-    await commitFailover(lab.client, { operationId: op.id, decision: 'commit', reason: 'failover test' });
+    await commitFailover(lab.client, {
+      operationId: op.id,
+      decision: 'commit',
+      reason: 'failover test',
+      key: aliceKey,
+    });
     const r = await result(lab, op.id);
     expect(r.outcome, r.error).toBe('succeeded');
     const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
@@ -422,7 +462,7 @@ describe('planned failover (real lab)', () => {
     await unfence(lab.client, {
       plan,
       reason: 'test over',
-      key: { name: 'alice', secretKey: alice.secretKey, publicKey: publicKeyLine(alice.publicKey) },
+      key: aliceKey,
     });
   }, 900_000);
 });

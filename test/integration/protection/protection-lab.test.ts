@@ -79,6 +79,19 @@ describe('protection on the real lab', () => {
     return out;
   }
 
+  /** The newest finished replication run of this runbook whose `LifeboatRpo` search attribute is `rpo`. */
+  async function runsWithRpo(rpo: 'breach' | 'within') {
+    const scheduleId = protectionScheduleId(runbook, 'replication');
+    const query = `TemporalScheduledById = '${scheduleId}' AND LifeboatRpo = '${rpo}' AND ExecutionStatus = 'Completed'`;
+    for await (const w of lab.client.workflow.list({ query })) {
+      const result = (await lab.client.workflow
+        .getHandle(w.workflowId, w.runId)
+        .result()) as ProtectionRunResult;
+      return { id: w.workflowId, result };
+    }
+    return undefined;
+  }
+
   it('cycles on the Schedule with retention and scrub; a cut shows the breach within one interval, the heal recovers it incrementally', async () => {
     const vm = lab.vm.name;
     await waitWorkload(lab.vm, 0);
@@ -129,6 +142,9 @@ describe('protection on the real lab', () => {
     expect((await lab.store.listPoints(vm)).map((p) => p.integrity.state)).toEqual(['verified', 'verified']);
     // A scrape can miss while the worker is busy digesting; the figure is read until it answers.
     expect(await until('the breach gauge', 30_000, () => metric('lifeboat_rpo_breach', runbook, vm))).toBe(0);
+    expect((await until('a run listed within', 60_000, () => runsWithRpo('within'))).result).toMatchObject({
+      rpo: { breach: [] },
+    });
 
     // Cut the link: no point can arrive. The breach shows once the newest point is older than
     // the objective, within one interval, in the secondary's metrics and in status.
@@ -162,6 +178,12 @@ describe('protection on the real lab', () => {
         Date.now(),
       );
       expect(judged.rpoBreach).toBe(true);
+      // A replication run that ended during the cut is listed by its search attribute.
+      const breachRun = await until('a run listed in breach', 3 * EVERY_MS + 120_000, () =>
+        runsWithRpo('breach'),
+      );
+      expect(breachRun.result).toMatchObject({ rpo: { breach: [vm] } });
+      await saveHistory(lab.client, breachRun.id, 'protectionRunWorkflow', 'replication-rpo-breach');
       const text = renderProtection([judged], Date.now());
       expect(text).toContain('RPO BREACH');
       console.log(JSON.stringify({ cut: { breachSeenAfterCrossingMs: seenAt - crossed }, status: text }));

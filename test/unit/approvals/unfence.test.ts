@@ -1,7 +1,7 @@
 /** Who may lift a fence, and the signed unfence's checks (approvals/verify.ts, deciders.ts). */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { unfenceDeciderRoles } from '../../../approvals/deciders.ts';
+import { approverRoles } from '../../../approvals/deciders.ts';
 import { bytesToBase64 } from '../../../approvals/encoding.ts';
 import { signAnyDecision, signDecision } from '../../../approvals/keys.ts';
 import { checkUnfenceDecision, type UnfenceContext } from '../../../approvals/verify.ts';
@@ -65,11 +65,11 @@ describe('unfence deciders', () => {
     }) as unknown as PlanGroup;
   it('the roles that approve the runbook gates; any role when it has none', () => {
     const roles = { 'incident-commander': ['alice'], dba: ['carol'], observer: ['bob'] };
-    expect(unfenceDeciderRoles({ groups: [group(['incident-commander']), group(['dba'])], roles })).toEqual([
+    expect(approverRoles({ groups: [group(['incident-commander']), group(['dba'])], roles })).toEqual([
       'incident-commander',
       'dba',
     ]);
-    expect(unfenceDeciderRoles({ groups: [group([])], roles })).toEqual([
+    expect(approverRoles({ groups: [group([])], roles })).toEqual([
       'incident-commander',
       'dba',
       'observer',

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readProtected, recordProtected } from '../../../replication/protected.ts';
-import { withProtected } from '../../../replication/rpo-metrics.ts';
+import { runbookRpoState, withProtected } from '../../../replication/rpo-metrics.ts';
+import type { ReplicaStore } from '../../../replication/store.ts';
 
 const now = Date.parse('2026-01-01T00:10:00Z');
 const dirs: string[] = [];
@@ -70,5 +71,29 @@ describe('RPO of recorded runbooks', () => {
     await expect(recordProtected(root, { runbook: '../x', vms: [], objectiveMs: 1 })).rejects.toThrow(
       /runbook/,
     );
+  });
+
+  it('judges a recorded runbook at a moment: within while protection is younger than the objective, then in breach', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'lifeboat-protected-'));
+    dirs.push(root);
+    await recordProtected(
+      root,
+      { runbook: 'shop', vms: ['db'], objectiveMs: 60_000 },
+      new Date('2026-01-01T00:00:00Z'),
+    );
+    // A store with no point at all (the VM directories are listed from the root, which has none).
+    const store = { root, scanPoints: async () => ({ points: [] }) } as unknown as ReplicaStore;
+    const input = { runbook: 'shop', vms: ['db', 'web'], objectiveMs: 60_000 };
+    expect(await runbookRpoState(store, input, Date.parse('2026-01-01T00:00:30Z'))).toEqual({
+      breach: ['web'],
+      vms: [
+        { vm: 'db', breach: false, ageSeconds: 30 },
+        { vm: 'web', breach: true },
+      ],
+    });
+    expect((await runbookRpoState(store, input, Date.parse('2026-01-01T00:02:00Z'))).breach).toEqual([
+      'db',
+      'web',
+    ]);
   });
 });
