@@ -56,7 +56,7 @@ function sites(plan: Plan) {
   // After a failover the secondary is active: it is the source, the old primary the target.
   const active = plan.sites.secondary.name;
   const target = plan.sites.primary.name;
-  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: '60 seconds' } as const;
+  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: '30 seconds' } as const;
   const retry = { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 } as const;
   return {
     active,
