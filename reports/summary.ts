@@ -61,7 +61,9 @@ export function drillStatus(history: ReportSummary[], currentPlanHash: string | 
 export function failoverLines(fo: FailoverEvidence): string[] {
   const began = fo.firstStopAt ? ` from ${fo.firstStopAt}` : '';
   const downtime =
-    fo.downtimeMs === undefined ? 'downtime not measured' : `downtime ${duration(fo.downtimeMs)}${began}`;
+    fo.downtimeMs === undefined
+      ? `downtime not measured (${fo.firstStopAt ? 'not every group became healthy' : 'no primary VM stopped by the failover'})`
+      : `downtime ${duration(fo.downtimeMs)}${began}`;
   const lines = [`failover (${fo.mode}): ${downtime}`];
   const window = fo.lossWindowMs === undefined ? '' : ` over ${duration(fo.lossWindowMs)}`;
   const from = fo.recordsLostFrom ? ` (${fo.recordsLostFrom})` : '';

@@ -98,7 +98,7 @@ function factsPart(fo: FailoverEvidence): string {
       : 'disaster: the primary fenced, the secondary started from a committed point set';
   const downtime =
     fo.downtimeMs === undefined
-      ? '<dd class="other">not measured (not every group became healthy at the secondary)</dd>'
+      ? `<dd class="other">not measured: ${fo.firstStopAt ? 'not every group became healthy at the secondary' : 'the failover stopped no primary VM, the outage began before it (the RTO above counts from its start)'}</dd>`
       : `<dd>${duration(fo.downtimeMs)}, from the first primary VM stopped to the last group healthy at the secondary</dd>`;
   const began = fo.firstStopAt ? esc(fo.firstStopAt) : 'no primary VM was stopped by the failover';
   const cycle = fo.finalCycle

@@ -74,7 +74,9 @@ describe("a failover's report", () => {
     expect(s).toContain('read offline by its worker after the fence stopped the VMs');
     expect(s).toContain('<td class="bad">17</td><td class="bad">no</td>');
     expect(s).toContain('No primary VM was shut down by the failover');
-    expect(s).toContain('<dt>Downtime</dt><dd class="other">not measured');
+    expect(s).toContain(
+      '<dt>Downtime</dt><dd class="other">not measured: the failover stopped no primary VM',
+    );
   });
 
   it('says a fence not enforced yet, a commit timeout kept, and which primary VMs a rollback restarted', () => {
@@ -199,7 +201,9 @@ describe("a failover's text summary", () => {
 
   it('a disaster one: records lost over the window and where counted, the fence and its enforcement', () => {
     const lines = failoverLines(failoverEvidence('disaster').failover!);
-    expect(lines[0]).toBe('failover (disaster): downtime not measured');
+    expect(lines[0]).toBe(
+      'failover (disaster): downtime not measured (no primary VM stopped by the failover)',
+    );
     expect(lines[1]).toBe(
       "records lost: 17 over 8.5 s, 1 disk(s) compared, 1 not identical (the primary's data disks, read offline by its worker after the fence stopped the VMs)",
     );
