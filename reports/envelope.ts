@@ -7,8 +7,11 @@ import { z } from 'zod';
 import { canonical, canonicalPretty, sha256Hex } from './canonical.ts';
 import { type Evidence, type EvidenceType, evidenceTypeSchema } from './evidence.ts';
 
-/** Which HTML renderer made the page; verify re-renders and compares only with the same one. */
-export const REPORT_RENDERER = 'lifeboat-report-html/1';
+/**
+ * Which HTML renderer made the page; verify re-renders and compares only with one that draws it
+ * the same. /2 added the failover section: /1 pages of drills and failbacks are unchanged.
+ */
+export const REPORT_RENDERER = 'lifeboat-report-html/2';
 
 export interface ReportLink {
   id: string;

@@ -1,5 +1,7 @@
-/** What the history page and `report list` need from one report. Pure. */
+/** What the history page, `report list|show` and `--wait` need from one report. Pure. */
 import type { ReportEnvelope } from './envelope.ts';
+import type { FailoverEvidence } from './evidence.ts';
+import { duration } from './html/format.ts';
 
 export interface ReportSummary {
   id: string;
@@ -50,4 +52,43 @@ export function drillStatus(history: ReportSummary[], currentPlanHash: string | 
   if (currentPlanHash === undefined) return { state: 'unknown-plan', lastPassing };
   const match = passing.filter((r) => r.planHash === currentPlanHash).at(-1);
   return match ? { state: 'current', passing: match } : { state: 'needs-drill', lastPassing };
+}
+
+/**
+ * A failover's facts in a few lines, for `report show` and `failover --wait`: mode, downtime,
+ * records lost, the final cycle, the fence, and what a commit timeout or a rollback did.
+ */
+export function failoverLines(fo: FailoverEvidence): string[] {
+  const began = fo.firstStopAt ? ` from ${fo.firstStopAt}` : '';
+  const downtime =
+    fo.downtimeMs === undefined
+      ? `downtime not measured (${fo.firstStopAt ? 'not every group became healthy' : 'no primary VM stopped by the failover'})`
+      : `downtime ${duration(fo.downtimeMs)}${began}`;
+  const lines = [`failover (${fo.mode}): ${downtime}`];
+  const window = fo.lossWindowMs === undefined ? '' : ` over ${duration(fo.lossWindowMs)}`;
+  const from = fo.recordsLostFrom ? ` (${fo.recordsLostFrom})` : '';
+  const notSame = fo.dataProof.filter((d) => !d.identical).length;
+  const disks = `${fo.dataProof.length} disk(s) compared${notSame ? `, ${notSame} not identical` : ''}`;
+  lines.push(`records lost: ${fo.recordsLost}${window}, ${disks}${from}`);
+  const c = fo.finalCycle;
+  if (c) lines.push(`final cycle ${c.cycleId}: ${c.outcome}${c.error ? ` (${c.error})` : ''}`);
+  const forced = fo.shutdown.filter((x) => x.method === 'forced').map((x) => x.vm);
+  if (forced.length) lines.push(`forced off at the primary: ${forced.join(', ')}`);
+  const f = fo.fence;
+  if (f) {
+    const enforced = f.enforced ? `enforced at ${f.enforced.site} ${f.enforced.at}` : 'not enforced yet';
+    lines.push(
+      `fence: by ${f.by} at ${f.at}, primary ${f.primaryAnswered ? 'answered' : 'did not answer'}, ${enforced}: ${f.reason}`,
+    );
+  } else if (fo.mode === 'disaster') lines.push('fence: none recorded');
+  if (fo.commitTimeoutKept)
+    lines.push(
+      'commit window ran out: kept running at the secondary (no primary to roll back to); commit it',
+    );
+  if (fo.protection?.error) lines.push(fo.protection.error);
+  if (fo.primaryRestarted.length)
+    lines.push(
+      `primary restarted by the rollback: ${fo.primaryRestarted.map((r) => `${r.vm} ${r.ok ? 'started' : `NOT started (${r.detail})`}`).join(', ')}`,
+    );
+  return lines;
 }

@@ -148,7 +148,7 @@ export function checkReport(input: ReportInput, trusted: ReportKeyRef): CheckedR
     );
   } else if (
     evidenceOk &&
-    env.renderer === REPORT_RENDERER &&
+    rendersSame(env) &&
     visiblePart(renderReportHtml(env)) !== visiblePart(input.html.text)
   ) {
     add(
@@ -159,6 +159,13 @@ export function checkReport(input: ReportInput, trusted: ReportKeyRef): CheckedR
     );
   }
   return out;
+}
+
+/** Whether this renderer draws the page as its own renderer did (/1 drew no failover section). */
+function rendersSame(env: ReportEnvelope): boolean {
+  return (
+    env.renderer === REPORT_RENDERER || (env.renderer === 'lifeboat-report-html/1' && env.type !== 'failover')
+  );
 }
 
 export interface HeadCheck {

@@ -4,7 +4,7 @@ import { lifeboatHome } from '../../platform/home.ts';
 import { duration } from '../../reports/html/format.ts';
 import { printPdf } from '../../reports/pdf.ts';
 import { listReports, readReport, rebuildIndex } from '../../reports/store.ts';
-import { drillStatus, summarize } from '../../reports/summary.ts';
+import { drillStatus, failoverLines, summarize } from '../../reports/summary.ts';
 import { loadRunbook } from '../../runbooks/index.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { registerReportVerify } from './report-verify.ts';
@@ -57,7 +57,7 @@ export function registerReport(program: Command): void {
 
   report
     .command('show')
-    .description('one report: verdict, objectives, where its files are')
+    .description("one report: verdict, objectives, a failover's facts, where its files are")
     .argument('<id>', 'e.g. lab/drill/3 or runbook/lab/drill/3')
     .option('--json', 'machine-readable output')
     .action(async (id: string, flags: { json?: boolean }) => {
@@ -66,6 +66,7 @@ export function registerReport(program: Command): void {
       const out = {
         ...s,
         verdictReasons: r.envelope.evidence.verdictReasons,
+        ...(r.envelope.evidence.failover ? { failover: r.envelope.evidence.failover } : {}),
         previous: r.envelope.previous,
         key: r.envelope.key,
         jsonPath: r.jsonPath,
@@ -79,6 +80,7 @@ export function registerReport(program: Command): void {
         `${s.id}: ${s.verdict.toUpperCase()} (${s.outcome}), started ${s.startedAt}`,
         ...out.verdictReasons.map((x) => `  - ${x}`),
         `RTO ${duration(s.rtoMs)} (target ${duration(s.rtoTargetMs)})   RPO ${duration(s.rpoMs)} (target ${duration(s.rpoTargetMs)})`,
+        ...(out.failover ? failoverLines(out.failover) : []),
         `signed ${r.envelope.signedAt} by ${r.envelope.key.fingerprint}`,
         `previous ${r.envelope.previous ? `${r.envelope.previous.id} ${r.envelope.previous.sha256}` : '(first report)'}`,
         `report ${r.jsonPath} (sha256 ${r.sha256})`,

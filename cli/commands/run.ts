@@ -4,10 +4,14 @@ import type { Command } from 'commander';
 import { loadOperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { SiteInventory } from '../../drivers/inventory.ts';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
+import { lifeboatHome } from '../../platform/home.ts';
 import { ReplicaStore } from '../../replication/store.ts';
+import { readReport } from '../../reports/store.ts';
+import { failoverLines } from '../../reports/summary.ts';
 import { choosePointSet, parsePointSelector, pointCandidate } from '../../restore/point-set.ts';
 import type { OperationKind } from '../../runbooks/index.ts';
 import type { Plan, SiteRole } from '../../runbooks/plan.ts';
+import type { OperationResult } from '../../workflows/types.ts';
 import { nameProblem, operationIdProblem, refuseArguments } from '../arguments.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { type DryRunPoint, renderFailoverDryRun } from '../failover-dry-run.ts';
@@ -99,6 +103,17 @@ async function askLine(prompt: string): Promise<string> {
   } finally {
     rl.close();
   }
+}
+
+/**
+ * A failover's facts (downtime, records lost, fence, final cycle) from its signed report, when
+ * this host holds it; nothing otherwise (the outcome already says where the report is).
+ */
+async function reportFacts(result: OperationResult): Promise<string[]> {
+  if (!result.report) return [];
+  const stored = await readReport(lifeboatHome(), result.report.id).catch(() => undefined);
+  const fo = stored?.envelope.evidence.failover;
+  return fo ? failoverLines(fo) : [];
 }
 
 /** Who starts an operation, as the evidence records it: the OS user on this host. */
@@ -241,9 +256,8 @@ export function registerRun(program: Command): void {
             process.exitCode = ExitCode.failed;
             return;
           }
-          process.stdout.write(
-            flags.json ? `${JSON.stringify(end.result)}\n` : `${renderOutcome(end.result).join('\n')}\n`,
-          );
+          const lines = flags.json ? [] : [...renderOutcome(end.result), ...(await reportFacts(end.result))];
+          process.stdout.write(flags.json ? `${JSON.stringify(end.result)}\n` : `${lines.join('\n')}\n`);
           // A drill that ran but missed its objectives or its proof did not pass.
           const passed = end.result.verdict === undefined || end.result.verdict === 'pass';
           process.exitCode = end.result.outcome === 'succeeded' && passed ? ExitCode.ok : ExitCode.failed;

@@ -7,6 +7,7 @@ import { sha256Hex } from '../canonical.ts';
 import { envelopeText, type ReportEnvelope } from '../envelope.ts';
 import { embedBlock } from './embed.ts';
 import { esc } from './escape.ts';
+import { failoverSection } from './failover.ts';
 import {
   approvalsSection,
   cleanupSection,
@@ -40,6 +41,7 @@ export function renderReportHtml(envelope: ReportEnvelope): string {
     '<body><main>',
     verdictSection(ev),
     objectivesSection(ev),
+    failoverSection(ev),
     timelineSection(ev),
     groupsSection(ev),
     checksSection(ev),

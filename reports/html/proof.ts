@@ -16,6 +16,9 @@ export function approvalsSection(ev: Evidence): string {
 }
 
 export function isolationSection(ev: Evidence): string {
+  // A failover's VMs are production: nothing is isolated or torn down (see the failover section).
+  if (ev.type === 'failover' && ev.isolation.length === 0)
+    return '<section id="isolation"><h2>Isolation probe</h2><p>None: a failover starts production VMs on the production network.</p></section>';
   const fold = vmCount(ev) > FOLD_ABOVE_VMS;
   const isolated = ev.isolation.filter((p) => p.outcome === 'isolated').length;
   const summary = `<p>${ev.isolation.length} probes: ${isolated} isolated, ${ev.isolation.length - isolated} not.</p>`;
@@ -48,6 +51,8 @@ function digestRows(before: FileDigest[], after: FileDigest[], onlyChanged: bool
 export function cleanupSection(ev: Evidence): string {
   const fold = vmCount(ev) > FOLD_ABOVE_VMS;
   const t = ev.teardown;
+  if (ev.type === 'failover' && !t && !ev.replicaIntegrity)
+    return '<section id="cleanup"><h2>Cleanup</h2><p>None: a failover\'s VMs stay in production (a rollback\'s restarts are in the failover section).</p></section>';
   const facts = t
     ? `<p>Teardown ${t.proven ? '<span class="ok">proven</span>' : '<span class="bad">NOT proven</span>'} at ${esc(t.at)}.</p><table><thead><tr><th>Fact</th><th>Holds</th><th>Detail</th></tr></thead><tbody>${t.facts.map((f) => `<tr><td>${esc(f.fact)}</td><td class="${f.holds ? 'ok' : 'bad'}">${yesNo(f.holds)}</td><td>${esc(f.detail)}</td></tr>`).join('')}</tbody></table>`
     : '<p class="bad">No teardown proof was recorded.</p>';

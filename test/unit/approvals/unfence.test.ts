@@ -69,10 +69,6 @@ describe('unfence deciders', () => {
       'incident-commander',
       'dba',
     ]);
-    expect(approverRoles({ groups: [group([])], roles })).toEqual([
-      'incident-commander',
-      'dba',
-      'observer',
-    ]);
+    expect(approverRoles({ groups: [group([])], roles })).toEqual(['incident-commander', 'dba', 'observer']);
   });
 });

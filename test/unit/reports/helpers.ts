@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseReportId } from '../../../reports/envelope.ts';
 import type { Evidence } from '../../../reports/evidence.ts';
 import { renderReportHtml } from '../../../reports/html/page.ts';
 import { reportKeyFromSecret, type SignedReport, signReport } from '../../../reports/signing.ts';
@@ -12,6 +13,25 @@ export const OTHER_KEY = reportKeyFromSecret(new Uint8Array(32).fill(9));
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `lifeboat-${prefix}-`));
+}
+
+/** One report of any type under its evidence's id, signed in memory (no previous), with its page. */
+export function signedPage(evidence: Evidence, key = KEY): SignedReport & { input: ReportInput } {
+  const id = parseReportId(evidence.id);
+  if (!id) throw new Error(`${evidence.id} is not a report id`);
+  const { type, n } = id;
+  const s = signReport({
+    evidence,
+    id,
+    previous: null,
+    key,
+    signedAt: '2026-11-20T10:00:00.000Z',
+  });
+  const html = renderReportHtml(s.envelope);
+  return {
+    ...s,
+    input: { file: `${type}-${n}.json`, text: s.text, html: { file: `${type}-${n}.html`, text: html } },
+  };
 }
 
 /** Drills 1..count of runbook lab, signed and chained in memory, with their pages. */
