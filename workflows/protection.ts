@@ -158,16 +158,17 @@ export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<
     const scrub = await eachVm(plan, 'scrub', (vm) => replicationScrub({ runbook: plan.runbook.name, vm }));
     return { scrub };
   }
-  const result = await requestAndUpkeep({ ...input, kind: input.kind });
+  const { result, secondaryAbsent } = await requestAndUpkeep({ ...input, kind: input.kind });
   if (input.kind === 'replication' && patched('protection-rpo-search-attribute')) {
-    return { ...result, rpo: await rpoAtEnd(plan) };
+    // A secondary whose worker was found absent in this run is not waited on a second time.
+    return { ...result, rpo: secondaryAbsent ? { unknown: secondaryAbsent } : await rpoAtEnd(plan) };
   }
   return result;
 }
 
 async function requestAndUpkeep(
   input: ProtectionRunInput & { kind: 'replication' | 'drill' },
-): Promise<Exclude<ProtectionRunResult, { scrub: unknown }>> {
+): Promise<{ result: Exclude<ProtectionRunResult, { scrub: unknown }>; secondaryAbsent?: string }> {
   const { plan } = input;
   // The secondary learns the VMs and the objective (RPO of VMs with no point yet), beside the cycle.
   const upkeep = input.kind === 'replication' && patched('protection-upkeep');
@@ -180,7 +181,7 @@ async function requestAndUpkeep(
         })
         .then(
           () => undefined,
-          (err: unknown) => upkeepError(err).error,
+          (err: unknown) => upkeepError(err),
         )
     : Promise.resolve(undefined);
   const a = await requestOperation({
@@ -189,13 +190,11 @@ async function requestAndUpkeep(
     taskQueue: workflowInfo().taskQueue,
     requestedBy: `schedule ${workflowInfo().workflowId}`,
   });
-  if (!a.admitted) {
-    await recorded;
-    return a;
-  }
+  if (!a.admitted) return { result: a, ...absence(await recorded) };
   const { outcome } = await awaitOperation({ id: a.id, runbook: input.runbook, kind: input.kind });
   const committed = outcome === 'succeeded' || outcome === 'partial';
-  const notRecorded = await recorded;
+  const problem = await recorded;
+  const notRecorded = problem?.error;
   if (upkeep && committed) {
     const held = await heldPoints({ runbook: input.runbook });
     const { replicationRetention } = secondaryUpkeep(plan);
@@ -203,7 +202,14 @@ async function requestAndUpkeep(
     const retention = await eachVm(plan, 'retention', (vm) =>
       replicationRetention({ runbook: input.runbook, vm, keep, held }),
     );
-    return { admitted: true, id: a.id, outcome, retention, ...(notRecorded ? { notRecorded } : {}) };
+    return {
+      result: { admitted: true, id: a.id, outcome, retention, ...(notRecorded ? { notRecorded } : {}) },
+      ...absence(problem),
+    };
   }
-  return { admitted: true, id: a.id, outcome };
+  return { result: { admitted: true, id: a.id, outcome }, ...absence(problem) };
+}
+
+function absence(problem: { error: string; absent: boolean } | undefined): { secondaryAbsent?: string } {
+  return problem?.absent ? { secondaryAbsent: problem.error } : {};
 }
