@@ -15,6 +15,7 @@
  */
 import {
   ActivityFailure,
+  condition,
   patched,
   proxyActivities,
   TimeoutFailure,
@@ -130,11 +131,11 @@ async function eachVm<T>(
 }
 
 /**
- * The RPO of the runbook's VMs at the secondary once the run is over, kept on the run as the
- * `LifeboatRpo` search attribute (`breach` or `within`), so the runs that saw a breach can be
- * listed (`LifeboatRpo = 'breach'`). A secondary that cannot say leaves the attribute unset.
+ * The RPO of the runbook's VMs at the secondary now, kept on the run as the `LifeboatRpo` search
+ * attribute (`breach` or `within`): `LifeboatRpo = 'breach'` lists the runs in breach now
+ * (running) or at their end (closed). A secondary that cannot say leaves the attribute as it was.
  */
-async function rpoAtEnd(plan: Plan): Promise<RpoAtEnd> {
+async function rpoNow(plan: Plan): Promise<RpoAtEnd> {
   try {
     const state = await secondaryUpkeep(plan).replicationRpoState({
       runbook: plan.runbook.name,
@@ -158,12 +159,25 @@ export async function protectionRunWorkflow(input: ProtectionRunInput): Promise<
     const scrub = await eachVm(plan, 'scrub', (vm) => replicationScrub({ runbook: plan.runbook.name, vm }));
     return { scrub };
   }
-  const { result, secondaryAbsent } = await requestAndUpkeep({ ...input, kind: input.kind });
-  if (input.kind === 'replication' && patched('protection-rpo-search-attribute')) {
-    // A secondary whose worker was found absent in this run is not waited on a second time.
-    return { ...result, rpo: secondaryAbsent ? { unknown: secondaryAbsent } : await rpoAtEnd(plan) };
+  if (input.kind !== 'replication' || !patched('protection-rpo-search-attribute')) {
+    return (await requestAndUpkeep({ ...input, kind: input.kind })).result;
   }
-  return result;
+  // While the cycle runs (it may hang on a cut link for long), the RPO is read again every
+  // rpoWatchMs so the run's attribute turns to `breach` when the objective is crossed.
+  let over = false;
+  const watching = (async () => {
+    while (!(await condition(() => over, rpoWatchMs(plan)))) await rpoNow(plan);
+  })();
+  const { result, secondaryAbsent } = await requestAndUpkeep({ ...input, kind: input.kind });
+  over = true;
+  await watching;
+  // A secondary whose worker was found absent in this run is not waited on a second time.
+  return { ...result, rpo: secondaryAbsent ? { unknown: secondaryAbsent } : await rpoNow(plan) };
+}
+
+/** How often a running replication run reads the RPO again: half the objective, 10 s to 1 min. */
+function rpoWatchMs(plan: Plan): number {
+  return Math.min(60_000, Math.max(10_000, Math.floor(plan.objectives.rpoMs / 2)));
 }
 
 async function requestAndUpkeep(

@@ -8,7 +8,7 @@ import {
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
 import { aliceApproves, eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
@@ -20,6 +20,8 @@ async function refused(p: Promise<unknown>): Promise<RequestRefusedError> {
   expect(err).toBeInstanceOf(RequestRefusedError);
   return err as RequestRefusedError;
 }
+
+const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 describe('runbook controller', () => {
   it('refuses a conflicting operation with the running one id and kind, without history', async () => {
@@ -136,6 +138,7 @@ describe('runbook controller', () => {
         operationId: failover.id,
         decision: 'commit',
         reason: 'primary is gone',
+        key: alice,
       });
       const r = (await h.client.workflow.getHandle(failover.id).result()) as OperationResult;
       expect(r.outcome).toBe('succeeded');

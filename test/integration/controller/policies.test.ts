@@ -163,6 +163,7 @@ describe('interpreter: onFailure policies and compensation', () => {
         operationId: op.id,
         decision: 'rollback',
         reason: 'c did not come up',
+        key: alice,
       });
       const f = await failure(h.client.workflow.getHandle(op.id).result());
       const r = f.details?.[0] as OperationResult;

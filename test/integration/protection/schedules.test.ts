@@ -14,7 +14,7 @@ import type { Plan } from '../../../runbooks/plan.ts';
 import type { ProtectionRunResult } from '../../../workflows/protection.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
 import { eventually, withHarness } from '../controller/harness.ts';
 import { makeHooksDir } from '../controller/hooks-fixture.ts';
 
@@ -27,6 +27,8 @@ function every(plan: Plan, replicationMs: number, drillMs?: number): Plan {
   }
   return rehash(p);
 }
+
+const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 describe('protection schedules', () => {
   it('fire on their interval, ask the controller for cycles, update in place, pause, trigger and go away', async () => {
@@ -206,7 +208,12 @@ describe('protection schedules', () => {
       const during = await describeProtection(h.client, runbook);
       expect(during.paused).toBe(true);
       expect(during.note).toContain(first.id);
-      await commitFailover(h.client, { operationId: first.id, decision: 'rollback', reason: 'test' });
+      await commitFailover(h.client, {
+        operationId: first.id,
+        decision: 'rollback',
+        reason: 'test',
+        key: alice,
+      });
       const r1 = (await h.client.workflow
         .getHandle(first.id)
         .result()
@@ -218,7 +225,12 @@ describe('protection schedules', () => {
       await eventually(async () =>
         (await runbookState(h.client, runbook)).phase === 'failed-over-uncommitted' ? true : undefined,
       );
-      await commitFailover(h.client, { operationId: second.id, decision: 'commit', reason: 'test' });
+      await commitFailover(h.client, {
+        operationId: second.id,
+        decision: 'commit',
+        reason: 'test',
+        key: alice,
+      });
       const r2 = (await h.client.workflow.getHandle(second.id).result()) as OperationResult;
       expect(r2.outcome).toBe('succeeded');
       const after = await describeProtection(h.client, runbook);
