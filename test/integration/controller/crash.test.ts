@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { commitFailover } from '../../../cli/runbook-client.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
-import { diamondPlan, planVms, withoutSteps } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, planVms, withoutSteps } from '../../support/plans.ts';
 import { type RecordedCall, RecordingDriver } from '../../support/recording-driver.ts';
 import { eventually, temporalAddress, WORKFLOWS_PATH, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
@@ -25,6 +26,8 @@ function startWorkers(cfg: WorkerProcessConfig): Promise<ChildProcess> {
     child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
   });
 }
+
+const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 describe('worker killed mid-operation', () => {
   it('SIGKILLed during a wave and restarted: the operation finishes and every action ran exactly once', async () => {
@@ -81,9 +84,12 @@ describe('worker killed mid-operation', () => {
           async () => {
             const p = await h.client.workflow.getHandle(op.id).query<{ state: string }>('lifeboat.progress');
             if (p.state === 'waiting-commit') {
-              await h.client.workflow
-                .getHandle(op.id)
-                .executeUpdate('lifeboat.commit', { args: [{ decision: 'commit', reason: 'test' }] });
+              await commitFailover(h.client, {
+                operationId: op.id,
+                decision: 'commit',
+                reason: 'test',
+                key: alice,
+              });
             }
             return p.state === 'succeeded' ? h.client.workflow.getHandle(op.id).result() : undefined;
           },
