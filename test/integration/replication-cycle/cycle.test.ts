@@ -291,7 +291,7 @@ describe('replication cycle (real lab)', () => {
       const mid = await waitMidFile(lab.storeRoot, vm.name, { arrived: 64 * KiB, remaining: 192 * KiB });
       await labCut();
       // While the link is down the point is being transferred, never listed.
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 15; i++) {
         expect((await lab.store.listPoints(vm.name)).map((p) => p.pointId)).toEqual(pointsBefore);
         await sleep(1_000);
       }
