@@ -1,33 +1,41 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: set-up, lint, types, deployment files, unit tests,
-# integration tests (real Temporal, real lab). Ends with one plain line: `tests: N passed, N failed`.
+# The whole test suite, on a fresh machine: set-up, then the lab's integration files (real
+# Temporal, real lab) and, beside them, lint, types, deployment files, unit tests and the
+# Temporal-only integration files. Ends with one plain line: `tests: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
-npx biome check .
-npx tsc --noEmit -p .
-bash scripts/check-deploy.sh
 
 results=$(mktemp -d)
 server_home="$results/temporal"
 # The one Temporal server of the run, for both integration projects (test/support/shared-server.ts).
 stop_server() { npx tsx test/support/shared-server.ts stop "$server_home" || true; rm -rf "$results"; }
 trap stop_server EXIT
-status=0
-npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
-
 LIFEBOAT_TEST_TEMPORAL_ADDRESS=$(npx tsx test/support/shared-server.ts start "$server_home")
 export LIFEBOAT_TEST_TEMPORAL_ADDRESS
-# The lab's files one after another; beside them, the files that need Temporal only (their
-# output goes to a file, printed once they end, so the two never interleave).
-npx vitest run --project temporal --reporter=default --reporter=json \
-  --outputFile.json="$results/temporal.json" >"$results/temporal.log" 2>&1 &
-temporal_pid=$!
+
+# Everything that is not the lab, one after another: lint, types, deployment files, unit tests,
+# then the integration files that need Temporal only. It runs beside the lab's files; its output
+# goes to a file, printed once both end, so the two never interleave.
+not_lab() {
+  local s=0
+  npx biome check . || s=1
+  npx tsc --noEmit -p . || s=1
+  bash scripts/check-deploy.sh || s=1
+  npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || s=1
+  npx vitest run --project temporal --reporter=default --reporter=json \
+    --outputFile.json="$results/temporal.json" || s=1
+  return "$s"
+}
+status=0
+not_lab >"$results/not-lab.log" 2>&1 &
+not_lab_pid=$!
+# The lab's files, one after another.
 npx vitest run --project integration --reporter=default --reporter=json \
   --outputFile.json="$results/integration.json" || status=1
-wait "$temporal_pid" || status=1
-cat "$results/temporal.log"
+wait "$not_lab_pid" || status=1
+cat "$results/not-lab.log"
 
 echo "test-all: wall time $(($(date +%s) - start)) s"
 node -e '
