@@ -17,12 +17,15 @@ interface Row extends VmRpo {
   objectiveMs?: number;
 }
 
-async function storeRpo(store: ReplicaStore, now: number): Promise<Row[]> {
-  let vms: string[];
+/** The rows of every VM in the store, or of `only` those VMs (their manifests alone are read). */
+async function storeRpo(store: ReplicaStore, now: number, only?: readonly string[]): Promise<Row[]> {
+  let vms: readonly string[];
   try {
-    vms = (await readdir(store.root, { withFileTypes: true }))
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-      .map((d) => d.name);
+    vms =
+      only ??
+      (await readdir(store.root, { withFileTypes: true }))
+        .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+        .map((d) => d.name);
   } catch {
     return [];
   }
@@ -72,7 +75,7 @@ export async function runbookRpoState(
   input: { runbook: string; vms: readonly string[]; objectiveMs: number },
   now: number,
 ): Promise<RunbookRpoState> {
-  const rows = await storeRpo(store, now);
+  const rows = await storeRpo(store, now, input.vms);
   const vms = input.vms.map((vm) => {
     const r = rows.find((x) => x.vm === vm && x.runbook === input.runbook);
     const ageSeconds = r?.ageSeconds;
