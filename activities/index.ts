@@ -6,8 +6,10 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SiteDriver } from '../drivers/types.ts';
+import { drStateKey } from '../drstate/store.ts';
 import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from './checks.ts';
 import { createControllerActivities } from './controller.ts';
+import { createDrStateActivities, noDrStateKey } from './dr-state.ts';
 import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
 import { createFailoverActivities } from './failover.ts';
 import { createFenceActivities } from './fence.ts';
@@ -75,8 +77,10 @@ export interface SiteDeps {
   replication?: ReplicationSiteDeps;
   /** Restores VMs from points; default: over the replication service's store, when there is one. */
   restorer?: SiteRestorer;
-  /** The site's storage directory: where its fence records live (drivers/fence-record.ts). */
+  /** The site's storage directory: where its fence records (drivers/fence-record.ts) and DR-state records (drstate/) live. */
   storage?: string;
+  /** The key DR-state records are signed with (drstate/store.ts); default: from the transfer key. */
+  drStateKey?: Buffer;
 }
 
 export function createOrchestratorActivities(deps: OrchestratorDeps) {
@@ -131,7 +135,13 @@ export function createSiteActivities(deps: SiteDeps) {
       ...(deps.replication ? { store: deps.replication.store } : {}),
     }),
     /** enforceFence / liftFence: the site's own fence record, its VMs stopped, autostart off. */
-    ...heartbeating(createFenceActivities({ driver: deps.driver, storage: () => fenceStorage(deps) })),
+    ...heartbeating(createFenceActivities({ driver: deps.driver, storage: () => siteStorage(deps) })),
+    /** readDrState / writeDrState: the runbook's DR state as this site keeps it, signed. */
+    ...createDrStateActivities({
+      site: deps.siteName,
+      storage: () => siteStorage(deps),
+      key: () => siteDrStateKey(deps),
+    }),
     /** siteInventory: what `--live` checks compare with the Plan. */
     ...createInventoryActivities(deps),
     // The site's driver reaches the guests' agents: how `data` commands get to the freeze hook.
@@ -195,13 +205,19 @@ function heartbeating<T extends Record<string, (input: never) => Promise<unknown
   return out as T;
 }
 
-/** Where the site keeps its fences; a worker with no storage refuses to fence rather than guess. */
-function fenceStorage(deps: SiteDeps): string {
+function siteDrStateKey(deps: SiteDeps): Buffer {
+  const key = deps.drStateKey ?? (deps.replication ? drStateKey(deps.replication.transferKey) : undefined);
+  if (key) return key;
+  throw noDrStateKey(deps.siteName);
+}
+
+/** Where the site keeps its fences and DR state; a worker with no storage refuses rather than guess. */
+function siteStorage(deps: SiteDeps): string {
   const storage = deps.storage ?? deps.replication?.storage;
   if (storage) return storage;
   throw ApplicationFailure.create({
     type: 'NO_SITE_STORAGE',
-    message: `site worker ${deps.siteName} has no storage directory for its fence records`,
+    message: `site worker ${deps.siteName} has no storage directory for its fence and DR-state records`,
     nonRetryable: true,
   });
 }

@@ -78,12 +78,16 @@ export async function refusalsAsErrors<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Starts the runbook's controller if it is not running yet, so an Update can reach it. */
-export function controllerStart(runbook: string, taskQueue?: string) {
+/**
+ * Starts the runbook's controller if it is not running yet, so an Update can reach it. Given the
+ * Plan's sites, a controller that starts fresh reads the DR state they keep at once.
+ */
+export function controllerStart(runbook: string, taskQueue?: string, plan?: Plan) {
+  const sites = plan ? [plan.sites.primary.name, plan.sites.secondary.name] : undefined;
   return new WithStartWorkflowOperation('runbookController', {
     workflowId: controllerWorkflowId(runbook),
     taskQueue: taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
-    args: [{ runbook }],
+    args: [{ runbook, ...(sites ? { sites } : {}) }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     searchAttributes: { [SEARCH_ATTRIBUTES.runbook]: [runbook] },
   });
@@ -103,7 +107,7 @@ export async function startOperation(
     refusalsAsErrors(() =>
       client.workflow.executeUpdateWithStart(startOperationUpdate, {
         args: [{ kind: req.kind, plan: req.plan, options: req.options, requestedBy: req.requestedBy }],
-        startWorkflowOperation: controllerStart(req.plan.runbook.name, req.taskQueue),
+        startWorkflowOperation: controllerStart(req.plan.runbook.name, req.taskQueue, req.plan),
       }),
     );
   try {

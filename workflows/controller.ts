@@ -20,6 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ControllerActivities } from '../activities/controller.ts';
+import type { DrStateActivities } from '../activities/dr-state.ts';
 import { holdersOf } from '../approvals/deciders.ts';
 import {
   administeringRoles,
@@ -29,6 +30,16 @@ import {
   peopleOf,
 } from '../approvals/people.ts';
 import { checkOperatorDecision } from '../approvals/verify.ts';
+import {
+  chooseRecord,
+  DR_STATE_FORMAT,
+  type DrState,
+  drStateDiff,
+  drStateDigest,
+  drStateOf,
+  restoredState,
+  type SiteRecordAnswer,
+} from '../drstate/record.ts';
 import { operationWorkflowId } from '../platform/names.ts';
 import { verifyPlanHash } from '../runbooks/hash.ts';
 import { PLAN_VERSION, type Plan } from '../runbooks/plan.ts';
@@ -53,8 +64,10 @@ import {
 import { type ReplicationCycleInput, replicationCycleWorkflow } from './replication.ts';
 import { type ReprotectInput, reprotectWorkflow } from './reprotect.ts';
 import { SA } from './search-attributes.ts';
+import { proxySiteActivities } from './site-proxy.ts';
 import type {
   ControllerInput,
+  DurableBook,
   OperationInput,
   OperationStatus,
   OperationSummary,
@@ -88,6 +101,29 @@ function pin(plan: Plan, changes: PeopleChange[] = []): PinnedPeople {
 
 /** Cancel describes its target first, so a closed one is freed instead of failing the cancel. */
 export const RECONCILE_PATCH = 'controller-reconciles-children';
+
+/**
+ * The DR state is kept at both sites (drstate/): written at every transition, read back by a
+ * controller that starts without a state, and operations refused while the sites disagree.
+ */
+export const DR_STATE_PATCH = 'controller-dr-state';
+
+/** How often a site that missed a version (down, cut off) is offered the newest again. */
+const DR_STATE_RETRY_MS = 5 * 60_000;
+
+/** A site's DR-state activities: a site that does not answer fails fast, never blocks the controller. */
+function drStateAt(site: string): DrStateActivities {
+  return proxySiteActivities<DrStateActivities>(site, {
+    scheduleToStartTimeout: '15 seconds',
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1s', maximumAttempts: 2 },
+  });
+}
+
+function message(err: unknown): string {
+  const e = err as { cause?: { message?: string }; message?: string };
+  return e?.cause?.message ?? e?.message ?? String(err);
+}
 
 const { describeOperations } = proxyActivities<ControllerActivities>({
   startToCloseTimeout: '1 minute',
@@ -141,6 +177,18 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     throw ApplicationFailure.nonRetryable('controller input needs {runbook}', BAD_INPUT);
   }
   const state: RunbookState = input.state ?? initialRunbookState(input.runbook);
+  const durableOn = patched(DR_STATE_PATCH);
+  if (durableOn && !state.durable) {
+    // A fresh controller reads the sites' records before it admits anything; one continued from
+    // a controller that kept none holds its whole state already and starts the record at 1.
+    state.durable = {
+      version: 0,
+      digest: '',
+      sites: input.sites ?? [],
+      acked: {},
+      ...(input.state === undefined ? { pendingRestore: true as const } : {}),
+    };
+  }
   let lastPhase = '';
   const publish = (): void => {
     if (state.phase !== lastPhase) {
@@ -157,10 +205,28 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     );
   };
 
+  /** While the sites' records disagree, nothing may start: where production runs is not known. */
+  const refuseWhileDisputed = (): void => {
+    const dispute = state.durable?.dispute;
+    if (!dispute) return;
+    throw ApplicationFailure.create({
+      type: 'DR_STATE_DISPUTED',
+      message: `the DR state of runbook ${state.runbook} kept at its sites is in dispute, so this controller does not know where production runs: ${dispute.found.join('; ')}`,
+      nonRetryable: true,
+      details: [
+        {
+          hint: 'compare the sites\' records (lifeboat status shows them), then an operator picks one: lifeboat dr-state accept <runbook file> --site <name> --reason "why"',
+          found: dispute.found,
+        },
+      ],
+    });
+  };
+
   const validateStart = (req: StartOperationRequest): void => {
     if (!req || typeof req !== 'object' || !req.plan || typeof req.plan !== 'object') {
       throw ApplicationFailure.nonRetryable('startOperation needs {kind, plan}', BAD_INPUT);
     }
+    refuseWhileDisputed();
     if (req.plan.version !== PLAN_VERSION) {
       throw ApplicationFailure.nonRetryable(
         `plan version ${String(req.plan.version)} unsupported`,
@@ -218,11 +284,71 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   const nextOperationId = (kind: StartOperationRequest['kind']): string =>
     operationWorkflowId(state.runbook, kind, (state.counters[kind] ?? 0) + 1);
 
+  /**
+   * A controller started without a state (its predecessor terminated, reset, its history lost)
+   * restores it from the sites' records before it admits anything: the newest record that
+   * verifies, or a dispute when the sites disagree. Operations the record names as in flight are
+   * then described, and freed if they closed meanwhile.
+   */
+  let restoring: Promise<void> | undefined;
+  const restoreFromSites = async (book: DurableBook): Promise<void> => {
+    const answers: SiteRecordAnswer[] = await Promise.all(
+      book.sites.map((site) =>
+        drStateAt(site)
+          .readDrState({ runbook: state.runbook })
+          .catch(
+            (err: unknown): SiteRecordAnswer => ({ site, status: 'unreachable', problem: message(err) }),
+          ),
+      ),
+    );
+    const at = new Date().toISOString();
+    const chosen = chooseRecord(state.runbook, answers);
+    if (chosen.dispute.length > 0) {
+      book.dispute = { at, found: chosen.dispute };
+    } else if (chosen.record) {
+      const { recent, planHash } = state;
+      Object.assign(state, restoredState(state.runbook, chosen.record), { recent });
+      if (planHash) state.planHash = planHash;
+      book.version = chosen.record.version;
+      book.digest = drStateDigest(chosen.record.state);
+      book.record = chosen.record;
+      for (const a of answers) {
+        if (a.status === 'found') book.acked[a.site] = { version: a.record.version, at };
+      }
+    }
+    book.restored = {
+      at,
+      ...(chosen.from ? { from: chosen.from, version: chosen.record?.version } : {}),
+      notes: chosen.notes,
+    };
+    delete book.pendingRestore;
+    publish();
+    if (chosen.record && state.inFlight.length > 0) {
+      await reconcile('the controller restored its state from the sites');
+    }
+  };
+  /** Restores first when this controller still has to; true when it did (re-check the request). */
+  const ensureRestored = async (plan?: Plan): Promise<boolean> => {
+    const book = state.durable;
+    if (!book) return false;
+    if (book.sites.length === 0 && plan?.sites) {
+      book.sites = [plan.sites.primary.name, plan.sites.secondary.name];
+    }
+    if (!book.pendingRestore || book.sites.length === 0) return false;
+    restoring ??= restoreFromSites(book);
+    await restoring;
+    return true;
+  };
+
   setHandler(runbookStateQuery, () => state);
   setHandler(
     startOperationUpdate,
     async (req) => {
       validateStart(req);
+      if (await ensureRestored(req.plan)) {
+        validateStart(req);
+        refuseChangedPeople(req.plan);
+      }
       // The first operation pins who may decide; later Plans must match (checked by the validator).
       if (!state.people) state.people = pin(req.plan);
       const admission = admitOperation(state.phase, state.inFlight, req.kind);
@@ -500,8 +626,9 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   };
   setHandler(
     changePeopleUpdate,
-    ({ plan, signed }) => {
+    async ({ plan, signed }) => {
       // The validator checked plan, signature and role (and is skipped on replay): state only here.
+      if (await ensureRestored(plan)) refuseWhileDisputed();
       const step = peopleChangeStep(plan);
       if (!step || signed.payload.stepId !== step.stepId) {
         throw ApplicationFailure.nonRetryable(
@@ -585,11 +712,84 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   );
   publish();
 
+  /** When a site that missed a version is next offered the newest one. */
+  let retrySitesAt = 0;
+  const behindSites = (book: DurableBook): string[] =>
+    book.sites.filter((s) => (book.acked[s]?.version ?? 0) < book.version);
+  const writeDue = (): boolean => {
+    const book = state.durable;
+    if (!durableOn || !book || book.pendingRestore || book.dispute || book.sites.length === 0) return false;
+    if (drStateDigest(drStateOf(state)) !== book.digest) return true;
+    return behindSites(book).length > 0 && Date.now() >= retrySitesAt;
+  };
+  /** Writes a new version when the state moved, to every site that does not hold it yet. */
+  const writeDurable = async (book: DurableBook): Promise<void> => {
+    const view: DrState = drStateOf(state);
+    const digest = drStateDigest(view);
+    if (digest !== book.digest || !book.record) {
+      book.version += 1;
+      book.digest = digest;
+      book.record = {
+        format: DR_STATE_FORMAT,
+        runbook: state.runbook,
+        version: book.version,
+        writtenAt: new Date().toISOString(),
+        cause: drStateDiff(book.record?.state, view).join('; ') || 'state recorded',
+        state: view,
+      };
+    }
+    const record = book.record;
+    const outcomes = await Promise.all(
+      behindSites(book).map((site) =>
+        drStateAt(site)
+          .writeDrState({ record })
+          .then(
+            (o) => ({ site, o, error: undefined }),
+            (err: unknown) => ({ site, o: undefined, error: message(err) }),
+          ),
+      ),
+    );
+    const at = new Date().toISOString();
+    for (const { site, o, error } of outcomes) {
+      if (o?.status === 'conflict') {
+        // The site holds a newer record, or another one of this version: this controller is not
+        // the newest word on the runbook (it was reset, or a second one writes). Stop and say so.
+        book.dispute = {
+          at,
+          found: [
+            `site ${site} holds version ${o.held} (${o.heldDigest}) where this controller wrote version ${o.version}: the controller was reset or another one writes for this runbook`,
+          ],
+        };
+      } else if (o) {
+        book.acked[site] = { version: o.version, at };
+      } else {
+        book.acked[site] = { version: book.acked[site]?.version ?? 0, at, error: error ?? 'failed' };
+      }
+    }
+    if (behindSites(book).length > 0) retrySitesAt = Date.now() + DR_STATE_RETRY_MS;
+    publish();
+  };
+
   const limit = input.continueAsNewAfterEvents;
-  await condition(
-    () =>
-      workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength >= limit),
-  );
+  const continueDue = () =>
+    workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength >= limit);
+  if (!durableOn) {
+    await condition(continueDue);
+  } else {
+    if (state.durable?.pendingRestore && state.durable.sites.length > 0) await ensureRestored();
+    for (;;) {
+      const book = state.durable;
+      const waitMs =
+        book && behindSites(book).length > 0 ? Math.max(1_000, retrySitesAt - Date.now()) : undefined;
+      if (waitMs === undefined) await condition(() => continueDue() || writeDue());
+      else await condition(() => continueDue() || writeDue(), waitMs);
+      if (book && writeDue()) {
+        await writeDurable(book);
+        continue;
+      }
+      if (continueDue()) break;
+    }
+  }
   // Let running Update handlers finish so no admitted request is lost across the new run.
   await condition(allHandlersFinished);
   await continueAsNew<typeof runbookController>({

@@ -5,6 +5,7 @@
 import type { IsolationProbeResult } from '../activities/restore.ts';
 import type { GateDecision, OperatorChoice, PauseChoice } from '../approvals/payload.ts';
 import type { People } from '../approvals/people.ts';
+import type { DrStateRecord } from '../drstate/record.ts';
 import type { CapturedCommand } from '../replication/manifest.ts';
 import type { ExpectedRecord } from '../restore/data-check.ts';
 import type { OperationKind, Plan, PlanGroup, PlanSite, SiteRole } from '../runbooks/plan.ts';
@@ -122,6 +123,28 @@ export interface RunbookState {
    * whose disks the reprotect `by` made equal to the active site's. Absent: the Plan's direction.
    */
   protectionDirection?: { from: SiteRole; to: SiteRole; since: string; by: string };
+  /** The DR state as the sites keep it (drstate/): absent in controllers started before it. */
+  durable?: DurableBook;
+}
+
+/** The controller's book of the DR-state record it keeps at each site. */
+export interface DurableBook {
+  /** The version of the newest record (0: none written yet). */
+  version: number;
+  /** drStateDigest of that version's state: a new version is written when the state's differs. */
+  digest: string;
+  /** The newest record, kept whole so a site that missed it is offered the very same one. */
+  record?: DrStateRecord;
+  /** A controller started without a state reads the sites' records before it admits anything. */
+  pendingRestore?: true;
+  /** The site names written to (the Plan's), once known. */
+  sites: string[];
+  /** Per site: the newest version it acknowledged, or why the last write failed. */
+  acked: Record<string, { version: number; at: string; error?: string }>;
+  /** Set when this controller started without a state and read the sites' records. */
+  restored?: { at: string; from?: string; version?: number; notes: string[] };
+  /** The sites' records disagree (or a site holds a newer one): operations are refused. */
+  dispute?: { at: string; found: string[] };
 }
 
 /**
@@ -148,6 +171,8 @@ export interface PeopleChange extends ApprovalRecord {
 export interface ControllerInput {
   runbook: string;
   state?: RunbookState;
+  /** The runbook's site names, when the starter knows them: a fresh controller reads their DR state at once. */
+  sites?: string[];
   /** Continue-as-new after this many history events (tests); otherwise when the server suggests. */
   continueAsNewAfterEvents?: number;
 }

@@ -31,7 +31,7 @@ export async function requestReplication(
   opts: { maxConcurrentTransfers?: number; taskQueue?: string } = {},
 ): Promise<ReplicationAdmission> {
   const runbook = plan.runbook.name;
-  const start = controllerStart(runbook, opts.taskQueue);
+  const start = controllerStart(runbook, opts.taskQueue, plan);
   try {
     const r: StartOperationResult = await client.workflow.executeUpdateWithStart(startOperationUpdate, {
       args: [

@@ -3,7 +3,7 @@
  * its own task queue and one worker per site with a RecordingDriver, against the run's Temporal
  * server (TEMPORAL_ADDRESS, set by the integration global setup) or one the test passes in.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,8 @@ export interface Harness {
   taskQueue: string;
   primary: RecordingDriver;
   secondary: RecordingDriver;
+  /** Each site's storage directory (its fence and DR-state records). */
+  storage: Record<'primary' | 'secondary', string>;
   start(kind: OperationKind, options?: OperationOptions, plan?: Plan): Promise<StartOperationResult>;
 }
 
@@ -91,6 +93,12 @@ export async function withHarness<T>(
   };
   const workers: Worker[] = [];
   const evidenceHome = mkdtempSync(path.join(tmpdir(), 'lifeboat-evidence-'));
+  const storage = {
+    primary: path.join(evidenceHome, 'sites', drivers.primary.site),
+    secondary: path.join(evidenceHome, 'sites', drivers.secondary.site),
+  };
+  // The key both sites sign their DR-state records with (a deployment derives it from transfer.key).
+  const drStateKey = randomBytes(32);
   if (opts.orchestrator !== false) {
     workers.push(
       await Worker.create({
@@ -115,8 +123,9 @@ export async function withHarness<T>(
             driver,
             probes: driver,
             restorer: recordingRestorer(driver),
-            // The site's fence records (a disaster failover fences the primary there).
-            storage: path.join(evidenceHome, 'sites', driver.site),
+            // The site's fence and DR-state records (a disaster failover fences the primary there).
+            storage: storage[role],
+            drStateKey,
             ...(opts.hooksDir === undefined
               ? {}
               : { hooksDir: typeof opts.hooksDir === 'string' ? opts.hooksDir : opts.hooksDir[role] }),
@@ -133,6 +142,7 @@ export async function withHarness<T>(
       taskQueue,
       primary: drivers.primary,
       secondary: drivers.secondary,
+      storage,
       start: (kind, options, p = plan) => startOperation(client, { plan: p, kind, options, taskQueue }),
     });
   } finally {

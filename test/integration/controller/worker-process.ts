@@ -4,6 +4,7 @@
  * Configuration comes as JSON in LIFEBOAT_TEST_WORKER; prints `ready` once polling.
  */
 
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,8 +58,10 @@ for (const site of cfg.sites) {
         probes: driver,
         restorer: recordingRestorer(driver),
         hooksDir: cfg.hooksDir,
-        // The site's fence records (a disaster failover fences the primary there).
+        // The site's fence and DR-state records (a disaster failover fences the primary there).
         storage: path.join(tmpdir(), `lifeboat-fences-${process.pid}`, site.name),
+        // A fixed test key: a restarted worker checks what its predecessor signed.
+        drStateKey: createHash('sha256').update('lifeboat test dr-state key').digest(),
       }),
     }),
   );
