@@ -125,7 +125,11 @@ export function drStateDiff(a: DrState | undefined, b: DrState): string[] {
       const { replication: _a, ...before } = a?.counters ?? {};
       const { replication: _b, ...after } = b.counters;
       if (canonicalJson(before) !== canonicalJson(after)) {
-        out.push(`operations started: ${Object.entries(after).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+        out.push(
+          `operations started: ${Object.entries(after)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}`,
+        );
       }
     } else if (f === 'fence') {
       out.push(y ? `fence ${b.fence?.site}: ${b.fence?.reason}` : 'fence lifted');
