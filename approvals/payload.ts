@@ -43,6 +43,11 @@ export function pauseStepId(group: string, occurrence: number): string {
 /** The step id a failover's commit or rollback signs (the workflow id is the operation's). */
 export const COMMIT_STEP = 'commit';
 
+/** The step id a cancel signs (the workflow id is the controller's): the operation it ends. */
+export function cancelStepId(operationId: string): string {
+  return `cancel:${operationId}`;
+}
+
 /** The step id an unfence decision signs (the workflow id names the runbook and the request). */
 export const UNFENCE_STEP = 'unfence';
 

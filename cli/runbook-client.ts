@@ -11,7 +11,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signAnyDecision, signDecision } from '../approvals/keys.ts';
-import { COMMIT_STEP, type GateDecision, type PauseChoice } from '../approvals/payload.ts';
+import { COMMIT_STEP, cancelStepId, type GateDecision, type PauseChoice } from '../approvals/payload.ts';
 import { peopleChangeStepId, peopleFingerprint, peopleOf } from '../approvals/people.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
 import { operationStatus } from '../platform/operation-status.ts';
@@ -344,13 +344,35 @@ export function commitFailover(
   });
 }
 
+/**
+ * Cancels an operation in flight. Signed with `key` (the controller refuses an unsigned cancel of
+ * a drill, failover, failback or reprotect when its runbook names operators); `by` names who asked
+ * when there is no key.
+ */
 export function cancelOperation(
   client: Client,
-  req: { runbook: string; operationId: string; reason: string },
-): Promise<{ id: string; ended?: ReconciledOperation }> {
+  req: { runbook: string; operationId: string; reason: string; key?: OperatorKey; by?: string; now?: Date },
+): Promise<{ id: string; ended?: ReconciledOperation; decision?: ApprovalRecord }> {
+  const workflowId = controllerWorkflowId(req.runbook);
+  const signed = req.key
+    ? signAnyDecision(req.key, {
+        workflowId,
+        stepId: cancelStepId(req.operationId),
+        decision: 'cancel',
+        reason: req.reason,
+        time: (req.now ?? new Date()).toISOString(),
+      })
+    : undefined;
   return refusalsAsErrors(() =>
-    client.workflow
-      .getHandle(controllerWorkflowId(req.runbook))
-      .executeUpdate(cancelOperationUpdate, { args: [{ id: req.operationId, reason: req.reason }] }),
+    client.workflow.getHandle(workflowId).executeUpdate(cancelOperationUpdate, {
+      args: [
+        {
+          id: req.operationId,
+          reason: req.reason,
+          ...(signed ? { signed } : {}),
+          ...(req.by ? { by: req.by } : {}),
+        },
+      ],
+    }),
   );
 }

@@ -2,27 +2,20 @@
  * `lifeboat status`'s "Who may decide" section: the operators, keys and roles each runbook's
  * controller pinned at its first operation, with their fingerprint and the signed changes since.
  */
-import type { Client } from '@temporalio/client';
 import { administeringRoles } from '../approvals/people.ts';
-import { runbookState } from '../cli/runbook-client.ts';
-import type { PinnedPeople } from '../workflows/types.ts';
+import type { PinnedPeople, RunbookState } from '../workflows/types.ts';
 
 export interface PinnedRow {
   runbook: string;
   people?: PinnedPeople;
 }
 
-/** Each runbook's pinned people; a controller that does not answer in 3 s is left without. */
-export async function pinnedPeople(client: Client, runbooks: readonly string[]): Promise<PinnedRow[]> {
-  return Promise.all(
-    runbooks.map(async (runbook) => {
-      const state = await Promise.race([
-        runbookState(client, runbook).catch(() => undefined),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3_000).unref()),
-      ]);
-      return state?.people ? { runbook, people: state.people } : { runbook };
-    }),
-  );
+/** Each runbook's pinned people, from its controller's state (absent: it did not answer). */
+export function pinnedRows(runbooks: readonly string[], states: Map<string, RunbookState>): PinnedRow[] {
+  return runbooks.map((runbook) => {
+    const people = states.get(runbook)?.people;
+    return people ? { runbook, people } : { runbook };
+  });
 }
 
 export function renderPinnedPeople(rows: readonly PinnedRow[]): string {

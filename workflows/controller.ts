@@ -22,6 +22,7 @@ import {
 import type { ControllerActivities } from '../activities/controller.ts';
 import type { DrStateActivities } from '../activities/dr-state.ts';
 import { holdersOf } from '../approvals/deciders.ts';
+import { type AnySignedDecision, cancelStepId } from '../approvals/payload.ts';
 import {
   administeringRoles,
   peopleChangeStepId,
@@ -66,9 +67,11 @@ import { type ReprotectInput, reprotectWorkflow } from './reprotect.ts';
 import { SA } from './search-attributes.ts';
 import { proxySiteActivities } from './site-proxy.ts';
 import type {
+  ApprovalRecord,
   ControllerInput,
   DurableBook,
   OperationInput,
+  OperationRef,
   OperationStatus,
   OperationSummary,
   PeopleChange,
@@ -423,19 +426,75 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       },
     },
   );
+  /** The signed cancel of `op`, checked against the pinned people; undefined when it may go on. */
+  const cancelRefusal = (op: OperationRef, signed: AnySignedDecision | undefined) => {
+    const pinned = state.people;
+    // Cycles come and go by the schedule; a runbook that names no operators takes a reason alone.
+    if (op.kind === 'replication' || !pinned || Object.keys(pinned.operators).length === 0) return undefined;
+    if (!signed || typeof signed !== 'object' || !signed.payload) {
+      return {
+        code: 'UNSIGNED',
+        message: `cancelling ${op.id} is an operator decision: runbook ${state.runbook} names operators, so it must be signed`,
+        hint: 'lifeboat cancel <runbook> <operation> --reason "why" --operator <name> (with that operator\'s key)',
+      };
+    }
+    return checkOperatorDecision(signed, {
+      workflowId: workflowInfo().workflowId,
+      stepId: cancelStepId(op.id),
+      now: Date.now(),
+      operators: pinned.operators,
+      roles: pinned.roles,
+      seenSignatures: new Set(),
+      decisions: ['cancel'],
+      eligible: Object.keys(pinned.roles),
+      since: Date.parse(op.startedAt),
+      what: 'cancel',
+    });
+  };
   setHandler(
     cancelOperationUpdate,
-    async ({ id, reason }) => {
+    async ({ id, reason, signed, by }) => {
+      const op = state.inFlight.find((o) => o.id === id);
+      let decision: ApprovalRecord | undefined;
+      if (op && signed?.payload) {
+        const role = Object.keys(state.people?.roles ?? {}).find((r) =>
+          state.people?.roles[r]?.includes(signed.operator),
+        );
+        decision = {
+          stepId: signed.payload.stepId,
+          group: '(operation)',
+          decision: 'cancel',
+          operator: signed.operator,
+          role: role ?? '',
+          reason: signed.payload.reason,
+          signedAt: signed.payload.time,
+          recordedAt: new Date().toISOString(),
+          signature: signed.signature,
+        };
+      } else if (op) {
+        decision = {
+          stepId: cancelStepId(id),
+          group: '(operation)',
+          decision: 'cancel',
+          operator: typeof by === 'string' && by !== '' ? by : 'unsigned',
+          role: '',
+          reason,
+          signedAt: '',
+          recordedAt: new Date().toISOString(),
+          signature: '',
+        };
+      }
+      if (op && decision) op.cancelledBy = decision;
       if (patched(RECONCILE_PATCH)) {
         // A child that already closed cannot be cancelled: free its slot and say how it ended.
         const [ended] = await reconcile(`cancel (${reason})`, [id]);
         if (ended) return { id, ended };
       }
       await getExternalWorkflowHandle(id).cancel();
-      return { id };
+      return { id, ...(decision ? { decision } : {}) };
     },
     {
-      validator: ({ id, reason }) => {
+      validator: ({ id, reason, signed }) => {
         if (!state.inFlight.some((o) => o.id === id)) {
           const past = state.recent.find((o) => o.id === id);
           if (past) {
@@ -450,6 +509,16 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         }
         if (typeof reason !== 'string' || reason.trim() === '') {
           throw ApplicationFailure.nonRetryable('a cancellation needs a reason', 'NO_REASON');
+        }
+        const op = state.inFlight.find((o) => o.id === id);
+        const refusal = op ? cancelRefusal(op, signed) : undefined;
+        if (refusal) {
+          throw ApplicationFailure.create({
+            type: refusal.code,
+            message: refusal.message,
+            nonRetryable: true,
+            details: [{ hint: refusal.hint }],
+          });
         }
       },
     },

@@ -30,9 +30,13 @@ export const startOperationUpdate = defineUpdate<StartOperationResult, [StartOpe
  * Cancels the operation in flight with this id (its compensations run). One that had already
  * closed is not cancelled: its slot is freed and `ended` says how it closed.
  */
+/**
+ * Cancels an operation in flight. Signed (decision `cancel`, step `cancel:<id>`, the controller's
+ * workflow id) when the runbook's pinned people name operators; replication cycles need no signature.
+ */
 export const cancelOperationUpdate = defineUpdate<
-  { id: string; ended?: ReconciledOperation },
-  [{ id: string; reason: string }]
+  { id: string; ended?: ReconciledOperation; decision?: ApprovalRecord },
+  [{ id: string; reason: string; signed?: AnySignedDecision; by?: string }]
 >('lifeboat.cancelOperation');
 /**
  * Describes the operations in flight and frees the slot of every one that closed without

@@ -27,6 +27,8 @@ export interface OperationRef {
   planHash?: string;
   /** A planned failover's final replication cycle: the failover it reports to. */
   forOperation?: string;
+  /** Who asked to cancel it, and why (signed when the runbook names operators). */
+  cancelledBy?: ApprovalRecord;
 }
 
 /** `partial`: every wave ran, but some group failed under `onFailure: continue`. */

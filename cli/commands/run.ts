@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { loadOperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
+import { loadOperatorKey, type OperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { SiteInventory } from '../../drivers/inventory.ts';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { lifeboatHome } from '../../platform/home.ts';
@@ -244,7 +244,15 @@ export function registerRun(program: Command): void {
             progress: () => operationProgress(client, op.id),
             result,
             cancel: async (reason) => {
-              await cancelOperation(client, { runbook: plan.runbook.name, operationId: op.id, reason });
+              // Ctrl-C: signed by the operator running the command when their key is here.
+              const user = defaultOperatorName();
+              const key = await optionalOperatorKey(user);
+              await cancelOperation(client, {
+                runbook: plan.runbook.name,
+                operationId: op.id,
+                reason,
+                ...(key ? { key } : { by: user }),
+              });
             },
             out,
             live,
@@ -281,11 +289,7 @@ export function registerRun(program: Command): void {
       )
       .action(async (runbook: string, flags: { reason: string; operator: string }) => {
         if (refuseArguments(nameProblem('runbook name', runbook))) return;
-        // Without a key the decision goes unsigned: accepted only by a runbook that names no operators.
-        const key = await loadOperatorKey(flags.operator).catch((err: unknown) => {
-          if (err instanceof OperatorKeyError) return undefined;
-          throw err;
-        });
+        const key = await optionalOperatorKey(flags.operator);
         await withTemporalClient(async (client) => {
           const state = await runbookState(client, runbook);
           const op = state.inFlight.find((o) => o.kind === 'failover');
@@ -314,16 +318,39 @@ export function registerRun(program: Command): void {
     .argument('<runbook>', 'runbook name')
     .argument('<operation>', 'operation id, e.g. runbook/payments/drill/3')
     .requiredOption('--reason <text>', 'why')
-    .action(async (runbook: string, operationId: string, flags: { reason: string }) => {
+    .option(
+      '--operator <name>',
+      'whose key signs (a runbook that names operators takes only a signed cancel)',
+      defaultOperatorName(),
+    )
+    .action(async (runbook: string, operationId: string, flags: { reason: string; operator: string }) => {
       if (refuseArguments(nameProblem('runbook name', runbook), operationIdProblem(runbook, operationId)))
         return;
+      const key = await optionalOperatorKey(flags.operator);
       await withTemporalClient(async (client) => {
-        const r = await cancelOperation(client, { runbook, operationId, reason: flags.reason });
+        const r = await cancelOperation(client, {
+          runbook,
+          operationId,
+          reason: flags.reason,
+          ...(key ? { key } : { by: flags.operator }),
+        });
+        const signedBy = r.decision?.signature
+          ? ` (signed by ${r.decision.operator}, ${r.decision.role})`
+          : '';
         process.stdout.write(
           r.ended
             ? `${operationId}: nothing to cancel, it had already ended: ${r.ended.reason}\n`
-            : `${operationId}: cancellation requested\n`,
+            : `${operationId}: cancellation requested${signedBy}\n`,
         );
       });
     });
+}
+
+/** The operator's key when it is here; without one a decision goes unsigned, which only a runbook
+ *  that names no operators accepts. */
+async function optionalOperatorKey(name: string): Promise<OperatorKey | undefined> {
+  return loadOperatorKey(name).catch((err: unknown) => {
+    if (err instanceof OperatorKeyError) return undefined;
+    throw err;
+  });
 }

@@ -1,16 +1,18 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { controllerStates } from '../../platform/controller-states.ts';
+import { drStateRows, renderDrState } from '../../platform/dr-state-status.ts';
 import { type LatestDrill, latestDrills, renderLatestDrills } from '../../platform/latest-drills.ts';
 import { listOperations, renderOperations } from '../../platform/operations.ts';
-import { pinnedPeople, renderPinnedPeople } from '../../platform/pinned-people.ts';
+import { pinnedRows, renderPinnedPeople } from '../../platform/pinned-people.ts';
 import { describeProtection, protectedRunbooks } from '../../platform/protection.ts';
 import {
   judgeProtection,
   type ProtectionStatus,
   renderProtection,
 } from '../../platform/protection-status.ts';
+import type { RunbookState } from '../../workflows/types.ts';
 import { nameProblem, refuseArguments } from '../arguments.ts';
-import { runbookState } from '../runbook-client.ts';
 import { withTemporalClient } from '../with-client.ts';
 import { divergentStatus, renderDivergentStatus } from './divergent.ts';
 
@@ -19,18 +21,14 @@ async function protectionStatus(
   client: Client,
   runbooks: readonly string[],
   drills: readonly LatestDrill[],
+  states: Map<string, RunbookState>,
 ): Promise<ProtectionStatus[]> {
   const now = Date.now();
   return Promise.all(
     runbooks.map(async (runbook) => {
       const view = await describeProtection(client, runbook);
-      // A controller whose worker is down must not hang `status`: its RPO line is left out.
-      const state = view.protected
-        ? await Promise.race([
-            runbookState(client, runbook).catch(() => undefined),
-            new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3_000).unref()),
-          ])
-        : undefined;
+      // A controller whose worker is down is not in `states`: its RPO line is left out.
+      const state = view.protected ? states.get(runbook) : undefined;
       const drill = drills.find((d) => d.runbook === runbook)?.drill;
       return judgeProtection(
         {
@@ -66,14 +64,17 @@ export function registerStatus(program: Command): void {
           ? [flags.runbook]
           : [...result.inFlight, ...result.recent].map((r) => r.runbook).filter((r): r is string => !!r);
         const scheduled = flags.runbook ? [flags.runbook] : await protectedRunbooks(client).catch(() => []);
-        const drills = await latestDrills(client, [...new Set([...runbooks, ...scheduled])]);
-        const protection = await protectionStatus(client, scheduled, drills);
-        const people = await pinnedPeople(client, [...new Set([...runbooks, ...scheduled])]);
+        const all = [...new Set([...runbooks, ...scheduled])];
+        const drills = await latestDrills(client, all);
+        const states = await controllerStates(client, all);
+        const protection = await protectionStatus(client, scheduled, drills, states);
+        const people = pinnedRows(all, states);
+        const drState = drStateRows(all, states);
         const divergent = await divergentStatus(client, [...result.inFlight, ...result.recent]);
         process.stdout.write(
           flags.json
-            ? `${JSON.stringify({ ...result, drills, protection, people, divergent }, null, 2)}\n`
-            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n\n${renderPinnedPeople(people)}\n\n${renderDivergentStatus(divergent)}\n`,
+            ? `${JSON.stringify({ ...result, drills, protection, people, drState, divergent }, null, 2)}\n`
+            : `${renderOperations(result)}\n\n${renderLatestDrills(drills)}\n\n${renderProtection(protection, Date.now())}\n\n${renderPinnedPeople(people)}\n\n${renderDrState(drState)}\n\n${renderDivergentStatus(divergent)}\n`,
         );
       });
     });

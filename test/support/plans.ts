@@ -16,6 +16,8 @@ export const DIAMOND_FILE = path.join(REPO_ROOT, 'runbooks', 'examples', 'diamon
 
 /** alice's secret key in diamond.yaml: sha256("lifeboat-example-alice"), public on purpose. */
 export const ALICE_SECRET = new Uint8Array(createHash('sha256').update('lifeboat-example-alice').digest());
+/** alice as a signer (the key the examples' runbooks name for her). */
+export const ALICE_KEY = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 export function diamondPlan(): Plan {
   const r = compileRunbookText(readFileSync(DIAMOND_FILE, 'utf8'), DIAMOND_FILE);

@@ -11,11 +11,9 @@ import type { DrStateRecord } from '../../../drstate/record.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult, RunbookState } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
+import { ALICE_KEY, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
 import { eventually, type Harness, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
-
-const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 
 async function refusal(p: Promise<unknown>): Promise<RequestRefusedError> {
   const err = await p.then(
@@ -60,7 +58,7 @@ async function committedFailover(h: Harness): Promise<RunbookState> {
     operationId: failover.id,
     decision: 'commit',
     reason: 'primary lost',
-    key: alice,
+    key: ALICE_KEY,
   });
   const r = (await h.client.workflow.getHandle(failover.id).result()) as OperationResult;
   expect(r.outcome).toBe('succeeded');

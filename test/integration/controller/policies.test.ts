@@ -229,6 +229,7 @@ describe('interpreter: onFailure policies and compensation', () => {
             runbook: h.plan.runbook.name,
             operationId: op.id,
             reason: 'test',
+            key: alice,
           });
           const err = await h.client.workflow
             .getHandle(op.id)

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { signAnyDecision } from '../../../approvals/keys.ts';
+import { cancelStepId } from '../../../approvals/payload.ts';
 import {
   cancelOperation,
   operationProgress,
@@ -6,8 +8,9 @@ import {
   runbookState,
 } from '../../../cli/runbook-client.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
+import { cancelOperationUpdate } from '../../../workflows/messages.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { diamondPlan } from '../../support/plans.ts';
+import { ALICE_KEY, diamondPlan } from '../../support/plans.ts';
 import { eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
@@ -55,6 +58,7 @@ describe('the controller reconciles with its children', () => {
         runbook,
         operationId: second.id,
         reason: 'stop it',
+        key: ALICE_KEY,
       });
       expect(cancelled.ended).toMatchObject({ id: second.id, kind: 'drill', status: 'TERMINATED' });
       expect(cancelled.ended?.reason).toContain('cancel (stop it)');
@@ -69,6 +73,71 @@ describe('the controller reconciles with its children', () => {
       await h.client.workflow.getHandle(third.id).terminate('end of test');
       await h.client.workflow.getHandle(controllerWorkflowId(runbook)).terminate('end of test');
       await saveHistory(h.client, controllerWorkflowId(runbook), 'runbookController', 'reconcile-terminated');
+    });
+  });
+
+  it('a cancel of a drill is an operator decision: unsigned or by an unknown key refused, signed recorded', async () => {
+    const hooks = makeHooksDir();
+    await withHarness(diamondPlan(), { hooksDir: hooks.dir }, async (h) => {
+      const runbook = h.plan.runbook.name;
+      const op = await h.start('drill');
+      await eventually(async () => (await operationProgress(h.client, op.id)).gates[0]);
+      const controller = h.client.workflow.getHandle(controllerWorkflowId(runbook));
+      const before = (await controller.fetchHistory()).events?.length ?? 0;
+      const refusedWith = async (req: Partial<Parameters<typeof cancelOperation>[1]>) => {
+        const err = await cancelOperation(h.client, {
+          runbook,
+          operationId: op.id,
+          reason: 'x',
+          ...req,
+        }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RequestRefusedError);
+        return err as RequestRefusedError;
+      };
+      const unsigned = await refusedWith({ by: 'mallory' });
+      expect(unsigned.code).toBe('UNSIGNED');
+      expect(unsigned.message).toContain('names operators, so it must be signed');
+      const stranger = await refusedWith({ key: { ...ALICE_KEY, name: 'mallory' } });
+      expect(stranger.code).toBe('UNKNOWN_OPERATOR');
+      // alice's signature over another operation's cancel does not cancel this one.
+      const elsewhere = signAnyDecision(ALICE_KEY, {
+        workflowId: controllerWorkflowId(runbook),
+        stepId: cancelStepId(`runbook/${runbook}/drill/9`),
+        decision: 'cancel',
+        reason: 'x',
+        time: new Date().toISOString(),
+      });
+      const misdirected = await controller
+        .executeUpdate(cancelOperationUpdate, { args: [{ id: op.id, reason: 'x', signed: elsewhere }] })
+        .catch((e: { cause?: { type?: string } }) => e.cause?.type);
+      expect(misdirected).toBe('WRONG_STEP');
+      const done = await cancelOperation(h.client, {
+        runbook,
+        operationId: op.id,
+        reason: 'drill no longer needed',
+        key: ALICE_KEY,
+      });
+      expect(done.decision).toMatchObject({
+        operator: 'alice',
+        decision: 'cancel',
+        reason: 'drill no longer needed',
+      });
+      await expect(h.client.workflow.getHandle(op.id).result()).rejects.toThrow();
+      const state = await eventually(async () => {
+        const s = await runbookState(h.client, runbook);
+        return s.inFlight.length === 0 ? s : undefined;
+      });
+      const ended = state.recent.find((o) => o.id === op.id);
+      expect(ended).toMatchObject({
+        outcome: 'cancelled',
+        cancelledBy: { operator: 'alice', decision: 'cancel' },
+      });
+      expect(ended?.cancelledBy?.role).not.toBe('');
+      expect(ended?.cancelledBy?.signature).not.toBe('');
+      // The refusals left no trace in the controller's history (validator rejections).
+      const events = (await controller.fetchHistory()).events ?? [];
+      const rejected = events.slice(before).filter((e) => e.workflowExecutionUpdateRejectedEventAttributes);
+      expect(rejected).toEqual([]);
     });
   });
 });

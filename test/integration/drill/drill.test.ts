@@ -14,6 +14,7 @@ import { parseEvidence } from '../../../reports/evidence.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
 import { runCli } from '../../support/cli.ts';
 import { saveHistory } from '../../support/histories.ts';
+import { ALICE_KEY } from '../../support/plans.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { CHECKS, drill, replicaDigests, secondaryDomains, VM } from './helpers.ts';
 
@@ -158,6 +159,7 @@ describe('drill (real lab)', () => {
       runbook: lab.plan.runbook.name,
       operationId: op.id,
       reason: 'drill test',
+      key: ALICE_KEY,
     });
     // A cancelled workflow's failure carries no result back: what `drill --wait` prints comes
     // from the summary the drill sent its controller as it ended.

@@ -161,7 +161,12 @@ describe('protection schedules', () => {
       // A drill that takes longer than drill.every is not stacked: still one, one buffered.
       await new Promise((r) => setTimeout(r, 7_000));
       expect((await runbookState(h.client, runbook)).counters.drill).toBe(1);
-      await cancelOperation(h.client, { runbook, operationId: drill1, reason: 'test: end the drill' });
+      await cancelOperation(h.client, {
+        runbook,
+        operationId: drill1,
+        reason: 'test: end the drill',
+        key: alice,
+      });
       expect(await h.client.workflow.getHandle(run as string).result()).toMatchObject({
         admitted: true,
         id: drill1,
