@@ -21,7 +21,8 @@ export type OperatorChoice =
   | 'cancel'
   | 'change-people'
   | 'unfence'
-  | 'discard-divergent';
+  | 'discard-divergent'
+  | 'accept-dr-state';
 
 export const GATE_DECISIONS: readonly GateDecision[] = ['approve', 'reject'];
 export const PAUSE_CHOICES: readonly PauseChoice[] = ['retry', 'skip', 'rollback'];
@@ -46,6 +47,11 @@ export const COMMIT_STEP = 'commit';
 /** The step id a cancel signs (the workflow id is the controller's): the operation it ends. */
 export function cancelStepId(operationId: string): string {
   return `cancel:${operationId}`;
+}
+
+/** The step id accepting a site's DR-state record signs: which site, which version. */
+export function acceptDrStateStepId(site: string, version: number): string {
+  return `dr-state:${site}:v${version}`;
 }
 
 /** The step id an unfence decision signs (the workflow id names the runbook and the request). */

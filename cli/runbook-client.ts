@@ -11,12 +11,19 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type OperatorKey, signAnyDecision, signDecision } from '../approvals/keys.ts';
-import { COMMIT_STEP, cancelStepId, type GateDecision, type PauseChoice } from '../approvals/payload.ts';
+import {
+  acceptDrStateStepId,
+  COMMIT_STEP,
+  cancelStepId,
+  type GateDecision,
+  type PauseChoice,
+} from '../approvals/payload.ts';
 import { peopleChangeStepId, peopleFingerprint, peopleOf } from '../approvals/people.ts';
 import { controllerWorkflowId, ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../platform/names.ts';
 import { operationStatus } from '../platform/operation-status.ts';
 import type { OperationKind, Plan } from '../runbooks/plan.ts';
 import {
+  acceptDrStateUpdate,
   approvalUpdate,
   cancelOperationUpdate,
   changePeopleUpdate,
@@ -30,6 +37,7 @@ import {
 } from '../workflows/messages.ts';
 import type {
   ApprovalRecord,
+  DrStateAcceptance,
   GateView,
   OperationOptions,
   OperationProgress,
@@ -368,6 +376,49 @@ export function cancelOperation(
       args: [
         {
           id: req.operationId,
+          reason: req.reason,
+          ...(signed ? { signed } : {}),
+          ...(req.by ? { by: req.by } : {}),
+        },
+      ],
+    }),
+  );
+}
+
+/**
+ * Settles a dispute between the sites' DR-state records by accepting `site`'s: signed with `key`
+ * over the version that site held when the dispute was found (the controller refuses an unsigned
+ * acceptance when that record names operators).
+ */
+export async function acceptDrState(
+  client: Client,
+  req: { runbook: string; site: string; reason: string; key?: OperatorKey; by?: string; now?: Date },
+): Promise<DrStateAcceptance> {
+  const workflowId = controllerWorkflowId(req.runbook);
+  const state = await runbookState(client, req.runbook);
+  const dispute = state.durable?.dispute;
+  if (!dispute) {
+    throw new RequestRefusedError(
+      'NOT_DISPUTED',
+      `the DR state of ${req.runbook} is not in dispute`,
+      'see lifeboat status',
+      {},
+    );
+  }
+  const signed = req.key
+    ? signAnyDecision(req.key, {
+        workflowId,
+        stepId: acceptDrStateStepId(req.site, dispute.versions[req.site] ?? 0),
+        decision: 'accept-dr-state',
+        reason: req.reason,
+        time: (req.now ?? new Date()).toISOString(),
+      })
+    : undefined;
+  return refusalsAsErrors(() =>
+    client.workflow.getHandle(workflowId).executeUpdate(acceptDrStateUpdate, {
+      args: [
+        {
+          site: req.site,
           reason: req.reason,
           ...(signed ? { signed } : {}),
           ...(req.by ? { by: req.by } : {}),

@@ -47,7 +47,7 @@ export type SiteRecordAnswer =
   | { site: string; status: 'none' }
   | { site: string; status: 'found'; record: DrStateRecord; signedBy: string; path: string }
   /** A record that does not verify under the sites' key: forged, or damaged. */
-  | { site: string; status: 'unverified'; path: string; problem: string }
+  | { site: string; status: 'unverified'; path: string; problem: string; version: number }
   /** The site's worker did not answer (dead, cut off). */
   | { site: string; status: 'unreachable'; problem: string };
 

@@ -79,10 +79,22 @@ export async function readNewest(
   try {
     file = JSON.parse(await readFile(path, 'utf8')) as SignedFile;
   } catch (err) {
-    return { site, status: 'unverified', path, problem: `unreadable: ${(err as Error).message}` };
+    return {
+      site,
+      status: 'unverified',
+      path,
+      problem: `unreadable: ${(err as Error).message}`,
+      version: newest,
+    };
   }
   if (!file?.signed?.record || typeof file.signature !== 'string' || !verify(key, file)) {
-    return { site, status: 'unverified', path, problem: 'its signature does not match its content' };
+    return {
+      site,
+      status: 'unverified',
+      path,
+      problem: 'its signature does not match its content',
+      version: newest,
+    };
   }
   const r = file.signed.record;
   if (r.format !== DR_STATE_FORMAT || r.runbook !== runbook || r.version !== newest) {
@@ -91,6 +103,7 @@ export async function readNewest(
       status: 'unverified',
       path,
       problem: `it is signed but names ${String(r.runbook)} version ${String(r.version)} (${String(r.format)})`,
+      version: newest,
     };
   }
   return { site, status: 'found', record: r, signedBy: file.signed.site, path };

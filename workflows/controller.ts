@@ -22,7 +22,7 @@ import {
 import type { ControllerActivities } from '../activities/controller.ts';
 import type { DrStateActivities } from '../activities/dr-state.ts';
 import { holdersOf } from '../approvals/deciders.ts';
-import { type AnySignedDecision, cancelStepId } from '../approvals/payload.ts';
+import { type AnySignedDecision, acceptDrStateStepId, cancelStepId } from '../approvals/payload.ts';
 import {
   administeringRoles,
   peopleChangeStepId,
@@ -48,6 +48,7 @@ import { admitOperation } from './admission.ts';
 import { BAD_INPUT } from './guard.ts';
 import { operationWorkflow } from './interpreter.ts';
 import {
+  acceptDrStateUpdate,
   cancelOperationUpdate,
   changePeopleUpdate,
   fenceEnforcedSignal,
@@ -69,6 +70,7 @@ import { proxySiteActivities } from './site-proxy.ts';
 import type {
   ApprovalRecord,
   ControllerInput,
+  DrStateAcceptance,
   DurableBook,
   OperationInput,
   OperationRef,
@@ -307,7 +309,13 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     const at = new Date().toISOString();
     const chosen = chooseRecord(state.runbook, answers);
     if (chosen.dispute.length > 0) {
-      book.dispute = { at, found: chosen.dispute };
+      const versions = Object.fromEntries(
+        answers.map((a) => [
+          a.site,
+          a.status === 'found' ? a.record.version : a.status === 'unverified' ? a.version : 0,
+        ]),
+      );
+      book.dispute = { at, found: chosen.dispute, versions };
     } else if (chosen.record) {
       const { recent, planHash } = state;
       Object.assign(state, restoredState(state.runbook, chosen.record), { recent });
@@ -776,6 +784,135 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       },
     },
   );
+  /** The people the accepted record pins decide the acceptance; none pinned: a reason suffices. */
+  const acceptanceRefusal = (
+    people: PinnedPeople | undefined,
+    stepId: string,
+    signed: AnySignedDecision | undefined,
+    since: number,
+  ) => {
+    if (!people || Object.keys(people.operators).length === 0) return undefined;
+    if (!signed || typeof signed !== 'object' || !signed.payload) {
+      return {
+        code: 'UNSIGNED',
+        message: `accepting a DR-state record of runbook ${state.runbook} is an operator decision: the record names operators, so it must be signed`,
+        hint: 'lifeboat dr-state accept <runbook> --site <name> --reason "why" --operator <name>',
+      };
+    }
+    return checkOperatorDecision(signed, {
+      workflowId: workflowInfo().workflowId,
+      stepId,
+      now: Date.now(),
+      operators: people.operators,
+      roles: people.roles,
+      seenSignatures: new Set(),
+      decisions: ['accept-dr-state'],
+      eligible: administeringRoles(people),
+      since,
+      what: 'DR-state acceptance',
+    });
+  };
+  setHandler(
+    acceptDrStateUpdate,
+    async ({ site, reason, signed, by }) => {
+      const book = state.durable;
+      const dispute = book?.dispute;
+      if (!book || !dispute) {
+        throw ApplicationFailure.nonRetryable(
+          `the DR state of ${state.runbook} is not in dispute`,
+          'NOT_DISPUTED',
+        );
+      }
+      // The records are read again now: what the operator accepts is what the site holds.
+      const answers: SiteRecordAnswer[] = await Promise.all(
+        book.sites.map((s) =>
+          drStateAt(s)
+            .readDrState({ runbook: state.runbook })
+            .catch(
+              (err: unknown): SiteRecordAnswer => ({ site: s, status: 'unreachable', problem: message(err) }),
+            ),
+        ),
+      );
+      const chosen = answers.find((a) => a.site === site);
+      if (chosen?.status !== 'found' && chosen?.status !== 'none') {
+        throw ApplicationFailure.create({
+          type: 'NOT_ACCEPTABLE',
+          message: `site ${site}'s record cannot be accepted: ${chosen?.status === 'unverified' ? `${chosen.path} does not verify (${chosen.problem})` : (chosen?.problem ?? 'no answer')}`,
+          nonRetryable: true,
+          details: [{ hint: 'accept the record of a site that holds one that verifies' }],
+        });
+      }
+      const version = chosen.status === 'found' ? chosen.record.version : 0;
+      const stepId = acceptDrStateStepId(site, version);
+      const people = chosen.status === 'found' ? chosen.record.state.people : undefined;
+      const refusal = acceptanceRefusal(people, stepId, signed, Date.parse(dispute.at));
+      if (refusal) {
+        throw ApplicationFailure.create({
+          type: refusal.code,
+          message: refusal.message,
+          nonRetryable: true,
+          details: [{ hint: refusal.hint }],
+        });
+      }
+      const signer = signed?.payload ? signed.operator : undefined;
+      const role =
+        signer && people ? administeringRoles(people).find((r) => people.roles[r]?.includes(signer)) : '';
+      const acceptance: DrStateAcceptance = {
+        site,
+        version,
+        settled: dispute.found,
+        decision: {
+          stepId,
+          group: '(runbook)',
+          decision: 'accept-dr-state',
+          operator: signer ?? (typeof by === 'string' && by !== '' ? by : 'unsigned'),
+          role: role ?? '',
+          reason: signed?.payload ? signed.payload.reason : reason,
+          signedAt: signed?.payload ? signed.payload.time : '',
+          recordedAt: new Date().toISOString(),
+          signature: signed?.signature ?? '',
+        },
+      };
+      const { recent } = state;
+      const base =
+        chosen.status === 'found'
+          ? restoredState(state.runbook, chosen.record)
+          : initialRunbookState(state.runbook);
+      Object.assign(state, base, { recent });
+      // Past every version either site holds (a planted one included), so the next write is the newest.
+      const held = answers.map((a) =>
+        a.status === 'found' ? a.record.version : a.status === 'unverified' ? a.version : 0,
+      );
+      book.version = Math.max(book.version, ...held);
+      book.digest = '';
+      book.acked = {};
+      delete book.record;
+      delete book.dispute;
+      book.accepted = acceptance;
+      publish();
+      if (state.inFlight.length > 0) await reconcile(`accepted site ${site}'s DR-state record`);
+      return acceptance;
+    },
+    {
+      validator: ({ site, reason }) => {
+        if (!state.durable?.dispute) {
+          throw ApplicationFailure.nonRetryable(
+            `the DR state of ${state.runbook} is not in dispute`,
+            'NOT_DISPUTED',
+          );
+        }
+        if (typeof site !== 'string' || !state.durable.sites.includes(site)) {
+          throw ApplicationFailure.nonRetryable(
+            `site ${String(site)} is not one of runbook ${state.runbook}'s sites (${state.durable.sites.join(', ')})`,
+            BAD_INPUT,
+          );
+        }
+        if (typeof reason !== 'string' || reason.trim() === '') {
+          throw ApplicationFailure.nonRetryable('accepting a DR-state record needs a reason', 'NO_REASON');
+        }
+      },
+    },
+  );
   setHandler(reconcileUpdate, ({ reason }) =>
     reconcile(typeof reason === 'string' && reason.trim() !== '' ? reason : 'request'),
   );
@@ -803,7 +940,10 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         runbook: state.runbook,
         version: book.version,
         writtenAt: new Date().toISOString(),
-        cause: drStateDiff(book.record?.state, view).join('; ') || 'state recorded',
+        cause:
+          !book.record && book.accepted
+            ? `dispute settled: ${book.accepted.decision.operator} accepted site ${book.accepted.site}'s version ${book.accepted.version} (${book.accepted.decision.reason})`
+            : drStateDiff(book.record?.state, view).join('; ') || 'state recorded',
         state: view,
       };
     }
@@ -825,6 +965,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         // the newest word on the runbook (it was reset, or a second one writes). Stop and say so.
         book.dispute = {
           at,
+          versions: { [site]: o.held },
           found: [
             `site ${site} holds version ${o.held} (${o.heldDigest}) where this controller wrote version ${o.version}: the controller was reset or another one writes for this runbook`,
           ],

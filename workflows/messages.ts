@@ -7,6 +7,7 @@ import type { Plan } from '../runbooks/plan.ts';
 import type {
   ApprovalRecord,
   CommitRequest,
+  DrStateAcceptance,
   GateView,
   GroupProgress,
   OperationOutcome,
@@ -53,6 +54,15 @@ export const runbookStateQuery = defineQuery<RunbookState>('lifeboat.runbookStat
 export const changePeopleUpdate = defineUpdate<PeopleChange, [{ plan: Plan; signed: SignedDecision }]>(
   'lifeboat.changePeople',
 );
+/**
+ * Settles a dispute between the sites' DR-state records: the controller restores from the named
+ * site's record (signed `accept-dr-state` by an administrator of the people that record pins,
+ * when it pins operators), and writes it to both sites as a newer version.
+ */
+export const acceptDrStateUpdate = defineUpdate<
+  DrStateAcceptance,
+  [{ site: string; reason: string; signed?: AnySignedDecision; by?: string }]
+>('lifeboat.acceptDrState');
 /** Sent by an operation to its controller when it ends, whatever the outcome. */
 export const operationFinishedSignal = defineSignal<[OperationFinished]>('lifeboat.operationFinished');
 

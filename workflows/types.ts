@@ -146,7 +146,23 @@ export interface DurableBook {
   /** Set when this controller started without a state and read the sites' records. */
   restored?: { at: string; from?: string; version?: number; notes: string[] };
   /** The sites' records disagree (or a site holds a newer one): operations are refused. */
-  dispute?: { at: string; found: string[] };
+  dispute?: {
+    at: string;
+    found: string[];
+    /** The newest version each site held when the dispute was found (what an acceptance signs). */
+    versions: Record<string, number>;
+  };
+  /** How the last dispute ended: the operator who picked a site's record, and why. */
+  accepted?: DrStateAcceptance;
+}
+
+export interface DrStateAcceptance {
+  site: string;
+  /** The version accepted (0: the site held none, the runbook starts over from a blank state). */
+  version: number;
+  /** The disputes it settled. */
+  settled: string[];
+  decision: ApprovalRecord;
 }
 
 /**

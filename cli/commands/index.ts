@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerApprove } from './approve.ts';
 import { registerDivergent } from './divergent.ts';
+import { registerDrState } from './dr-state.ts';
 import { registerLab } from './lab.ts';
 import { registerOperator } from './operator.ts';
 import { registerPauseDecisions } from './pause.ts';
@@ -32,6 +33,7 @@ export const commands: Array<(program: Command) => void> = [
   registerPauseDecisions,
   registerRun,
   registerUnfence,
+  registerDrState,
   registerReplicate,
   registerReprotect,
   registerDivergent,

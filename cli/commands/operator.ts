@@ -1,6 +1,12 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { initOperatorKey, OperatorKeyError, operatorDir } from '../../approvals/keys.ts';
+import {
+  initOperatorKey,
+  loadOperatorKey,
+  type OperatorKey,
+  OperatorKeyError,
+  operatorDir,
+} from '../../approvals/keys.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { loadPlanForCommand } from '../load-plan.ts';
 import { changePeople } from '../runbook-client.ts';
@@ -13,6 +19,17 @@ export function defaultOperatorName(): string {
 }
 
 /** `lifeboat operator init [--name N]`: an Ed25519 key pair for signing gate decisions. */
+/**
+ * The operator's key when it is here; without one a decision goes unsigned, which only a runbook
+ * that names no operators accepts.
+ */
+export async function optionalOperatorKey(name: string): Promise<OperatorKey | undefined> {
+  return loadOperatorKey(name).catch((err: unknown) => {
+    if (err instanceof OperatorKeyError) return undefined;
+    throw err;
+  });
+}
+
 export function registerOperator(program: Command): void {
   const operator = program.command('operator').description('operator keys for signed approvals');
   operator

@@ -1,7 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { loadOperatorKey, type OperatorKey, OperatorKeyError } from '../../approvals/keys.ts';
 import type { SiteInventory } from '../../drivers/inventory.ts';
 import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { lifeboatHome } from '../../platform/home.ts';
@@ -30,7 +29,7 @@ import {
 } from '../runbook-client.ts';
 import { terminalConfirm, watchOperation } from '../wait.ts';
 import { withTemporalClient } from '../with-client.ts';
-import { defaultOperatorName } from './operator.ts';
+import { defaultOperatorName, optionalOperatorKey } from './operator.ts';
 import { replicaRoot } from './points.ts';
 
 /**
@@ -344,13 +343,4 @@ export function registerRun(program: Command): void {
         );
       });
     });
-}
-
-/** The operator's key when it is here; without one a decision goes unsigned, which only a runbook
- *  that names no operators accepts. */
-async function optionalOperatorKey(name: string): Promise<OperatorKey | undefined> {
-  return loadOperatorKey(name).catch((err: unknown) => {
-    if (err instanceof OperatorKeyError) return undefined;
-    throw err;
-  });
 }

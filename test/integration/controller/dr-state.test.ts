@@ -6,7 +6,12 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitFailover, RequestRefusedError, runbookState } from '../../../cli/runbook-client.ts';
+import {
+  acceptDrState,
+  commitFailover,
+  RequestRefusedError,
+  runbookState,
+} from '../../../cli/runbook-client.ts';
 import type { DrStateRecord } from '../../../drstate/record.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult, RunbookState } from '../../../workflows/types.ts';
@@ -109,7 +114,7 @@ describe('the DR state kept at the sites', () => {
     });
   });
 
-  it('a record edited at a site does not verify: every operation is refused, saying which site, until an operator decides', async () => {
+  it("a record edited at a site does not verify: every operation is refused, saying which site, until an operator accepts one site's record", async () => {
     const plan = withoutSteps(diamondPlan(), (s) => s.kind === 'approval');
     await withHarness(plan, { hooksDir: makeHooksDir().dir }, async (h) => {
       await committedFailover(h);
@@ -130,6 +135,38 @@ describe('the DR state kept at the sites', () => {
       expect(state.durable?.dispute?.found.join('\n')).toContain(file);
       // Nothing was written over the evidence while in dispute.
       expect(readdirSync(path.dirname(file)).sort().at(-1)).toBe(path.basename(file));
+
+      // An operator settles it: the primary's record, signed by an administrator it names.
+      const runbook = h.plan.runbook.name;
+      const unsigned = await refusal(
+        acceptDrState(h.client, { runbook, site: h.primary.site, reason: 'x', by: 'bob' }),
+      );
+      expect(unsigned.code).toBe('UNSIGNED');
+      const forged = await refusal(
+        acceptDrState(h.client, { runbook, site: h.secondary.site, reason: 'x', key: ALICE_KEY }),
+      );
+      expect(forged.code).toBe('NOT_ACCEPTABLE');
+      const accepted = await acceptDrState(h.client, {
+        runbook,
+        site: h.primary.site,
+        reason: "the secondary's store was edited by hand",
+        key: ALICE_KEY,
+      });
+      expect(accepted).toMatchObject({
+        site: h.primary.site,
+        decision: { operator: 'alice', decision: 'accept-dr-state' },
+      });
+      expect((await refusal(h.start('drill'))).code).toBe('STATE');
+      const settled = await bothSitesHold(
+        h,
+        (s) => s.phase === 'failed-over-committed' && !s.durable?.dispute,
+      );
+      expect(settled.durable?.version).toBe(accepted.version + 1);
+      for (const role of ['primary', 'secondary'] as const) {
+        const r = newestRecord(h, role).json.signed.record;
+        expect(r).toMatchObject({ version: accepted.version + 1, state: { activeSite: 'secondary' } });
+        expect(r.cause).toContain(`alice accepted site ${h.primary.site}'s version ${accepted.version}`);
+      }
     });
   });
 });

@@ -99,7 +99,13 @@ describe('the DR-state record', () => {
       notes: [],
     });
     const forged = chooseRecord('shop', [
-      { site: 'east', status: 'unverified', path: '/e', problem: 'its signature does not match its content' },
+      {
+        site: 'east',
+        status: 'unverified',
+        path: '/e',
+        problem: 'its signature does not match its content',
+        version: 4,
+      },
       found('west', record(3)),
     ]);
     expect(forged.record).toBeUndefined();

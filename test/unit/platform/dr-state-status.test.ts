@@ -29,7 +29,11 @@ describe('status: the DR state at the sites', () => {
         digest: '',
         sites: ['east', 'west'],
         acked: {},
-        dispute: { at, found: ["site west's record /s/v0000000003.json does not verify"] },
+        dispute: {
+          at,
+          found: ["site west's record /s/v0000000003.json does not verify"],
+          versions: { west: 3 },
+        },
       },
     };
     const states = new Map([
