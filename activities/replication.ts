@@ -491,6 +491,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                 },
                 ...(workload === undefined ? {} : { workload }),
                 ...(ex.commands === undefined ? {} : { commands: ex.commands }),
+                ...(ex.guestFrozen === undefined ? {} : { guestFrozen: ex.guestFrozen }),
                 bytesShipped: ex.exportBytes,
               },
               clock,

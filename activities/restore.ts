@@ -43,6 +43,8 @@ export interface RestoredPoint {
   consistency: Manifest['consistency'];
   integrity: Manifest['integrity'];
   kind: 'full' | 'incremental';
+  /** The guest was left frozen when the point was taken (every thaw failed): the primary said so. */
+  guestFrozen?: string;
   /** The copy's domain name at this site. */
   domain: string;
   /** The workload records the point holds, one per data disk (empty when none were recorded). */
@@ -296,6 +298,7 @@ async function preflight(
     consistency: m.consistency,
     integrity: m.integrity,
     kind: pointKind(m),
+    ...(m.guestFrozen ? { guestFrozen: m.guestFrozen } : {}),
     domain: svc.domainName({
       purpose: input.purpose,
       runbook: input.runbook,

@@ -138,6 +138,11 @@ export const manifestSchema = z.object({
   workload: z.record(z.string(), z.unknown()).optional(),
   /** Outputs of the runbook's `data` commands at the snapshot (absent in older points). */
   commands: z.array(capturedCommandSchema).optional(),
+  /**
+   * Set when the guest was frozen for this point and every thaw failed: it may still be frozen
+   * (the worker's lifeboat_guest_frozen gauge and its alert say so too). Absent: thawed, or not frozen.
+   */
+  guestFrozen: z.string().min(1).optional(),
   bytesShipped: z.number().int().nonnegative(),
   integrity: integritySchema,
 });

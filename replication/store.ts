@@ -64,6 +64,7 @@ export interface CommitInput {
   times: Omit<Manifest['times'], 'committedAt'>;
   workload?: Record<string, unknown>;
   commands?: CapturedCommand[];
+  guestFrozen?: string;
   bytesShipped: number;
 }
 
@@ -306,6 +307,7 @@ export class ReplicaStore {
       times: { ...input.times, committedAt: new Date().toISOString() },
       ...(input.workload === undefined ? {} : { workload: input.workload }),
       ...(input.commands === undefined ? {} : { commands: input.commands }),
+      ...(input.guestFrozen === undefined ? {} : { guestFrozen: input.guestFrozen }),
       bytesShipped: input.bytesShipped,
       // A cycle checks what it shipped; the whole-point verification is a separate job.
       integrity: { state: 'not-yet' },

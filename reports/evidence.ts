@@ -35,6 +35,8 @@ export const pointRefSchema = z.object({
   consistency: z.object({ requested: z.string(), achieved: z.string(), reason: z.string().optional() }),
   integrity: z.object({ state: z.string(), at: z.string().optional(), detail: z.string().optional() }),
   kind: z.enum(['full', 'incremental']),
+  /** The guest was left frozen when the point was taken: every thaw failed (the primary's words). */
+  guestFrozen: z.string().optional(),
 });
 
 /** One span of the timeline: the operation, a wave, a group, a VM, a step or a check. */
@@ -83,6 +85,7 @@ export const approvalEvidenceSchema = z.object({
     'change-people',
     'unfence',
     'discard-divergent',
+    'accept-dr-state',
   ]),
   operator: z.string(),
   role: z.string(),

@@ -143,6 +143,7 @@ export function buildEvidence(e: EvidenceInput): Evidence {
               consistency: p.consistency,
               integrity: p.integrity,
               kind: p.kind,
+              ...(p.guestFrozen ? { guestFrozen: p.guestFrozen } : {}),
             })),
           },
         }

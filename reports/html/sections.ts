@@ -22,6 +22,13 @@ export function verdictSection(ev: Evidence): string {
   return `<header id="verdict" class="verdict ${pass ? 'v-ok' : 'v-bad'}"><p class="kicker">${esc(ev.type)} of runbook ${esc(ev.runbook.name)}, ${esc(ev.id)}</p><h1>Verdict: <span class="verdict-word">${pass ? 'PASS' : 'FAIL'}</span></h1>${reasons}<dl class="facts"><dt>Outcome</dt><dd>${esc(ev.outcome)}</dd><dt>Started</dt><dd>${esc(ev.startedAt)} by ${esc(ev.startedBy)}</dd><dt>Ended</dt><dd>${esc(ev.endedAt)} (${took})</dd><dt>Owner</dt><dd>${esc(ev.runbook.owner)}</dd><dt>Plan hash</dt><dd><code>${esc(ev.runbook.planHash)}</code></dd><dt>Runbook file</dt><dd>${esc(ev.runbook.file)} <code>${esc(ev.runbook.fileSha256)}</code></dd><dt>Sites</dt><dd>${esc(ev.scope.sites.primary)} → ${esc(ev.scope.sites.target)} (secondary ${esc(ev.scope.sites.secondary)}), network ${esc(ev.scope.network)}</dd><dt>Temporal</dt><dd>${esc(ev.temporal.namespace)} / ${esc(ev.temporal.workflowId)} / ${esc(ev.temporal.runId)}</dd><dt>Lifeboat</dt><dd>${esc(ev.lifeboatVersion)}</dd></dl></header>`;
 }
 
+/** Points whose guest stayed frozen after the snapshot: named, with what the primary said. */
+function frozenNote(points: ReadonlyArray<{ vm: string; guestFrozen?: string }>): string {
+  const frozen = points.filter((p) => p.guestFrozen);
+  if (frozen.length === 0) return '';
+  return `; guest left frozen after the snapshot: ${frozen.map((p) => `${esc(p.vm)} (${esc(p.guestFrozen ?? '')})`).join(', ')}`;
+}
+
 function passCell(pass: boolean | undefined): string {
   if (pass === undefined) return '<td class="other">not measured</td>';
   return pass ? '<td class="ok">pass</td>' : '<td class="bad">fail</td>';
@@ -32,7 +39,7 @@ export function objectivesSection(ev: Evidence): string {
     `<tr><th scope="row">${name}</th><td>${duration(o.targetMs)}</td><td>${duration(o.measuredMs)}</td>${passCell(o.pass)}<td>${esc(o.basis)}</td></tr>`;
   const ps = ev.pointSet;
   const points = ps
-    ? `<p>Recovery point set <code>${esc(ps.pointId)}</code> (${esc(ps.selector)}), captured ${esc(ps.capturedAt)}, ${ps.points.length} points; ${ps.points.filter((p) => p.consistency.achieved !== p.consistency.requested).length} below the requested consistency.</p>`
+    ? `<p>Recovery point set <code>${esc(ps.pointId)}</code> (${esc(ps.selector)}), captured ${esc(ps.capturedAt)}, ${ps.points.length} points; ${ps.points.filter((p) => p.consistency.achieved !== p.consistency.requested).length} below the requested consistency${frozenNote(ps.points)}.</p>`
     : '<p>No recovery point set was restored.</p>';
   return `<section id="objectives"><h2>Objectives</h2><table><thead><tr><th>Objective</th><th>Target</th><th>Measured</th><th>Result</th><th>How it was measured</th></tr></thead><tbody>${row('RTO', ev.objectives.rto)}${row('RPO', ev.objectives.rpo)}</tbody></table>${points}</section>`;
 }

@@ -28,6 +28,14 @@ describe('recovery-point manifest', () => {
     expect(invalidPaths(JSON.stringify(ok))).toEqual([]);
   });
 
+  it('keeps a guest left frozen by failed thaws with the point, never an empty note', () => {
+    const frozen = recoveryPoint({ guestFrozen: 'thaw failed 6 times: agent timeout' });
+    expect(parseManifest(serializeManifest(frozen), 'm.json').guestFrozen).toBe(
+      'thaw failed 6 times: agent timeout',
+    );
+    expect(invalidPaths(JSON.stringify(recoveryPoint({ guestFrozen: '' }))).join()).toMatch(/guestFrozen/);
+  });
+
   it('refuses file names that would leave the point directory', () => {
     const m = recoveryPoint();
     m.disks[0]!.files[0]!.path = '../p1/vda.qcow2';
