@@ -698,8 +698,14 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   /** The pinned set a change would replace, and the step id its signature must name. */
   const peopleChangeStep = (plan: Plan) => {
     const pinned = state.people;
-    const offered = peopleFingerprint(peopleOf(plan));
-    return pinned ? { pinned, offered, stepId: peopleChangeStepId(pinned.fingerprint, offered) } : undefined;
+    const people = peopleOf(plan);
+    const offered = peopleFingerprint(people);
+    if (!pinned) return undefined;
+    // A set pinned with no operator at all has nobody to sign its change: the first operators
+    // sign it themselves, with the keys the new set names (a runbook that took unsigned
+    // decisions gains signatures; nobody loses a say they had).
+    const signers = Object.keys(pinned.operators).length > 0 ? pinned : people;
+    return { pinned, offered, signers, stepId: peopleChangeStepId(pinned.fingerprint, offered) };
   };
   setHandler(
     changePeopleUpdate,
@@ -713,8 +719,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
           'WRONG_STEP',
         );
       }
-      const role = administeringRoles(step.pinned).find((r) =>
-        step.pinned.roles[r]?.includes(signed.operator),
+      const role = administeringRoles(step.signers).find((r) =>
+        step.signers.roles[r]?.includes(signed.operator),
       );
       const change: PeopleChange = {
         stepId: step.stepId,
@@ -765,11 +771,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
           workflowId: workflowInfo().workflowId,
           stepId: step.stepId,
           now: Date.now(),
-          operators: step.pinned.operators,
-          roles: step.pinned.roles,
+          operators: step.signers.operators,
+          roles: step.signers.roles,
           seenSignatures: new Set(step.pinned.changes.map((c) => c.signature)),
           decisions: ['change-people'],
-          eligible: administeringRoles(step.pinned),
+          eligible: administeringRoles(step.signers),
           since: Date.parse(step.pinned.pinnedAt),
           what: 'people change',
         });

@@ -11,7 +11,7 @@ import {
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, rehash } from '../../support/plans.ts';
+import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
 import { aliceApproves, eventually, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
@@ -116,6 +116,52 @@ describe('pinned operators, roles and keys', () => {
       ]);
       await controller.terminate('end of test');
       await saveHistory(h.client, controllerWorkflowId(runbook), 'runbookController', 'people-change');
+    });
+  });
+
+  it('a runbook pinned with no operator gains its first ones, signed by a key the new set names', async () => {
+    const nobody = rehash({
+      ...withoutSteps(diamondPlan(), (st) => st.kind === 'approval'),
+      operators: {},
+      roles: {},
+      administrators: [],
+    });
+    const hooks = makeHooksDir();
+    await withHarness(nobody, { hooksDir: hooks.dir }, async (h) => {
+      const runbook = h.plan.runbook.name;
+      const first = await h.start('drill');
+      await h.client.workflow.getHandle(first.id).result();
+      expect(Object.keys((await runbookState(h.client, runbook)).people?.operators ?? {})).toEqual([]);
+      const withCarolOnly = rehash({
+        ...h.plan,
+        operators: { carol: { key: keyOf(CAROL_SECRET) } },
+        roles: { 'incident-commander': ['carol'] },
+      });
+      // Someone the new set does not name cannot sign it in.
+      expect(
+        (await refusal(changePeople(h.client, { plan: withCarolOnly, reason: 'x', key: bob }))).code,
+      ).toBe('UNKNOWN_OPERATOR');
+      const change = await changePeople(h.client, {
+        plan: withCarolOnly,
+        reason: 'carol is on call',
+        key: carol,
+      });
+      expect(change).toMatchObject({
+        operator: 'carol',
+        role: 'incident-commander',
+        diff: expect.any(Array),
+      });
+      const state = await runbookState(h.client, runbook);
+      expect(Object.keys(state.people?.operators ?? {})).toEqual(['carol']);
+      // From now on a change needs carol's (a pinned operator's) signature, not a newcomer's.
+      const withBob = rehash({
+        ...withCarolOnly,
+        operators: { ...withCarolOnly.operators, bob: { key: keyOf(BOB_SECRET) } },
+        roles: { 'incident-commander': ['bob', 'carol'] },
+      });
+      expect((await refusal(changePeople(h.client, { plan: withBob, reason: 'x', key: bob }))).code).toBe(
+        'UNKNOWN_OPERATOR',
+      );
     });
   });
 });
