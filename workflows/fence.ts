@@ -8,7 +8,14 @@
  *   operator's signed decision (role, reason, signature), lifts the fence at the site, and tells
  *   the controller. Workflow code.
  */
-import { ApplicationFailure, getExternalWorkflowHandle, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  getExternalWorkflowHandle,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ControllerActivities } from '../activities/controller.ts';
 import type {
   EnforceFenceInput,
   EnforceFenceResult,
@@ -17,6 +24,7 @@ import type {
 } from '../activities/index.ts';
 import { approverRoles } from '../approvals/deciders.ts';
 import type { AnySignedDecision } from '../approvals/payload.ts';
+import { peopleDiff, peopleFingerprint, peopleOf } from '../approvals/people.ts';
 import { checkUnfenceDecision } from '../approvals/verify.ts';
 import type { Plan, SiteRole } from '../runbooks/plan.ts';
 import { BAD_INPUT } from './guard.ts';
@@ -78,6 +86,9 @@ export interface UnfenceResult extends LiftFenceResult {
   reason: string;
 }
 
+/** Unfence checks the Plan's people against the ones the controller pinned. */
+export const UNFENCE_PINNED_PATCH = 'unfence-checks-pinned-people';
+
 export async function unfenceWorkflow(input: UnfenceInput): Promise<UnfenceResult> {
   const info = workflowInfo();
   const plan = input?.plan;
@@ -94,6 +105,27 @@ export async function unfenceWorkflow(input: UnfenceInput): Promise<UnfenceResul
       nonRetryable: true,
       details: [{ hint: 'sign again' }],
     });
+  }
+  if (patched(UNFENCE_PINNED_PATCH)) {
+    // The Plan comes from whoever asks: its people must be the ones the controller pinned, or
+    // anyone could lift a fence by naming their own key as an approver.
+    const { pinnedPeopleOf } = proxyActivities<ControllerActivities>({
+      startToCloseTimeout: '30 seconds',
+      retry: { maximumAttempts: 5 },
+    });
+    const pinned = await pinnedPeopleOf({ controllerId: input.controllerId });
+    if (pinned && peopleFingerprint(peopleOf(plan)) !== pinned.fingerprint) {
+      throw ApplicationFailure.create({
+        type: 'PEOPLE_CHANGED',
+        message: `unfence refused: the Plan's operators, roles or keys are not the ones pinned for runbook ${plan.runbook.name}: ${peopleDiff(pinned, peopleOf(plan)).join('; ')}`,
+        nonRetryable: true,
+        details: [
+          {
+            hint: 'unfence with the runbook file the controller pinned (lifeboat status shows its fingerprint)',
+          },
+        ],
+      });
+    }
   }
   const refusal = checkUnfenceDecision(input.decision, {
     workflowId: boundTo,

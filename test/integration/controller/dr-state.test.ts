@@ -12,6 +12,7 @@ import {
   RequestRefusedError,
   runbookState,
 } from '../../../cli/runbook-client.ts';
+import { unfence } from '../../../cli/unfence-client.ts';
 import type { DrStateRecord } from '../../../drstate/record.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult, RunbookState } from '../../../workflows/types.ts';
@@ -110,6 +111,23 @@ describe('the DR state kept at the sites', () => {
       const widened = rehash({ ...h.plan, operators: { ...h.plan.operators, mallory: aliceOperator } });
       const changed = await refusal(h.start('failback', undefined, widened));
       expect(changed.code).toBe('PEOPLE_CHANGED');
+      // Nor can that Plan lift the fence: unfence checks its people against the pinned ones.
+      const mallory = await refusal(
+        unfence(h.client, { plan: widened, reason: 'x', key: ALICE_KEY, taskQueue: h.taskQueue }),
+      );
+      expect(mallory.code).toBe('PEOPLE_CHANGED');
+      expect(mallory.message).toContain('mallory');
+      const lifted = await unfence(h.client, {
+        plan: h.plan,
+        reason: 'primary rebuilt',
+        key: ALICE_KEY,
+        taskQueue: h.taskQueue,
+      });
+      expect(lifted).toMatchObject({ lifted: true, by: 'alice' });
+      await saveHistory(h.client, lifted.id, 'unfenceWorkflow', 'unfence-pinned-people');
+      await eventually(async () =>
+        (await runbookState(h.client, h.plan.runbook.name)).fence ? undefined : true,
+      );
       await saveHistory(h.client, id, 'runbookController', 'dr-state-restored');
     });
   });
