@@ -49,6 +49,7 @@ import { BAD_INPUT } from './guard.ts';
 import { operationWorkflow } from './interpreter.ts';
 import {
   acceptDrStateUpdate,
+  cancelDecisionSignal,
   cancelOperationUpdate,
   changePeopleUpdate,
   fenceEnforcedSignal,
@@ -112,6 +113,9 @@ export const RECONCILE_PATCH = 'controller-reconciles-children';
  * controller that starts without a state, and operations refused while the sites disagree.
  */
 export const DR_STATE_PATCH = 'controller-dr-state';
+
+/** A cancel's decision is handed to the operation first, so its evidence records who and why. */
+export const CANCEL_DECISION_PATCH = 'controller-cancel-decision-to-operation';
 
 /** How often a site that missed a version (down, cut off) is offered the newest again. */
 const DR_STATE_RETRY_MS = 5 * 60_000;
@@ -497,6 +501,11 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         // A child that already closed cannot be cancelled: free its slot and say how it ended.
         const [ended] = await reconcile(`cancel (${reason})`, [id]);
         if (ended) return { id, ended };
+      }
+      if (decision && op?.kind !== 'replication' && patched(CANCEL_DECISION_PATCH)) {
+        await getExternalWorkflowHandle(id)
+          .signal(cancelDecisionSignal, decision)
+          .catch(() => undefined);
       }
       await getExternalWorkflowHandle(id).cancel();
       return { id, ...(decision ? { decision } : {}) };

@@ -102,6 +102,11 @@ export const signedPauseDecisionUpdate = defineUpdate<ApprovalRecord, [SignedDec
 export const commitUpdate = defineUpdate<{ decision: string }, [CommitRequest]>('lifeboat.commit');
 /** A signed commit|rollback-failover (stepId `commit`, bound to the operation's workflow id). */
 export const signedCommitUpdate = defineUpdate<ApprovalRecord, [AnySignedDecision]>('lifeboat.signedCommit');
+/**
+ * The controller tells an operation who cancelled it (checked there: signed, role) just before it
+ * asks Temporal to cancel it, so the operation's evidence lists the cancel among its decisions.
+ */
+export const cancelDecisionSignal = defineSignal<[ApprovalRecord]>('lifeboat.cancelDecision');
 /** Group children tell their operation about gates and pauses so its progress lists them. */
 export const attentionSignal =
   defineSignal<[{ group: string; gates: GateView[]; pauses: PauseView[]; step?: string }]>(

@@ -29,6 +29,7 @@ import { runGroup } from './group-runner.ts';
 import {
   abortSignal,
   attentionSignal,
+  cancelDecisionSignal,
   commitUpdate,
   operationFinishedSignal,
   operationMilestoneSignal,
@@ -135,6 +136,12 @@ export class OperationRun {
     this.gates.install();
     this.gates.onChange = () => this.refresh();
     setHandler(progressQuery, () => this.progress);
+    // Who cancelled this operation, as its controller checked it: evidence, like any decision.
+    setHandler(cancelDecisionSignal, (record) => {
+      if (!this.gates.decisions.some((d) => d.signature === record.signature && d.stepId === record.stepId)) {
+        this.gates.decisions.push(record);
+      }
+    });
     setHandler(attentionSignal, (a) => {
       this.childAttention.set(a.group, { gates: a.gates, pauses: a.pauses });
       this.refresh();

@@ -134,6 +134,14 @@ describe('the controller reconciles with its children', () => {
       });
       expect(ended?.cancelledBy?.role).not.toBe('');
       expect(ended?.cancelledBy?.signature).not.toBe('');
+      // The operation's own decisions (its evidence's approvals) list the cancel too.
+      expect(ended?.decisions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ decision: 'cancel', operator: 'alice', group: '(operation)' }),
+        ]),
+      );
+      await saveHistory(h.client, op.id, 'operationWorkflow', 'drill-cancelled-signed');
+      await saveHistory(h.client, controllerWorkflowId(runbook), 'runbookController', 'cancel-signed');
       // The refusals left no trace in the controller's history (validator rejections).
       const events = (await controller.fetchHistory()).events ?? [];
       const rejected = events.slice(before).filter((e) => e.workflowExecutionUpdateRejectedEventAttributes);
