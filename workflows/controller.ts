@@ -22,7 +22,12 @@ import {
 import type { ControllerActivities } from '../activities/controller.ts';
 import type { DrStateActivities } from '../activities/dr-state.ts';
 import { holdersOf } from '../approvals/deciders.ts';
-import { type AnySignedDecision, acceptDrStateStepId, cancelStepId } from '../approvals/payload.ts';
+import {
+  type AnySignedDecision,
+  acceptDrStateStepId,
+  cancelStepId,
+  type OperatorChoice,
+} from '../approvals/payload.ts';
 import {
   administeringRoles,
   peopleChangeStepId,
@@ -129,6 +134,17 @@ function drStateAt(site: string): DrStateActivities {
   });
 }
 
+/** Each site's newest DR-state record of `runbook`; a site that does not answer is said so. */
+function readSites(sites: readonly string[], runbook: string): Promise<SiteRecordAnswer[]> {
+  return Promise.all(
+    sites.map((site) =>
+      drStateAt(site)
+        .readDrState({ runbook })
+        .catch((err: unknown): SiteRecordAnswer => ({ site, status: 'unreachable', problem: message(err) })),
+    ),
+  );
+}
+
 function message(err: unknown): string {
   const e = err as { cause?: { message?: string }; message?: string };
   return e?.cause?.message ?? e?.message ?? String(err);
@@ -146,6 +162,49 @@ function closedReason(s: OperationStatus, phase: string, why: string): string {
   const when = s.closedAt ? ` (closed ${s.closedAt})` : '';
   const left = s.status === 'COMPLETED' ? '' : `; the runbook stays ${phase}: check where its VMs run`;
   return `${s.id} ${how}${when} without reporting to its controller; slot freed on ${why}${left}`;
+}
+
+/** Throws a signed decision's refusal as the Update's (non-retryable) failure. */
+function refuseWith(refusal: { code: string; message: string; hint?: string } | undefined): void {
+  if (!refusal) return;
+  throw ApplicationFailure.create({
+    type: refusal.code,
+    message: refusal.message,
+    nonRetryable: true,
+    details: [{ hint: refusal.hint }],
+  });
+}
+
+/**
+ * The record of an operator decision the controller took: from the signed decision when there is
+ * one (its operator, the first of `roles` that holds them, its reason, time and signature), else
+ * unsigned, naming `by` (a runbook that names no operators takes a reason alone).
+ */
+function decisionRecord(
+  signed: AnySignedDecision | undefined,
+  d: {
+    stepId: string;
+    group: string;
+    decision: OperatorChoice;
+    people: { roles: Record<string, string[]> } | undefined;
+    roles: readonly string[];
+    reason: string;
+    by?: string;
+  },
+): ApprovalRecord {
+  const operator = signed?.payload ? signed.operator : undefined;
+  const role = operator ? d.roles.find((r) => d.people?.roles[r]?.includes(operator)) : undefined;
+  return {
+    stepId: d.stepId,
+    group: d.group,
+    decision: d.decision,
+    operator: operator ?? (typeof d.by === 'string' && d.by !== '' ? d.by : 'unsigned'),
+    role: role ?? '',
+    reason: signed?.payload ? signed.payload.reason : d.reason,
+    signedAt: signed?.payload ? signed.payload.time : '',
+    recordedAt: new Date().toISOString(),
+    signature: signed?.signature ?? '',
+  };
 }
 
 export function initialRunbookState(runbook: string): RunbookState {
@@ -301,15 +360,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
    */
   let restoring: Promise<void> | undefined;
   const restoreFromSites = async (book: DurableBook): Promise<void> => {
-    const answers: SiteRecordAnswer[] = await Promise.all(
-      book.sites.map((site) =>
-        drStateAt(site)
-          .readDrState({ runbook: state.runbook })
-          .catch(
-            (err: unknown): SiteRecordAnswer => ({ site, status: 'unreachable', problem: message(err) }),
-          ),
-      ),
-    );
+    const answers = await readSites(book.sites, state.runbook);
     const at = new Date().toISOString();
     const chosen = chooseRecord(state.runbook, answers);
     if (chosen.dispute.length > 0) {
@@ -467,35 +518,17 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     cancelOperationUpdate,
     async ({ id, reason, signed, by }) => {
       const op = state.inFlight.find((o) => o.id === id);
-      let decision: ApprovalRecord | undefined;
-      if (op && signed?.payload) {
-        const role = Object.keys(state.people?.roles ?? {}).find((r) =>
-          state.people?.roles[r]?.includes(signed.operator),
-        );
-        decision = {
-          stepId: signed.payload.stepId,
-          group: '(operation)',
-          decision: 'cancel',
-          operator: signed.operator,
-          role: role ?? '',
-          reason: signed.payload.reason,
-          signedAt: signed.payload.time,
-          recordedAt: new Date().toISOString(),
-          signature: signed.signature,
-        };
-      } else if (op) {
-        decision = {
-          stepId: cancelStepId(id),
-          group: '(operation)',
-          decision: 'cancel',
-          operator: typeof by === 'string' && by !== '' ? by : 'unsigned',
-          role: '',
-          reason,
-          signedAt: '',
-          recordedAt: new Date().toISOString(),
-          signature: '',
-        };
-      }
+      const decision = op
+        ? decisionRecord(signed, {
+            stepId: signed?.payload ? signed.payload.stepId : cancelStepId(id),
+            group: '(operation)',
+            decision: 'cancel',
+            people: state.people,
+            roles: Object.keys(state.people?.roles ?? {}),
+            reason,
+            by,
+          })
+        : undefined;
       if (op && decision) op.cancelledBy = decision;
       if (patched(RECONCILE_PATCH)) {
         // A child that already closed cannot be cancelled: free its slot and say how it ended.
@@ -529,14 +562,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         }
         const op = state.inFlight.find((o) => o.id === id);
         const refusal = op ? cancelRefusal(op, signed) : undefined;
-        if (refusal) {
-          throw ApplicationFailure.create({
-            type: refusal.code,
-            message: refusal.message,
-            nonRetryable: true,
-            details: [{ hint: refusal.hint }],
-          });
-        }
+        refuseWith(refusal);
       },
     },
   );
@@ -728,19 +754,15 @@ export async function runbookController(input: ControllerInput): Promise<void> {
           'WRONG_STEP',
         );
       }
-      const role = administeringRoles(step.signers).find((r) =>
-        step.signers.roles[r]?.includes(signed.operator),
-      );
       const change: PeopleChange = {
-        stepId: step.stepId,
-        group: '',
-        decision: 'change-people',
-        operator: signed.operator,
-        role: role ?? '',
-        reason: signed.payload.reason,
-        signedAt: signed.payload.time,
-        recordedAt: new Date().toISOString(),
-        signature: signed.signature,
+        ...decisionRecord(signed, {
+          stepId: step.stepId,
+          group: '',
+          decision: 'change-people',
+          people: step.signers,
+          roles: administeringRoles(step.signers),
+          reason: signed.payload.reason,
+        }),
         from: step.pinned.fingerprint,
         to: step.offered,
         diff: peopleDiff(step.pinned, peopleOf(plan)),
@@ -788,14 +810,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
           since: Date.parse(step.pinned.pinnedAt),
           what: 'people change',
         });
-        if (refusal) {
-          throw ApplicationFailure.create({
-            type: refusal.code,
-            message: refusal.message,
-            nonRetryable: true,
-            details: [{ hint: refusal.hint }],
-          });
-        }
+        refuseWith(refusal);
       },
     },
   );
@@ -839,15 +854,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
         );
       }
       // The records are read again now: what the operator accepts is what the site holds.
-      const answers: SiteRecordAnswer[] = await Promise.all(
-        book.sites.map((s) =>
-          drStateAt(s)
-            .readDrState({ runbook: state.runbook })
-            .catch(
-              (err: unknown): SiteRecordAnswer => ({ site: s, status: 'unreachable', problem: message(err) }),
-            ),
-        ),
-      );
+      const answers = await readSites(book.sites, state.runbook);
       const chosen = answers.find((a) => a.site === site);
       if (chosen?.status !== 'found' && chosen?.status !== 'none') {
         throw ApplicationFailure.create({
@@ -861,32 +868,20 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       const stepId = acceptDrStateStepId(site, version);
       const people = chosen.status === 'found' ? chosen.record.state.people : undefined;
       const refusal = acceptanceRefusal(people, stepId, signed, Date.parse(dispute.at));
-      if (refusal) {
-        throw ApplicationFailure.create({
-          type: refusal.code,
-          message: refusal.message,
-          nonRetryable: true,
-          details: [{ hint: refusal.hint }],
-        });
-      }
-      const signer = signed?.payload ? signed.operator : undefined;
-      const role =
-        signer && people ? administeringRoles(people).find((r) => people.roles[r]?.includes(signer)) : '';
+      refuseWith(refusal);
       const acceptance: DrStateAcceptance = {
         site,
         version,
         settled: dispute.found,
-        decision: {
+        decision: decisionRecord(signed, {
           stepId,
           group: '(runbook)',
           decision: 'accept-dr-state',
-          operator: signer ?? (typeof by === 'string' && by !== '' ? by : 'unsigned'),
-          role: role ?? '',
-          reason: signed?.payload ? signed.payload.reason : reason,
-          signedAt: signed?.payload ? signed.payload.time : '',
-          recordedAt: new Date().toISOString(),
-          signature: signed?.signature ?? '',
-        },
+          people,
+          roles: people ? administeringRoles(people) : [],
+          reason,
+          by,
+        }),
       };
       const { recent } = state;
       const base =

@@ -1,25 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import {
-  commitFailover,
-  operationProgress,
-  RequestRefusedError,
-  runbookState,
-} from '../../../cli/runbook-client.ts';
+import { commitFailover, operationProgress, runbookState } from '../../../cli/runbook-client.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
-import { aliceApproves, eventually, withHarness } from './harness.ts';
+import { aliceApproves, eventually, refusal as refused, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
-
-async function refused(p: Promise<unknown>): Promise<RequestRefusedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RequestRefusedError);
-  return err as RequestRefusedError;
-}
 
 const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
 

@@ -6,29 +6,15 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  acceptDrState,
-  commitFailover,
-  RequestRefusedError,
-  runbookState,
-} from '../../../cli/runbook-client.ts';
+import { acceptDrState, commitFailover, runbookState } from '../../../cli/runbook-client.ts';
 import { unfence } from '../../../cli/unfence-client.ts';
 import type { DrStateRecord } from '../../../drstate/record.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { OperationResult, RunbookState } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { ALICE_KEY, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
-import { eventually, type Harness, withHarness } from './harness.ts';
+import { eventually, type Harness, refusal, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
-
-async function refusal(p: Promise<unknown>): Promise<RequestRefusedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RequestRefusedError);
-  return err as RequestRefusedError;
-}
 
 /** The newest record file a site holds for the harness's runbook. */
 interface StoredRecord {

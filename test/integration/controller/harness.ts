@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { expect } from 'vitest';
 import { createOrchestratorActivities, createSiteActivities } from '../../../activities/index.ts';
-import { decideGate, startOperation } from '../../../cli/runbook-client.ts';
+import { decideGate, RequestRefusedError, startOperation } from '../../../cli/runbook-client.ts';
 import { REPO_ROOT } from '../../../platform/home.ts';
 import { siteTaskQueue } from '../../../platform/names.ts';
 import type { OperationKind, Plan } from '../../../runbooks/plan.ts';
@@ -189,6 +190,16 @@ export function aliceApproves(h: Harness, reason: string): Promise<ApprovalRecor
     reason,
     key: alice,
   });
+}
+
+/** The refusal `p` ends with (it must be one: a RequestRefusedError, the Update's validator said no). */
+export async function refusal(p: Promise<unknown>): Promise<RequestRefusedError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RequestRefusedError);
+  return err as RequestRefusedError;
 }
 
 /** Polls `probe` until it returns a value (not undefined), for up to `timeoutMs`. */

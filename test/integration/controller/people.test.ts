@@ -2,17 +2,12 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import { bytesToBase64 } from '../../../approvals/encoding.ts';
 import { peopleFingerprint, peopleOf } from '../../../approvals/people.ts';
-import {
-  changePeople,
-  operationProgress,
-  RequestRefusedError,
-  runbookState,
-} from '../../../cli/runbook-client.ts';
+import { changePeople, operationProgress, runbookState } from '../../../cli/runbook-client.ts';
 import { controllerWorkflowId } from '../../../platform/names.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
-import { aliceApproves, eventually, withHarness } from './harness.ts';
+import { aliceApproves, eventually, refusal, withHarness } from './harness.ts';
 import { makeHooksDir } from './hooks-fixture.ts';
 
 const alice = { name: 'alice', secretKey: ALICE_SECRET, publicKey: '' };
@@ -39,15 +34,6 @@ function withCarol(plan: Plan): Plan {
     operators: { ...plan.operators, carol: { key: keyOf(CAROL_SECRET) } },
     roles: { ...plan.roles, 'incident-commander': [...(plan.roles['incident-commander'] ?? []), 'carol'] },
   });
-}
-
-async function refusal(p: Promise<unknown>): Promise<RequestRefusedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RequestRefusedError);
-  return err as RequestRefusedError;
 }
 
 describe('pinned operators, roles and keys', () => {
