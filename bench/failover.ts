@@ -14,7 +14,7 @@
  *    to the first VM running at the secondary; the floor is a plain script on the same point
  *    (overlay, transient domain of the first wave's VM, running). Then rolled back.
  * `--quick` keeps 2 kill points (before the first wave's VM, after the last wave's). Uses the
- * embedded lab as it finds it (starts it when down) and leaves it up, its VMs at the primary.
+ * embedded lab (brought up and down again when it was down), its VMs left at the primary.
  * Writes bench/results/failover.json (failover-quick.json with --quick).
  */
 import { execFile } from 'node:child_process';
@@ -28,7 +28,9 @@ import { domainSpecFromXml } from '../drivers/libvirt/domain-xml.ts';
 import { createLibvirtDriver } from '../drivers/libvirt/index.ts';
 import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../lab/config.ts';
 import { DEFAULT_LAB_RUNBOOK } from '../lab/runbook.ts';
+import { readState } from '../lab/state.ts';
 import { connectClient, resolveTemporalTarget } from '../platform/connection.ts';
+import { devServerStatus } from '../platform/dev-server.ts';
 import { embeddedWorkersStatus, ensureEmbeddedWorkers } from '../platform/embedded-workers.ts';
 import { lifeboatHome, REPO_ROOT } from '../platform/home.ts';
 import type { Manifest } from '../replication/manifest.ts';
@@ -356,62 +358,70 @@ async function disasterRun() {
   };
 }
 
+// What this run found up stays up; what it brought up it takes down (one lab per machine).
+const labWasUp = readState() !== undefined;
+const serverWasUp = (await devServerStatus(lifeboatHome())).healthy;
 await lifeboat('server', 'start');
 await lifeboat('lab', 'up');
 await ensureEmbeddedWorkers();
 const { client, connection } = await connectClient(await resolveTemporalTarget());
-await lifeboat('replicate', '--wait', file);
-const loadBefore = load();
-const wall0 = Date.now();
+try {
+  await lifeboat('replicate', '--wait', file);
+  const loadBefore = load();
+  const wall0 = Date.now();
 
-const clean = await plannedRun();
-process.stdout.write(`planned, nothing killed: downtime ${clean.downtimeMs} ms, ${clean.exactlyOnce}\n`);
-const killPoints: KillPoint[] = waves.flatMap((vms, wave) =>
-  vms.flatMap((v) => [
-    { wave, vm: v.name, when: 'before-start' as const },
-    { wave, vm: v.name, when: 'after-start' as const },
-  ]),
-);
-const chosen = quick ? [killPoints[0], killPoints.at(-1)].filter((k): k is KillPoint => !!k) : killPoints;
-const killed = [];
-for (const k of chosen) {
-  const r = await plannedRun(k);
-  process.stdout.write(
-    `killed ${k.when} ${k.vm} (wave ${k.wave}): exactly once ${r.exactlyOnce} ${r.problems.join('; ')}\n`,
+  const clean = await plannedRun();
+  process.stdout.write(`planned, nothing killed: downtime ${clean.downtimeMs} ms, ${clean.exactlyOnce}\n`);
+  const killPoints: KillPoint[] = waves.flatMap((vms, wave) =>
+    vms.flatMap((v) => [
+      { wave, vm: v.name, when: 'before-start' as const },
+      { wave, vm: v.name, when: 'after-start' as const },
+    ]),
   );
-  killed.push(r);
-}
-const disaster = await disasterRun();
-process.stdout.write(
-  `disaster: first VM running after ${disaster.secondsToFirstVmStarted} s, floor ${disaster.floorSecondsToFirstVmStarted} s\n`,
-);
+  const chosen = quick ? [killPoints[0], killPoints.at(-1)].filter((k): k is KillPoint => !!k) : killPoints;
+  const killed = [];
+  for (const k of chosen) {
+    const r = await plannedRun(k);
+    process.stdout.write(
+      `killed ${k.when} ${k.vm} (wave ${k.wave}): exactly once ${r.exactlyOnce} ${r.problems.join('; ')}\n`,
+    );
+    killed.push(r);
+  }
+  const disaster = await disasterRun();
+  process.stdout.write(
+    `disaster: first VM running after ${disaster.secondsToFirstVmStarted} s, floor ${disaster.floorSecondsToFirstVmStarted} s\n`,
+  );
 
-const results = {
-  when: new Date().toISOString(),
-  runbook: `runbooks/examples/lab.yaml as ${NAME} (4 VMs, 3 waves, TCG; no gate, no operators)`,
-  quick,
-  load1Before: loadBefore,
-  wallSeconds: Math.round((Date.now() - wall0) / 1000),
-  planned: {
-    downtimeSeconds: (clean.downtimeMs ?? Number.NaN) / 1000,
-    upSeconds: clean.upMs / 1000,
-    exactlyOnce: clean.exactlyOnce,
-    note: 'downtime: first primary VM stopped to the last secondary group healthy (evidence downtimeMs)',
-  },
-  killPoints: {
-    total: killPoints.length,
-    run: killed.length,
-    allExactlyOnce: killed.every((k) => k.exactlyOnce),
-    runs: killed,
-  },
-  disaster,
-  cleanRun: clean,
-};
-const out = path.join(REPO_ROOT, 'bench', 'results', quick ? 'failover-quick.json' : 'failover.json');
-mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-process.stdout.write(
-  `${JSON.stringify({ ...results, killPoints: { ...results.killPoints, runs: undefined }, cleanRun: undefined }, null, 2)}\n`,
-);
-await connection.close();
-if (!results.killPoints.allExactlyOnce || !clean.exactlyOnce) process.exitCode = 1;
+  const results = {
+    when: new Date().toISOString(),
+    runbook: `runbooks/examples/lab.yaml as ${NAME} (4 VMs, 3 waves, TCG; no gate, no operators)`,
+    quick,
+    load1Before: loadBefore,
+    wallSeconds: Math.round((Date.now() - wall0) / 1000),
+    planned: {
+      downtimeSeconds: (clean.downtimeMs ?? Number.NaN) / 1000,
+      upSeconds: clean.upMs / 1000,
+      exactlyOnce: clean.exactlyOnce,
+      note: 'downtime: first primary VM stopped to the last secondary group healthy (evidence downtimeMs)',
+    },
+    killPoints: {
+      total: killPoints.length,
+      run: killed.length,
+      allExactlyOnce: killed.every((k) => k.exactlyOnce),
+      runs: killed,
+    },
+    disaster,
+    cleanRun: clean,
+  };
+  const out = path.join(REPO_ROOT, 'bench', 'results', quick ? 'failover-quick.json' : 'failover.json');
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...results, killPoints: { ...results.killPoints, runs: undefined }, cleanRun: undefined }, null, 2)}\n`,
+  );
+  if (!results.killPoints.allExactlyOnce || !clean.exactlyOnce) process.exitCode = 1;
+} finally {
+  await connection.close();
+  if (!labWasUp) await lifeboat('lab', 'down');
+  if (!serverWasUp) await lifeboat('server', 'stop');
+}
