@@ -367,6 +367,14 @@ describe('planned failover (real lab)', () => {
       new RegExp(`fenced at site 'primary' by ${id}.*failover-test`),
     );
     expect((refused as VmFencedError).hint).toMatch(/lifeboat unfence/);
+    // A plain `virsh start` at the fenced site is refused too: libvirt's qemu hook reads the record.
+    const plain = await virshPrimary(['start', VM]).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    expect(plain).toMatch(
+      new RegExp(`VM '${VM}' is fenced at this site by ${id} \\(acknowledged by failover-test\\)`),
+    );
     expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
 
     await commitFailover(lab.client, {
@@ -435,7 +443,10 @@ describe('planned failover (real lab)', () => {
     const after = await runbookState(lab.client, runbook);
     expect(after.fence).toBeUndefined();
     expect(after.unfenced).toMatchObject({ by: 'alice', reason: 'primary rebuilt, failback planned' });
+    // Lifted: the driver and a plain `virsh start` alike start it again.
     expect(await driver.startVm(VM).then(() => 'started')).toBe('started');
+    await virshPrimary(['destroy', VM]);
+    await virshPrimary(['start', VM]);
     await virshPrimary(['destroy', VM]).catch(() => undefined);
   }, 900_000);
 
