@@ -336,20 +336,28 @@ async function disasterRun() {
   watcher.start();
   const t0 = Date.now();
   let id: string;
+  let started = t0;
   try {
     id = await startFailover('disaster');
+    started = Date.now();
     await waitCommit(id);
   } finally {
     await watcher.stop();
   }
   const first = Math.min(...[...watcher.firstSeen.values()].map((s) => s.at));
   const evidence = await rollback(id);
+  const preflight = evidence.timeline.find((e) => e.kind === 'preflight');
   const pointId = evidence.pointSet?.pointId as string;
   const floorMs = await floorFirstVm(pointId);
   const rtoMs = first - t0;
   return {
     id,
     secondsToFirstVmStarted: rtoMs / 1000,
+    // The command's own part: start-up, both sites' inventories (the guard), the controller's Update.
+    secondsToOperationStarted: (started - t0) / 1000,
+    preflightSeconds: preflight
+      ? (Date.parse(preflight.endedAt ?? preflight.startedAt) - Date.parse(preflight.startedAt)) / 1000
+      : null,
     floorSecondsToFirstVmStarted: floorMs / 1000,
     ratio: Number((rtoMs / floorMs).toFixed(2)),
     upMs: evidence.objectives.rto.measuredMs ?? null,
