@@ -3,11 +3,12 @@
  * first (drivers/fence-record.ts: from then on the driver refuses to start the VMs), then turns
  * each VM's autostart off and forces it off, and reads its workload's last records offline (the
  * VM is stopped: the count is exact). `liftFence` moves the record aside with who lifted it and
- * why. Both observe before they act, so a retry acts once.
+ * why; lifted by the failover that fenced (its rollback), it first turns autostart back on where
+ * the fence had turned it off. Both observe before they act, so a retry acts once.
  */
 import { VmNotFoundError } from '../drivers/errors.ts';
-import { type FenceRecord, liftFence, writeFence } from '../drivers/fence-record.ts';
-import type { SiteDriver } from '../drivers/types.ts';
+import { type FenceRecord, liftFence, readFence, writeFence } from '../drivers/fence-record.ts';
+import type { SiteDriver, VmInfo } from '../drivers/types.ts';
 import { readLastRecord } from '../workload/reader.ts';
 import type { DiskRecord } from './failover.ts';
 import { toFailure } from './vm.ts';
@@ -50,6 +51,8 @@ export interface LiftFenceResult {
   /** False when no fence stood (already lifted, or never enforced). */
   lifted: boolean;
   fencedBy?: string;
+  /** The VMs whose autostart the fence had turned off and this lift (a rollback) turned on. */
+  autostartRestored?: string[];
   at: string;
 }
 
@@ -59,6 +62,9 @@ export function createFenceActivities(deps: { driver: SiteDriver; storage: () =>
   return {
     async enforceFence(input: EnforceFenceInput): Promise<EnforceFenceResult> {
       try {
+        // Autostart as it was before the fence touches anything (a retry keeps the first record's).
+        const autostartOn: string[] = [];
+        for (const vm of input.vms) if ((await inspectOrNone(driver, vm))?.autostart) autostartOn.push(vm);
         const record: Omit<FenceRecord, 'version'> = {
           runbook: input.runbook,
           site: driver.site,
@@ -67,12 +73,14 @@ export function createFenceActivities(deps: { driver: SiteDriver; storage: () =>
           by: input.by,
           reason: input.reason,
           at: input.at,
+          autostartOn,
         };
         // The record first: from here nothing (the driver, a retry, an operator's `lifeboat`)
         // starts these VMs at this site.
-        await writeFence(deps.storage(), record);
+        const standing = await writeFence(deps.storage(), record);
+        const wasOn = new Set(standing.autostartOn ?? []);
         const vms: FencedVm[] = [];
-        for (const vm of input.vms) vms.push(await fenceVm(driver, vm));
+        for (const vm of input.vms) vms.push(await fenceVm(driver, vm, wasOn.has(vm)));
         return { site: driver.site, enforcedAt: new Date().toISOString(), vms };
       } catch (err) {
         throw toFailure(err);
@@ -80,27 +88,55 @@ export function createFenceActivities(deps: { driver: SiteDriver; storage: () =>
     },
 
     async liftFence(input: LiftFenceInput): Promise<LiftFenceResult> {
-      const at = new Date().toISOString();
-      const r = await liftFence(deps.storage(), input.runbook, driver.site, {
-        by: input.by,
-        reason: input.reason,
-        at,
-        operationId: input.operationId,
-      });
-      return { site: driver.site, lifted: r !== undefined, ...(r ? { fencedBy: r.operationId } : {}), at };
+      try {
+        const at = new Date().toISOString();
+        // The fencing failover rolling back: its VMs go back to how they were, autostart
+        // included, before the record goes (a crash between leaves it fenced, and a retry redoes
+        // this). Anyone else's lift (unfence after a commit) leaves autostart off.
+        const standing = await readFence(deps.storage(), input.runbook, driver.site);
+        const restored: string[] = [];
+        if (standing && standing.operationId === input.operationId) {
+          for (const vm of standing.autostartOn ?? []) {
+            const info = await inspectOrNone(driver, vm);
+            if (!info) continue;
+            if (!info.autostart) await driver.setAutostart(vm, true);
+            restored.push(vm);
+          }
+        }
+        const r = await liftFence(deps.storage(), input.runbook, driver.site, {
+          by: input.by,
+          reason: input.reason,
+          at,
+          operationId: input.operationId,
+        });
+        return {
+          site: driver.site,
+          lifted: r !== undefined,
+          ...(r ? { fencedBy: r.operationId } : {}),
+          ...(restored.length > 0 ? { autostartRestored: restored } : {}),
+          at,
+        };
+      } catch (err) {
+        throw toFailure(err);
+      }
     },
   };
 }
 
-async function fenceVm(driver: SiteDriver, vm: string): Promise<FencedVm> {
-  let info: Awaited<ReturnType<SiteDriver['inspectVm']>>;
+/** The VM as the site has it, or undefined when it is not defined there. */
+async function inspectOrNone(driver: SiteDriver, vm: string): Promise<VmInfo | undefined> {
   try {
-    info = await driver.inspectVm(vm);
+    return await driver.inspectVm(vm);
   } catch (err) {
-    if (err instanceof VmNotFoundError)
-      return { vm, wasRunning: false, autostartWas: false, disks: [], detail: 'not defined here' };
+    if (err instanceof VmNotFoundError) return undefined;
     throw err;
   }
+}
+
+/** `autostartWas`: as the fence record has it (read before the first attempt touched anything). */
+async function fenceVm(driver: SiteDriver, vm: string, autostartWas: boolean): Promise<FencedVm> {
+  const info = await inspectOrNone(driver, vm);
+  if (!info) return { vm, wasRunning: false, autostartWas: false, disks: [], detail: 'not defined here' };
   if (info.autostart) await driver.setAutostart(vm, false);
   const wasRunning = info.state !== 'shut off';
   // Forced: the runbook runs elsewhere now, and a clean shutdown could let the guest write on.
@@ -122,7 +158,7 @@ async function fenceVm(driver: SiteDriver, vm: string): Promise<FencedVm> {
     });
   }
   const detail =
-    `${wasRunning ? 'forced off' : 'already off'}, autostart ${info.autostart ? 'turned off' : 'was off'}` +
+    `${wasRunning ? 'forced off' : 'already off'}, autostart ${autostartWas ? 'turned off' : 'was off'}` +
     (unread.length > 0 ? `; records not read: ${unread.join('; ')}` : '');
-  return { vm, wasRunning, autostartWas: info.autostart, disks, detail };
+  return { vm, wasRunning, autostartWas, disks, detail };
 }

@@ -7,7 +7,7 @@
  *
  * Format (version 1), kept small on purpose so a per-site DR-state record can fold it in:
  *   { version: 1, runbook, site, vms: [name...], operationId, by, reason, at,
- *     lifted?: { by, reason, at, operationId } }
+ *     autostartOn?: [name...], lifted?: { by, reason, at, operationId } }
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +26,11 @@ export interface FenceRecord {
   by: string;
   reason: string;
   at: string;
+  /**
+   * The fenced VMs whose autostart was on before the fence turned it off, read before anything
+   * was touched: the failover that fenced the site turns it back on when it rolls back.
+   */
+  autostartOn?: string[];
   lifted?: { by: string; reason: string; at: string; operationId: string };
 }
 

@@ -26,6 +26,7 @@ import {
   ensureNsDir,
   prepareSiteFiles,
   startDaemons,
+  stopLibvirtd,
   tryVirsh,
 } from './site.ts';
 import { stopSite } from './site-procs.ts';
@@ -67,9 +68,10 @@ async function siteUp(site: LabSiteName, state: LabState, guestDir: string, home
   writeState(state, home);
   await ensureMgmtLink(site, state);
   writeState(state, home);
-  prepareSiteFiles(site, home);
+  const { hookChanged } = prepareSiteFiles(site, home);
   await ensureMountNamespace(site, state, guestDir, home);
   writeState(state, home);
+  if (hookChanged) await stopLibvirtd(site, state);
   await startDaemons(site, state, home);
   writeState(state, home);
   await ensureNetworks(site, home);
@@ -254,8 +256,11 @@ export async function labReset(opts: LabOptions = {}): Promise<{ resetMs: number
       // Workers are stopped while their site is rearranged and started again afterwards.
       for (const p of Object.values(s.processes)) await stopProc(p, 10_000);
       s.processes = {};
-      if (s.killed || !isRunning(s.libvirtd) || !isRunning(s.virtlogd)) {
+      const hookStale = prepareSiteFiles(site, home).hookChanged;
+      if (s.killed || hookStale || !isRunning(s.libvirtd) || !isRunning(s.virtlogd)) {
         log(`site ${site}: restarting its daemons`);
+        // prepareSiteFiles again in siteUp finds the hook in place; libvirtd must read it.
+        if (hookStale) await stopLibvirtd(site, state);
         await siteUp(site, state, state.guest.dir, home);
       }
       writeState(state, home);

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { qemuHookScript } from '../drivers/libvirt/qemu-hook.ts';
 import { readPidFile } from '../platform/processes.ts';
 import {
   BUBBLE_NETWORK,
@@ -81,8 +82,12 @@ function hostUuid(site: LabSiteName): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Creates the site's directories and its libvirt configuration (idempotent). */
-export function prepareSiteFiles(site: LabSiteName, home?: string): void {
+/**
+ * Creates the site's directories and its libvirt configuration (idempotent). Returns whether the
+ * qemu hook (the fence held by libvirt) was installed or changed: libvirtd reads hooks only when
+ * it starts, so a running one must restart.
+ */
+export function prepareSiteFiles(site: LabSiteName, home?: string): { hookChanged: boolean } {
   const p = sitePaths(site, home);
   for (const d of [p.run, p.etc, p.log, p.cache, p.storage, p.golden]) mkdirSync(d, { recursive: true });
   for (const d of [
@@ -105,6 +110,23 @@ export function prepareSiteFiles(site: LabSiteName, home?: string): void {
     'log_outputs = "3:file:/var/log/libvirt/virtlogd.log"\nmax_size = 268435456\nmax_backups = 1\n',
   );
   mkdirSync(path.join(p.etc, 'qemu', 'networks'), { recursive: true });
+  return { hookChanged: installQemuHook(p.etc) };
+}
+
+/** `<etc>/hooks/qemu`: a fenced VM does not start at the site, whoever asks (deploy/libvirt-hooks). */
+function installQemuHook(etc: string): boolean {
+  const file = path.join(etc, 'hooks', 'qemu');
+  const text = qemuHookScript(SITE_STORAGE_PATH);
+  if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  chmodSync(file, 0o755);
+  return true;
+}
+
+/** Stops the site's libvirtd (its domains run on), so the next `startDaemons` starts it afresh. */
+export async function stopLibvirtd(site: LabSiteName, state: LabState): Promise<void> {
+  await stopProc(state.sites[site].libvirtd, 15_000);
 }
 
 /** Makes `<home>/lab/ns` a private mount point, the only kind that can hold a mount namespace. */

@@ -6,7 +6,8 @@
  * every record, and a commit after which replication in the old direction is refused.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -24,7 +25,9 @@ import type { Plan } from '../../../runbooks/plan.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { readLastRecord } from '../../../workload/reader.ts';
+import { runCli } from '../../support/cli.ts';
 import { saveHistory } from '../../support/histories.ts';
+import { testServer } from '../../support/temporal.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { virshPrimary, waitWorkload } from '../replication-cycle/lab-vm.ts';
 
@@ -47,6 +50,26 @@ operators:
 roles:
   incident-commander: [alice]
 `;
+
+/** alice's key where the CLI looks for it (`--operator alice`). */
+const operatorDir = mkdtempSync(path.join(tmpdir(), 'lifeboat-fov-operators-'));
+writeFileSync(
+  path.join(operatorDir, 'alice.key'),
+  `${JSON.stringify({ name: 'alice', secretKey: Buffer.from(alice.secretKey).toString('base64'), publicKey: aliceKey.publicKey })}\n`,
+  { mode: 0o600 },
+);
+
+/** The real `lifeboat` binary against this run's server, with alice's key at hand. */
+function cli(lab: CycleLab, args: string[]) {
+  const { address, namespace } = testServer();
+  return runCli(args, {
+    ...process.env,
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_NAMESPACE: namespace,
+    LIFEBOAT_HOME: lab.home,
+    LIFEBOAT_OPERATOR_DIR: operatorDir,
+  });
+}
 
 async function virshSecondary(args: string[]): Promise<string> {
   const { stdout } = await pexec('virsh', ['-q', '-c', hostUri('secondary'), ...args], { timeout: 60_000 });
@@ -125,6 +148,7 @@ describe('planned failover (real lab)', () => {
       force: true,
     });
     await lab?.close();
+    rmSync(operatorDir, { recursive: true, force: true });
   });
 
   it('moves the VM with zero records lost, and a rollback starts the primary again with every record', async () => {
@@ -206,6 +230,17 @@ describe('planned failover (real lab)', () => {
   it('a disaster failover fences the answering primary (who, why), builds from the newest point, and a rollback restarts the primary', async () => {
     const c = await lab.cycle();
     expect((await c.result).outcome).toBe('succeeded');
+    await virshPrimary(['autostart', VM]);
+    // Through the CLI: the primary answers and is not fenced, so one --yes is not enough.
+    const guarded = await cli(lab, ['failover', lab.runbookFile, '--disaster', '--yes']);
+    expect(guarded.code, guarded.stderr).toBe(2);
+    expect(guarded.stderr).toMatch(
+      new RegExp(
+        `the primary \\(primary\\) answers and is not fenced; running there: ${VM}.*Nothing was started`,
+      ),
+    );
+    expect(guarded.stderr).toMatch(/--yes --yes.*--acknowledge-fence/);
+    expect((await runbookState(lab.client, lab.plan.runbook.name)).inFlight).toEqual([]);
     const op = await startOperation(lab.client, {
       plan: lab.plan,
       kind: 'failover',
@@ -229,23 +264,30 @@ describe('planned failover (real lab)', () => {
     await saveHistory(lab.client, op.id, 'operationWorkflow', 'failover-disaster-rollback');
     expect(evidence.failover?.mode).toBe('disaster');
     expect(evidence.failover?.fence).toMatchObject({ by: 'failover-test', primaryAnswered: true });
+    expect(evidence.failover?.fence?.enforced?.vms[0]?.detail).toMatch(/autostart turned off/);
     expect(evidence.pointSet?.pointId).toMatch(new RegExp(`-${c.id.split('/').at(-1)}$`));
     expect(evidence.objectives.rpo.measuredMs).toBeGreaterThanOrEqual(0);
     expect(await secondaryState(VM)).toBeUndefined();
     expect((await virshPrimary(['domstate', VM])).trim()).toBe('running');
+    // The fence turned autostart off; the rollback left it as it was before the failover.
+    expect(await virshPrimary(['dominfo', VM])).toMatch(/Autostart:\s+enable/);
+    await virshPrimary(['autostart', '--disable', VM]);
   });
 
-  it('a committed failover refuses replication in the old direction', async () => {
+  it('a committed failover (`lifeboat commit`, signed) refuses replication in the old direction', async () => {
+    const name = lab.plan.runbook.name;
+    const none = await cli(lab, ['commit', name, '--reason', 'nothing waits', '--operator', 'alice']);
+    expect(none.code, none.stderr).toBe(1);
+    expect(none.stderr).toMatch(
+      new RegExp(`refused \\(NOT_WAITING_COMMIT\\): no failover of ${name} is in flight`),
+    );
     const c = await lab.cycle();
     expect((await c.result).outcome).toBe('succeeded');
     const id = await failover(lab, lab.plan);
     await waitState(lab, id, 'waiting-commit', 600_000);
-    await commitFailover(lab.client, {
-      operationId: id,
-      decision: 'commit',
-      reason: 'failover test',
-      key: aliceKey,
-    });
+    const committed = await cli(lab, ['commit', name, '--reason', 'failover test', '--operator', 'alice']);
+    expect(committed.code, committed.stderr).toBe(0);
+    expect(committed.stdout).toBe(`${id}: commit signed by alice (incident-commander)\n`);
     const r = await result(lab, id);
     expect(r.outcome, r.error).toBe('succeeded');
     expect(r.verdict, (r.verdictReasons ?? []).join('; ')).toBe('pass');
@@ -325,6 +367,14 @@ describe('planned failover (real lab)', () => {
       new RegExp(`fenced at site 'primary' by ${id}.*failover-test`),
     );
     expect((refused as VmFencedError).hint).toMatch(/lifeboat unfence/);
+    // A plain `virsh start` at the fenced site is refused too: libvirt's qemu hook reads the record.
+    const plain = await virshPrimary(['start', VM]).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    expect(plain).toMatch(
+      new RegExp(`VM '${VM}' is fenced at this site by ${id} \\(acknowledged by failover-test\\)`),
+    );
     expect((await virshPrimary(['domstate', VM])).trim()).toBe('shut off');
 
     await commitFailover(lab.client, {
@@ -372,18 +422,31 @@ describe('planned failover (real lab)', () => {
       }),
     ).rejects.toThrow(/mallory is not in the runbook/);
     expect((await runbookState(lab.client, runbook)).fence).toBeDefined();
-    const lifted = await unfence(lab.client, {
-      plan,
-      reason: 'primary rebuilt, failback planned',
-      key: aliceKey,
-    });
+    const file = path.join(lab.home, `${runbook}.yaml`);
+    const noReason = await cli(lab, ['unfence', file, '--operator', 'alice']);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toMatch(/unfence needs --reason/);
+    const unfenced = await cli(lab, [
+      'unfence',
+      file,
+      '--reason',
+      'primary rebuilt, failback planned',
+      '--operator',
+      'alice',
+      '--json',
+    ]);
+    expect(unfenced.code, unfenced.stderr).toBe(0);
+    const lifted = JSON.parse(unfenced.stdout) as { id: string };
     expect(lifted).toMatchObject({ lifted: true, by: 'alice', site: 'primary' });
     await saveHistory(lab.client, `${id}/fence`, 'fenceSiteWorkflow', 'isolated-primary-enforced');
     await saveHistory(lab.client, lifted.id, 'unfenceWorkflow', 'lifted');
     const after = await runbookState(lab.client, runbook);
     expect(after.fence).toBeUndefined();
     expect(after.unfenced).toMatchObject({ by: 'alice', reason: 'primary rebuilt, failback planned' });
+    // Lifted: the driver and a plain `virsh start` alike start it again.
     expect(await driver.startVm(VM).then(() => 'started')).toBe('started');
+    await virshPrimary(['destroy', VM]);
+    await virshPrimary(['start', VM]);
     await virshPrimary(['destroy', VM]).catch(() => undefined);
   }, 900_000);
 
