@@ -20,6 +20,7 @@ import { createLibvirtDriver } from '../../../drivers/libvirt/index.ts';
 import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../../../lab/config.ts';
 import { labIsolate, labKillSite, labRejoin } from '../../../lab/control.ts';
 import { labRevive } from '../../../lab/lab.ts';
+import { controllerWorkflowId } from '../../../platform/names.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import { progressQuery } from '../../../workflows/messages.ts';
@@ -297,6 +298,31 @@ describe('planned failover (real lab)', () => {
     expect(state.activeSite).toBe('secondary');
     expect(await secondaryState(VM)).toBe('running');
     await expect(lab.cycle()).rejects.toThrow(/failed-over-committed/);
+
+    // The controller's whole history lost: the next command finds the state both sites kept.
+    let kept = state;
+    for (let i = 0; i < 300; i++) {
+      kept = await runbookState(lab.client, name);
+      const book = kept.durable;
+      const acked = Object.values(book?.acked ?? {}).filter((a) => a.version === book?.version && !a.error);
+      if (book?.record?.state.phase === 'failed-over-committed' && acked.length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await lab.client.workflow.getHandle(controllerWorkflowId(name)).terminate('test: the controller is lost');
+    await expect(lab.cycle()).rejects.toThrow(/failed-over-committed/);
+    const restored = await runbookState(lab.client, name);
+    expect(restored).toMatchObject({
+      phase: 'failed-over-committed',
+      activeSite: 'secondary',
+      counters: { failover: 1 },
+    });
+    expect(restored.durable?.restored?.version).toBe(kept.durable?.version);
+    const status = await cli(lab, ['status', '--runbook', name]);
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `${name}: version \\d+, failed-over-committed, production at secondary; held by \\S+ v\\d+, \\S+ v\\d+`,
+      ),
+    );
   });
   it('a disaster failover with the primary cut off: fenced by its worker when it rejoins (VM stopped, autostart off, start refused), records lost counted from its disks; unfence lifts it', async () => {
     // After the commit above: the VM back at the primary, under a runbook of its own (normal phase).
