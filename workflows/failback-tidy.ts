@@ -84,6 +84,7 @@ export class FailbackTidy {
     reprotects: readonly ReprotectVmResult[],
     proof: ReadonlyArray<{ vm: string; target: string; secondarySeq: number }>,
   ): Promise<void> {
+    if (reprotects.length === 0 || proof.length === 0) return;
     const reader = site(this.run.plan, 'secondary', '10 minutes');
     let moved = 0;
     try {

@@ -437,6 +437,7 @@ describe('reprotect (real lab)', () => {
     expect(next).toBeGreaterThan(lastAtSecondary);
     const state = await runbookState(lab.client, plan.runbook.name);
     expect([state.phase, state.activeSite]).toEqual(['failed-back', 'primary']);
+    expect(state.protectionDirection).toMatchObject({ from: 'primary', to: 'secondary', by: op.id });
 
     // Protection in the original direction continues from the common point: no full copy.
     const c = await lab.cycle(plan);
