@@ -233,6 +233,33 @@ describe('reprotect (real lab)', () => {
     );
   });
 
+  it('with the old primary’s bitmap gone, finds its divergence by block digests against the point', async () => {
+    // The VM is stopped at the secondary; the bitmap the last reprotect left on the primary's
+    // data disk goes, so that disk's divergence can only come from digests (the root disk keeps
+    // its bitmap). Against the point, the earlier reprotects' writes count too: kept aside.
+    const data = lab.vm.hostDisks[1]!;
+    const { stdout } = await pexec('qemu-img', ['info', '--output=json', data]);
+    const bitmaps = (
+      JSON.parse(stdout) as { 'format-specific'?: { data?: { bitmaps?: Array<{ name: string }> } } }
+    )['format-specific']?.data?.bitmaps?.map((b) => b.name);
+    const gone = bitmaps?.filter((b) => b.startsWith('lb-reprotect-')) ?? [];
+    expect(gone.length).toBe(1);
+    await pexec('qemu-img', ['bitmap', '--remove', data, gone[0]!]);
+    const r = await reprotect(lab, lab.plan);
+    expect(r.outcome, r.error).toBe('succeeded');
+    const v = r.vms[0]!;
+    expect(v.fullReason).toBeUndefined();
+    expect(v.byDigests).toEqual([lab.vm.targets[1]]);
+    expect(v.divergentBytes).toBeGreaterThan(0);
+    expect(v.divergentBytes).toBeLessThan(160 * MiB);
+    expect(v.sideDir).toBeDefined();
+    const cmp = await compareSites(lab, VM);
+    for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
+    console.log(
+      `reprotect by digests: ${v.divergentBytes} divergent bytes kept aside, ${v.bytesReceived} on the link`,
+    );
+  });
+
   it('after a disaster failover keeps the primary’s blocks written after the point in a side file, then overwrites them', async () => {
     // Back to a fresh start: the primary runs again, with a point behind it.
     await removeAtSecondary(VM);
