@@ -258,6 +258,7 @@ describe('reprotect (real lab)', () => {
     console.log(
       `reprotect by digests: ${v.divergentBytes} divergent bytes kept aside, ${v.bytesReceived} on the link`,
     );
+    await saveHistory(lab.client, r.id, 'reprotectWorkflow', 'reprotect-digest-fallback');
   });
 
   it('after a disaster failover keeps the primary’s blocks written after the point in a side file, then overwrites them', async () => {
