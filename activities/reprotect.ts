@@ -20,7 +20,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SiteDriver, VmInfo } from '../drivers/types.ts';
-import { blocksToExtents, decodeBlockDigests, differingBlocks } from '../replication/block-digests.ts';
+import { decodeBlockDigests } from '../replication/block-digests.ts';
 import { type Extent, imageInfo } from '../replication/chain.ts';
 import { digestImage } from '../replication/content-digest.ts';
 import { runProcess } from '../replication/exec.ts';
@@ -43,6 +43,7 @@ import {
 import {
   alignExtents,
   DELTA_GRANULARITY,
+  divergenceByDigests,
   totalLength,
   unionExtents,
 } from '../replication/reverse/extents.ts';
@@ -338,7 +339,8 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
             pointBlocks ??= await pullPointBlocks(input.digests, join(dir, 'point-blocks'), r);
             const theirs = pointBlocks.get(d.target);
             const mine = theirs ? await digestImage(d.source, { blockSize: theirs.blockSize }) : undefined;
-            if (!theirs || !mine || mine.blocks.length !== theirs.blocks.length) {
+            const byDigests = theirs && mine ? divergenceByDigests(mine.blocks, theirs, size) : undefined;
+            if (byDigests === undefined) {
               disks.push({
                 target: d.target,
                 extents: [],
@@ -347,7 +349,7 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
               });
               continue;
             }
-            found = blocksToExtents(differingBlocks(mine.blocks, theirs.blocks), size, theirs.blockSize);
+            found = byDigests;
             method = 'digests';
           }
           const extents = alignExtents(found, DELTA_GRANULARITY, size);
