@@ -5,8 +5,8 @@
  * since (its overlays' own clusters) united with the blocks the old primary wrote after the point
  * (its bitmaps since the point's checkpoint, or block digests against the point's when they are
  * gone), which are saved in a side file first. A full copy only when there is no common point,
- * saying why. VM by VM; each step resumes from the site's
- * own record of it, so a killed worker ships nothing twice. Workflow code.
+ * saying why. VM by VM; each step resumes from the site's own record of it, so a killed worker
+ * ships nothing twice. Workflow code.
  */
 import { CancellationScope, getExternalWorkflowHandle, isCancellation, patched } from '@temporalio/workflow';
 import type { DivergenceResult, ReprotectActivities } from '../activities/reprotect.ts';
