@@ -11,6 +11,7 @@ import { type CheckInput, type CheckProbes, type CheckResult, runCheck } from '.
 import { createControllerActivities } from './controller.ts';
 import { createDrStateActivities, noDrStateKey } from './dr-state.ts';
 import { createEvidenceActivities, type EvidenceDeps } from './evidence.ts';
+import { createFailbackActivities, FAILBACK_ACTIVITY_NAMES, type FailbackActivities } from './failback.ts';
 import { createFailoverActivities } from './failover.ts';
 import { createFenceActivities } from './fence.ts';
 import { type HookInput, type HookResult, runHook } from './hooks.ts';
@@ -159,6 +160,14 @@ export function createSiteActivities(deps: SiteDeps) {
           deps.siteName,
           REPROTECT_ACTIVITY_NAMES,
           'reprotect or fail back',
+        )),
+    /** After a committed failback: the secondary's failover VMs and the reprotect bitmaps go. */
+    ...(deps.replication
+      ? heartbeating(createFailbackActivities({ driver: deps.driver, storage: deps.replication.storage }))
+      : noReplication<FailbackActivities>(
+          deps.siteName,
+          FAILBACK_ACTIVITY_NAMES,
+          'clean up after a failback',
         )),
   };
 }

@@ -261,8 +261,8 @@ function baseBlocksTransferId(vm: string, pointId: string): string {
   return `${vm}.${pointId}.blocks`;
 }
 
-/** Registers the point's block-digest files with this site's transfer server. */
-async function serveBaseBlocks(deps: ReplicationSiteDeps, m: Manifest): Promise<BaseBlocksTransfer> {
+/** Registers the point's block-digest files with this site's transfer server (also reprotect's). */
+export async function serveBaseBlocks(deps: ReplicationSiteDeps, m: Manifest): Promise<BaseBlocksTransfer> {
   const dir = deps.store.pointDir(m.vm, m.pointId);
   const disks: BaseBlocksTransfer['disks'] = {};
   const files: ServedFileInput[] = [];

@@ -4,8 +4,9 @@
  *
  * - `reprotectSource` (active site): each disk's overlay and the point it sits on.
  * - `reprotectDivergence` (old primary): what the old primary wrote after that point (its
- *   bitmaps since the point's checkpoint), saved into a side file per disk before anything
- *   overwrites it.
+ *   bitmaps since the point's checkpoint; when they are gone, or the disk is raw, its block
+ *   digests against the point's, which `reprotectPointDigests` serves from the active site),
+ *   saved into a side file per disk before anything overwrites it.
  * - `reprotectExport` (active site): a point-in-time copy of the running disks; the overlay's
  *   own clusters united with the old primary's divergent ranges are copied into a delta and
  *   served over the transfer server.
@@ -19,9 +20,12 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SiteDriver, VmInfo } from '../drivers/types.ts';
+import { decodeBlockDigests } from '../replication/block-digests.ts';
 import { type Extent, imageInfo } from '../replication/chain.ts';
+import { digestImage } from '../replication/content-digest.ts';
 import { runProcess } from '../replication/exec.ts';
 import { diskBitmaps } from '../replication/export/offline.ts';
+import type { BaseBlocksTransfer } from '../replication/export/prepare.ts';
 import { exists, writeFileAtomic } from '../replication/fsutil.ts';
 import {
   type DeltaDisk,
@@ -39,6 +43,7 @@ import {
 import {
   alignExtents,
   DELTA_GRANULARITY,
+  divergenceByDigests,
   totalLength,
   unionExtents,
 } from '../replication/reverse/extents.ts';
@@ -47,7 +52,7 @@ import { backupRunningDisks } from '../replication/reverse/snapshot.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import { inputName } from './input-paths.ts';
-import { type ReplicationSiteDeps, replicationFailure } from './replication.ts';
+import { type ReplicationSiteDeps, replicationFailure, serveBaseBlocks } from './replication.ts';
 
 export interface ReprotectSourceDisk {
   target: string;
@@ -72,13 +77,23 @@ export interface DivergentDisk {
   /** Ranges the old primary wrote after the common point (empty: none). */
   extents: Extent[];
   bytes: number;
-  /** Set when the writes cannot be known (no bitmap): the whole disk is shipped. */
+  /** Set when the writes cannot be known (no bitmap, no digests): the whole disk is shipped. */
   unknown?: string;
+  /**
+   * How they were found: its bitmaps since the point, or (the bitmaps gone, or a raw disk) its
+   * block digests against the point's, which also counts an earlier reprotect's writes.
+   */
+  method?: 'bitmap' | 'digests';
 }
 
 export interface DivergenceResult {
   vm: string;
   disks: DivergentDisk[];
+  /**
+   * Some disk has no usable bitmap but there is a common point: ask again with the point's block
+   * digests (nothing was saved or recorded by this call).
+   */
+  needsDigests?: boolean;
   /** Where the divergent blocks were saved (absent when there were none). */
   sideDir?: string;
   sideBytes: number;
@@ -179,6 +194,30 @@ async function readJson<T>(path: string): Promise<T | null> {
   return (await exists(path)) ? (JSON.parse(await readFile(path, 'utf8')) as T) : null;
 }
 
+/** Pulls the common point's block digests (served by the active site) into `dest`. */
+async function pullPointBlocks(
+  served: BaseBlocksTransfer,
+  dest: string,
+  deps: Pick<ReplicationSiteDeps, 'transferKey' | 'tls'>,
+): Promise<Map<string, { blocks: Buffer[]; blockSize: number }>> {
+  await mkdir(dest, { recursive: true });
+  await pullTransfer({
+    baseUrl: served.baseUrl,
+    transferId: served.transferId,
+    token: grantToken(deps.transferKey, served),
+    tls: deps.tls.files,
+    destDir: dest,
+    idleTimeoutMs: 10_000,
+    onProgress: beat,
+  });
+  const out = new Map<string, { blocks: Buffer[]; blockSize: number }>();
+  for (const [target, d] of Object.entries(served.disks)) {
+    const file = join(dest, inputName('block digest file', d.file));
+    out.set(target, { blocks: decodeBlockDigests(await readFile(file)), blockSize: d.blockSize });
+  }
+  return out;
+}
+
 export function createReprotectActivities(deps: { driver: SiteDriver; replication: ReplicationSiteDeps }) {
   const { driver } = deps;
   const r = deps.replication;
@@ -231,12 +270,30 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
       });
     },
 
+    /** Active site: serves the common point's block digests (the digest fallback compares them). */
+    async reprotectPointDigests(input: { vm: string; pointId: string }): Promise<BaseBlocksTransfer> {
+      return guarded(async () => {
+        inputName('vm', input.vm);
+        const m = await r.store.getPoint(input.vm, inputName('point id', input.pointId));
+        if (m === null) {
+          throw ApplicationFailure.create({
+            type: 'POINT_NOT_FOUND',
+            message: `no committed point ${input.pointId} of ${input.vm} at site ${driver.site}`,
+            nonRetryable: true,
+          });
+        }
+        return serveBaseBlocks(r, m);
+      });
+    },
+
     async reprotectDivergence(input: {
       operationId: string;
       runbook: string;
       vm: string;
       pointId: string | null;
       checkpoint: string | null;
+      /** The common point's block digests, served by the active site (the digest fallback). */
+      digests?: BaseBlocksTransfer;
     }): Promise<DivergenceResult> {
       return guarded(async () => {
         const dir = workDir(input.vm, input.operationId);
@@ -255,30 +312,53 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
           virtualSize: number;
           extents: Extent[];
         }> = [];
+        let needsDigests = false;
+        let pointBlocks: Map<string, { blocks: Buffer[]; blockSize: number }> | undefined;
         for (const d of dataDisks(info)) {
           const size = (await imageInfo(d.source)).virtualSize;
-          if (input.checkpoint === null || d.format !== 'qcow2') {
-            disks.push({
-              target: d.target,
-              extents: [],
-              bytes: 0,
-              unknown:
-                input.checkpoint === null ? 'no common point' : `${d.source} is ${d.format}: no bitmaps`,
-            });
+          if (input.checkpoint === null || input.pointId === null) {
+            disks.push({ target: d.target, extents: [], bytes: 0, unknown: 'no common point' });
             continue;
           }
           // After an earlier reprotect from the same point, only what was written since it counts.
           const since = prior?.pointId === input.pointId ? prior.bitmap : input.checkpoint;
-          const dirty = await dirtySince(d.source, since);
-          if (!dirty.ok) {
-            disks.push({ target: d.target, extents: [], bytes: 0, unknown: dirty.reason });
-            continue;
+          const dirty: Awaited<ReturnType<typeof dirtySince>> =
+            d.format === 'qcow2'
+              ? await dirtySince(d.source, since)
+              : { ok: false, reason: `${d.source} is ${d.format}: no bitmaps` };
+          let found: Extent[];
+          let method: DivergentDisk['method'] = 'bitmap';
+          if (dirty.ok) found = dirty.extents;
+          else {
+            // The bitmaps are gone: the disk's block digests against the common point's.
+            if (input.digests === undefined) {
+              needsDigests = true;
+              disks.push({ target: d.target, extents: [], bytes: 0, unknown: dirty.reason });
+              continue;
+            }
+            pointBlocks ??= await pullPointBlocks(input.digests, join(dir, 'point-blocks'), r);
+            const theirs = pointBlocks.get(d.target);
+            const mine = theirs ? await digestImage(d.source, { blockSize: theirs.blockSize }) : undefined;
+            const byDigests = theirs && mine ? divergenceByDigests(mine.blocks, theirs, size) : undefined;
+            if (byDigests === undefined) {
+              disks.push({
+                target: d.target,
+                extents: [],
+                bytes: 0,
+                unknown: `${dirty.reason}; the point's block digests of ${d.target} do not match its shape`,
+              });
+              continue;
+            }
+            found = byDigests;
+            method = 'digests';
           }
-          const extents = alignExtents(dirty.extents, DELTA_GRANULARITY, size);
-          disks.push({ target: d.target, extents, bytes: totalLength(extents) });
+          const extents = alignExtents(found, DELTA_GRANULARITY, size);
+          disks.push({ target: d.target, extents, bytes: totalLength(extents), method });
           if (extents.length > 0)
             toSave.push({ target: d.target, image: d.source, format: d.format, virtualSize: size, extents });
         }
+        // Nothing saved or recorded yet: the workflow asks again with the point's digests.
+        if (needsDigests) return { vm: input.vm, disks, needsDigests, sideBytes: 0 };
         // The old primary's own writes after the point are saved before anything overwrites them.
         let sideDir: string | undefined;
         let sideBytes = 0;
@@ -550,6 +630,7 @@ export type ReprotectActivities = ReturnType<typeof createReprotectActivities>;
 /** Every reprotect activity's name (the compiler keeps the list whole). */
 export const REPROTECT_ACTIVITY_NAMES = Object.keys({
   reprotectSource: true,
+  reprotectPointDigests: true,
   reprotectDivergence: true,
   reprotectExport: true,
   reprotectApply: true,

@@ -129,6 +129,8 @@ export interface SiteDriver {
   shutdownVm(name: string, opts: { deadlineMs: number }): Promise<{ method: ShutdownMethod }>;
   /** A stopped or missing VM is `destroyed: false`, not an error (transient VMs vanish). */
   destroyVm(name: string): Promise<{ destroyed: boolean }>;
+  /** A QMP command on a running VM's monitor (what libvirt has no verb for); returns `return`. */
+  qmp?(name: string, execute: string, args?: Record<string, unknown>): Promise<unknown>;
   agentExec(name: string, argv: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
   /**
    * Reads bytes of a file (or block device) inside the guest through its agent: how a restored

@@ -131,18 +131,19 @@ export const deviationSchema = z.object({
   at: isoTime.optional(),
 });
 
+/** One VM's shutdown by a move between sites: which method worked, and when it ended. */
+export const shutdownEvidenceSchema = z.object({
+  vm: z.string(),
+  method: z.enum(['agent', 'acpi', 'forced', 'already-off']),
+  wasRunning: z.boolean(),
+  at: isoTime,
+});
+
 /** A failover's own facts: how the primary stopped, the final cycle, and the records compared. */
 export const failoverEvidenceSchema = z.object({
   mode: z.enum(['planned', 'disaster']),
   /** Each primary VM's shutdown, in the order they ended: which method worked. */
-  shutdown: z.array(
-    z.object({
-      vm: z.string(),
-      method: z.enum(['agent', 'acpi', 'forced', 'already-off']),
-      wasRunning: z.boolean(),
-      at: isoTime,
-    }),
-  ),
+  shutdown: z.array(shutdownEvidenceSchema),
   firstStopAt: isoTime.optional(),
   /** First primary VM stopped to the last secondary group healthy. */
   downtimeMs: z.number().int().nonnegative().optional(),
@@ -193,6 +194,60 @@ export const failoverEvidenceSchema = z.object({
   commitTimeoutKept: z.boolean().optional(),
   /** A rollback started these primary VMs again. */
   primaryRestarted: z.array(z.object({ vm: z.string(), ok: z.boolean(), detail: z.string(), at: isoTime })),
+});
+
+/**
+ * A failback's own facts: the secondary's VMs stopped, the final reprotect into the primary's
+ * disks, the records compared at both sites, the primary's boot counters, and what was cleaned
+ * up once production ran at home again.
+ */
+export const failbackEvidenceSchema = z.object({
+  /** Each secondary VM's shutdown, in the order they ended. */
+  shutdown: z.array(shutdownEvidenceSchema),
+  firstStopAt: isoTime.optional(),
+  /** First secondary VM stopped to the last group healthy at the primary. */
+  downtimeMs: z.number().int().nonnegative().optional(),
+  /** The final reprotect, VM by VM: what travelled into the primary's disks. */
+  finalReprotect: z.array(
+    z.object({
+      vm: z.string(),
+      pointId: z.string().nullable(),
+      deltaBytes: z.number().int().nonnegative(),
+      bytesReceived: z.number().int().nonnegative(),
+      divergentBytes: z.number().int().nonnegative(),
+      fullReason: z.string().optional(),
+    }),
+  ),
+  /** Per data disk: the secondary's last record after shutdown against the primary's, read offline. */
+  dataProof: z.array(
+    z.object({
+      vm: z.string(),
+      target: z.string(),
+      secondarySeq: z.number().int().nonnegative(),
+      primarySeq: z.number().int().nonnegative(),
+      lost: z.number().int().nonnegative(),
+      identical: z.boolean(),
+    }),
+  ),
+  recordsLost: z.number().int().nonnegative(),
+  /** Records the secondary wrote since the common point, all now at the primary (when counted). */
+  recordsMoved: z.number().int().nonnegative().optional(),
+  /** Each guest's boot counter once it was up at the primary, from its own ready line. */
+  boots: z.array(z.object({ vm: z.string(), boots: z.number().int().nonnegative(), line: z.string() })),
+  /** The primary's fence (a disaster failover's), lifted before its VMs started. */
+  fenceLifted: z.object({ lifted: z.boolean(), fencedBy: z.string().optional(), at: isoTime }).optional(),
+  /** After a committed failback: the secondary's stopped failover VMs and overlays removed. */
+  cleanup: z
+    .array(z.object({ vm: z.string(), site: z.string(), removed: z.array(z.string()), detail: z.string() }))
+    .optional(),
+  /** The reprotect bitmaps removed from the primary's disks (protection runs home-to-away again). */
+  bitmapsRemoved: z.array(z.object({ vm: z.string(), target: z.string(), bitmap: z.string() })).optional(),
+  /** What could not be cleaned up (the failback stands; an operator finishes it). */
+  cleanupError: z.string().optional(),
+  /** The protection Schedules resumed now that production is home. */
+  protectionResumed: z.array(z.string()).optional(),
+  /** A rollback started these secondary VMs again. */
+  secondaryRestarted: z.array(z.string()).optional(),
 });
 
 export const evidenceSchema = z.object({
@@ -251,6 +306,7 @@ export const evidenceSchema = z.object({
     .optional(),
   deviations: z.array(deviationSchema),
   failover: failoverEvidenceSchema.optional(),
+  failback: failbackEvidenceSchema.optional(),
   outcome: z.enum(['succeeded', 'partial', 'failed', 'rolled-back', 'cancelled']),
   verdict: z.enum(['pass', 'fail']),
   /** Why the verdict is what it is, one reason per line (empty for a clean pass). */
@@ -259,6 +315,7 @@ export const evidenceSchema = z.object({
 
 export type Evidence = z.infer<typeof evidenceSchema>;
 export type FailoverEvidence = z.infer<typeof failoverEvidenceSchema>;
+export type FailbackEvidence = z.infer<typeof failbackEvidenceSchema>;
 export type EvidenceType = z.infer<typeof evidenceTypeSchema>;
 export type PointRef = z.infer<typeof pointRefSchema>;
 export type TimelineEntry = z.infer<typeof timelineEntrySchema>;

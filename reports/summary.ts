@@ -1,6 +1,7 @@
 /** What the history page, `report list|show` and `--wait` need from one report. Pure. */
 import type { ReportEnvelope } from './envelope.ts';
-import type { FailoverEvidence } from './evidence.ts';
+import type { FailbackEvidence, FailoverEvidence } from './evidence.ts';
+import { bytes } from './html/failback.ts';
 import { duration } from './html/format.ts';
 
 export interface ReportSummary {
@@ -90,5 +91,42 @@ export function failoverLines(fo: FailoverEvidence): string[] {
     lines.push(
       `primary restarted by the rollback: ${fo.primaryRestarted.map((r) => `${r.vm} ${r.ok ? 'started' : `NOT started (${r.detail})`}`).join(', ')}`,
     );
+  return lines;
+}
+
+/**
+ * A failback's facts in a few lines, for `report show` and `failback --wait`: downtime, records
+ * lost and moved, the final reprotect, boot counters, and what was cleaned up.
+ */
+export function failbackLines(fb: FailbackEvidence): string[] {
+  const downtime =
+    fb.downtimeMs === undefined
+      ? 'downtime not measured (not every group became healthy at the primary)'
+      : `downtime ${duration(fb.downtimeMs)}${fb.firstStopAt ? ` from ${fb.firstStopAt}` : ''}`;
+  const lines = [`failback: ${downtime}`];
+  const notSame = fb.dataProof.filter((d) => !d.identical).length;
+  const moved = fb.recordsMoved === undefined ? '' : `, ${fb.recordsMoved} moved home`;
+  lines.push(
+    `records lost: ${fb.recordsLost}${moved}, ${fb.dataProof.length} disk(s) compared${notSame ? `, ${notSame} not identical` : ''}`,
+  );
+  if (fb.finalReprotect.length) {
+    const sent = fb.finalReprotect.reduce((n, r) => n + r.bytesReceived, 0);
+    const full = fb.finalReprotect.filter((r) => r.fullReason !== undefined).map((r) => r.vm);
+    lines.push(
+      `final reprotect: ${bytes(sent)} on the link for ${fb.finalReprotect.length} VM(s)${full.length ? `, whole disks for ${full.join(', ')}` : ''}`,
+    );
+  }
+  if (fb.boots.length)
+    lines.push(`boots at the primary: ${fb.boots.map((b) => `${b.vm} ${b.boots}`).join(', ')}`);
+  if (fb.fenceLifted?.lifted) lines.push(`the primary's fence lifted at ${fb.fenceLifted.at}`);
+  if (fb.cleanup) {
+    const removed = fb.cleanup.filter((c) => c.removed.length > 0).map((c) => c.vm);
+    lines.push(
+      `cleaned up: ${removed.length ? `failover VMs removed at the secondary (${removed.join(', ')})` : 'nothing left at the secondary'}, ${fb.bitmapsRemoved?.length ?? 0} reprotect bitmap(s) removed`,
+    );
+  }
+  if (fb.cleanupError) lines.push(`not cleaned up: ${fb.cleanupError}`);
+  if (fb.secondaryRestarted?.length)
+    lines.push(`restarted at the secondary: ${fb.secondaryRestarted.join(', ')}`);
   return lines;
 }

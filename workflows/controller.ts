@@ -674,6 +674,8 @@ export async function runbookController(input: ControllerInput): Promise<void> {
       state.phase = 'failed-back';
       state.activeSite = 'primary';
       state.fence = { site: 'secondary', reason: `failed back by ${f.id}`, since: now };
+      // Protection runs in the original direction again (the failback resumed its Schedules).
+      state.protectionDirection = { from: 'primary', to: 'secondary', since: now, by: f.id };
     } else if (op.kind === 'reprotect' && f.outcome === 'succeeded') {
       // The old primary's disks now equal the active site's: protection runs toward it.
       state.protectionDirection = { from: state.activeSite, to: 'primary', since: now, by: f.id };

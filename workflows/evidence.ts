@@ -9,7 +9,7 @@ import type {
   RestorePreflightResult,
   TeardownProofResult,
 } from '../activities/index.ts';
-import type { Evidence, FailoverEvidence, TimelineEntry } from '../reports/evidence.ts';
+import type { Evidence, FailbackEvidence, FailoverEvidence, TimelineEntry } from '../reports/evidence.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import type { CheckRecord, OperationOutcome, OperationProgress } from './types.ts';
 
@@ -33,6 +33,8 @@ export interface EvidenceInput {
   error?: string;
   /** Failovers: shutdown, final cycle, records compared. */
   failover?: FailoverEvidence;
+  /** Failbacks: the secondary's shutdown, the final reprotect, records compared, cleanup. */
+  failback?: FailbackEvidence;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -48,11 +50,13 @@ export function buildEvidence(e: EvidenceInput): Evidence {
     ...(rtoMs === undefined ? {} : { measuredMs: rtoMs, pass: rtoMs <= plan.objectives.rtoMs }),
     basis: 'from the start of the operation to the moment the last check of the last group passed',
   };
-  const rpo = {
-    targetMs: plan.objectives.rpoMs,
-    ...(rpoMs === undefined ? {} : { measuredMs: rpoMs, pass: rpoMs <= plan.objectives.rpoMs }),
-    basis: 'age of the restored point set (its oldest checkpoint) when the operation started',
-  };
+  const rpo = e.failback
+    ? failbackRpo(plan.objectives.rpoMs, e.failback)
+    : {
+        targetMs: plan.objectives.rpoMs,
+        ...(rpoMs === undefined ? {} : { measuredMs: rpoMs, pass: rpoMs <= plan.objectives.rpoMs }),
+        basis: 'age of the restored point set (its oldest checkpoint) when the operation started',
+      };
 
   const reasons: string[] = [];
   if (e.preflightError) reasons.push(`preflight refused: ${e.preflightError}`);
@@ -83,6 +87,12 @@ export function buildEvidence(e: EvidenceInput): Evidence {
     reasons.push(
       `${e.failover.recordsLost} workload record(s) written before shutdown are not in the final point`,
     );
+  const fb = e.failback;
+  if (fb && fb.recordsLost > 0)
+    reasons.push(`${fb.recordsLost} workload record(s) written at the secondary are not at the primary`);
+  if (fb && e.outcome === 'succeeded' && fb.dataProof.length === 0)
+    reasons.push('no data disk was compared between the sites');
+  if (fb?.cleanupError) reasons.push(`cleanup after the failback incomplete: ${fb.cleanupError}`);
   if (e.failover?.commitTimeoutKept)
     reasons.push(
       'not committed within failover.commitWithin: kept running at the secondary (no primary to roll back to); commit it',
@@ -91,7 +101,7 @@ export function buildEvidence(e: EvidenceInput): Evidence {
     reasons.push(`RTO ${secs(rtoMs)} exceeds the objective ${secs(plan.objectives.rtoMs)}`);
   if (rto.pass === undefined && !e.preflightError)
     reasons.push('RTO not measured (not every group became healthy)');
-  if (rpo.pass === false)
+  if (rpo.pass === false && !fb)
     reasons.push(`RPO ${secs(rpoMs)} exceeds the objective ${secs(plan.objectives.rpoMs)}`);
 
   const deviations = [
@@ -165,10 +175,23 @@ export function buildEvidence(e: EvidenceInput): Evidence {
     ...(e.proof ? { teardown: { facts: e.proof.facts, proven: e.proof.proven, at: e.proof.at } } : {}),
     deviations,
     ...(e.failover ? { failover: e.failover } : {}),
+    ...(e.failback ? { failback: e.failback } : {}),
     outcome: e.outcome,
     verdict: reasons.length === 0 ? 'pass' : 'fail',
     verdictReasons: reasons,
   };
+}
+
+/**
+ * A failback restores no point: nothing written at the secondary may be missing at the primary,
+ * so its RPO is zero when every data disk's last record was found at home, and fails otherwise.
+ */
+function failbackRpo(targetMs: number, fb: FailbackEvidence): Evidence['objectives']['rpo'] {
+  const basis =
+    "records written at the secondary and not at the primary, each data disk's last record read offline at both sites after the final reprotect";
+  if (fb.dataProof.length === 0) return { targetMs, basis };
+  const proven = fb.dataProof.every((d) => d.identical);
+  return proven ? { targetMs, measuredMs: 0, pass: true, basis } : { targetMs, pass: false, basis };
 }
 
 function timeline(e: EvidenceInput): TimelineEntry[] {

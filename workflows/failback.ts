@@ -6,10 +6,14 @@
  * must match before anything starts at the primary. The waves then start the VMs at the primary
  * in dependency order. A refusal (or a rollback) starts the secondary's VMs again. Workflow code.
  */
-import { patched } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { LiftFenceResult, ShutdownResult } from '../activities/index.ts';
+import type { FailbackEvidence } from '../reports/evidence.ts';
+import { recordInto } from './drill.ts';
+import { buildEvidence } from './evidence.ts';
+import { FailbackTidy } from './failback-tidy.ts';
 import { shutDownInReverseOrder, site, waves } from './failover.ts';
-import { describe } from './group-runner.ts';
+import { describe, networkName } from './group-runner.ts';
 import type { OperationRun } from './operation-run.ts';
 import { type ReprotectVmResult, reprotectVm } from './reprotect.ts';
 import type { OperationResult } from './types.ts';
@@ -18,6 +22,11 @@ import type { OperationResult } from './types.ts';
 export const FAILBACK_FINAL_REPROTECT = 'failback-final-reprotect';
 /** Patch id: a failback lifts the primary's own fence record before the waves start its VMs. */
 export const FAILBACK_LIFTS_FENCE = 'failback-lifts-fence';
+/**
+ * Patch id: a committed failback removes the secondary's failover VMs and the reprotect bitmaps,
+ * resumes protection, and ends with an evidence record of type `failback`.
+ */
+export const FAILBACK_EVIDENCE = 'failback-evidence';
 
 export interface FailbackProof {
   vm: string;
@@ -35,6 +44,11 @@ export class FailbackMove {
   /** The primary's fence, lifted by this failback (a disaster failover's), or nothing to lift. */
   fenceLifted: LiftFenceResult | undefined;
   private secondaryTouched = false;
+  private shutdownStartedAt: number | undefined;
+  private healthyAt: number | undefined;
+  private readonly restarted: string[] = [];
+  /** Set once the evidence patch is known to apply (decided where the cleanup would run). */
+  private tidy: FailbackTidy | undefined;
 
   constructor(private readonly run: OperationRun) {}
 
@@ -47,6 +61,7 @@ export class FailbackMove {
     const { run } = this;
     const { plan } = run;
     this.secondaryTouched = true;
+    this.shutdownStartedAt = Date.now();
     const stopped = await shutDownInReverseOrder(run, 'secondary', this.shutdowns);
     if (stopped !== undefined) return this.refuse(stopped);
     if (run.abortReason) return;
@@ -120,14 +135,110 @@ export class FailbackMove {
       const vms = wave.flatMap((g) => g.vms.map((v) => v.name)).filter((vm) => running.has(vm));
       await Promise.all(
         vms.map((vm) =>
-          secondary.vmAction({ operationId: run.id, action: 'startVm', vm }).catch((err: unknown) => {
-            run.progress.error = [run.progress.error, `secondary not restarted: ${vm} (${describe(err)})`]
-              .filter(Boolean)
-              .join('; ');
-          }),
+          secondary.vmAction({ operationId: run.id, action: 'startVm', vm }).then(
+            () => {
+              this.restarted.push(vm);
+            },
+            (err: unknown) => {
+              run.progress.error = [run.progress.error, `secondary not restarted: ${vm} (${describe(err)})`]
+                .filter(Boolean)
+                .join('; ');
+            },
+          ),
         ),
       );
     }
+  }
+
+  /** Every group came up and passed its checks at the primary: the downtime ends here. */
+  healthy(): void {
+    if (!this.run.abortReason && !this.refused) this.healthyAt = Date.now();
+  }
+
+  /**
+   * A committed failback (every group up at the primary) removes what the move left behind:
+   * the secondary's stopped failover VMs and overlays, the reprotect bitmaps on the primary's
+   * disks; and resumes the protection Schedules the failover paused (workflows/failback-tidy.ts).
+   */
+  async cleanUp(): Promise<void> {
+    if (!patched(FAILBACK_EVIDENCE)) return;
+    this.tidy = new FailbackTidy(this.run);
+    const allUp = Object.values(this.run.progress.groups).every((g) => g.state === 'succeeded');
+    if (this.run.abortReason || this.refused || !allUp) return;
+    await this.tidy.removeLeftovers();
+  }
+
+  evidence(): FailbackEvidence {
+    const stops = this.shutdowns.map((s) => Date.parse(s.at));
+    const proof = this.proof.map((p) => ({
+      vm: p.vm,
+      target: p.target,
+      secondarySeq: p.secondarySeq,
+      primarySeq: p.primarySeq,
+      lost: Math.max(0, p.secondarySeq - p.primarySeq),
+      identical: p.identical,
+    }));
+    const lifted = this.fenceLifted;
+    const tidy = this.tidy;
+    return {
+      shutdown: this.shutdowns.map((s) => ({
+        vm: s.vm,
+        method: s.method,
+        wasRunning: s.wasRunning,
+        at: s.at,
+      })),
+      ...(stops.length > 0 ? { firstStopAt: new Date(Math.min(...stops)).toISOString() } : {}),
+      ...(this.shutdownStartedAt !== undefined && this.healthyAt !== undefined
+        ? { downtimeMs: this.healthyAt - this.shutdownStartedAt }
+        : {}),
+      finalReprotect: this.finalReprotect.map((r) => ({
+        vm: r.vm,
+        pointId: r.pointId,
+        deltaBytes: r.deltaBytes,
+        bytesReceived: r.bytesReceived,
+        divergentBytes: r.divergentBytes,
+        ...(r.fullReason === undefined ? {} : { fullReason: r.fullReason }),
+      })),
+      dataProof: proof,
+      recordsLost: proof.reduce((n, p) => n + p.lost, 0),
+      ...(tidy?.recordsMoved === undefined ? {} : { recordsMoved: tidy.recordsMoved }),
+      boots: bootsSeen(this.run),
+      ...(lifted
+        ? {
+            fenceLifted: {
+              lifted: lifted.lifted,
+              ...(lifted.fencedBy === undefined ? {} : { fencedBy: lifted.fencedBy }),
+              at: lifted.at,
+            },
+          }
+        : {}),
+      ...(tidy?.ran ? tidy.facts() : {}),
+      ...(this.restarted.length > 0 ? { secondaryRestarted: [...this.restarted] } : {}),
+    };
+  }
+
+  /** The evidence record (type `failback`), signed and chained like the others. */
+  async record(result: OperationResult): Promise<void> {
+    const { run } = this;
+    if (!this.tidy) return; // started before the evidence patch: it records none
+    if (!this.refused) await this.tidy.countMoved(this.finalReprotect, this.proof);
+    const info = workflowInfo();
+    const evidence = buildEvidence({
+      plan: run.plan,
+      progress: run.progress,
+      outcome: result.outcome,
+      temporal: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId },
+      startedBy: run.input.requestedBy ?? 'unknown',
+      selector: 'final reprotect',
+      targetSite: run.plan.sites.primary.name,
+      network: networkName(run.plan.sites.primary, 'production'),
+      checks: run.checks,
+      probes: run.probes,
+      ...(run.progress.error ? { error: run.progress.error } : {}),
+      ...(this.healthyAt !== undefined ? { healthyAt: this.healthyAt } : {}),
+      failback: this.evidence(),
+    });
+    await recordInto(result, evidence);
   }
 
   finish(): OperationResult {
@@ -144,4 +255,14 @@ export class FailbackMove {
       ...(run.progress.error ? { trailing: run.progress.error } : {}),
     });
   }
+}
+
+/** Each VM's boot counter as its ready line at the primary showed it (`... boots=<n> ...`). */
+function bootsSeen(run: OperationRun): FailbackEvidence['boots'] {
+  const out = new Map<string, FailbackEvidence['boots'][number]>();
+  for (const c of run.checks) {
+    const m = c.outcome === 'passed' ? /\bboots=(\d+)\b/.exec(c.output) : null;
+    if (m) out.set(c.vm, { vm: c.vm, boots: Number(m[1]), line: c.output.slice(0, 300) });
+  }
+  return [...out.values()];
 }

@@ -42,10 +42,12 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
     if (!drill?.refused && !failover?.refused && !failback?.refused) await run.runWaves();
     drill?.healthy();
     failover?.healthy();
+    failback?.healthy();
     await run.awaitCommit();
     await run.undo();
     await failover?.restartPrimary();
     await failback?.restartSecondary();
+    await failback?.cleanUp();
   });
   await drill?.proveTeardown();
 
@@ -58,6 +60,7 @@ export async function operationWorkflow(input: OperationInput): Promise<Operatio
         : run.finish();
   if (drill) await drill.record(result);
   if (failover) await failover.record(result);
+  if (failback) await failback.record(result);
   await run.notifyController({ finished: result });
 
   const { id } = input;

@@ -3,11 +3,12 @@
  * This makes the old primary's disks equal to the secondary's by shipping only what differs
  * since the common point (the point the failover built from): the blocks the secondary wrote
  * since (its overlays' own clusters) united with the blocks the old primary wrote after the point
- * (its bitmaps since the point's checkpoint), which are saved in a side file first. A full copy
- * only when there is no common point, saying why. VM by VM; each step resumes from the site's
- * own record of it, so a killed worker ships nothing twice. Workflow code.
+ * (its bitmaps since the point's checkpoint, or block digests against the point's when they are
+ * gone), which are saved in a side file first. A full copy only when there is no common point,
+ * saying why. VM by VM; each step resumes from the site's own record of it, so a killed worker
+ * ships nothing twice. Workflow code.
  */
-import { CancellationScope, getExternalWorkflowHandle, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, getExternalWorkflowHandle, isCancellation, patched } from '@temporalio/workflow';
 import type { DivergenceResult, ReprotectActivities } from '../activities/reprotect.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import { guardInput } from './guard.ts';
@@ -15,6 +16,12 @@ import { operationFinishedSignal } from './messages.ts';
 import { proxySiteActivities } from './site-proxy.ts';
 import type { OperationOutcome } from './types.ts';
 import { validateReprotectInput } from './validate-reprotect.ts';
+
+/**
+ * Patch id: when the old primary's bitmaps since the point are gone (or a disk is raw), its
+ * divergence is found by block digests against the common point's, not by shipping whole disks.
+ */
+export const REPROTECT_DIGEST_FALLBACK = 'reprotect-digest-fallback';
 
 export interface ReprotectInput {
   id: string;
@@ -34,6 +41,8 @@ export interface ReprotectVmResult {
   overlayBytes: number;
   /** The old primary's writes after the point: overwritten, kept in `sideDir`. */
   divergentBytes: number;
+  /** Found by block digests against the point (the old primary's bitmaps were gone). */
+  byDigests?: string[];
   sideDir?: string;
   /** Over the link: received by the old primary, and sent by the active site's server. */
   bytesReceived: number;
@@ -69,13 +78,18 @@ function sites(plan: Plan) {
 export async function reprotectVm(input: ReprotectInput, vm: string): Promise<ReprotectVmResult> {
   const { source, old } = sites(input.plan);
   const src = await source.reprotectSource({ vm });
-  const div: DivergenceResult = await old.reprotectDivergence({
+  const asked = {
     operationId: input.id,
     runbook: input.plan.runbook.name,
     vm,
     pointId: src.pointId,
     checkpoint: src.checkpoint,
-  });
+  };
+  let div: DivergenceResult = await old.reprotectDivergence(asked);
+  if (div.needsDigests && src.pointId !== null && patched(REPROTECT_DIGEST_FALLBACK)) {
+    const digests = await source.reprotectPointDigests({ vm, pointId: src.pointId });
+    div = await old.reprotectDivergence({ ...asked, digests });
+  }
   const ex = await source.reprotectExport({
     operationId: input.id,
     vm,
@@ -94,6 +108,9 @@ export async function reprotectVm(input: ReprotectInput, vm: string): Promise<Re
     deltaBytes: ex.deltaBytes,
     overlayBytes: ex.disks.reduce((n, d) => n + d.overlayBytes, 0),
     divergentBytes: div.disks.reduce((n, d) => n + d.bytes, 0),
+    ...(div.disks.some((d) => d.method === 'digests')
+      ? { byDigests: div.disks.filter((d) => d.method === 'digests').map((d) => d.target) }
+      : {}),
     ...(div.sideDir === undefined ? {} : { sideDir: div.sideDir }),
     bytesReceived: ap.bytesReceived,
     bytesSent: cl.bytesSent,

@@ -4,7 +4,7 @@ import { lifeboatHome } from '../../platform/home.ts';
 import { duration } from '../../reports/html/format.ts';
 import { printPdf } from '../../reports/pdf.ts';
 import { listReports, readReport, rebuildIndex } from '../../reports/store.ts';
-import { drillStatus, failoverLines, summarize } from '../../reports/summary.ts';
+import { drillStatus, failbackLines, failoverLines, summarize } from '../../reports/summary.ts';
 import { loadRunbook } from '../../runbooks/index.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { registerReportVerify } from './report-verify.ts';
@@ -57,7 +57,7 @@ export function registerReport(program: Command): void {
 
   report
     .command('show')
-    .description("one report: verdict, objectives, a failover's facts, where its files are")
+    .description("one report: verdict, objectives, a failover's or failback's facts, where its files are")
     .argument('<id>', 'e.g. lab/drill/3 or runbook/lab/drill/3')
     .option('--json', 'machine-readable output')
     .action(async (id: string, flags: { json?: boolean }) => {
@@ -67,6 +67,7 @@ export function registerReport(program: Command): void {
         ...s,
         verdictReasons: r.envelope.evidence.verdictReasons,
         ...(r.envelope.evidence.failover ? { failover: r.envelope.evidence.failover } : {}),
+        ...(r.envelope.evidence.failback ? { failback: r.envelope.evidence.failback } : {}),
         previous: r.envelope.previous,
         key: r.envelope.key,
         jsonPath: r.jsonPath,
@@ -81,6 +82,7 @@ export function registerReport(program: Command): void {
         ...out.verdictReasons.map((x) => `  - ${x}`),
         `RTO ${duration(s.rtoMs)} (target ${duration(s.rtoTargetMs)})   RPO ${duration(s.rpoMs)} (target ${duration(s.rpoTargetMs)})`,
         ...(out.failover ? failoverLines(out.failover) : []),
+        ...(out.failback ? failbackLines(out.failback) : []),
         `signed ${r.envelope.signedAt} by ${r.envelope.key.fingerprint}`,
         `previous ${r.envelope.previous ? `${r.envelope.previous.id} ${r.envelope.previous.sha256}` : '(first report)'}`,
         `report ${r.jsonPath} (sha256 ${r.sha256})`,

@@ -6,7 +6,7 @@ import { domainSpecFromXml } from '../../drivers/libvirt/domain-xml.ts';
 import { lifeboatHome } from '../../platform/home.ts';
 import { ReplicaStore } from '../../replication/store.ts';
 import { readReport } from '../../reports/store.ts';
-import { failoverLines } from '../../reports/summary.ts';
+import { failbackLines, failoverLines } from '../../reports/summary.ts';
 import { choosePointSet, parsePointSelector, pointCandidate } from '../../restore/point-set.ts';
 import type { OperationKind } from '../../runbooks/index.ts';
 import type { Plan, SiteRole } from '../../runbooks/plan.ts';
@@ -105,14 +105,15 @@ async function askLine(prompt: string): Promise<string> {
 }
 
 /**
- * A failover's facts (downtime, records lost, fence, final cycle) from its signed report, when
+ * A failover's or failback's facts (downtime, records lost, ...) from its signed report, when
  * this host holds it; nothing otherwise (the outcome already says where the report is).
  */
 async function reportFacts(result: OperationResult): Promise<string[]> {
   if (!result.report) return [];
   const stored = await readReport(lifeboatHome(), result.report.id).catch(() => undefined);
-  const fo = stored?.envelope.evidence.failover;
-  return fo ? failoverLines(fo) : [];
+  const ev = stored?.envelope.evidence;
+  if (ev?.failover) return failoverLines(ev.failover);
+  return ev?.failback ? failbackLines(ev.failback) : [];
 }
 
 /** Who starts an operation, as the evidence records it: the OS user on this host. */

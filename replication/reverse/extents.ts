@@ -3,6 +3,7 @@
  * primary wrote after the common point, united and aligned to the clusters they were tracked in.
  * Pure.
  */
+import { blocksToExtents, differingBlocks } from '../block-digests.ts';
 import type { Extent } from '../chain.ts';
 
 /** qcow2's default cluster and dirty-bitmap granularity: both sides track changes in 64 KiB. */
@@ -80,4 +81,20 @@ export function subtractExtents(a: readonly Extent[], b: readonly Extent[]): Ext
     out.push(...pieces);
   }
   return normalizeExtents(out);
+}
+
+/**
+ * The old primary's divergence found by block digests (its bitmaps gone): the blocks whose
+ * digests differ from the common point's, as DELTA_GRANULARITY-aligned ranges; undefined when
+ * the two lists do not describe the same disk shape.
+ */
+export function divergenceByDigests(
+  mine: readonly Buffer[],
+  point: { blocks: readonly Buffer[]; blockSize: number },
+  virtualSize: number,
+): Extent[] | undefined {
+  const expected = Math.ceil(virtualSize / point.blockSize);
+  if (mine.length !== expected || point.blocks.length !== expected) return undefined;
+  const differing = blocksToExtents(differingBlocks(mine, point.blocks), virtualSize, point.blockSize);
+  return alignExtents(differing, DELTA_GRANULARITY, virtualSize);
 }

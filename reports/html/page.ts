@@ -7,6 +7,7 @@ import { sha256Hex } from '../canonical.ts';
 import { envelopeText, type ReportEnvelope } from '../envelope.ts';
 import { embedBlock } from './embed.ts';
 import { esc } from './escape.ts';
+import { failbackSection } from './failback.ts';
 import { failoverSection } from './failover.ts';
 import {
   approvalsSection,
@@ -42,6 +43,7 @@ export function renderReportHtml(envelope: ReportEnvelope): string {
     verdictSection(ev),
     objectivesSection(ev),
     failoverSection(ev),
+    failbackSection(ev),
     timelineSection(ev),
     groupsSection(ev),
     checksSection(ev),

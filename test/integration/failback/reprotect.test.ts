@@ -16,10 +16,12 @@ import { divergentBlocks, divergentStatus, renderDivergentStatus } from '../../.
 import { commitFailover, runbookState, startOperation } from '../../../cli/runbook-client.ts';
 import { hostPathOf, SITE_STORAGE_PATH } from '../../../lab/config.ts';
 import { listOperations } from '../../../platform/operations.ts';
+import { parseEvidence } from '../../../reports/evidence.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { ReprotectResult } from '../../../workflows/reprotect.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { readLastRecord } from '../../../workload/reader.ts';
+import { runCli } from '../../support/cli.ts';
 import { saveHistory } from '../../support/histories.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { waitWorkload } from '../replication-cycle/lab-vm.ts';
@@ -231,6 +233,34 @@ describe('reprotect (real lab)', () => {
     );
   });
 
+  it('with the old primary’s bitmap gone, finds its divergence by block digests against the point', async () => {
+    // The VM is stopped at the secondary; the bitmap the last reprotect left on the primary's
+    // data disk goes, so that disk's divergence can only come from digests (the root disk keeps
+    // its bitmap). Against the point, the earlier reprotects' writes count too: kept aside.
+    const data = lab.vm.hostDisks[1]!;
+    const { stdout } = await pexec('qemu-img', ['info', '--output=json', data]);
+    const bitmaps = (
+      JSON.parse(stdout) as { 'format-specific'?: { data?: { bitmaps?: Array<{ name: string }> } } }
+    )['format-specific']?.data?.bitmaps?.map((b) => b.name);
+    const gone = bitmaps?.filter((b) => b.startsWith('lb-reprotect-')) ?? [];
+    expect(gone.length).toBe(1);
+    await pexec('qemu-img', ['bitmap', '--remove', data, gone[0]!]);
+    const r = await reprotect(lab, lab.plan);
+    expect(r.outcome, r.error).toBe('succeeded');
+    const v = r.vms[0]!;
+    expect(v.fullReason).toBeUndefined();
+    expect(v.byDigests).toEqual([lab.vm.targets[1]]);
+    expect(v.divergentBytes).toBeGreaterThan(0);
+    expect(v.divergentBytes).toBeLessThan(160 * MiB);
+    expect(v.sideDir).toBeDefined();
+    const cmp = await compareSites(lab, VM);
+    for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
+    console.log(
+      `reprotect by digests: ${v.divergentBytes} divergent bytes kept aside, ${v.bytesReceived} on the link`,
+    );
+    await saveHistory(lab.client, r.id, 'reprotectWorkflow', 'reprotect-digest-fallback');
+  });
+
   it('after a disaster failover keeps the primary’s blocks written after the point in a side file, then overwrites them', async () => {
     // Back to a fresh start: the primary runs again, with a point behind it.
     await removeAtSecondary(VM);
@@ -362,8 +392,59 @@ describe('reprotect (real lab)', () => {
     const r = (await lab.client.workflow.getHandle(op.id).result()) as OperationResult;
     expect(r.outcome, r.error).toBe('succeeded');
     await saveHistory(lab.client, op.id, 'operationWorkflow', 'failback-final-reprotect');
-    expect(await stateAt('secondary', VM)).toBe('shut off');
     expect((await virshAt('primary', ['domstate', VM])).trim()).toBe('running');
+
+    // Its evidence: type failback, signed and chained after the failover's, no record lost.
+    const evidence = parseEvidence(JSON.parse(readFileSync(r.evidencePath as string, 'utf8')), 'evidence');
+    expect([evidence.type, evidence.verdict, evidence.verdictReasons]).toEqual(['failback', 'pass', []]);
+    expect(r.report?.id).toBe(op.id);
+    const fb = evidence.failback!;
+    expect(fb.downtimeMs).toBeGreaterThan(0);
+    expect(fb.shutdown.map((s) => [s.vm, s.wasRunning])).toEqual([[VM, true]]);
+    expect(fb.dataProof.length).toBeGreaterThan(0);
+    expect(fb.dataProof.every((d) => d.identical && d.lost === 0)).toBe(true);
+    expect(fb.recordsLost).toBe(0);
+    expect(fb.recordsMoved).toBeGreaterThan(0);
+    expect(fb.finalReprotect.map((x) => [x.vm, x.fullReason])).toEqual([[VM, undefined]]);
+    expect(fb.fenceLifted?.lifted).toBe(true);
+    expect(evidence.objectives.rpo).toMatchObject({ measuredMs: 0, pass: true });
+    const env = { ...process.env, LIFEBOAT_HOME: lab.home };
+    const show = await runCli(['report', 'show', op.id], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/^failback: downtime \d/m);
+    expect(show.stdout).toMatch(/^records lost: 0, \d+ moved home/m);
+    const verified = await runCli(
+      ['report', 'verify', path.join(lab.home, 'reports', plan.runbook.name)],
+      env,
+    );
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/: 2 report\(s\), key sha256:[0-9a-f]+: OK/);
+
+    // Cleaned up: the secondary's stopped failover VM and its overlays are gone (the next
+    // failover must not find them); the reprotect bitmaps are off the primary's disks.
+    expect(await stateAt('secondary', VM)).toBeUndefined();
+    expect(existsSync(path.dirname(serial))).toBe(false);
+    expect(fb.cleanup).toEqual([
+      expect.objectContaining({
+        vm: VM,
+        removed: [`domain ${VM}`, expect.stringContaining('/restores/failover-')],
+      }),
+    ]);
+    expect(fb.bitmapsRemoved?.length).toBeGreaterThan(0);
+    expect(fb.bitmapsRemoved?.every((b) => b.bitmap.startsWith('lb-reprotect-'))).toBe(true);
+    for (const disk of lab.vm.hostDisks) {
+      const { stdout } = await pexec('qemu-img', ['info', '-U', '--output=json', disk]);
+      const info = JSON.parse(stdout) as {
+        'format-specific'?: { data?: { bitmaps?: Array<{ name: string }> } };
+      };
+      const names = (info['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+      expect(
+        names.filter((n) => n.startsWith('lb-reprotect-')),
+        disk,
+      ).toEqual([]);
+    }
+    const mark = path.posix.join(SITE_STORAGE_PATH, 'reprotect', VM, 'reprotected.json');
+    expect(existsSync(hostPathOf('primary', mark))).toBe(false);
     expect(existsSync(path.join(fences, `${plan.runbook.name}.json`))).toBe(false);
     const lifted = readdirSync(path.join(fences, 'lifted')).map((f) =>
       JSON.parse(readFileSync(path.join(fences, 'lifted', f), 'utf8')),
@@ -371,7 +452,10 @@ describe('reprotect (real lab)', () => {
     expect(lifted).toContainEqual(
       expect.objectContaining({ lifted: expect.objectContaining({ operationId: op.id }) }),
     );
-    const lastAtSecondary = lastAckIn(serial);
+    // The secondary's serial log went with its overlays: its last record is the evidence's.
+    const lastAtSecondary = Math.max(...fb.dataProof.map((d) => d.secondarySeq));
+    expect(lastAtSecondary).toBeGreaterThan(before);
+    expect(fb.boots).toEqual([expect.objectContaining({ vm: VM, boots: bootsAtSecondary + 1 })]);
     // The primary booted once more from the disks the secondary left, and writes on after them.
     const until = Date.now() + 180_000;
     while (lastBoots(lab.vm.serialLog) !== bootsAtSecondary + 1 && Date.now() < until)
@@ -381,6 +465,7 @@ describe('reprotect (real lab)', () => {
     expect(next).toBeGreaterThan(lastAtSecondary);
     const state = await runbookState(lab.client, plan.runbook.name);
     expect([state.phase, state.activeSite]).toEqual(['failed-back', 'primary']);
+    expect(state.protectionDirection).toMatchObject({ from: 'primary', to: 'secondary', by: op.id });
 
     // Protection in the original direction continues from the common point: no full copy.
     const c = await lab.cycle(plan);

@@ -3,6 +3,7 @@ import {
   alignExtents,
   DELTA_GRANULARITY,
   dirtyFromBitmapMap,
+  divergenceByDigests,
   normalizeExtents,
   subtractExtents,
   totalLength,
@@ -91,5 +92,26 @@ describe('reprotect extents', () => {
       { start: 0, length: 60 },
       { start: 70, length: 1 },
     ]);
+  });
+});
+
+describe('divergenceByDigests (the old primary’s bitmaps gone)', () => {
+  const MiB = 1024 * 1024;
+  const d = (n: number) => Buffer.alloc(32, n);
+  const point = { blocks: [d(0), d(1), d(2), d(3), d(4)], blockSize: MiB };
+  const size = 4 * MiB + 512 * 1024; // the last block is half a block
+
+  it('names the blocks whose digests differ from the point’s, merged and clipped to the disk', () => {
+    const mine = [d(0), d(9), d(9), d(3), d(8)];
+    expect(divergenceByDigests(mine, point, size)).toEqual([
+      { start: MiB, length: 2 * MiB },
+      { start: 4 * MiB, length: 512 * 1024 },
+    ]);
+    expect(divergenceByDigests(point.blocks, point, size)).toEqual([]);
+  });
+
+  it('refuses lists that do not describe the same disk shape', () => {
+    expect(divergenceByDigests(point.blocks.slice(1), point, size)).toBeUndefined();
+    expect(divergenceByDigests(point.blocks, point, 8 * MiB)).toBeUndefined();
   });
 });
