@@ -314,7 +314,7 @@ describe('planned failover (real lab)', () => {
     expect(restored).toMatchObject({
       phase: 'failed-over-committed',
       activeSite: 'secondary',
-      counters: { failover: 1 },
+      counters: kept.counters,
     });
     expect(restored.durable?.restored?.version).toBe(kept.durable?.version);
     const status = await cli(lab, ['status', '--runbook', name]);
