@@ -10,10 +10,14 @@
  *    unchanged since first seen, one boot line in its serial log, its guest's boot counter one
  *    past the primary's before the failover), the final cycle's point the one new point per VM,
  *    and no earlier point gone. Each is rolled back (the primary's VMs start again).
+ *  - Server restarts: the same, but the Temporal server is stopped (with its embedded workers)
+ *    and started again on the same database file, before the second wave's first VM starts
+ *    (and, in a full run, before the first wave's).
  *  - Disaster RTO against its floor, in the same run: seconds from `lifeboat failover --disaster`
  *    to the first VM running at the secondary; the floor is a plain script on the same point
  *    (overlay, transient domain of the first wave's VM, running). Then rolled back.
- * `--quick` keeps 2 kill points (before the first wave's VM, after the last wave's). Uses the
+ * `--quick` keeps 2 kill points (before the first wave's VM, after the last wave's) and one server
+ * restart. Uses the
  * embedded lab (brought up and down again when it was down), its VMs left at the primary.
  * Writes bench/results/failover.json (failover-quick.json with --quick).
  */
@@ -202,7 +206,16 @@ function readyLines(id: string, vm: string): number[] {
   return [...text.matchAll(/LIFEBOAT-READY vm=\S+ .*?boots=(\d+)/g)].map((x) => Number(x[1]));
 }
 
-type KillPoint = { wave: number; vm: string; when: 'before-start' | 'after-start' };
+/**
+ * Where the failover is interrupted: the orchestrator worker SIGKILLed, or (`server`) the Temporal
+ * server stopped with its workers and started again on the same database.
+ */
+type KillPoint = {
+  wave: number;
+  vm: string;
+  when: 'before-start' | 'after-start';
+  target?: 'orchestrator' | 'server';
+};
 
 /** One planned failover, the orchestrator killed at `kill` (or not), checked for exactly once. */
 async function plannedRun(kill?: KillPoint) {
@@ -227,14 +240,24 @@ async function plannedRun(kill?: KillPoint) {
         if (Date.now() - t0 > 1_200_000) throw new Error(`kill point ${JSON.stringify(kill)} never reached`);
         await sleep(kill.when === 'after-start' ? 50 : 200);
       }
-      const pid = orchestratorPid();
       const observed = allVms.filter((v) => watcher.firstSeen.has(v)).join(',') || '(none running)';
-      process.kill(pid, 'SIGKILL');
-      const at = Date.now();
-      while (embeddedWorkersStatus(lifeboatHome()).find((x) => x.name === 'orchestrator')?.pid === pid)
-        await sleep(50);
-      await ensureEmbeddedWorkers();
-      killed = { at: at - t0, pid, observed, restartMs: Date.now() - at };
+      if (kill.target === 'server') {
+        const pid = (await devServerStatus(lifeboatHome())).pid ?? 0;
+        const at = Date.now();
+        // Stopped by pid with its embedded workers, started again on the same database file.
+        await lifeboat('server', 'stop');
+        await lifeboat('server', 'start');
+        await ensureEmbeddedWorkers();
+        killed = { at: at - t0, pid, observed, restartMs: Date.now() - at };
+      } else {
+        const pid = orchestratorPid();
+        process.kill(pid, 'SIGKILL');
+        const at = Date.now();
+        while (embeddedWorkersStatus(lifeboatHome()).find((x) => x.name === 'orchestrator')?.pid === pid)
+          await sleep(50);
+        await ensureEmbeddedWorkers();
+        killed = { at: at - t0, pid, observed, restartMs: Date.now() - at };
+      }
     }
     await waitCommit(id);
   } finally {
@@ -386,12 +409,23 @@ try {
       { wave, vm: v.name, when: 'after-start' as const },
     ]),
   );
-  const chosen = quick ? [killPoints[0], killPoints.at(-1)].filter((k): k is KillPoint => !!k) : killPoints;
+  // The server restarted with its database kept: mid-wave (after the first wave's VM started,
+  // before the next wave's), and (full run) before the first VM's start.
+  const serverPoints: KillPoint[] = [
+    ...(quick ? [] : [killPoints[0]]),
+    killPoints.find((k) => k.wave === 1 && k.when === 'before-start'),
+  ]
+    .filter((k): k is KillPoint => !!k)
+    .map((k) => ({ ...k, target: 'server' as const }));
+  const chosen = [
+    ...(quick ? [killPoints[0], killPoints.at(-1)].filter((k): k is KillPoint => !!k) : killPoints),
+    ...serverPoints,
+  ];
   const killed = [];
   for (const k of chosen) {
     const r = await plannedRun(k);
     process.stdout.write(
-      `killed ${k.when} ${k.vm} (wave ${k.wave}): exactly once ${r.exactlyOnce} ${r.problems.join('; ')}\n`,
+      `${k.target === 'server' ? 'server restarted' : 'killed'} ${k.when} ${k.vm} (wave ${k.wave}): exactly once ${r.exactlyOnce} ${r.problems.join('; ')}\n`,
     );
     killed.push(r);
   }
@@ -413,8 +447,9 @@ try {
       note: 'downtime: first primary VM stopped to the last secondary group healthy (evidence downtimeMs)',
     },
     killPoints: {
-      total: killPoints.length,
+      total: killPoints.length + serverPoints.length,
       run: killed.length,
+      serverRestarts: serverPoints.length,
       allExactlyOnce: killed.every((k) => k.exactlyOnce),
       runs: killed,
     },
