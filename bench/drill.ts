@@ -14,18 +14,16 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { domainSpecFromXml } from '../drivers/libvirt/domain-xml.ts';
 import { createLibvirtDriver } from '../drivers/libvirt/index.ts';
 import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../lab/config.ts';
 import { DEFAULT_LAB_RUNBOOK } from '../lab/runbook.ts';
 import { REPO_ROOT } from '../platform/home.ts';
-import type { Manifest } from '../replication/manifest.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { parseEvidence } from '../reports/evidence.ts';
-import { restoredDomainSpec } from '../restore/spec.ts';
 import { loadRunbook } from '../runbooks/index.ts';
 import type { PlanCheck, PlanGroup } from '../runbooks/plan.ts';
 import type { OperationResult } from '../workflows/types.ts';
+import { floorDomain, INNER_STORE } from './floor-domain.ts';
 
 const pexec = promisify(execFile);
 const CLI = path.join(REPO_ROOT, 'bin', 'lifeboat.mjs');
@@ -66,46 +64,14 @@ const driver = createLibvirtDriver({
   storage: SITE_STORAGE_PATH,
   hostPath: (p) => hostPathOf('secondary', p),
 });
-const innerStore = path.posix.join(SITE_STORAGE_PATH, 'replicas');
-const store = new ReplicaStore(hostPathOf('secondary', innerStore));
+
+const store = new ReplicaStore(hostPathOf('secondary', INNER_STORE));
 const pointId = evidence.pointSet?.pointId as string;
 const innerDir = path.posix.join(SITE_STORAGE_PATH, 'restores', 'bench-floor');
 const hostDir = hostPathOf('secondary', innerDir);
 
 async function floorVm(vm: string, checks: PlanCheck[]): Promise<void> {
-  const m = (await store.getPoint(vm, pointId)) as Manifest;
-  const inner = path.posix.join(innerDir, vm);
-  mkdirSync(hostPathOf('secondary', inner), { recursive: true });
-  const overlays: Record<string, string> = {};
-  for (const d of m.disks) {
-    overlays[d.target] = path.posix.join(inner, `${d.target}.qcow2`);
-    const backing = path.posix.join(innerStore, vm, 'points', pointId, d.image);
-    await pexec('qemu-img', [
-      'create',
-      '-q',
-      '-u',
-      '-f',
-      'qcow2',
-      '-F',
-      'qcow2',
-      '-b',
-      backing,
-      hostPathOf('secondary', overlays[d.target] as string),
-      String(d.virtualSize),
-    ]);
-  }
-  const bootFiles = Object.fromEntries(
-    m.domain.bootFiles.map((b) => [b.role, path.posix.join(innerStore, vm, 'points', pointId, b.path)]),
-  );
-  const spec = restoredDomainSpec(domainSpecFromXml(m.domain.xml), m, {
-    name: `lb-floor-${vm}`,
-    network: 'bubble',
-    overlays,
-    bootFiles,
-    serialLog: path.posix.join(inner, 'serial.log'),
-    macSeed: `floor/${vm}`,
-    keepUuid: false,
-  });
+  const spec = await floorDomain(store, vm, pointId, innerDir);
   await driver.createTransient(spec);
   for (const c of checks) await floorCheck(spec.name, c);
 }

@@ -28,7 +28,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { domainSpecFromXml } from '../drivers/libvirt/domain-xml.ts';
 import { createLibvirtDriver } from '../drivers/libvirt/index.ts';
 import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../lab/config.ts';
 import { DEFAULT_LAB_RUNBOOK } from '../lab/runbook.ts';
@@ -37,13 +36,12 @@ import { connectClient, resolveTemporalTarget } from '../platform/connection.ts'
 import { devServerStatus } from '../platform/dev-server.ts';
 import { embeddedWorkersStatus, ensureEmbeddedWorkers } from '../platform/embedded-workers.ts';
 import { lifeboatHome, REPO_ROOT } from '../platform/home.ts';
-import type { Manifest } from '../replication/manifest.ts';
 import { ReplicaStore } from '../replication/store.ts';
 import { type Evidence, parseEvidence } from '../reports/evidence.ts';
-import { restoredDomainSpec } from '../restore/spec.ts';
 import { loadRunbook } from '../runbooks/index.ts';
 import { progressQuery } from '../workflows/messages.ts';
 import type { OperationProgress, OperationResult } from '../workflows/types.ts';
+import { floorDomain, INNER_STORE } from './floor-domain.ts';
 
 const pexec = promisify(execFile);
 const CLI = path.join(REPO_ROOT, 'bin', 'lifeboat.mjs');
@@ -91,8 +89,8 @@ const driverAt = (site: 'primary' | 'secondary') =>
   });
 const primary = driverAt('primary');
 const secondary = driverAt('secondary');
-const innerStore = path.posix.join(SITE_STORAGE_PATH, 'replicas');
-const store = new ReplicaStore(hostPathOf('secondary', innerStore));
+
+const store = new ReplicaStore(hostPathOf('secondary', INNER_STORE));
 
 async function virshSecondary(args: string[]): Promise<string> {
   const { stdout } = await pexec('virsh', ['-q', '-c', hostUri('secondary'), ...args], { timeout: 60_000 });
@@ -312,39 +310,7 @@ async function floorFirstVm(pointId: string): Promise<number> {
   const innerDir = path.posix.join(SITE_STORAGE_PATH, 'restores', 'bench-failover-floor');
   rmSync(hostPathOf('secondary', innerDir), { recursive: true, force: true });
   const t0 = Date.now();
-  const m = (await store.getPoint(vm, pointId)) as Manifest;
-  const inner = path.posix.join(innerDir, vm);
-  mkdirSync(hostPathOf('secondary', inner), { recursive: true });
-  const overlays: Record<string, string> = {};
-  for (const d of m.disks) {
-    overlays[d.target] = path.posix.join(inner, `${d.target}.qcow2`);
-    const backing = path.posix.join(innerStore, vm, 'points', pointId, d.image);
-    await pexec('qemu-img', [
-      'create',
-      '-q',
-      '-u',
-      '-f',
-      'qcow2',
-      '-F',
-      'qcow2',
-      '-b',
-      backing,
-      hostPathOf('secondary', overlays[d.target] as string),
-      String(d.virtualSize),
-    ]);
-  }
-  const bootFiles = Object.fromEntries(
-    m.domain.bootFiles.map((b) => [b.role, path.posix.join(innerStore, vm, 'points', pointId, b.path)]),
-  );
-  const spec = restoredDomainSpec(domainSpecFromXml(m.domain.xml), m, {
-    name: `lb-floor-${vm}`,
-    network: 'bubble',
-    overlays,
-    bootFiles,
-    serialLog: path.posix.join(inner, 'serial.log'),
-    macSeed: `floor/${vm}`,
-    keepUuid: false,
-  });
+  const spec = await floorDomain(store, vm, pointId, innerDir);
   try {
     await secondary.createTransient(spec);
     return Date.now() - t0;
