@@ -15,12 +15,12 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { VmNotFoundError } from '../drivers/errors.ts';
-import type { SiteDriver, VmInfo } from '../drivers/types.ts';
+import type { SiteDriver } from '../drivers/types.ts';
 import { runProcess } from '../replication/exec.ts';
 import { diskBitmaps } from '../replication/export/offline.ts';
 import { exists } from '../replication/fsutil.ts';
 import { inputName } from './input-paths.ts';
+import { inspectOrUndefined } from './vm.ts';
 
 /** The prefix of the bitmaps reprotect adds to the old primary's disks (activities/reprotect.ts). */
 export const REPROTECT_BITMAP_PREFIX = 'lb-reprotect-';
@@ -37,15 +37,6 @@ export interface DropBitmapsResult {
   vm: string;
   site: string;
   removed: Array<{ target: string; bitmap: string }>;
-}
-
-async function inspectOrUndefined(driver: SiteDriver, vm: string): Promise<VmInfo | undefined> {
-  try {
-    return await driver.inspectVm(vm);
-  } catch (err) {
-    if (err instanceof VmNotFoundError) return undefined;
-    throw err;
-  }
 }
 
 /** The failover directories of `runbook` under `<storage>/restores` that hold `vm`. */

@@ -127,7 +127,8 @@ async function restoredVmAction(
   }
 }
 
-async function inspectOrUndefined(driver: SiteDriver, vm: string): Promise<VmInfo | undefined> {
+/** The VM as the site sees it, or undefined when it is not defined there. */
+export async function inspectOrUndefined(driver: SiteDriver, vm: string): Promise<VmInfo | undefined> {
   try {
     return await driver.inspectVm(vm);
   } catch (err) {
