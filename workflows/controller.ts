@@ -258,10 +258,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
     };
   }
   let lastPhase = '';
-  /** The digest of the state the sites keep, computed once per change (every change publishes). */
-  let stateDigest: string | undefined;
   const publish = (): void => {
-    stateDigest = undefined;
     if (state.phase !== lastPhase) {
       lastPhase = state.phase;
       upsertSearchAttributes([
@@ -940,8 +937,7 @@ export async function runbookController(input: ControllerInput): Promise<void> {
   const writeDue = (): boolean => {
     const book = state.durable;
     if (!durableOn || !book || book.pendingRestore || book.dispute || book.sites.length === 0) return false;
-    stateDigest ??= drStateDigest(drStateOf(state));
-    if (stateDigest !== book.digest) return true;
+    if (drStateDigest(drStateOf(state)) !== book.digest) return true;
     return behindSites(book).length > 0 && Date.now() >= retrySitesAt;
   };
   /** Writes a new version when the state moved, to every site that does not hold it yet. */
