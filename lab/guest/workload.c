@@ -17,11 +17,17 @@
  *   4092 CRC-32 (IEEE) of bytes 0..4091   u32
  * Record `seq` lives in slot (seq - 1) % slots, slots = disk size / 4096 (a ring).
  *
+ * A record goes to every disk in turn, so a power cut can leave it on the first disks only (it
+ * was never acknowledged). On start the workload finishes such a record on the disks that lack
+ * it before going on, so every disk's ring holds every sequence number up to its last; and
+ * SIGTERM (the guest's shutdown) waits for the record being written to reach every disk.
+ *
  * Usage: workload VMNAME RATE_PER_SECOND DEVICE...
  * LB_WORKLOAD_COUNT=N stops after N records (the unit test runs it on a regular file).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdint.h>
@@ -109,6 +115,23 @@ static uint64_t scan_last(int fd, uint64_t slots, uint8_t *buf, size_t bufsz) {
   return last;
 }
 
+static volatile sig_atomic_t stopping = 0;
+static void on_stop(int sig) {
+  (void)sig;
+  stopping = 1;
+}
+
+/* Writes record `seq` to disk `d`, retrying a failed write every second. */
+static void put_record(uint8_t *rec, const char *vm, uint64_t seq, int d, int fd, uint64_t slots) {
+  build(rec, vm, seq, (uint32_t)d);
+  off_t off = (off_t)(((seq - 1) % slots) * REC);
+  while (pwrite(fd, rec, REC, off) != REC) {
+    printf("LBWORKLOAD-ERROR write disk=%d seq=%llu: %s\n", d, (unsigned long long)seq, strerror(errno));
+    fflush(stdout);
+    sleep(1);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: workload VMNAME RATE DEVICE...\n");
@@ -125,6 +148,7 @@ int main(int argc, char **argv) {
   const size_t scansz = 1 << 20;
   if (posix_memalign((void **)&rec, 4096, REC) || posix_memalign((void **)&scan, 4096, scansz)) return 1;
   uint64_t seq = 0;
+  uint64_t lasts[MAX_DISKS];
   for (int d = 0; d < ndisks; d++) {
     fds[d] = open(argv[3 + d], O_RDWR | O_DIRECT | O_DSYNC);
     /* Some file systems (tmpfs) refuse O_DIRECT; O_DSYNC alone still makes writes durable. */
@@ -142,9 +166,25 @@ int main(int argc, char **argv) {
       return 1;
     }
     slots[d] = bytes / REC;
-    uint64_t last = scan_last(fds[d], slots[d], scan, scansz);
-    if (last > seq) seq = last;
+    lasts[d] = scan_last(fds[d], slots[d], scan, scansz);
+    if (lasts[d] > seq) seq = lasts[d];
   }
+  /* A record cut off by a power loss after the first disks: finish it on the others. */
+  for (int d = 0; d < ndisks; d++) {
+    if (seq > 0 && lasts[d] + 1 == seq) {
+      put_record(rec, vm, seq, d, fds[d], slots[d]);
+      printf("LBWORKLOAD-COMPLETED vm=%s disk=%d seq=%llu\n", vm, d, (unsigned long long)seq);
+    }
+  }
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGINT);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
   printf("LBWORKLOAD-START vm=%s disks=%d resume_after=%llu rate=%g\n", vm, ndisks, (unsigned long long)seq,
          rate);
   fflush(stdout);
@@ -154,22 +194,16 @@ int main(int argc, char **argv) {
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   const long step_ns = (long)(1e9 / rate);
-  for (;;) {
+  while (!stopping) {
     seq++;
-    for (int d = 0; d < ndisks; d++) {
-      build(rec, vm, seq, (uint32_t)d);
-      off_t off = (off_t)(((seq - 1) % slots[d]) * REC);
-      if (pwrite(fds[d], rec, REC, off) != REC) {
-        printf("LBWORKLOAD-ERROR write disk=%d seq=%llu: %s\n", d, (unsigned long long)seq, strerror(errno));
-        fflush(stdout);
-        sleep(1);
-        d--;
-        continue;
-      }
-    }
+    /* A stop asked for mid-record waits until every disk holds it. */
+    sigprocmask(SIG_BLOCK, &stops, NULL);
+    for (int d = 0; d < ndisks; d++) put_record(rec, vm, seq, d, fds[d], slots[d]);
     /* Acknowledged only once every disk holds the record (O_DSYNC + O_DIRECT). */
     printf("LBACK vm=%s seq=%llu\n", vm, (unsigned long long)seq);
     fflush(stdout);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
+    if (stopping) break;
     if (count_env && --remaining == 0) return 0;
     cur = fopen("/run/lastseq", "w");
     if (cur) {
@@ -188,4 +222,7 @@ int main(int argc, char **argv) {
     if (now.tv_sec > next.tv_sec + 1) next = now;
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
   }
+  printf("LBWORKLOAD-STOP vm=%s last=%llu\n", vm, (unsigned long long)seq);
+  fflush(stdout);
+  return 0;
 }

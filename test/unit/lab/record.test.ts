@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -80,13 +80,7 @@ describe('workload record format', () => {
     // The real guest writer, compiled for the host, writes 11 records into a 4-slot ring file.
     const dir = mkdtempSync(path.join(tmpdir(), 'lb-record-'));
     try {
-      const bin = path.join(dir, 'workload');
-      execFileSync('gcc', [
-        '-O2',
-        '-o',
-        bin,
-        path.join(import.meta.dirname, '../../../lab/guest/workload.c'),
-      ]);
+      const bin = buildWorkload(dir);
       const a = path.join(dir, 'a.img');
       const b = path.join(dir, 'b.img');
       writeFileSync(a, Buffer.alloc(4 * RECORD_SIZE));
@@ -106,4 +100,73 @@ describe('workload record format', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('finishes on the other disks a record a power cut left on the first disk only', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lb-record-'));
+    try {
+      const bin = buildWorkload(dir);
+      const a = path.join(dir, 'a.img');
+      const b = path.join(dir, 'b.img');
+      writeFileSync(a, Buffer.alloc(16 * RECORD_SIZE));
+      writeFileSync(b, Buffer.alloc(16 * RECORD_SIZE));
+      execFileSync(bin, ['vm-x', '1000', a, b], { env: { LB_WORKLOAD_COUNT: '5' } });
+      // Seq 5 reached disk 0 only: the cut came between the two writes.
+      const cut = readFileSync(b);
+      cut.fill(0, 4 * RECORD_SIZE, 5 * RECORD_SIZE);
+      writeFileSync(b, cut);
+      expect(scanBuffer(readFileSync(b)).lastSeq).toBe(4);
+
+      const out = execFileSync(bin, ['vm-x', '1000', a, b], { env: { LB_WORKLOAD_COUNT: '1' } }).toString();
+      expect(out).toContain('LBWORKLOAD-COMPLETED vm=vm-x disk=1 seq=5');
+      expect(out).toContain('resume_after=5');
+      expect(out).toContain('LBACK vm=vm-x seq=6');
+      for (const [disk, file] of [a, b].entries()) {
+        const bytes = readFileSync(file);
+        expect(scanBuffer(bytes)).toMatchObject({ lastSeq: 6, validRecords: 6 });
+        for (let seq = 1; seq <= 6; seq++) {
+          const r = decodeRecord(bytes, (seq - 1) * RECORD_SIZE);
+          expect(r).toMatchObject({ seq, disk, vm: 'vm-x' });
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops on SIGTERM only once the record being written is on every disk', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lb-record-'));
+    try {
+      const bin = buildWorkload(dir);
+      const files = ['a', 'b', 'c'].map((n) => path.join(dir, `${n}.img`));
+      for (const f of files) writeFileSync(f, Buffer.alloc(4096 * RECORD_SIZE));
+      const child = spawn(bin, ['vm-x', '2000', ...files]);
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (out.includes('seq=50\n')) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+      });
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      expect(code).toBe(0);
+      const last = Number(/LBWORKLOAD-STOP vm=vm-x last=(\d+)/.exec(out)?.[1]);
+      expect(last).toBeGreaterThanOrEqual(50);
+      for (const f of files) expect(scanBuffer(readFileSync(f)).lastSeq).toBe(last);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Compiles the real guest writer for the host. */
+function buildWorkload(dir: string): string {
+  const bin = path.join(dir, 'workload');
+  execFileSync('gcc', ['-O2', '-o', bin, path.join(import.meta.dirname, '../../../lab/guest/workload.c')]);
+  return bin;
+}
