@@ -151,7 +151,7 @@ export function createProtectionActivities(deps: { metrics?: ProtectionMetrics }
 
     /**
      * Pauses or resumes the runbook's protection Schedules (for a failover: pause when it
-     * starts, resume after commit or reprotect). Idempotent: returns the Schedules it changed.
+     * starts, resume after a rollback or a failback). Idempotent: returns the Schedules it changed.
      */
     async setProtectionPaused(input: {
       runbook: string;

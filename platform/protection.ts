@@ -220,7 +220,7 @@ export function pausedBy(note: string | undefined, by: string): boolean {
 
 /**
  * Pauses or resumes every Schedule of the runbook with a note saying why (a failover pauses on
- * start and resumes after commit or reprotect). With `onlyIfPausedBy`, a resume lifts only the
+ * start and resumes after a rollback or a failback). With `onlyIfPausedBy`, a resume lifts only the
  * pauses that operation (or id prefix) made (`pausedBy`). Returns the ids it changed; idempotent.
  */
 export async function setProtectionPaused(
