@@ -215,7 +215,7 @@ export async function triggerProtection(
  * names paused it: a Schedule an operator paused (any other note) stays paused. Pure.
  */
 export function pausedBy(note: string | undefined, by: string): boolean {
-  return note !== undefined && note.startsWith(by.endsWith('/') ? `paused by ${by}` : `paused by ${by}:`);
+  return note?.startsWith(by.endsWith('/') ? `paused by ${by}` : `paused by ${by}:`) === true;
 }
 
 /**
