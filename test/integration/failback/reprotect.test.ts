@@ -176,7 +176,7 @@ describe('reprotect (real lab)', () => {
     const afterCycle = await overlayBytes(lab, VM); // read after: an upper bound again
     expect([vc.snapshot, vc.since, vc.sinceFailover, vc.divergentBytes]).toEqual([
       'backup',
-      `lb-reverse-operation_${first.id.replace(/[^A-Za-z0-9._-]/g, '_')}`,
+      `lb-reverse-${first.id.replace(/[^A-Za-z0-9._-]/g, '_')}`,
       undefined,
       0,
     ]);
@@ -206,7 +206,7 @@ describe('reprotect (real lab)', () => {
     // The first reprotect's own writes at the primary are not "divergent": only writes after it are.
     expect(v2.divergentBytes).toBe(0);
     expect(v2.bytesReceived).toBeGreaterThan(0);
-    expect(v2.since).toBe(`lb-reverse-operation_${cycle.id.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+    expect(v2.since).toBe(`lb-reverse-${cycle.id.replace(/[^A-Za-z0-9._-]/g, '_')}`);
     expect(v2.bytesReceived).toBeLessThanOrEqual(1.1 * (changed - afterCycle) + MiB);
     const disksSize = 160 * MiB;
     expect(v2.bytesReceived).toBeLessThan(disksSize / 4);
@@ -456,7 +456,7 @@ describe('reprotect (real lab)', () => {
     expect(fb.recordsLost).toBe(0);
     expect(fb.recordsMoved).toBeGreaterThan(0);
     expect(fb.finalReprotect.map((x) => [x.vm, x.fullReason, x.since])).toEqual([
-      [VM, undefined, `lb-reverse-operation_${reverse.id.replace(/[^A-Za-z0-9._-]/g, '_')}`],
+      [VM, undefined, `lb-reverse-${reverse.id.replace(/[^A-Za-z0-9._-]/g, '_')}`],
     ]);
     expect(fb.fenceLifted?.lifted).toBe(true);
     expect(evidence.objectives.rpo).toMatchObject({ measuredMs: 0, pass: true });
