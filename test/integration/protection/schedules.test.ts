@@ -166,6 +166,18 @@ describe('protection schedules', () => {
       );
       const args = (await h.client.schedule.getHandle(reverse).describe()).action as { args?: unknown[] };
       expect(args.args?.[0]).toMatchObject({ runbook, kind: 'reverse' });
+      // Its action asks the controller for a reprotect: refused here (the runbook is not failed over),
+      // and the refusal is the run's result.
+      const reverseHandle = h.client.schedule.getHandle(reverse);
+      await reverseHandle.trigger();
+      const reverseRun = await eventually(
+        async () => (await reverseHandle.describe()).info.recentActions[0]?.action.workflow.workflowId,
+        30_000,
+        'the triggered reverse action',
+      );
+      const refused = (await h.client.workflow.getHandle(reverseRun).result()) as ProtectionRunResult;
+      expect(refused).toMatchObject({ admitted: false, code: 'STATE' });
+      expect((refused as { message: string }).message).toContain('a reprotect cannot start');
       expect(await stopReverseProtection(h.client, runbook)).toBe(true);
       expect(await stopReverseProtection(h.client, runbook)).toBe(false);
       expect(
