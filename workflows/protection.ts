@@ -4,7 +4,8 @@
  * operation to end, so the Schedule's overlap policy (skip, one buffered) sees a cycle that
  * takes longer than `every` as still running instead of stacking requests. A refusal (a cycle
  * or a failover in flight) ends the run with the refusal as its result: the Schedule's next
- * action tries again.
+ * action tries again. The `reverse` kind (after a reprotect, `protect/<runbook>/reverse`) asks
+ * for a reprotect: a reverse cycle from the active secondary toward the old primary.
  *
  * Upkeep (`patched('protection-upkeep')`): after a cycle that committed points, retention runs
  * at the secondary for every VM, fed the points the controller says operations hold; the
