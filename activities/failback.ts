@@ -19,6 +19,7 @@ import type { SiteDriver } from '../drivers/types.ts';
 import { runProcess } from '../replication/exec.ts';
 import { diskBitmaps } from '../replication/export/offline.ts';
 import { exists } from '../replication/fsutil.ts';
+import { reverseRecordPath } from '../replication/reverse/cycle.ts';
 import { inputName } from './input-paths.ts';
 import { inspectOrUndefined } from './vm.ts';
 
@@ -99,6 +100,8 @@ export function createFailbackActivities(deps: { driver: SiteDriver; storage: st
         if ((await exists(opDir)) && (await readdir(opDir)).length === 0)
           await rm(opDir, { recursive: true });
       }
+      // The reverse cycles' record names those overlays: nothing counts from it any more.
+      await rm(reverseRecordPath(storage, input.vm), { force: true });
       return {
         vm: input.vm,
         site: driver.site,

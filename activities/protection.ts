@@ -5,12 +5,16 @@
 import { Context } from '@temporalio/activity';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestRefusedError, runbookState, startOperation } from '../cli/runbook-client.ts';
-import { setProtectionPaused as pauseSchedules } from '../platform/protection.ts';
+import {
+  setProtectionPaused as pauseSchedules,
+  startReverseProtection as startReverse,
+  stopReverseProtection as stopReverse,
+} from '../platform/protection.ts';
 import type { Plan } from '../runbooks/plan.ts';
 
 export interface RequestOperationInput {
   plan: Plan;
-  kind: 'replication' | 'drill';
+  kind: 'replication' | 'drill' | 'reprotect';
   taskQueue: string;
   requestedBy?: string;
 }
@@ -98,7 +102,7 @@ export function createProtectionActivities(deps: { metrics?: ProtectionMetrics }
     async awaitOperation(input: {
       id: string;
       runbook?: string;
-      kind?: 'replication' | 'drill';
+      kind?: 'replication' | 'drill' | 'reprotect';
     }): Promise<{ outcome: string }> {
       const ctx = Context.current();
       const timer = setInterval(() => ctx.heartbeat(), 5_000);
@@ -147,14 +151,42 @@ export function createProtectionActivities(deps: { metrics?: ProtectionMetrics }
 
     /**
      * Pauses or resumes the runbook's protection Schedules (for a failover: pause when it
-     * starts, resume after commit or reprotect). Idempotent: returns the Schedules it changed.
+     * starts, resume after a rollback or a failback). Idempotent: returns the Schedules it changed.
      */
     async setProtectionPaused(input: {
       runbook: string;
       paused: boolean;
       reason: string;
+      /** A resume lifts only the pauses this operation id (or prefix) made; an operator's stay. */
+      onlyIfPausedBy?: string;
     }): Promise<string[]> {
-      return pauseSchedules(Context.current().client, input.runbook, input.paused, input.reason);
+      return pauseSchedules(
+        Context.current().client,
+        input.runbook,
+        input.paused,
+        input.reason,
+        input.onlyIfPausedBy === undefined ? {} : { onlyIfPausedBy: input.onlyIfPausedBy },
+      );
+    },
+
+    /**
+     * After a reprotect: the runbook's reverse Schedule (reverse cycles every replication.every
+     * until failback), when the runbook is protected; the id, or why there is none.
+     */
+    async startReverseProtection(input: {
+      plan: Plan;
+      taskQueue: string;
+      note: string;
+    }): Promise<{ id?: string; action?: 'created' | 'kept'; why?: string }> {
+      return startReverse(Context.current().client, input.plan, {
+        taskQueue: input.taskQueue,
+        note: input.note,
+      });
+    },
+
+    /** Failback: the reverse cycles end (production is home again); true when there was a Schedule. */
+    async stopReverseProtection(input: { runbook: string }): Promise<boolean> {
+      return stopReverse(Context.current().client, input.runbook);
     },
   };
 }

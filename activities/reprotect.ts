@@ -25,8 +25,15 @@ import { type Extent, imageInfo } from '../replication/chain.ts';
 import { digestImage } from '../replication/content-digest.ts';
 import { runProcess } from '../replication/exec.ts';
 import { diskBitmaps } from '../replication/export/offline.ts';
+import { deleteCheckpoint, listCheckpoints } from '../replication/export/online.ts';
 import type { BaseBlocksTransfer } from '../replication/export/prepare.ts';
 import { exists, writeFileAtomic } from '../replication/fsutil.ts';
+import {
+  REVERSE_CHECKPOINT_PREFIX,
+  reverseRecordPath,
+  takeReverseChanges,
+  writeReverseRecord,
+} from '../replication/reverse/cycle.ts';
 import {
   type DeltaDisk,
   readDeltaIndex,
@@ -47,8 +54,7 @@ import {
   totalLength,
   unionExtents,
 } from '../replication/reverse/extents.ts';
-import { dirtySince, layerWrites, writeRanges } from '../replication/reverse/ranges.ts';
-import { backupRunningDisks } from '../replication/reverse/snapshot.ts';
+import { dirtySince, writeRanges } from '../replication/reverse/ranges.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import { inputName } from './input-paths.ts';
@@ -97,6 +103,8 @@ export interface DivergenceResult {
   /** Where the divergent blocks were saved (absent when there were none). */
   sideDir?: string;
   sideBytes: number;
+  /** The reprotect this site applied last from the same point (a reverse cycle counts from it). */
+  lastReprotect?: string;
 }
 
 export interface ReprotectExportInput {
@@ -107,6 +115,8 @@ export interface ReprotectExportInput {
   divergent: DivergentDisk[];
   /** Why every disk goes whole, when it does. */
   fullReason?: string;
+  /** The old primary's last applied reprotect from the same point (DivergenceResult). */
+  lastReprotect?: string;
 }
 
 export interface ReprotectTransfer {
@@ -124,6 +134,15 @@ export interface ReprotectExportResult {
   deltaBytes: number;
   /** How the point in time was taken. */
   snapshot: 'backup' | 'stopped';
+  /** The reverse checkpoint the delta counts from (only what was written since it was shipped). */
+  since?: string;
+  /** Why the delta holds everything the overlays hold since the failover (no usable checkpoint). */
+  sinceFailover?: string;
+  /** The checkpoint this cycle took (a running VM): the next one counts from it once applied. */
+  checkpoint?: string;
+  /** The overlays read, per disk target, and the common point they sit on. */
+  images?: Record<string, string>;
+  pointId?: string | null;
 }
 
 export interface ReprotectApplyInput {
@@ -237,6 +256,34 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
       });
     }
     return info;
+  }
+
+  /**
+   * After the old primary applied a delta: the checkpoint the next reverse cycle counts from
+   * (this cycle's, or the one it counted from when it took none), and the older reverse
+   * checkpoints deleted (their bitmaps merge into the next one's; libvirt does it only while the
+   * VM runs, so a stopped VM keeps them until a later running cycle).
+   */
+  async function recordReverseBase(operationId: string, vm: string): Promise<void> {
+    const ex = await readJson<Omit<ReprotectExportResult, 'transfer'>>(
+      join(workDir(vm, operationId), 'export.json'),
+    );
+    const base = ex?.checkpoint ?? ex?.since;
+    if (ex === null || base === undefined || ex.images === undefined) {
+      await rm(reverseRecordPath(r.storage, vm), { force: true });
+      return;
+    }
+    await writeReverseRecord(r.storage, vm, {
+      version: 1,
+      operationId,
+      pointId: ex.pointId ?? null,
+      images: ex.images,
+      checkpoint: base,
+      at: new Date().toISOString(),
+    });
+    if ((await driver.inspectVm(vm)).state === 'shut off') return;
+    for (const cp of await listCheckpoints(r.virsh, vm))
+      if (cp.startsWith(REVERSE_CHECKPOINT_PREFIX) && cp !== base) await deleteCheckpoint(r.virsh, vm, cp);
   }
 
   return {
@@ -390,7 +437,13 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
             sideBytes = saved.reduce((n, s) => n + s.bytes, 0);
           } else sideBytes = index.disks.reduce((n, s) => n + s.bytes, 0);
         }
-        const result: DivergenceResult = { vm: input.vm, disks, ...(sideDir ? { sideDir } : {}), sideBytes };
+        const result: DivergenceResult = {
+          vm: input.vm,
+          disks,
+          ...(sideDir ? { sideDir } : {}),
+          sideBytes,
+          ...(prior !== null && prior.pointId === input.pointId ? { lastReprotect: prior.operationId } : {}),
+        };
         await writeFileAtomic(join(dir, 'divergence.json'), JSON.stringify(result));
         return result;
       });
@@ -416,20 +469,33 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
           const running = info.state !== 'shut off';
           // The point in time: a backup of a running VM; a stopped VM's disks as they are.
           const snaps = new Map(disks.map((d) => [d.target, join(out, `${d.target}.snapshot.qcow2`)]));
-          if (running) await backupRunningDisks(r.virsh, input.vm, snaps, out, { heartbeat: beat });
+          const cycle = await takeReverseChanges(
+            { virsh: r.virsh, storage: r.storage, site: driver.site, heartbeat: beat },
+            {
+              operationId: input.operationId,
+              checkpoint: `${REVERSE_CHECKPOINT_PREFIX}${operationKey(input.operationId)}`,
+              vm: input.vm,
+              pointId: input.pointId,
+              ...(input.fullReason === undefined ? {} : { fullReason: input.fullReason }),
+              ...(input.lastReprotect === undefined ? {} : { lastReprotect: input.lastReprotect }),
+              divergent: input.divergent.some((d) => d.extents.length > 0 || d.unknown !== undefined),
+            },
+            disks.map((d) => ({ target: d.target, source: d.source })),
+            running,
+            snaps,
+            out,
+          );
           const shipped: DeltaDisk[] = [];
           const figures: ReprotectExportResult['disks'] = [];
           for (const d of disks) {
-            // Read after the backup began: a superset of what the overlay held at that instant.
             const size = (await imageInfo(d.source, { forceShare: true })).virtualSize;
-            const overlay =
-              input.fullReason === undefined ? await layerWrites(d.source, { forceShare: true }) : [];
+            const changed = cycle.changed.get(d.target) ?? [];
             const theirs = input.divergent.find((x) => x.target === d.target);
             const fullReason = input.fullReason ?? theirs?.unknown;
             const extents =
               fullReason !== undefined
                 ? [{ start: 0, length: size }]
-                : alignExtents(unionExtents(overlay, theirs?.extents ?? []), DELTA_GRANULARITY, size);
+                : alignExtents(unionExtents(changed, theirs?.extents ?? []), DELTA_GRANULARITY, size);
             const image = running ? snaps.get(d.target)! : d.source;
             const disk = await writeDeltaDisk(
               out,
@@ -441,14 +507,15 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
                 extents,
                 ...(fullReason ? { fullReason } : {}),
               },
-              { onProgress: beat },
+              // An incremental target's backing file is the live overlay, which QEMU holds.
+              { onProgress: beat, forceShare: cycle.since !== undefined && running },
             );
             shipped.push(disk);
             figures.push({
               target: d.target,
               extents: extents.length,
               bytes: disk.bytes,
-              overlayBytes: totalLength(alignExtents(overlay, DELTA_GRANULARITY, size)),
+              overlayBytes: totalLength(alignExtents(changed, DELTA_GRANULARITY, size)),
               ...(fullReason ? { fullReason } : {}),
             });
             if (running) await rm(snaps.get(d.target)!, { force: true });
@@ -467,6 +534,11 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
             disks: figures,
             deltaBytes: shipped.reduce((n, s) => n + s.bytes, 0),
             snapshot: running ? 'backup' : 'stopped',
+            ...(cycle.since === undefined ? {} : { since: cycle.since }),
+            ...(cycle.sinceFailover === undefined ? {} : { sinceFailover: cycle.sinceFailover }),
+            ...(cycle.checkpoint === undefined ? {} : { checkpoint: cycle.checkpoint }),
+            images: Object.fromEntries(disks.map((d) => [d.target, d.source])),
+            pointId: input.pointId,
           };
           await writeFileAtomic(join(dir, 'export.json'), JSON.stringify(result));
         }
@@ -610,6 +682,8 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
     async reprotectCleanup(input: {
       operationId: string;
       vm: string;
+      /** The old primary applied this delta: the next reverse cycle counts from its checkpoint. */
+      applied?: boolean;
     }): Promise<{ bytesSent: number | null }> {
       return guarded(async () => {
         const transferId = inputName(
@@ -619,6 +693,7 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
         const stats = r.server.stats(transferId);
         await r.server.unregister(transferId);
         await rm(join(workDir(input.vm, input.operationId), 'out'), { recursive: true, force: true });
+        if (input.applied === true) await recordReverseBase(input.operationId, input.vm);
         return { bytesSent: stats?.bytesSent ?? null };
       });
     },

@@ -1,8 +1,9 @@
 /**
  * The full round trip on the lab runbook (`npx tsx bench/failback-round-trip.ts [--writes-s 30]`):
  * a replication cycle, a planned failover committed, the VMs writing at the secondary for a
- * while, reprotect (the delta back to the old primary), then the failback (the secondary shut
- * down, a final reprotect, the primary started in order). Measured: each step's wall time, the
+ * while, reprotect (the delta back to the old primary), a reverse cycle `--cycle-s` (10) later
+ * (only what was written since the reprotect), then the failback (the secondary shut down, a
+ * final reprotect of the tail since that cycle, the primary started in order). Measured: each step's wall time, the
  * failover's and the failback's downtime and records lost from their evidence, and per VM what
  * reprotect shipped against what the secondary wrote and against the disks' size. The lab
  * runbook runs with its web gate and operators taken out (nobody approves in a bench).
@@ -103,6 +104,7 @@ async function operation(
 
 async function main(): Promise<void> {
   const writesS = option('--writes-s', 30);
+  const cycleS = option('--cycle-s', 10);
   const lent = await borrowLab({ stopWorkers: true });
   const labRunbook = path.join(REPO_ROOT, 'runbooks', 'examples', 'lab.yaml');
   if (!readState()?.ready || readState()?.runbook !== resolveLabRunbook(labRunbook))
@@ -141,7 +143,17 @@ async function main(): Promise<void> {
     if (reprotect.outcome !== 'succeeded')
       throw new Error(`reprotect ${reprotect.outcome}: ${reprotect.error}`);
     const reprotectMs = Date.now() - r0;
-    process.stderr.write(`failback bench: reprotect ${secs(reprotectMs)} s\n`);
+    process.stderr.write(`failback bench: reprotect ${secs(reprotectMs)} s; writing ${cycleS} s\n`);
+
+    // A reverse cycle (what the reverse Schedule runs): only what was written since the reprotect.
+    await sleep(cycleS * 1000);
+    const v0 = Date.now();
+    const rc = await startOperation(client, { plan, kind: 'reprotect', requestedBy: 'failback-bench' });
+    const reverse = (await client.workflow.getHandle(rc.id).result()) as ReprotectResult;
+    if (reverse.outcome !== 'succeeded')
+      throw new Error(`reverse cycle ${reverse.outcome}: ${reverse.error}`);
+    const reverseMs = Date.now() - v0;
+    process.stderr.write(`failback bench: reverse cycle ${secs(reverseMs)} s\n`);
 
     const failback = await operation(client, plan, 'failback');
     const roundTripMs = Date.now() - t0;
@@ -170,7 +182,19 @@ async function main(): Promise<void> {
           snapshot: v.snapshot,
           fullReason: v.fullReason ?? null,
         },
+        reverseCycle: (() => {
+          const c = reverse.vms.find((x) => x.vm === v.vm);
+          return c
+            ? {
+                writtenSinceReprotectBytes: c.overlayBytes,
+                onTheLinkBytes: c.bytesReceived,
+                since: c.since ?? null,
+                sinceFailover: c.sinceFailover ?? null,
+              }
+            : null;
+        })(),
         finalReprotectOnTheLinkBytes: final?.bytesReceived ?? null,
+        finalReprotectSince: final?.since ?? null,
       });
     }
     const out = {
@@ -187,6 +211,7 @@ async function main(): Promise<void> {
         verdict: failover.evidence.verdict,
       },
       reprotect: { wallS: secs(reprotectMs), perVm },
+      reverseCycle: { afterS: cycleS, wallS: secs(reverseMs) },
       failback: {
         wallS: secs(failback.ms),
         downtimeS: secs(fb?.downtimeMs),

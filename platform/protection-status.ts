@@ -109,8 +109,21 @@ export function renderProtection(rows: readonly ProtectionStatus[], now: number)
       const overdue = r.drillOverdue
         ? `: DRILL OVERDUE by ${duration(now - Date.parse(r.drillDueFrom ?? '') - v.drill.everyMs)}`
         : '';
-      const nextDrill = v.drill.nextAt && !v.paused ? `, next ${time(v.drill.nextAt)}` : '';
-      lines.push(`    drills every ${duration(v.drill.everyMs)}, ${last}${nextDrill}${overdue}`);
+      const drillPaused = v.drill.paused && !v.paused;
+      const nextDrill = v.drill.nextAt && !v.paused && !drillPaused ? `, next ${time(v.drill.nextAt)}` : '';
+      const pausedDrill = drillPaused ? `, PAUSED (${v.drill.note ?? 'no reason given'})` : '';
+      lines.push(
+        `    drills every ${duration(v.drill.everyMs)}, ${last}${nextDrill}${pausedDrill}${overdue}`,
+      );
+    }
+    if (v.reverse) {
+      const how = v.reverse.paused
+        ? `PAUSED (${v.reverse.note ?? 'no reason given'})`
+        : `every ${duration(v.reverse.everyMs)}${v.reverse.nextAt ? `, next ${time(v.reverse.nextAt)}` : ''}`;
+      const last = v.reverse.lastAt ? `, last ${time(v.reverse.lastAt)}` : '';
+      lines.push(
+        `    reverse cycles (active secondary toward the old primary, until failback): ${how}${last}`,
+      );
     }
     if (r.fence) lines.push(`    ${fenceLine(r.fence)}`);
   }

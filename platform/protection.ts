@@ -16,7 +16,11 @@ import {
 import type { Plan } from '../runbooks/plan.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from './names.ts';
 
-export type ProtectionKind = 'replication' | 'drill' | 'scrub';
+/**
+ * `reverse`: after a reprotect, the reverse cycles (a reprotect each) from the active secondary
+ * toward the old primary, every `replication.every`, until failback or unprotect.
+ */
+export type ProtectionKind = 'replication' | 'drill' | 'scrub' | 'reverse';
 
 /**
  * How often the whole-chain scrub of every VM runs at the secondary. The runbook language has no
@@ -130,11 +134,58 @@ async function deleteSchedule(client: Client, id: string): Promise<boolean> {
 /** Removes the runbook's Schedules; the ids removed (none when it was not protected). */
 export async function unprotectRunbook(client: Client, runbook: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const kind of ['replication', 'drill', 'scrub'] as const) {
+  for (const kind of ['replication', 'drill', 'scrub', 'reverse'] as const) {
     const id = protectionScheduleId(runbook, kind);
     if (await deleteSchedule(client, id)) removed.push(id);
   }
   return removed;
+}
+
+/**
+ * After a reprotect: the reverse Schedule (`protect/<runbook>/reverse`, every
+ * `replication.every`), which asks the controller for a reprotect each time, so protection runs
+ * from the active secondary toward the old primary until failback. Only for a protected runbook
+ * (its forward replication Schedule exists, paused by the failover); one already there is left
+ * as it is (an operator's pause included).
+ */
+export async function startReverseProtection(
+  client: Client,
+  plan: Plan,
+  opts: { taskQueue?: string; note: string },
+): Promise<{ id: string; action: 'created' | 'kept' } | { id?: undefined; why: string }> {
+  const runbook = plan.runbook.name;
+  try {
+    await client.schedule.getHandle(protectionScheduleId(runbook, 'replication')).describe();
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+    return {
+      why: `${runbook} is not protected (no ${protectionScheduleId(runbook, 'replication')} Schedule)`,
+    };
+  }
+  const id = protectionScheduleId(runbook, 'reverse');
+  const options = scheduleOptions(
+    plan,
+    'reverse',
+    plan.replication.everyMs,
+    opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
+  );
+  try {
+    await client.schedule.create({
+      scheduleId: id,
+      ...options,
+      memo: { runbook, planHash: plan.hash },
+      state: { note: opts.note },
+    });
+    return { id, action: 'created' };
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    return { id, action: 'kept' };
+  }
+}
+
+/** Removes the reverse Schedule (failback); true when there was one. */
+export function stopReverseProtection(client: Client, runbook: string): Promise<boolean> {
+  return deleteSchedule(client, protectionScheduleId(runbook, 'reverse'));
 }
 
 /**
@@ -158,14 +209,26 @@ export async function triggerProtection(
 }
 
 /**
+ * A Lifeboat operation pauses with the note `paused by <operation id>: why` (workflows/failover.ts).
+ * May a resume asked for by `by` (an operation id, or a prefix such as
+ * `runbook/<name>/failover/`) lift this pause? Only when the pause's note says an operation it
+ * names paused it: a Schedule an operator paused (any other note) stays paused. Pure.
+ */
+export function pausedBy(note: string | undefined, by: string): boolean {
+  return note?.startsWith(by.endsWith('/') ? `paused by ${by}` : `paused by ${by}:`) === true;
+}
+
+/**
  * Pauses or resumes every Schedule of the runbook with a note saying why (a failover pauses on
- * start and resumes after commit or reprotect). Returns the ids it changed; idempotent.
+ * start and resumes after a rollback or a failback). With `onlyIfPausedBy`, a resume lifts only the
+ * pauses that operation (or id prefix) made (`pausedBy`). Returns the ids it changed; idempotent.
  */
 export async function setProtectionPaused(
   client: Client,
   runbook: string,
   paused: boolean,
   reason: string,
+  opts: { onlyIfPausedBy?: string } = {},
 ): Promise<string[]> {
   const changed: string[] = [];
   for (const kind of ['replication', 'drill'] as const) {
@@ -173,6 +236,8 @@ export async function setProtectionPaused(
     try {
       const d = await handle.describe();
       if (d.state.paused === paused) continue;
+      if (!paused && opts.onlyIfPausedBy !== undefined && !pausedBy(d.state.note, opts.onlyIfPausedBy))
+        continue;
       if (paused) await handle.pause(reason);
       else await handle.unpause(reason);
       changed.push(handle.scheduleId);
@@ -199,8 +264,10 @@ export interface ProtectionView {
   };
   /** The Plan's objectives.rpo, as the Schedule runs it. */
   rpoObjectiveMs?: number;
-  drill?: { everyMs: number; nextAt?: string; lastAt?: string };
-  scrub?: { everyMs: number; nextAt?: string; lastAt?: string };
+  drill?: { everyMs: number; nextAt?: string; lastAt?: string; paused?: boolean; note?: string };
+  scrub?: { everyMs: number; nextAt?: string; lastAt?: string; paused?: boolean; note?: string };
+  /** Reverse cycles after a reprotect (protection from the active secondary toward the old primary). */
+  reverse?: { everyMs: number; nextAt?: string; lastAt?: string; paused?: boolean; note?: string };
   /** When the replication Schedule was created: a drill is overdue from here when none ran. */
   since?: string;
 }
@@ -220,7 +287,7 @@ export async function protectedRunbooks(client: Client): Promise<string[]> {
 /** What `status` shows about the runbook's Schedules. */
 export async function describeProtection(client: Client, runbook: string): Promise<ProtectionView> {
   const view: ProtectionView = { runbook, protected: false, paused: false };
-  for (const kind of ['replication', 'drill', 'scrub'] as const) {
+  for (const kind of ['replication', 'drill', 'scrub', 'reverse'] as const) {
     try {
       const d = await client.schedule.getHandle(protectionScheduleId(runbook, kind)).describe();
       const every = d.spec.intervals?.[0]?.every;
@@ -231,6 +298,9 @@ export async function describeProtection(client: Client, runbook: string): Promi
         everyMs,
         ...(next ? { nextAt: next.toISOString() } : {}),
         ...(last ? { lastAt: last.toISOString() } : {}),
+        ...(kind !== 'replication' && d.state.paused
+          ? { paused: true, ...(d.state.note ? { note: d.state.note } : {}) }
+          : {}),
       };
       if (kind === 'replication') {
         const running = d.info.runningActions[0];

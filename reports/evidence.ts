@@ -216,6 +216,8 @@ export const failbackEvidenceSchema = z.object({
       bytesReceived: z.number().int().nonnegative(),
       divergentBytes: z.number().int().nonnegative(),
       fullReason: z.string().optional(),
+      /** Only what the secondary wrote since this reverse cycle's checkpoint (the tail). */
+      since: z.string().optional(),
     }),
   ),
   /** Per data disk: the secondary's last record after shutdown against the primary's, read offline. */

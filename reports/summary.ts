@@ -112,8 +112,9 @@ export function failbackLines(fb: FailbackEvidence): string[] {
   if (fb.finalReprotect.length) {
     const sent = fb.finalReprotect.reduce((n, r) => n + r.bytesReceived, 0);
     const full = fb.finalReprotect.filter((r) => r.fullReason !== undefined).map((r) => r.vm);
+    const tail = fb.finalReprotect.filter((r) => r.since !== undefined).length;
     lines.push(
-      `final reprotect: ${bytes(sent)} on the link for ${fb.finalReprotect.length} VM(s)${full.length ? `, whole disks for ${full.join(', ')}` : ''}`,
+      `final reprotect: ${bytes(sent)} on the link for ${fb.finalReprotect.length} VM(s)${tail ? `, ${tail} of them only the tail since the last reverse cycle` : ''}${full.length ? `, whole disks for ${full.join(', ')}` : ''}`,
     );
   }
   if (fb.boots.length)

@@ -6,7 +6,7 @@
  * secondary wrote since the common point counted. A failure here does not undo the failback:
  * production runs at home; the evidence says what is left. Workflow code.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { FailbackActivities } from '../activities/failback.ts';
 import type { OrchestratorActivities } from '../activities/index.ts';
 import type { FailbackEvidence } from '../reports/evidence.ts';
@@ -29,8 +29,13 @@ function tidyAt(run: OperationRun, role: 'primary' | 'secondary') {
   });
 }
 
+/** Patch id: the failback's tidy-up deletes the reverse Schedule a reprotect started. */
+export const FAILBACK_STOPS_REVERSE = 'failback-stops-reverse';
+
 export class FailbackTidy {
   ran = false;
+  /** Whether a reverse Schedule was there and deleted (undefined: not asked). */
+  reverseStopped: boolean | undefined;
   recordsMoved: number | undefined;
   private readonly cleanup: NonNullable<FailbackEvidence['cleanup']> = [];
   private readonly bitmaps: NonNullable<FailbackEvidence['bitmapsRemoved']> = [];
@@ -64,11 +69,20 @@ export class FailbackTidy {
         this.errors.push(`${vm}'s reprotect bitmaps at the primary: ${describe(err)}`);
       }
     }
+    if (patched(FAILBACK_STOPS_REVERSE)) {
+      try {
+        this.reverseStopped = await orchestrator.stopReverseProtection({ runbook: run.plan.runbook.name });
+      } catch (err) {
+        this.errors.push(`reverse protection not stopped: ${describe(err)}`);
+      }
+    }
     try {
+      // Only what a failover paused: a Schedule an operator paused by hand stays paused.
       this.resumed = await orchestrator.setProtectionPaused({
         runbook: run.plan.runbook.name,
         paused: false,
         reason: `resumed by ${run.id}: production is back at the primary`,
+        onlyIfPausedBy: `runbook/${run.plan.runbook.name}/failover/`,
       });
     } catch (err) {
       this.errors.push(`protection not resumed: ${describe(err)}`);

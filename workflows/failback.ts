@@ -198,6 +198,7 @@ export class FailbackMove {
         bytesReceived: r.bytesReceived,
         divergentBytes: r.divergentBytes,
         ...(r.fullReason === undefined ? {} : { fullReason: r.fullReason }),
+        ...(r.since === undefined ? {} : { since: r.since }),
       })),
       dataProof: proof,
       recordsLost: proof.reduce((n, p) => n + p.lost, 0),

@@ -472,7 +472,7 @@ export class FailoverRestore {
       const paused = await orchestrator.setProtectionPaused({
         runbook: run.plan.runbook.name,
         paused: true,
-        reason: `paused by ${run.id}: a failover owns the runbook; replication resumes after reprotect (or a rollback)`,
+        reason: `paused by ${run.id}: a failover owns the runbook; replication resumes after failback (or a rollback)`,
       });
       this.protection = { paused };
     } catch (err) {
@@ -488,6 +488,7 @@ export class FailoverRestore {
         runbook: this.run.plan.runbook.name,
         paused: false,
         reason: `resumed: ${this.run.id} rolled back`,
+        onlyIfPausedBy: this.run.id,
       });
     } catch (err) {
       p.error = `protection not resumed: ${describe(err)}`;

@@ -4,7 +4,8 @@
  * operation to end, so the Schedule's overlap policy (skip, one buffered) sees a cycle that
  * takes longer than `every` as still running instead of stacking requests. A refusal (a cycle
  * or a failover in flight) ends the run with the refusal as its result: the Schedule's next
- * action tries again.
+ * action tries again. The `reverse` kind (after a reprotect, `protect/<runbook>/reverse`) asks
+ * for a reprotect: a reverse cycle from the active secondary toward the old primary.
  *
  * Upkeep (`patched('protection-upkeep')`): after a cycle that committed points, retention runs
  * at the secondary for every VM, fed the points the controller says operations hold; the
@@ -32,7 +33,8 @@ import { proxySiteActivities } from './site-proxy.ts';
 
 export interface ProtectionRunInput {
   runbook: string;
-  kind: 'replication' | 'drill' | 'scrub';
+  /** `reverse`: a reverse cycle after reprotect (a reprotect request; no upkeep at either site). */
+  kind: 'replication' | 'drill' | 'scrub' | 'reverse';
   plan: Plan;
 }
 
@@ -61,8 +63,8 @@ export function validateProtectionRunInput(input: unknown): string[] {
   const i = input as Partial<ProtectionRunInput>;
   const problems: string[] = [];
   if (typeof i.runbook !== 'string' || i.runbook === '') problems.push('runbook must be a name');
-  if (i.kind !== 'replication' && i.kind !== 'drill' && i.kind !== 'scrub')
-    problems.push('kind must be replication, drill or scrub');
+  if (i.kind !== 'replication' && i.kind !== 'drill' && i.kind !== 'scrub' && i.kind !== 'reverse')
+    problems.push('kind must be replication, drill, scrub or reverse');
   if (!i.plan || typeof i.plan !== 'object') problems.push('plan is missing');
   else if (i.plan.runbook?.name !== i.runbook) problems.push('plan is for another runbook');
   return problems;
@@ -181,7 +183,7 @@ function rpoWatchMs(plan: Plan): number {
 }
 
 async function requestAndUpkeep(
-  input: ProtectionRunInput & { kind: 'replication' | 'drill' },
+  input: ProtectionRunInput & { kind: 'replication' | 'drill' | 'reverse' },
 ): Promise<{ result: Exclude<ProtectionRunResult, { scrub: unknown }>; secondaryAbsent?: string }> {
   const { plan } = input;
   // The secondary learns the VMs and the objective (RPO of VMs with no point yet), beside the cycle.
@@ -198,14 +200,16 @@ async function requestAndUpkeep(
           (err: unknown) => upkeepError(err),
         )
     : Promise.resolve(undefined);
+  // A reverse cycle is a reprotect: the controller admits it only while failed over, committed.
+  const kind = input.kind === 'reverse' ? 'reprotect' : input.kind;
   const a = await requestOperation({
     plan: input.plan,
-    kind: input.kind,
+    kind,
     taskQueue: workflowInfo().taskQueue,
     requestedBy: `schedule ${workflowInfo().workflowId}`,
   });
   if (!a.admitted) return { result: a, ...absence(await recorded) };
-  const { outcome } = await awaitOperation({ id: a.id, runbook: input.runbook, kind: input.kind });
+  const { outcome } = await awaitOperation({ id: a.id, runbook: input.runbook, kind });
   const committed = outcome === 'succeeded' || outcome === 'partial';
   const problem = await recorded;
   const notRecorded = problem?.error;

@@ -8,7 +8,15 @@
  * saying why. VM by VM; each step resumes from the site's own record of it, so a killed worker
  * ships nothing twice. Workflow code.
  */
-import { CancellationScope, getExternalWorkflowHandle, isCancellation, patched } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  getExternalWorkflowHandle,
+  isCancellation,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ProtectionActivities } from '../activities/protection.ts';
 import type { DivergenceResult, ReprotectActivities } from '../activities/reprotect.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import { guardInput } from './guard.ts';
@@ -22,6 +30,17 @@ import { validateReprotectInput } from './validate-reprotect.ts';
  * divergence is found by block digests against the common point's, not by shipping whole disks.
  */
 export const REPROTECT_DIGEST_FALLBACK = 'reprotect-digest-fallback';
+
+/**
+ * Patch id: a reprotect that succeeded starts the runbook's reverse Schedule (reverse cycles on
+ * the runbook's `replication.every` until failback), when the runbook is protected.
+ */
+export const REPROTECT_REVERSE_SCHEDULE = 'reprotect-reverse-schedule';
+
+const orchestrator = proxyActivities<ProtectionActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '1s' },
+});
 
 export interface ReprotectInput {
   id: string;
@@ -49,6 +68,10 @@ export interface ReprotectVmResult {
   bytesSent: number | null;
   resumes: number;
   snapshot: 'backup' | 'stopped';
+  /** A reverse cycle: only what the active site wrote since this checkpoint was shipped. */
+  since?: string;
+  /** Why everything the overlays hold since the failover was counted instead. */
+  sinceFailover?: string;
 }
 
 export interface ReprotectResult {
@@ -58,6 +81,8 @@ export interface ReprotectResult {
   from: string;
   to: string;
   vms: ReprotectVmResult[];
+  /** The reverse Schedule the reprotect started or found, or why there is none. */
+  reverseSchedule?: { id?: string; action?: 'created' | 'kept'; why?: string };
   error?: string;
 }
 
@@ -96,9 +121,10 @@ export async function reprotectVm(input: ReprotectInput, vm: string): Promise<Re
     pointId: src.pointId,
     divergent: div.disks,
     ...(src.noCommonPoint === undefined ? {} : { fullReason: src.noCommonPoint }),
+    ...(div.lastReprotect === undefined ? {} : { lastReprotect: div.lastReprotect }),
   });
   const ap = await old.reprotectApply({ operationId: input.id, vm, transfer: ex.transfer });
-  const cl = await source.reprotectCleanup({ operationId: input.id, vm });
+  const cl = await source.reprotectCleanup({ operationId: input.id, vm, applied: true });
   const unknown = div.disks.filter((d) => d.unknown !== undefined).map((d) => `${d.target}: ${d.unknown}`);
   const fullReason = src.noCommonPoint ?? (unknown.length > 0 ? unknown.join('; ') : undefined);
   return {
@@ -116,6 +142,8 @@ export async function reprotectVm(input: ReprotectInput, vm: string): Promise<Re
     bytesSent: cl.bytesSent,
     resumes: ap.resumes,
     snapshot: ex.snapshot,
+    ...(ex.since === undefined ? {} : { since: ex.since }),
+    ...(ex.sinceFailover === undefined ? {} : { sinceFailover: ex.sinceFailover }),
   };
 }
 
@@ -125,11 +153,25 @@ export async function reprotectWorkflow(input: ReprotectInput): Promise<Reprotec
   const vms: ReprotectVmResult[] = [];
   let outcome: OperationOutcome = 'failed';
   let error: string | undefined;
+  let reverseSchedule: ReprotectResult['reverseSchedule'];
   try {
     for (const vm of input.plan.groups.flatMap((g) => g.vms.map((v) => v.name))) {
       vms.push(await reprotectVm(input, vm));
     }
     outcome = 'succeeded';
+    if (patched(REPROTECT_REVERSE_SCHEDULE)) {
+      // Protection goes on from here in the reverse direction; a failure to schedule it does not
+      // undo the reprotect (the result says why).
+      reverseSchedule = await orchestrator
+        .startReverseProtection({
+          plan: input.plan,
+          taskQueue: workflowInfo().taskQueue,
+          note: `reverse protection after ${input.id}: ${active} toward ${target}, until failback`,
+        })
+        .catch((err: unknown) => ({
+          why: `not scheduled: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`,
+        }));
+    }
   } catch (err) {
     outcome = isCancellation(err) ? 'cancelled' : 'failed';
     error =
@@ -141,5 +183,13 @@ export async function reprotectWorkflow(input: ReprotectInput): Promise<Reprotec
         .catch(() => undefined);
     });
   }
-  return { id: input.id, outcome, from: active, to: target, vms, ...(error ? { error } : {}) };
+  return {
+    id: input.id,
+    outcome,
+    from: active,
+    to: target,
+    vms,
+    ...(reverseSchedule ? { reverseSchedule } : {}),
+    ...(error ? { error } : {}),
+  };
 }

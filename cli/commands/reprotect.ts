@@ -14,10 +14,15 @@ function mib(n: number | null): string {
 export function renderReprotect(r: ReprotectResult): string {
   const lines = [`reprotect ${r.id}: ${r.outcome}${r.error ? ` (${r.error})` : ''}`];
   if (r.outcome === 'succeeded') lines.push(`  protection now runs from ${r.from} toward ${r.to}`);
+  const rs = r.reverseSchedule;
+  if (rs?.id) lines.push(`  reverse cycles: ${rs.id} ${rs.action === 'created' ? 'created' : 'runs on'}`);
+  else if (rs?.why) lines.push(`  reverse cycles not scheduled: ${rs.why}`);
   for (const v of r.vms) {
+    const window = v.since ? `since the last reverse cycle (${v.since})` : 'since failover';
     lines.push(
-      `  ${v.vm}: from point ${v.pointId ?? '(none)'}: ${mib(v.deltaBytes)} of changed blocks (${mib(v.overlayBytes)} written at ${r.from} since failover, ${mib(v.divergentBytes)} written at ${r.to} after the point), ${mib(v.bytesReceived)} on the link`,
+      `  ${v.vm}: from point ${v.pointId ?? '(none)'}: ${mib(v.deltaBytes)} of changed blocks (${mib(v.overlayBytes)} written at ${r.from} ${window}, ${mib(v.divergentBytes)} written at ${r.to} after the point), ${mib(v.bytesReceived)} on the link`,
     );
+    if (v.sinceFailover && !v.fullReason) lines.push(`    everything since failover: ${v.sinceFailover}`);
     if (v.fullReason) lines.push(`    full copy: ${v.fullReason}`);
     if (v.sideDir)
       lines.push(

@@ -136,6 +136,8 @@ export function registerRun(program: Command): void {
         )
         .option('--dry-run', 'print what would happen (points, order, gates, capacity) and change nothing');
     }
+    if (kind === 'failback')
+      cmd.option('--shutdown-timeout <seconds>', 'seconds a VM at the secondary may take to stop cleanly');
     cmd
       .description(`start a ${kind} of the runbook through its controller`)
       .argument('<runbook>', 'runbook file')

@@ -23,6 +23,7 @@ import type { OperationResult } from '../../../workflows/types.ts';
 import { readLastRecord } from '../../../workload/reader.ts';
 import { runCli } from '../../support/cli.ts';
 import { saveHistory } from '../../support/histories.ts';
+import { testServer } from '../../support/temporal.ts';
 import { type CycleLab, startCycleLab } from '../replication-cycle/harness.ts';
 import { waitWorkload } from '../replication-cycle/lab-vm.ts';
 import { inSite, lastAckIn, layerBytes, shutOff, stateAt, virshAt, waitState } from './helpers.ts';
@@ -40,7 +41,7 @@ failover:
 
 async function removeAtSecondary(vm: string): Promise<void> {
   await virshAt('secondary', ['destroy', vm]).catch(() => undefined);
-  await virshAt('secondary', ['undefine', vm]).catch(() => undefined);
+  await virshAt('secondary', ['undefine', vm, '--checkpoints-metadata']).catch(() => undefined);
 }
 
 async function failoverCommitted(lab: CycleLab, plan: Plan, mode: 'planned' | 'disaster'): Promise<string> {
@@ -158,6 +159,31 @@ describe('reprotect (real lab)', () => {
     const changedRunning = await overlayBytes(lab, VM); // read after: an upper bound of the changed set
     expect(v1.bytesReceived).toBeLessThanOrEqual(1.1 * changedRunning + MiB);
     expect(v1.bytesSent).toBe(v1.bytesReceived);
+    // The first one counts everything since the failover, and took the first reverse checkpoint.
+    expect(v1.since).toBeUndefined();
+    expect(v1.sinceFailover).toBeDefined();
+    expect(first.reverseSchedule?.why).toContain('is not protected');
+
+    // 1b. A reverse cycle with the VM still running (what the reverse Schedule triggers): only
+    // what the secondary wrote since the first, through an incremental backup.
+    const atFirst = lastAckIn(serialHost);
+    const more = Date.now() + 120_000;
+    while (lastAckIn(serialHost) < atFirst + 5 && Date.now() < more)
+      await new Promise((r) => setTimeout(r, 500));
+    const cycle = await reprotect(lab, lab.plan);
+    expect(cycle.outcome, cycle.error).toBe('succeeded');
+    const vc = cycle.vms[0]!;
+    const afterCycle = await overlayBytes(lab, VM); // read after: an upper bound again
+    expect([vc.snapshot, vc.since, vc.sinceFailover, vc.divergentBytes]).toEqual([
+      'backup',
+      `lb-reverse-${first.id.replace(/[^A-Za-z0-9._-]/g, '_')}`,
+      undefined,
+      0,
+    ]);
+    expect(vc.bytesReceived).toBeGreaterThan(0);
+    expect(vc.bytesReceived).toBeLessThanOrEqual(1.1 * (afterCycle - changedRunning) + MiB);
+    for (const disk of lab.vm.hostDisks.slice(1))
+      expect((await readLastRecord(disk)).lastSeq).toBeGreaterThanOrEqual(atFirst + 5);
     const state = await runbookState(lab.client, lab.plan.runbook.name);
     expect(state.protectionDirection).toMatchObject({ from: 'secondary', to: 'primary' });
     await saveHistory(
@@ -167,7 +193,8 @@ describe('reprotect (real lab)', () => {
       'reprotect-running',
     );
 
-    // 2. Stopped at the secondary: the exact comparison.
+    // 2. Stopped at the secondary: the exact comparison, from the last cycle's checkpoint (its
+    // bitmap read from the overlays).
     await shutOff('secondary', VM);
     const changed = await overlayBytes(lab, VM);
     const t2 = Date.now();
@@ -179,13 +206,14 @@ describe('reprotect (real lab)', () => {
     // The first reprotect's own writes at the primary are not "divergent": only writes after it are.
     expect(v2.divergentBytes).toBe(0);
     expect(v2.bytesReceived).toBeGreaterThan(0);
-    expect(v2.bytesReceived).toBeLessThanOrEqual(1.1 * changed + MiB);
+    expect(v2.since).toBe(`lb-reverse-${cycle.id.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+    expect(v2.bytesReceived).toBeLessThanOrEqual(1.1 * (changed - afterCycle) + MiB);
     const disksSize = 160 * MiB;
     expect(v2.bytesReceived).toBeLessThan(disksSize / 4);
     const cmp = await compareSites(lab, VM);
     for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
     console.log(
-      `reprotect: running ${firstMs} ms, ${v1.bytesReceived} bytes on the link (overlay ${v1.overlayBytes}); stopped ${secondMs} ms, ${v2.bytesReceived} bytes for ${changed} changed (disks ${disksSize})`,
+      `reprotect: running ${firstMs} ms, ${v1.bytesReceived} bytes on the link (overlay ${v1.overlayBytes}); reverse cycle running ${vc.bytesReceived} bytes for ${afterCycle - changedRunning} new in the overlays; stopped ${secondMs} ms, ${v2.bytesReceived} bytes for ${changed - afterCycle} new (overlays ${changed}, disks ${disksSize})`,
     );
   });
 
@@ -378,19 +406,41 @@ describe('reprotect (real lab)', () => {
       await new Promise((r) => setTimeout(r, 500));
     const bootsAtSecondary = lastBoots(serial);
     expect(bootsAtSecondary).toBeGreaterThan(0);
+    // A reverse cycle while it runs there (the first since this failover's reprotect took no
+    // checkpoint: the VM was stopped); the failback's final reprotect then ships only the tail.
+    const reverse = await reprotect(lab, plan);
+    expect(reverse.outcome, reverse.error).toBe('succeeded');
+    expect(reverse.vms[0]?.snapshot).toBe('backup');
 
     // The disaster failover fenced the primary at its own site: its driver refuses to start the
     // VM until the failback lifts the fence there (moved aside, with who and why).
     const fences = hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'fences'));
     expect(existsSync(path.join(fences, `${plan.runbook.name}.json`))).toBe(true);
-    const op = await startOperation(lab.client, {
-      plan,
-      kind: 'failback',
-      options: { shutdownDeadlineMs: 60_000 },
-      requestedBy: 'reprotect-test',
-    });
+    // As an operator does it: the binary, `failback --wait`, its outcome and evidence lines.
+    const { address, namespace } = testServer();
+    const file = path.join(lab.home, `${plan.runbook.name}.yaml`);
+    const run = await runCli(
+      ['failback', file, '--wait', '--shutdown-timeout', '60'],
+      { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, LIFEBOAT_HOME: lab.home },
+      900_000,
+    );
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const started = /failback started: (\S+); waiting/.exec(run.stderr);
+    expect(started, run.stderr).not.toBeNull();
+    const op = { id: started![1]! };
     const r = (await lab.client.workflow.getHandle(op.id).result()) as OperationResult;
     expect(r.outcome, r.error).toBe('succeeded');
+    expect(run.stdout).toContain(`${op.id}: succeeded`);
+    expect(run.stdout).toMatch(/^failback: downtime \d/m);
+    expect(run.stdout).toMatch(/^records lost: 0, [1-9]\d* moved home, \d+ disk\(s\) compared$/m);
+    expect(run.stdout).toMatch(
+      /^final reprotect: .* on the link for 1 VM\(s\), 1 of them only the tail since the last reverse cycle$/m,
+    );
+    expect(run.stdout).toMatch(new RegExp(`^boots at the primary: ${VM} ${bootsAtSecondary + 1}$`, 'm'));
+    expect(run.stdout).toMatch(
+      /^cleaned up: failover VMs removed at the secondary \(rpt-db\), [1-9]\d* reprotect bitmap\(s\) removed/m,
+    );
+    expect(run.stdout).toMatch(/^report: .*\.html$/m);
     await saveHistory(lab.client, op.id, 'operationWorkflow', 'failback-final-reprotect');
     expect((await virshAt('primary', ['domstate', VM])).trim()).toBe('running');
 
@@ -405,7 +455,9 @@ describe('reprotect (real lab)', () => {
     expect(fb.dataProof.every((d) => d.identical && d.lost === 0)).toBe(true);
     expect(fb.recordsLost).toBe(0);
     expect(fb.recordsMoved).toBeGreaterThan(0);
-    expect(fb.finalReprotect.map((x) => [x.vm, x.fullReason])).toEqual([[VM, undefined]]);
+    expect(fb.finalReprotect.map((x) => [x.vm, x.fullReason, x.since])).toEqual([
+      [VM, undefined, `lb-reverse-${reverse.id.replace(/[^A-Za-z0-9._-]/g, '_')}`],
+    ]);
     expect(fb.fenceLifted?.lifted).toBe(true);
     expect(evidence.objectives.rpo).toMatchObject({ measuredMs: 0, pass: true });
     const env = { ...process.env, LIFEBOAT_HOME: lab.home };

@@ -6,6 +6,8 @@ import {
   protectRunbook,
   SCRUB_EVERY_MS,
   setProtectionPaused,
+  startReverseProtection,
+  stopReverseProtection,
   triggerProtection,
   unprotectRunbook,
 } from '../../../platform/protection.ts';
@@ -118,6 +120,75 @@ describe('protection schedules', () => {
       });
       await setProtectionPaused(h.client, runbook, false, 'failover committed');
       expect((await describeProtection(h.client, runbook)).paused).toBe(false);
+
+      // A failback resumes only what a failover paused: a pause an operator made by hand stays.
+      const failovers = `runbook/${runbook}/failover/`;
+      await setProtectionPaused(
+        h.client,
+        runbook,
+        true,
+        `paused by ${failovers}3: a failover owns the runbook`,
+      );
+      expect(
+        await setProtectionPaused(h.client, runbook, false, 'failed back', { onlyIfPausedBy: failovers }),
+      ).toEqual([protectionScheduleId(runbook, 'replication')]);
+      await handle.pause('operator: storage maintenance until Monday');
+      expect(await setProtectionPaused(h.client, runbook, true, `paused by ${failovers}4: ...`)).toEqual([]);
+      expect(
+        await setProtectionPaused(h.client, runbook, false, 'failed back', { onlyIfPausedBy: failovers }),
+      ).toEqual([]);
+      // A rollback lifts only its own failover's pause, not another's (failover/4 vs failover/40).
+      expect(
+        await setProtectionPaused(h.client, runbook, false, 'rolled back', {
+          onlyIfPausedBy: `${failovers}4`,
+        }),
+      ).toEqual([]);
+      const kept = await describeProtection(h.client, runbook);
+      expect(kept).toMatchObject({ paused: true, note: 'operator: storage maintenance until Monday' });
+      expect(renderProtection([{ runbook, view: kept, drillOverdue: false }], Date.now())).toContain(
+        'PAUSED (operator: storage maintenance until Monday)',
+      );
+      await handle.unpause('operator: done');
+
+      // After a reprotect: the reverse Schedule, on the replication interval, until failback.
+      const hourly = every(h.plan, 3_600_000);
+      const reverse = protectionScheduleId(runbook, 'reverse');
+      expect(
+        await startReverseProtection(h.client, hourly, { taskQueue: h.taskQueue, note: 'after reprotect/1' }),
+      ).toEqual({ id: reverse, action: 'created' });
+      expect(
+        await startReverseProtection(h.client, hourly, { taskQueue: h.taskQueue, note: 'after reprotect/2' }),
+      ).toEqual({ id: reverse, action: 'kept' });
+      const withReverse = await describeProtection(h.client, runbook);
+      expect(withReverse.reverse).toMatchObject({ everyMs: 3_600_000 });
+      expect(renderProtection([{ runbook, view: withReverse, drillOverdue: false }], Date.now())).toMatch(
+        /reverse cycles \(active secondary toward the old primary, until failback\): every 60m/,
+      );
+      const args = (await h.client.schedule.getHandle(reverse).describe()).action as { args?: unknown[] };
+      expect(args.args?.[0]).toMatchObject({ runbook, kind: 'reverse' });
+      // Its action asks the controller for a reprotect: refused here (the runbook is not failed over),
+      // and the refusal is the run's result.
+      const reverseHandle = h.client.schedule.getHandle(reverse);
+      await reverseHandle.trigger();
+      const reverseRun = await eventually(
+        async () => (await reverseHandle.describe()).info.recentActions[0]?.action.workflow.workflowId,
+        30_000,
+        'the triggered reverse action',
+      );
+      const refused = (await h.client.workflow.getHandle(reverseRun).result()) as ProtectionRunResult;
+      expect(refused).toMatchObject({ admitted: false, code: 'STATE' });
+      expect((refused as { message: string }).message).toContain('a reprotect cannot start');
+      expect(await stopReverseProtection(h.client, runbook)).toBe(true);
+      expect(await stopReverseProtection(h.client, runbook)).toBe(false);
+      expect(
+        await startReverseProtection(
+          h.client,
+          rehash({ ...hourly, runbook: { ...hourly.runbook, name: 'nobody' } }),
+          {
+            note: 'x',
+          },
+        ),
+      ).toEqual({ why: 'nobody is not protected (no protect/nobody/replication Schedule)' });
 
       expect(await unprotectRunbook(h.client, runbook)).toEqual([
         protectionScheduleId(runbook, 'replication'),

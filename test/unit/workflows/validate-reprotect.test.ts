@@ -63,6 +63,7 @@ describe('renderReprotect', () => {
           bytesSent: 2 * 1024 * 1024 + 600,
           resumes: 0,
           snapshot: 'backup',
+          since: 'lb-reverse-op-2',
         },
         {
           vm: 'web-1',
@@ -75,13 +76,27 @@ describe('renderReprotect', () => {
           bytesSent: null,
           resumes: 0,
           snapshot: 'stopped',
+          sinceFailover: 'no earlier reverse cycle recorded at this site',
         },
       ],
+      reverseSchedule: { id: 'protect/x/reverse', action: 'created' },
     });
     expect(text).toContain('protection now runs from secondary toward primary');
     expect(text).toContain('db-1: from point p-3: 2.00 MiB of changed blocks');
     expect(text).toContain('kept in /s/divergent/x/db-1/op');
     expect(text).toContain('full copy: no common point');
+    expect(text).toContain('1.00 MiB written at secondary since the last reverse cycle (lb-reverse-op-2)');
+    expect(text).toContain('reverse cycles: protect/x/reverse created');
+    expect(text).not.toContain('everything since failover:');
+    const unprotected = renderReprotect({
+      id,
+      outcome: 'succeeded',
+      from: 'secondary',
+      to: 'primary',
+      vms: [],
+      reverseSchedule: { why: 'x is not protected' },
+    });
+    expect(unprotected).toContain('reverse cycles not scheduled: x is not protected');
   });
 });
 
