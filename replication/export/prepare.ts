@@ -604,7 +604,7 @@ async function prepareOffline(
       phasesMs: clock.record(),
     };
   }
-  await recordSeen(dir, checkpoints, cp);
+  await recordSeen(dir, checkpoints, prepared.checkpoint);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
   const served = await register(deps, transferId, dir, prepared);
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
