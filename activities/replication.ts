@@ -27,6 +27,7 @@ import {
   type PrepareExportInput,
   type PrepareExportResult,
   prepareExport,
+  servesNothing,
   type ThawOutcome,
   type VirshTarget,
 } from '../replication/export/index.ts';
@@ -366,9 +367,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             }
             const clock = new PhaseClock();
             // An idle cycle (every disk unchanged, every boot file held by the base) ships nothing.
-            const nothingToFetch =
-              ex.disks.every((d) => d.unchanged === true) &&
-              (ex.bootFiles ?? []).every((b) => b.fromPointId !== undefined);
+            const nothingToFetch = servesNothing(ex);
             const pulled = nothingToFetch
               ? { files: [], bytesReceived: 0, resumes: 0 }
               : await clock.time('pull', () =>
@@ -400,6 +399,8 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             const sizes = new Map<string, number>();
             /** Disks whose backing this attempt has just checked: the commit need not again. */
             const backingChecked = new Set<string>();
+            /** Empty layers over the parents of unchanged disks: made at once (a qemu-img each). */
+            const emptyLayers: Array<() => Promise<unknown>> = [];
             for (const d of ex.disks) {
               const parent = d.parentPointId === null ? null : await deps.store.getPoint(vm, d.parentPointId);
               const parentDisk = parent?.disks.find((x) => x.target === d.target);
@@ -412,12 +413,9 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                     hint: 'the cycle will ship a full copy once the primary sees no base',
                   });
                 }
-                await clock.time('emptyLayer', () =>
-                  createEmptyLayer(
-                    `${staged.dir}/${d.file}`,
-                    `../${d.parentPointId}/${parentDisk.image}`,
-                    parentDisk.virtualSize,
-                  ),
+                const backing = `../${d.parentPointId}/${parentDisk.image}`;
+                emptyLayers.push(() =>
+                  createEmptyLayer(`${staged.dir}/${d.file}`, backing, parentDisk.virtualSize),
                 );
                 const w = parent?.workload?.[d.target];
                 if (w !== undefined) inherited[d.target] = w;
@@ -438,6 +436,8 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                 asShipped.set(d.target, { sha256: got.sha256, size: got.size });
               }
             }
+            if (emptyLayers.length > 0)
+              await clock.time('emptyLayer', () => Promise.all(emptyLayers.map((make) => make())));
             // Boot files the base point holds with the same bytes are linked, not shipped.
             for (const b of ex.bootFiles ?? []) {
               if (b.fromPointId !== undefined)

@@ -49,6 +49,9 @@ export interface VmCycleResult {
   error?: string;
 }
 
+/** patched() id: a committed idle point whose export says there is nothing to clean skips the cleanup. */
+export const IDLE_NO_CLEANUP_PATCH = 'replication-idle-no-cleanup';
+
 /** patched() id: replication activities got maximum attempts and schedule-to-close timeouts. */
 export const REPLICATION_BOUNDS_PATCH = 'replication-activities-bounded';
 
@@ -112,14 +115,19 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
       transferStartedAt: new Date(Date.now()).toISOString(),
     });
     committed = true;
-    const cleanup = await primaryQuick
-      .replicationCleanup({
-        vm,
-        domain: input.domain,
-        pointId,
-        keepCheckpoints: [...base.keepCheckpoints, ex.checkpoint],
-      })
-      .catch(() => ({ deletedCheckpoints: [] as string[] }));
+    // Since IDLE_NO_CLEANUP_PATCH an idle point of a stopped VM skips the primary's cleanup: its
+    // export registered nothing, left no staging and made no checkpoint.
+    const cleanup =
+      ex.nothingToClean === true && patched(IDLE_NO_CLEANUP_PATCH)
+        ? { deletedCheckpoints: [] as string[] }
+        : await primaryQuick
+            .replicationCleanup({
+              vm,
+              domain: input.domain,
+              pointId,
+              keepCheckpoints: [...base.keepCheckpoints, ex.checkpoint],
+            })
+            .catch(() => ({ deletedCheckpoints: [] as string[] }));
     return {
       vm,
       group,

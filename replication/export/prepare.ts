@@ -139,6 +139,11 @@ export interface PrepareExportResult extends PreparedExport {
   reused: boolean;
   /** Milliseconds per step of this attempt (absent when a finished export was reused). */
   phasesMs?: Record<string, number>;
+  /**
+   * An idle point of a stopped VM: nothing registered, no staging left, no checkpoint made (the
+   * point keeps its base's), so the cycle needs no cleanup at the primary once it is committed.
+   */
+  nothingToClean?: boolean;
 }
 
 export interface ExportDeps {
@@ -230,8 +235,19 @@ export async function prepareExport(
   }
 
   const clock = new PhaseClock();
-  const state = await domainState(t, input.domain);
-  if (state === 'shut off') return prepareOffline(input, deps, dir, transferId, clock);
+  // Three questions to libvirt at once (a virsh process each, 10-14 ms here): the state decides
+  // the path; the persistent XML serves both; the checkpoint list the offline path only (the
+  // online one lists again after aborting a stale job). A failed early read is simply redone.
+  const [state, inactiveXml, listed] = await Promise.all([
+    domainState(t, input.domain),
+    virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }).catch(() => undefined),
+    listCheckpoints(t, input.domain).catch(() => undefined),
+  ]);
+  if (state === 'shut off')
+    return prepareOffline(input, deps, dir, transferId, clock, {
+      domainXml: inactiveXml,
+      checkpoints: listed,
+    });
   if (state !== 'running' && state !== 'paused') {
     throw new ExportError({
       code: 'DOMAIN_STATE',
@@ -314,7 +330,8 @@ export async function prepareExport(
           : await clock.time('commands', () =>
               collectOutputs(deps.guest, input.domain, dataCommands, armed, backup.freezeFailed),
             );
-  const domainXml = await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain });
+  const domainXml =
+    inactiveXml ?? (await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }));
 
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
@@ -459,12 +476,17 @@ async function prepareOffline(
   dir: string,
   transferId: string,
   clock: PhaseClock,
+  /** What prepareExport already asked libvirt (undefined: ask again). */
+  read: { domainXml?: string | undefined; checkpoints?: string[] | undefined },
 ): Promise<PrepareExportResult> {
   const t = deps.virsh;
   const cp = checkpointName(input.pointId);
-  const domainXml = await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain });
+  const [domainXml, listed] = await Promise.all([
+    read.domainXml ?? virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }),
+    read.checkpoints ?? listCheckpoints(t, input.domain),
+  ]);
   const disks = replicatedDisks(domainXml, input);
-  let checkpoints = await listCheckpoints(t, input.domain);
+  let checkpoints = listed;
   const deleted: string[] = [];
   for (const name of checkpoints) {
     if (!name.startsWith(CHECKPOINT_PREFIX)) continue;
@@ -479,7 +501,8 @@ async function prepareOffline(
   const decision = decideBase(input, checkpoints, targets);
   let broken = false;
   const bitmaps = new Map<string, { name: string; flags: string[] }[]>();
-  for (const d of disks) bitmaps.set(d.target, await diskBitmaps(d.source));
+  const perDiskBitmaps = await Promise.all(disks.map((d) => diskBitmaps(d.source)));
+  for (const [n, d] of disks.entries()) bitmaps.set(d.target, perDiskBitmaps[n]!);
   if (decision.from !== null) {
     for (const d of disks) {
       // A bitmap QEMU did not close is marked in use; one it created and never wrote out (it
@@ -519,11 +542,19 @@ async function prepareOffline(
     );
   }
   const checkpointAt = new Date().toISOString();
-  await clock.time('checkpoint', () =>
-    createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
-  );
-  const exported: ExportedDisk[] = [];
   const unchanged = new Set(out.unchanged ?? []);
+  // Nothing written since the base checkpoint: its bitmaps count from now as well as from then,
+  // so the point keeps that checkpoint instead of adding a bitmap per disk and libvirt metadata.
+  const keptCheckpoint =
+    resync === undefined && decision.from !== null && disks.every((d) => unchanged.has(d.target))
+      ? decision.from.checkpoint
+      : null;
+  if (keptCheckpoint === null) {
+    await clock.time('checkpoint', () =>
+      createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
+    );
+  }
+  const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
     exported.push({
@@ -541,7 +572,7 @@ async function prepareOffline(
   );
   const prepared: PreparedExport = {
     transferId,
-    checkpoint: cp,
+    checkpoint: keptCheckpoint ?? cp,
     checkpointAt,
     kind: anyParent ? 'incremental' : 'full',
     ...(decision.fullReason === undefined ? {} : { fullReason: decision.fullReason }),
@@ -559,10 +590,32 @@ async function prepareOffline(
     exportBytes: exportBytes(exported, bootFiles),
     deletedCheckpoints: deleted,
   };
-  await recordSeen(dir, checkpoints, cp);
+  if (keptCheckpoint !== null && servesNothing(prepared)) {
+    // An idle point: no file to serve, no new checkpoint, so nothing for a cleanup to undo. No
+    // export.json either: a retry finds the same bitmaps counting nothing and answers the same.
+    await rm(dir, { recursive: true, force: true });
+    return {
+      ...prepared,
+      site: deps.server.site,
+      nonce: newTransferNonce(),
+      baseUrl: deps.server.url,
+      reused: false,
+      nothingToClean: true,
+      phasesMs: clock.record(),
+    };
+  }
+  await recordSeen(dir, checkpoints, prepared.checkpoint);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
   const served = await register(deps, transferId, dir, prepared);
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
+}
+
+/** Every disk unchanged and every boot file held by the base: the secondary fetches nothing. */
+export function servesNothing(p: Pick<PreparedExport, 'disks' | 'bootFiles'>): boolean {
+  return (
+    p.disks.every((d) => d.unchanged === true) &&
+    (p.bootFiles ?? []).every((b) => b.fromPointId !== undefined)
+  );
 }
 
 /** Why a cycle compared block digests instead of trusting the bitmaps. */

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -22,7 +23,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { runbookState } from '../../../cli/runbook-client.ts';
-import { SITE_GUEST_PATH, sitePaths } from '../../../lab/config.ts';
+import { hostPathOf, SITE_GUEST_PATH, SITE_STORAGE_PATH, sitePaths } from '../../../lab/config.ts';
 import { labCut, labHeal } from '../../../lab/lab.ts';
 import { labReplicationTlsDir } from '../../../lab/replication-tls.ts';
 import { readState } from '../../../lab/state.ts';
@@ -32,6 +33,7 @@ import { loadTransferKey } from '../../../replication/tls.ts';
 import { transferToken } from '../../../replication/transfer/protocol.ts';
 import { verifyPoint } from '../../../replication/verify.ts';
 import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
+import { saveHistory } from '../../support/histories.ts';
 import { objectsWith, showHistory } from '../../support/history-secrets.ts';
 import { testServer } from '../../support/temporal.ts';
 import {
@@ -257,15 +259,30 @@ describe('replication cycle (real lab)', () => {
     // Nothing changed since: the cycle ships no file (empty layers made at the secondary), and
     // its point is still exact, with the same workload record and a checkpoint to go on from.
     const idleBefore = await interCounters('primary');
-    const idle = await (await lab.cycle()).result;
+    const idleCycle = await lab.cycle();
+    const idle = await idleCycle.result;
     const idleAfter = await interCounters('primary');
     const iv = idle.vms[0]!;
+    // Nothing to clean at the primary: the point kept its base's checkpoint, nothing was
+    // registered or staged, and the VM workflow ran no cleanup activity.
+    const idleVmId = `${idleCycle.id}/${vm.name}`;
+    const idleHistory = await lab.client.workflow.getHandle(idleVmId).fetchHistory();
+    const idleActivities = (idleHistory.events ?? []).flatMap((e) =>
+      e.activityTaskScheduledEventAttributes?.activityType?.name
+        ? [e.activityTaskScheduledEventAttributes.activityType.name]
+        : [],
+    );
+    expect(idleActivities).toEqual(['replicationBase', 'replicationPrepareExport', 'replicationPullCommit']);
+    await saveHistory(lab.client, idleVmId, 'replicationVmWorkflow', 'idle-offline');
     expect(iv).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'offline', dirtyBytes: 0 });
     expect(iv.bytesShipped).toBe(0);
     expect(iv.bytesReceived).toBe(0);
     expect(idleAfter.tx - idleBefore.tx).toBeLessThan(16 * KiB);
     const mi = await expectExact(iv.pointId, vm.hostDisks);
     expect(mi.disks.every((d) => d.parentPointId === m.pointId)).toBe(true);
+    expect(mi.sourceCheckpoint).toBe(m.sourceCheckpoint);
+    const exportDir = path.posix.join(SITE_STORAGE_PATH, 'replication', 'export', vm.name, iv.pointId);
+    expect(existsSync(hostPathOf('primary', exportDir))).toBe(false);
     expect(mi.disks.map((d) => d.contentDigest.root)).toEqual(m.disks.map((d) => d.contentDigest.root));
     expect(mi.workload).toEqual(m.workload);
     expect(mi.workload).toBeDefined();
