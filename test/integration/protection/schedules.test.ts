@@ -312,7 +312,7 @@ describe('protection schedules', () => {
       const after = await describeProtection(h.client, runbook);
       expect(after.paused).toBe(true);
       expect(after.note).toContain(second.id);
-      expect(after.note).toMatch(/after reprotect/);
+      expect(after.note).toMatch(/resumes after failback/);
       await unprotectRunbook(h.client, runbook);
     });
   });
