@@ -73,26 +73,49 @@ export function createProtectionMetrics(): ProtectionMetrics & { register(r: Reg
   };
 }
 
-export function createProtectionActivities(deps: { metrics?: ProtectionMetrics } = {}) {
+export function createProtectionActivities(
+  deps: {
+    metrics?: ProtectionMetrics;
+    /** How long a request waits for the controller's answer (its start-to-close timeout is 1 min). */
+    requestPatienceMs?: number;
+  } = {},
+) {
   const metrics = deps.metrics;
+  const patienceMs = deps.requestPatienceMs ?? 50_000;
   return {
     /** Asks the controller for the operation; its refusal is a result, not a failure. */
     async requestOperation(input: RequestOperationInput): Promise<RequestOperationResult> {
-      const client = Context.current().client;
+      const ctx = Context.current();
       const runbook = input.plan.runbook.name;
       metrics?.rpoObjective.set({ runbook }, input.plan.objectives.rpoMs / 1000);
       if (input.plan.drill?.everyMs) metrics?.drillInterval.set({ runbook }, input.plan.drill.everyMs / 1000);
-      try {
-        const r = await startOperation(client, {
+      // The controller answers on a workflow task, often of this very worker. The worker does not
+      // notice the server's start-to-close timeout of an activity that does not heartbeat, and its
+      // client ignores abort signals, so an answer that never comes (the controller's worker gone
+      // or shutting down) would hold this attempt, and the worker's shutdown, forever. The request
+      // has a deadline a little before that timeout, and the attempt ends at once when cancelled.
+      const deadline = Date.now() + patienceMs;
+      const request = ctx.client.withDeadline(deadline, () =>
+        startOperation(ctx.client, {
           kind: input.kind,
           plan: input.plan,
           taskQueue: input.taskQueue,
           ...(input.kind === 'drill' && input.requestedBy ? { requestedBy: input.requestedBy } : {}),
-        });
+        }),
+      );
+      // Settled even when cancellation wins the race (it ends at its deadline).
+      request.catch(() => {});
+      try {
+        const r = await Promise.race([request, ctx.cancelled]);
         return { admitted: true, id: r.id };
       } catch (err) {
         // startOperation already asked the controller to free a slot held by a closed operation.
-        if (!(err instanceof RequestRefusedError)) throw err;
+        if (!(err instanceof RequestRefusedError)) {
+          if (ctx.cancellationSignal.aborted || Date.now() < deadline) throw err;
+          throw new Error(
+            `the controller of ${runbook} did not answer the ${input.kind} request within ${patienceMs / 1000} s`,
+          );
+        }
         metrics?.runs.inc({ runbook, kind: input.kind, outcome: 'refused' });
         return { admitted: false, code: err.code, message: err.message };
       }

@@ -28,6 +28,14 @@ try {
   // Already installed by another module of this test process.
 }
 
+/**
+ * How long a harness worker that is shutting down lets its activities run before it cancels them
+ * (the production worker allows 30 s). With the default, its shutdown waited on an activity that
+ * waits for a workflow task this very worker no longer takes (a Schedule's request to the
+ * controller at the end of a test), and held the test open until its timeout.
+ */
+const SHUTDOWN_GRACE = '3s';
+
 export const WORKFLOWS_PATH = path.join(REPO_ROOT, 'workflows', 'index.ts');
 
 export function temporalAddress(): string {
@@ -106,6 +114,7 @@ export async function withHarness<T>(
         connection: native,
         namespace,
         taskQueue,
+        shutdownGraceTime: SHUTDOWN_GRACE,
         workflowBundle: await workflowBundle(WORKFLOWS_PATH),
         activities: createOrchestratorActivities({ home: evidenceHome }),
       }),
@@ -119,6 +128,7 @@ export async function withHarness<T>(
           connection: native,
           namespace,
           taskQueue: siteTaskQueue(driver.site),
+          shutdownGraceTime: SHUTDOWN_GRACE,
           activities: createSiteActivities({
             siteName: driver.site,
             driver,

@@ -1,5 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { NativeConnection } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { createProtectionActivities } from '../../../activities/protection.ts';
 import { cancelOperation, commitFailover, runbookState } from '../../../cli/runbook-client.ts';
+import { controllerWorkflowId } from '../../../platform/names.ts';
 import {
   describeProtection,
   protectionScheduleId,
@@ -16,8 +22,8 @@ import type { Plan } from '../../../runbooks/plan.ts';
 import type { ProtectionRunResult } from '../../../workflows/protection.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
 import { saveHistory } from '../../support/histories.ts';
-import { ALICE_SECRET, diamondPlan, rehash, withoutSteps } from '../../support/plans.ts';
-import { eventually, withHarness } from '../controller/harness.ts';
+import { ALICE_SECRET, diamondPlan, isolate, rehash, withoutSteps } from '../../support/plans.ts';
+import { eventually, temporalAddress, withHarness } from '../controller/harness.ts';
 import { makeHooksDir } from '../controller/hooks-fixture.ts';
 
 function every(plan: Plan, replicationMs: number, drillMs?: number): Plan {
@@ -232,6 +238,8 @@ describe('protection schedules', () => {
       // A drill that takes longer than drill.every is not stacked: still one, one buffered.
       await new Promise((r) => setTimeout(r, 7_000));
       expect((await runbookState(h.client, runbook)).counters.drill).toBe(1);
+      // Unprotected first: the buffered action goes with its Schedule and asks for no second drill.
+      await unprotectRunbook(h.client, runbook);
       await cancelOperation(h.client, {
         runbook,
         operationId: drill1,
@@ -242,8 +250,47 @@ describe('protection schedules', () => {
         admitted: true,
         id: drill1,
       });
-      await unprotectRunbook(h.client, runbook);
     });
+  });
+
+  it('a request the controller cannot answer gives up when cancelled, or a little before its timeout', async () => {
+    // The controller's task queue has no worker, so the Update is never answered: as when the
+    // worker that runs the controller is the one shutting down (a SIGTERM during a Schedule's run).
+    // The client is a worker's (a native connection, which ignores abort signals).
+    const connection = await NativeConnection.connect({ address: temporalAddress() });
+    const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    const plan = isolate(diamondPlan(), randomUUID().slice(0, 8));
+    const request = { plan, kind: 'drill' as const, taskQueue: `nobody-${plan.runbook.name}` };
+    const settle = (p: Promise<unknown>) =>
+      p.then(
+        () => new Error('answered'),
+        (e: unknown) => e as Error,
+      );
+    try {
+      // Cancelled (the worker shuts down): it ends at once, not when the server's timeout passes.
+      const shutdown = new MockActivityEnvironment({}, { client });
+      const cancelled = settle(shutdown.run(createProtectionActivities().requestOperation, request));
+      await new Promise((r) => setTimeout(r, 1_500));
+      shutdown.cancel('WORKER_SHUTDOWN');
+      const t0 = Date.now();
+      expect((await cancelled).name).toBe('CancelledFailure');
+      expect(Date.now() - t0).toBeLessThan(5_000);
+
+      // Never answered: it gives up after its patience, and says so.
+      const activities = createProtectionActivities({ requestPatienceMs: 2_000 });
+      const waited = await settle(
+        new MockActivityEnvironment({}, { client }).run(activities.requestOperation, request),
+      );
+      expect(waited.message).toBe(
+        `the controller of ${plan.runbook.name} did not answer the drill request within 2 s`,
+      );
+    } finally {
+      await client.workflow
+        .getHandle(controllerWorkflowId(plan.runbook.name))
+        .terminate('test: a controller nobody runs')
+        .catch(() => {});
+      await connection.close();
+    }
   });
 
   it('a scrub run whose secondary worker is absent reports it and ends, it does not hang', async () => {
