@@ -9,11 +9,17 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Extent, guestMap } from '../chain.ts';
+import type { Extent } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
 import { runProcess } from '../exec.ts';
 import { diskBitmaps } from '../export/offline.ts';
-import { type BitmapMapEntry, dirtyFromBitmapMap, normalizeExtents } from './extents.ts';
+import {
+  type BitmapMapEntry,
+  dirtyFromBitmapMap,
+  type LayerMapEntry,
+  normalizeExtents,
+  ownLayer,
+} from './extents.ts';
 
 /** image-opts values escape commas by doubling them. */
 function opt(v: string): string {
@@ -118,12 +124,17 @@ export async function writeRanges(
   return pos;
 }
 
-/** The ranges a layer itself holds (depth 0 of `qemu-img map`): what was written into it. */
+/**
+ * The ranges a qcow2 layer itself holds (`ownLayer` of its `qemu-img map`): what was written
+ * into it; for an incremental backup's target, the clusters dirty since its checkpoint.
+ * `forceShare` reads an image a running QEMU holds.
+ */
 export async function layerWrites(image: string, opts: { forceShare?: boolean } = {}): Promise<Extent[]> {
-  const map = await guestMap(image, opts);
-  return normalizeExtents(
-    map.extents.filter((e) => e.depth === 0).map((e) => ({ start: e.start, length: e.length })),
+  const out = await qemuImg(
+    ['map', ...(opts.forceShare ? ['-U'] : []), '-f', 'qcow2', '--output=json', image],
+    { image },
   );
+  return ownLayer(JSON.parse(out) as LayerMapEntry[]);
 }
 
 export type DirtySince = { ok: true; extents: Extent[]; bitmaps: string[] } | { ok: false; reason: string };

@@ -57,6 +57,11 @@ describe('reprotect ranges on real images', () => {
       { start: 40 * MiB, length: 128 * 1024 },
     ]);
     expect(await dirtySince(old, 'no-such')).toMatchObject({ ok: false });
+    // An image with no backing file: its holes are not writes, only its written clusters count.
+    expect(await layerWrites(point)).toEqual([
+      { start: 0, length: 8 * MiB },
+      { start: 30 * MiB, length: 2 * MiB },
+    ]);
     const ours = await layerWrites(overlay);
     const union = alignExtents(unionExtents(ours, divergent), DELTA_GRANULARITY, SIZE);
     // 1M (64k, both), 40M (128k), 50M (256k), 63M (one 64k cluster for 10k).
