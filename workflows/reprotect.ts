@@ -86,11 +86,18 @@ export interface ReprotectResult {
   error?: string;
 }
 
+/**
+ * The site activities beat every 3 s (`guarded`) and never block the event loop for long (every
+ * copy and hash is a child process or a streamed read), so a worker killed mid-step is noticed,
+ * and the step retried, within 15 s.
+ */
+export const REPROTECT_HEARTBEAT_TIMEOUT = '15 seconds';
+
 function sites(plan: Plan) {
   // After a failover the secondary is active: it is the source, the old primary the target.
   const active = plan.sites.secondary.name;
   const target = plan.sites.primary.name;
-  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: '30 seconds' } as const;
+  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: REPROTECT_HEARTBEAT_TIMEOUT } as const;
   const retry = { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 } as const;
   return {
     active,
