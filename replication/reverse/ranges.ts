@@ -5,9 +5,11 @@
  * correctly, and a qcow2 written this way marks its enabled bitmaps like a guest write would.
  */
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Extent } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
@@ -78,18 +80,19 @@ export async function readRanges(
         ],
         { image, extent: e },
       );
-      const data = await readFile(part);
-      if (data.length !== e.length) {
+      const got = (await stat(part)).size;
+      if (got !== e.length) {
         throw new ReplicationError({
           code: 'PROCESS_FAILED',
-          message: `read ${data.length} bytes of ${image} at ${e.start}, expected ${e.length}`,
+          message: `read ${got} bytes of ${image} at ${e.start}, expected ${e.length}`,
           context: { image, extent: e },
           hint: 'the range lies past the end of the disk',
         });
       }
-      await appendFile(outFile, data);
+      // Streamed: a range may be a whole disk, past what one Buffer holds.
+      await pipeline(createReadStream(part), createWriteStream(outFile, { flags: 'a' }));
       await rm(part);
-      bytes += data.length;
+      bytes += got;
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
