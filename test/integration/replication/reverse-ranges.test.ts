@@ -16,6 +16,14 @@ import {
   totalLength,
   unionExtents,
 } from '../../../replication/reverse/extents.ts';
+import {
+  commitReversePoint,
+  pruneReversePoints,
+  reversePointDir,
+  rollBackTo,
+  scanReversePoints,
+  undoDir,
+} from '../../../replication/reverse/points.ts';
 import { dirtySince, layerWrites, writeRanges } from '../../../replication/reverse/ranges.ts';
 import { qemuIo, tempDir } from './helpers.ts';
 
@@ -125,5 +133,120 @@ describe('reprotect ranges on real images', () => {
     expect((await discardLog(storage, 'rb1')).map((r) => [r.by, r.reason])).toEqual([
       ['sre', 'app team checked'],
     ]);
+  });
+
+  it('keeps reverse points as undo files: an older point is the disk with the newer undos written back; retention drops the oldest', async () => {
+    const storage = join(work, 'points-storage');
+    const disk = join(work, 'old-primary.qcow2');
+    await createImage(disk, 16 * MiB);
+    const at: string[] = [];
+    // Three cycles write overlapping ranges; before each (but the first) the bytes about to be
+    // overwritten are saved, as reprotectApply does, then the point is committed.
+    const cycles = [
+      { pattern: '0x21', extents: [{ start: 0, length: 2 * MiB }] },
+      { pattern: '0x22', extents: [{ start: MiB, length: 2 * MiB }] },
+      {
+        pattern: '0x23',
+        extents: [
+          { start: 2 * MiB, length: MiB },
+          { start: 8 * MiB, length: 64 * 1024 },
+        ],
+      },
+    ];
+    for (const [i, c] of cycles.entries()) {
+      const seq = i + 1;
+      const key = `op_${seq}`;
+      const dir = reversePointDir(storage, 'db-1', key);
+      await mkdir(dir, { recursive: true });
+      let undo: { bytes: number; sha256: Record<string, string> } | undefined;
+      if (seq > 1) {
+        const u = undoDir(dir);
+        await mkdir(u, { recursive: true });
+        const saved = await writeDeltaDisk(u, {
+          target: 'vda',
+          image: disk,
+          format: 'qcow2',
+          virtualSize: 16 * MiB,
+          extents: c.extents,
+        });
+        await writeDeltaIndex(u, {
+          version: 1,
+          vm: 'db-1',
+          operationId: key,
+          pointId: 'p1',
+          createdAt: new Date().toISOString(),
+          source: 'test',
+          disks: [saved],
+        });
+        undo = { bytes: saved.bytes, sha256: { vda: saved.sha256 } };
+      }
+      await qemuIo(
+        disk,
+        c.extents.map((e) => `write -P ${c.pattern} ${e.start} ${e.length}`),
+      );
+      await commitReversePoint(storage, {
+        apiVersion: 'lifeboat/v1',
+        kind: 'ReversePoint',
+        seq,
+        vm: 'db-1',
+        operationId: key,
+        key,
+        commonPointId: 'p1',
+        takenAt: new Date().toISOString(),
+        committedAt: new Date().toISOString(),
+        disks: [
+          { target: 'vda', image: disk, format: 'qcow2', extents: c.extents, bytes: 0, deltaSha256: 'x' },
+        ],
+        ...(undo ? { undo } : {}),
+      });
+      const copy = join(work, `at-${seq}.qcow2`);
+      await runProcess('cp', [disk, copy]);
+      at.push(copy);
+    }
+    const rolled = async (seq: number) => {
+      const out = join(work, `rolled-${seq}.qcow2`);
+      await runProcess('cp', [disk, out]);
+      await rollBackTo(storage, 'db-1', seq, new Map([['vda', { path: out, format: 'qcow2' }]]));
+      return out;
+    };
+    expect((await scanReversePoints(storage, 'db-1')).points.map((p) => p.seq)).toEqual([1, 2, 3]);
+    expect(await compareImages(await rolled(1), at[0]!)).toMatchObject({ identical: true });
+    expect(await compareImages(await rolled(2), at[1]!)).toMatchObject({ identical: true });
+    expect(await compareImages(await rolled(1), at[1]!)).toMatchObject({ identical: false });
+    // A cycle killed after saving its undo, part-way into its writes: point 3 is still reachable.
+    const pending = reversePointDir(storage, 'db-1', 'op_4');
+    await mkdir(undoDir(pending), { recursive: true });
+    const saved = await writeDeltaDisk(undoDir(pending), {
+      target: 'vda',
+      image: disk,
+      format: 'qcow2',
+      virtualSize: 16 * MiB,
+      extents: [{ start: 4 * MiB, length: 2 * MiB }],
+    });
+    await writeDeltaIndex(undoDir(pending), {
+      version: 1,
+      vm: 'db-1',
+      operationId: 'op_4',
+      pointId: 'p1',
+      createdAt: new Date().toISOString(),
+      source: 'test',
+      disks: [saved],
+    });
+    await qemuIo(disk, ['write -P 0x24 4M 1M']);
+    expect(await compareImages(await rolled(3), at[2]!)).toMatchObject({ identical: true });
+    expect(await compareImages(await rolled(2), at[1]!)).toMatchObject({ identical: true });
+    await rm(pending, { recursive: true });
+    await qemuIo(disk, ['write -P 0x00 4M 1M']);
+    // Retention 2: point 1 goes, and point 2 its undo file (it led to point 1).
+    expect(await pruneReversePoints(storage, 'db-1', 2)).toEqual(['op_1']);
+    const kept = (await scanReversePoints(storage, 'db-1')).points;
+    expect(kept.map((p) => [p.seq, p.undo !== undefined])).toEqual([
+      [2, false],
+      [3, true],
+    ]);
+    expect(await readDeltaIndex(undoDir(reversePointDir(storage, 'db-1', 'op_2')))).toBeNull();
+    await expect(rolled(1)).rejects.toThrow(/no reverse point 1/);
+    expect(await compareImages(await rolled(2), at[1]!)).toMatchObject({ identical: true });
+    expect(await pruneReversePoints(storage, 'db-1', 2)).toEqual([]);
   });
 });
