@@ -36,7 +36,6 @@ import {
 } from '../replication/reverse/cycle.ts';
 import {
   type DeltaDisk,
-  type DeltaIndex,
   readDeltaIndex,
   writeDeltaDisk,
   writeDeltaIndex,
@@ -56,13 +55,9 @@ import {
   unionExtents,
 } from '../replication/reverse/extents.ts';
 import {
-  commitReversePoint,
-  POINT_FILE,
-  pruneReversePoints,
-  type ReversePoint,
-  reversePointDir,
-  scanReversePoints,
-  undoDir,
+  beginReversePoint,
+  commitPendingPoint,
+  type ReversePointResult,
 } from '../replication/reverse/points.ts';
 import { dirtySince, writeRanges } from '../replication/reverse/ranges.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
@@ -155,6 +150,8 @@ export interface ReprotectExportResult {
   pointId?: string | null;
 }
 
+export type { ReversePointResult };
+
 export interface ReprotectApplyInput {
   operationId: string;
   vm: string;
@@ -166,18 +163,6 @@ export interface ReprotectApplyInput {
   keepPoints?: number;
 }
 
-/** The reverse point an applied cycle made at the old primary, and what retention did. */
-export interface ReversePointResult {
-  seq: number;
-  key: string;
-  /** Bytes the cycle overwrote, kept to return to the previous point (0: none kept). */
-  undoBytes: number;
-  /** Points kept after retention (this one included), and the operations whose points went. */
-  kept: number;
-  dropped: string[];
-  restartedBecause?: string;
-}
-
 export interface ReprotectApplyResult {
   vm: string;
   /** Body bytes this site received over the link (every attempt of this operation). */
@@ -186,18 +171,6 @@ export interface ReprotectApplyResult {
   bytesWritten: number;
   alreadyApplied: boolean;
   point?: ReversePointResult;
-}
-
-/** A reverse point being made by `reprotectApply` (committed: made by an earlier attempt). */
-interface PendingPoint {
-  dir: string;
-  key: string;
-  index: DeltaIndex;
-  disks: VmInfo['disks'];
-  seq?: number;
-  undo?: DeltaIndex;
-  restartedBecause?: string;
-  committed?: ReversePoint;
 }
 
 /** The old primary's record of the last reprotect applied to a VM's disks. */
@@ -324,139 +297,6 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
     if ((await driver.inspectVm(vm)).state === 'shut off') return;
     for (const cp of await listCheckpoints(r.virsh, vm))
       if (cp.startsWith(REVERSE_CHECKPOINT_PREFIX) && cp !== base) await deleteCheckpoint(r.virsh, vm, cp);
-  }
-
-  /**
-   * Before a cycle writes the old primary's disks: the reverse point it will make, and (when the
-   * previous point still follows) the bytes it is about to overwrite, saved once. Points that no
-   * longer follow are dropped first: another common point, the old primary written since its
-   * last reprotect (its divergence), an earlier cycle that never finished.
-   */
-  async function beginReversePoint(
-    operationId: string,
-    vm: string,
-    index: DeltaIndex,
-    disks: VmInfo['disks'],
-  ): Promise<PendingPoint> {
-    const key = operationKey(operationId);
-    const dir = reversePointDir(r.storage, vm, key);
-    const { points, pending } = await scanReversePoints(r.storage, vm);
-    const mine = points.find((p) => p.key === key);
-    if (mine) return { dir, key, index, disks, committed: mine };
-    const div = await readJson<DivergenceResult>(join(workDir(vm, operationId), 'divergence.json'));
-    const prev = points.at(-1);
-    const others = pending.filter((p) => p !== dir);
-    const why =
-      prev === undefined
-        ? undefined
-        : prev.commonPointId !== index.pointId
-          ? `they were from point ${prev.commonPointId}, this cycle from ${index.pointId}`
-          : others.length > 0
-            ? `an earlier cycle did not finish (${others.map((o) => o.slice(o.lastIndexOf('/') + 1)).join(', ')})`
-            : div?.disks.some((d) => d.extents.length > 0 || d.unknown !== undefined)
-              ? `${vm} was written at site ${driver.site} since the last one`
-              : undefined;
-    if (why !== undefined || others.length > 0) {
-      for (const p of points)
-        await rm(join(reversePointDir(r.storage, vm, p.key), POINT_FILE), { force: true });
-      for (const p of [...points.map((x) => reversePointDir(r.storage, vm, x.key)), ...others])
-        await rm(p, { recursive: true, force: true });
-    }
-    const follows = prev !== undefined && why === undefined;
-    await mkdir(dir, { recursive: true });
-    const undo = undoDir(dir);
-    let saved = follows ? await readDeltaIndex(undo) : null;
-    if (follows && saved === null) {
-      await rm(undo, { recursive: true, force: true });
-      await mkdir(undo, { recursive: true });
-      const kept: DeltaDisk[] = [];
-      for (const d of index.disks) {
-        const disk = disks.find((x) => x.target === d.target);
-        if (!disk) continue;
-        kept.push(
-          await writeDeltaDisk(
-            undo,
-            {
-              target: d.target,
-              image: disk.source,
-              format: disk.format,
-              virtualSize: d.virtualSize,
-              extents: d.extents,
-            },
-            { onProgress: beat },
-          ),
-        );
-      }
-      saved = {
-        version: 1,
-        vm,
-        operationId,
-        pointId: index.pointId,
-        createdAt: new Date().toISOString(),
-        source: `${vm} at site ${driver.site} before ${operationId} wrote it`,
-        reason: 'the bytes a reverse cycle overwrote: writing them back returns to the previous point',
-        disks: kept,
-      };
-      await writeDeltaIndex(undo, saved);
-    }
-    return {
-      dir,
-      key,
-      index,
-      disks,
-      seq: follows && prev ? prev.seq + 1 : 1,
-      ...(saved === null ? {} : { undo: saved }),
-      ...(why === undefined ? {} : { restartedBecause: why }),
-    };
-  }
-
-  /** The cycle's writes are done: its point exists from here on; then the oldest ones go. */
-  async function commitPoint(p: PendingPoint, keep: number): Promise<ReversePointResult> {
-    let point = p.committed;
-    if (point === undefined) {
-      point = {
-        apiVersion: 'lifeboat/v1',
-        kind: 'ReversePoint',
-        seq: p.seq ?? 1,
-        vm: p.index.vm,
-        operationId: p.index.operationId,
-        key: p.key,
-        commonPointId: p.index.pointId,
-        takenAt: p.index.createdAt,
-        committedAt: new Date().toISOString(),
-        disks: p.index.disks.map((d) => {
-          const disk = p.disks.find((x) => x.target === d.target);
-          return {
-            target: d.target,
-            image: disk?.source ?? '',
-            format: disk?.format ?? 'qcow2',
-            extents: d.extents,
-            bytes: d.bytes,
-            deltaSha256: d.sha256,
-          };
-        }),
-        ...(p.undo === undefined
-          ? {}
-          : {
-              undo: {
-                bytes: p.undo.disks.reduce((n, d) => n + d.bytes, 0),
-                sha256: Object.fromEntries(p.undo.disks.map((d) => [d.target, d.sha256])),
-              },
-            }),
-        ...(p.restartedBecause === undefined ? {} : { restartedBecause: p.restartedBecause }),
-      };
-      await commitReversePoint(r.storage, point);
-    }
-    const dropped = await pruneReversePoints(r.storage, point.vm, keep);
-    const { points } = await scanReversePoints(r.storage, point.vm);
-    return {
-      seq: point.seq,
-      key: point.key,
-      undoBytes: point.undo?.bytes ?? 0,
-      kept: points.length,
-      dropped,
-      ...(point.restartedBecause === undefined ? {} : { restartedBecause: point.restartedBecause }),
-    };
   }
 
   return {
@@ -773,7 +613,18 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
         const points =
           input.keepPoints === undefined
             ? undefined
-            : await beginReversePoint(input.operationId, input.vm, index, dataDisks(info));
+            : await beginReversePoint(
+                { storage: r.storage, site: driver.site, onProgress: beat },
+                {
+                  operationId: input.operationId,
+                  key: operationKey(input.operationId),
+                  index,
+                  disks: dataDisks(info),
+                  divergence: await readJson<DivergenceResult>(
+                    join(workDir(input.vm, input.operationId), 'divergence.json'),
+                  ),
+                },
+              );
         let bytesWritten = 0;
         for (const d of index.disks) {
           const disk = dataDisks(info).find((x) => x.target === d.target);
@@ -812,7 +663,7 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
         const point =
           points === undefined || input.keepPoints === undefined
             ? undefined
-            : await commitPoint(points, input.keepPoints);
+            : await commitPendingPoint(r.storage, points, input.keepPoints);
         const mark: ReprotectedMark = { operationId: input.operationId, pointId: index.pointId, bitmap };
         await writeFileAtomic(
           join(r.storage, 'reprotect', input.vm, 'reprotected.json'),

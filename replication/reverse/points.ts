@@ -12,11 +12,12 @@
  * point and this one: the previous point is still the disks with that pending undo written back,
  * and the retry keeps the undo file and writes the ranges again (same bytes).
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
+import type { Extent } from '../chain.ts';
 import { exists, writeFileAtomic } from '../fsutil.ts';
-import { readDeltaIndex } from './delta.ts';
+import { type DeltaDisk, type DeltaIndex, readDeltaIndex, writeDeltaDisk, writeDeltaIndex } from './delta.ts';
 import { writeRanges } from './ranges.ts';
 
 const extentSchema = z.object({ start: z.number().int().nonnegative(), length: z.number().int().positive() });
@@ -164,4 +165,171 @@ export async function rollBackTo(
       await writeRanges(disk.path, disk.format, join(dir, d.file), d.extents);
     }
   }
+}
+
+/** The reverse point an applied cycle made at the old primary, and what retention did. */
+export interface ReversePointResult {
+  seq: number;
+  key: string;
+  /** Bytes the cycle overwrote, kept to return to the previous point (0: none kept). */
+  undoBytes: number;
+  /** Points kept after retention (this one included), and the operations whose points went. */
+  kept: number;
+  dropped: string[];
+  restartedBecause?: string;
+}
+
+/** A disk of the old primary's VM, as the driver reports it. */
+interface PointDisk {
+  target: string;
+  source: string;
+  format: string;
+}
+
+/** A reverse point being made by `reprotectApply` (committed: made by an earlier attempt). */
+export interface PendingPoint {
+  key: string;
+  index: DeltaIndex;
+  disks: readonly PointDisk[];
+  seq: number;
+  undo?: DeltaIndex;
+  restartedBecause?: string;
+  committed?: ReversePoint;
+}
+
+/**
+ * Before a cycle writes the old primary's disks: the reverse point it will make, and (when the
+ * previous point still follows) the bytes it is about to overwrite, saved once. Points that no
+ * longer follow are dropped first: another common point, the old primary written since its
+ * last reprotect (its divergence), another cycle left unfinished.
+ */
+export async function beginReversePoint(
+  deps: { storage: string; site: string; onProgress?: () => void },
+  input: {
+    operationId: string;
+    key: string;
+    /** The cycle's delta (what it will write). */
+    index: DeltaIndex;
+    disks: readonly PointDisk[];
+    /** This cycle's divergence at the old primary (what was written since the last reprotect). */
+    divergence: { disks: ReadonlyArray<{ extents: readonly Extent[]; unknown?: string }> } | null;
+  },
+): Promise<PendingPoint> {
+  const { storage } = deps;
+  const { index, key, disks } = input;
+  const vm = index.vm;
+  const dir = reversePointDir(storage, vm, key);
+  const { points, pending } = await scanReversePoints(storage, vm);
+  const mine = points.find((p) => p.key === key);
+  if (mine) return { key, index, disks, seq: mine.seq, committed: mine };
+  const prev = points.at(-1);
+  const others = pending.filter((p) => p !== dir);
+  const why =
+    prev === undefined
+      ? undefined
+      : prev.commonPointId !== index.pointId
+        ? `they were from point ${prev.commonPointId}, this cycle from ${index.pointId}`
+        : others.length > 0
+          ? `another cycle did not finish (${others.map((o) => basename(o)).join(', ')})`
+          : input.divergence?.disks.some((d) => d.extents.length > 0 || d.unknown !== undefined)
+            ? `${vm} was written at site ${deps.site} since the last one`
+            : undefined;
+  if (why !== undefined || others.length > 0) {
+    for (const p of points) await rm(join(reversePointDir(storage, vm, p.key), POINT_FILE), { force: true });
+    for (const p of [...points.map((x) => reversePointDir(storage, vm, x.key)), ...others])
+      await rm(p, { recursive: true, force: true });
+  }
+  const follows = prev !== undefined && why === undefined;
+  await mkdir(dir, { recursive: true });
+  const undo = undoDir(dir);
+  let saved = follows ? await readDeltaIndex(undo) : null;
+  if (follows && saved === null) {
+    await rm(undo, { recursive: true, force: true });
+    await mkdir(undo, { recursive: true });
+    const kept: DeltaDisk[] = [];
+    for (const d of index.disks) {
+      const disk = disks.find((x) => x.target === d.target);
+      if (!disk) continue;
+      const from = { target: d.target, image: disk.source, format: disk.format };
+      kept.push(
+        await writeDeltaDisk(
+          undo,
+          { ...from, virtualSize: d.virtualSize, extents: d.extents },
+          deps.onProgress ? { onProgress: deps.onProgress } : {},
+        ),
+      );
+    }
+    saved = {
+      version: 1,
+      vm,
+      operationId: input.operationId,
+      pointId: index.pointId,
+      createdAt: new Date().toISOString(),
+      source: `${vm} at site ${deps.site} before ${input.operationId} wrote it`,
+      reason: 'the bytes a reverse cycle overwrote: writing them back returns to the previous point',
+      disks: kept,
+    };
+    await writeDeltaIndex(undo, saved);
+  }
+  return {
+    key,
+    index,
+    disks,
+    seq: follows && prev ? prev.seq + 1 : 1,
+    ...(saved === null ? {} : { undo: saved }),
+    ...(why === undefined ? {} : { restartedBecause: why }),
+  };
+}
+
+/** The cycle's writes are done: its point exists from here on; then the oldest ones go. */
+export async function commitPendingPoint(
+  storage: string,
+  p: PendingPoint,
+  keep: number,
+): Promise<ReversePointResult> {
+  let point = p.committed;
+  if (point === undefined) {
+    point = {
+      apiVersion: 'lifeboat/v1',
+      kind: 'ReversePoint',
+      seq: p.seq,
+      vm: p.index.vm,
+      operationId: p.index.operationId,
+      key: p.key,
+      commonPointId: p.index.pointId,
+      takenAt: p.index.createdAt,
+      committedAt: new Date().toISOString(),
+      disks: p.index.disks.map((d) => {
+        const disk = p.disks.find((x) => x.target === d.target);
+        return {
+          target: d.target,
+          image: disk?.source ?? '',
+          format: disk?.format ?? 'qcow2',
+          extents: d.extents,
+          bytes: d.bytes,
+          deltaSha256: d.sha256,
+        };
+      }),
+      ...(p.undo === undefined
+        ? {}
+        : {
+            undo: {
+              bytes: p.undo.disks.reduce((n, d) => n + d.bytes, 0),
+              sha256: Object.fromEntries(p.undo.disks.map((d) => [d.target, d.sha256])),
+            },
+          }),
+      ...(p.restartedBecause === undefined ? {} : { restartedBecause: p.restartedBecause }),
+    };
+    await commitReversePoint(storage, point);
+  }
+  const dropped = await pruneReversePoints(storage, point.vm, keep);
+  const { points } = await scanReversePoints(storage, point.vm);
+  return {
+    seq: point.seq,
+    key: point.key,
+    undoBytes: point.undo?.bytes ?? 0,
+    kept: points.length,
+    dropped,
+    ...(point.restartedBecause === undefined ? {} : { restartedBecause: point.restartedBecause }),
+  };
 }
