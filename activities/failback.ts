@@ -20,6 +20,7 @@ import { runProcess } from '../replication/exec.ts';
 import { diskBitmaps } from '../replication/export/offline.ts';
 import { exists } from '../replication/fsutil.ts';
 import { reverseRecordPath } from '../replication/reverse/cycle.ts';
+import { reversePointsDir } from '../replication/reverse/points.ts';
 import { inputName } from './input-paths.ts';
 import { inspectOrUndefined } from './vm.ts';
 
@@ -147,6 +148,8 @@ export function createFailbackActivities(deps: { driver: SiteDriver; storage: st
       }
       // Reprotect's record of the bitmap goes with it: a later reprotect counts from its point.
       await rm(join(storage, 'reprotect', input.vm, 'reprotected.json'), { force: true });
+      // The reverse points too: the VM writes its disks here again, so no undo file leads back.
+      await rm(reversePointsDir(storage, input.vm), { recursive: true, force: true });
       return { vm: input.vm, site: driver.site, removed };
     },
   };

@@ -54,6 +54,11 @@ import {
   totalLength,
   unionExtents,
 } from '../replication/reverse/extents.ts';
+import {
+  beginReversePoint,
+  commitPendingPoint,
+  type ReversePointResult,
+} from '../replication/reverse/points.ts';
 import { dirtySince, writeRanges } from '../replication/reverse/ranges.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
@@ -145,10 +150,17 @@ export interface ReprotectExportResult {
   pointId?: string | null;
 }
 
+export type { ReversePointResult };
+
 export interface ReprotectApplyInput {
   operationId: string;
   vm: string;
   transfer: ReprotectTransfer;
+  /**
+   * Keep the applied cycle as a reverse point, and this many of them (the runbook's retention);
+   * absent (older workflows): the disks are written and no point is kept.
+   */
+  keepPoints?: number;
 }
 
 export interface ReprotectApplyResult {
@@ -158,6 +170,7 @@ export interface ReprotectApplyResult {
   resumes: number;
   bytesWritten: number;
   alreadyApplied: boolean;
+  point?: ReversePointResult;
 }
 
 /** The old primary's record of the last reprotect applied to a VM's disks. */
@@ -597,6 +610,21 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
             nonRetryable: true,
           });
         }
+        const points =
+          input.keepPoints === undefined
+            ? undefined
+            : await beginReversePoint(
+                { storage: r.storage, site: driver.site, onProgress: beat },
+                {
+                  operationId: input.operationId,
+                  key: operationKey(input.operationId),
+                  index,
+                  disks: dataDisks(info),
+                  divergence: await readJson<DivergenceResult>(
+                    join(workDir(input.vm, input.operationId), 'divergence.json'),
+                  ),
+                },
+              );
         let bytesWritten = 0;
         for (const d of index.disks) {
           const disk = dataDisks(info).find((x) => x.target === d.target);
@@ -632,6 +660,10 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
           for (const old of had.filter((b) => b.startsWith('lb-reprotect-') && b !== bitmap))
             await removeBitmap(disk.source, old);
         }
+        const point =
+          points === undefined || input.keepPoints === undefined
+            ? undefined
+            : await commitPendingPoint(r.storage, points, input.keepPoints);
         const mark: ReprotectedMark = { operationId: input.operationId, pointId: index.pointId, bitmap };
         await writeFileAtomic(
           join(r.storage, 'reprotect', input.vm, 'reprotected.json'),
@@ -643,6 +675,7 @@ export function createReprotectActivities(deps: { driver: SiteDriver; replicatio
           resumes: received.resumes,
           bytesWritten,
           alreadyApplied: false,
+          ...(point === undefined ? {} : { point }),
         };
         await writeFileAtomic(join(dir, 'applied.json'), JSON.stringify(result));
         await rm(inDir, { recursive: true, force: true });

@@ -190,6 +190,14 @@ async function main(): Promise<void> {
                 onTheLinkBytes: c.bytesReceived,
                 since: c.since ?? null,
                 sinceFailover: c.sinceFailover ?? null,
+                // The reverse point it made at the old primary: what it kept to return to the one before.
+                reversePoint: c.reversePoint
+                  ? {
+                      seq: c.reversePoint.seq,
+                      undoBytes: c.reversePoint.undoBytes,
+                      kept: c.reversePoint.kept,
+                    }
+                  : null,
               }
             : null;
         })(),

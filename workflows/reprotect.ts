@@ -17,7 +17,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ProtectionActivities } from '../activities/protection.ts';
-import type { DivergenceResult, ReprotectActivities } from '../activities/reprotect.ts';
+import type { DivergenceResult, ReprotectActivities, ReversePointResult } from '../activities/reprotect.ts';
 import type { Plan } from '../runbooks/plan.ts';
 import { guardInput } from './guard.ts';
 import { operationFinishedSignal } from './messages.ts';
@@ -36,6 +36,12 @@ export const REPROTECT_DIGEST_FALLBACK = 'reprotect-digest-fallback';
  * the runbook's `replication.every` until failback), when the runbook is protected.
  */
 export const REPROTECT_REVERSE_SCHEDULE = 'reprotect-reverse-schedule';
+
+/**
+ * Patch id: the old primary keeps each applied cycle as a reverse point (the bytes it overwrote
+ * saved first) and the runbook's `retention` of them.
+ */
+export const REPROTECT_REVERSE_POINTS = 'reprotect-reverse-points';
 
 const orchestrator = proxyActivities<ProtectionActivities>({
   startToCloseTimeout: '1 minute',
@@ -72,6 +78,8 @@ export interface ReprotectVmResult {
   since?: string;
   /** Why everything the overlays hold since the failover was counted instead. */
   sinceFailover?: string;
+  /** The reverse point the cycle made at the old primary, and how many are kept there. */
+  reversePoint?: ReversePointResult;
 }
 
 export interface ReprotectResult {
@@ -86,11 +94,18 @@ export interface ReprotectResult {
   error?: string;
 }
 
+/**
+ * The site activities beat every 3 s (`guarded`) and never block the event loop for long (every
+ * copy and hash is a child process or a streamed read), so a worker killed mid-step is noticed,
+ * and the step retried, within 15 s.
+ */
+export const REPROTECT_HEARTBEAT_TIMEOUT = '15 seconds';
+
 function sites(plan: Plan) {
   // After a failover the secondary is active: it is the source, the old primary the target.
   const active = plan.sites.secondary.name;
   const target = plan.sites.primary.name;
-  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: '30 seconds' } as const;
+  const long = { startToCloseTimeout: '3 hours', heartbeatTimeout: REPROTECT_HEARTBEAT_TIMEOUT } as const;
   const retry = { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 } as const;
   return {
     active,
@@ -123,7 +138,12 @@ export async function reprotectVm(input: ReprotectInput, vm: string): Promise<Re
     ...(src.noCommonPoint === undefined ? {} : { fullReason: src.noCommonPoint }),
     ...(div.lastReprotect === undefined ? {} : { lastReprotect: div.lastReprotect }),
   });
-  const ap = await old.reprotectApply({ operationId: input.id, vm, transfer: ex.transfer });
+  const ap = await old.reprotectApply({
+    operationId: input.id,
+    vm,
+    transfer: ex.transfer,
+    ...(patched(REPROTECT_REVERSE_POINTS) ? { keepPoints: input.plan.replication.retentionPoints } : {}),
+  });
   const cl = await source.reprotectCleanup({ operationId: input.id, vm, applied: true });
   const unknown = div.disks.filter((d) => d.unknown !== undefined).map((d) => `${d.target}: ${d.unknown}`);
   const fullReason = src.noCommonPoint ?? (unknown.length > 0 ? unknown.join('; ') : undefined);
@@ -144,6 +164,7 @@ export async function reprotectVm(input: ReprotectInput, vm: string): Promise<Re
     snapshot: ex.snapshot,
     ...(ex.since === undefined ? {} : { since: ex.since }),
     ...(ex.sinceFailover === undefined ? {} : { sinceFailover: ex.sinceFailover }),
+    ...(ap.point === undefined ? {} : { reversePoint: ap.point }),
   };
 }
 

@@ -5,6 +5,7 @@ import { hostPathOf, isLabSiteName } from '../../lab/config.ts';
 import { readState } from '../../lab/state.ts';
 import { controllerWorkflowId } from '../../platform/names.ts';
 import { type Manifest, pointAddedBytes, pointKind } from '../../replication/manifest.ts';
+import { type ReversePoint, scanReversePoints } from '../../replication/reverse/points.ts';
 import { ReplicaStore } from '../../replication/store.ts';
 import { loadRunbook } from '../../runbooks/index.ts';
 import type { Plan } from '../../runbooks/plan.ts';
@@ -130,6 +131,69 @@ export function renderPoints(rows: PointRow[], heldKnown: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A reverse point kept at the old primary (after a failover, toward it), for the listing. */
+export interface ReversePointRow {
+  vm: string;
+  site: string;
+  seq: number;
+  operationId: string;
+  commonPointId: string | null;
+  time: string;
+  ageSeconds: number;
+  /** Bytes the cycle wrote into the old primary's disks. */
+  size: number;
+  /** The newest is the old primary's disks as they are; older ones are reached by undo files. */
+  newest: boolean;
+}
+
+/** Where the primary keeps reprotect's records as this machine sees them (the lab maps site paths). */
+export function primaryStorageRoot(plan: Plan): string {
+  const site = plan.sites.primary.name;
+  const inner = plan.sites.primary.storage;
+  if (isLabSiteName(site) && readState() !== undefined) return hostPathOf(site, inner);
+  return inner;
+}
+
+export function reversePointRows(
+  points: readonly ReversePoint[],
+  site: string,
+  now: number,
+): ReversePointRow[] {
+  return points.map((p, i) => ({
+    vm: p.vm,
+    site,
+    seq: p.seq,
+    operationId: p.operationId,
+    commonPointId: p.commonPointId,
+    time: p.takenAt,
+    ageSeconds: Math.max(0, Math.round((now - Date.parse(p.takenAt)) / 1000)),
+    size: p.disks.reduce((n, d) => n + d.bytes, 0),
+    newest: i === points.length - 1,
+  }));
+}
+
+export function renderReversePoints(rows: ReversePointRow[]): string {
+  if (rows.length === 0) return '';
+  const head = ['VM', 'REVERSE POINT', 'TIME', 'AGE', 'SIZE', 'FROM POINT', 'OPERATION'];
+  const body = rows.map((r) => [
+    r.vm,
+    `${r.seq}${r.newest ? ' (disks)' : ''}`,
+    r.time,
+    age(r.ageSeconds),
+    size(r.size),
+    r.commonPointId ?? '-',
+    r.operationId,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const fmt = (cols: string[]) =>
+    cols
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const sites = [...new Set(rows.map((r) => r.site))].join(', ');
+  return `reverse points at ${sites} (the old primary; the newest is its disks):\n${[fmt(head), ...body.map(fmt)].join('\n')}\n`;
+}
+
 /** Which points each operation holds, from the runbook's controller; null when unreachable. */
 async function heldPoints(runbook: string): Promise<Record<string, string[]> | null> {
   let connected: Awaited<ReturnType<typeof connectForCommand>> | undefined;
@@ -153,7 +217,7 @@ export function registerPoints(program: Command): void {
   program
     .command('points')
     .description(
-      'recovery points at the secondary: id, time, age, size, kind, consistency, integrity, holder',
+      'recovery points at the secondary: id, time, age, size, kind, consistency, integrity, holder; after a reprotect, the reverse points at the old primary',
     )
     .argument('<file>', 'runbook file')
     .option('--vm <name>', 'only this VM')
@@ -167,18 +231,24 @@ export function registerPoints(program: Command): void {
       const now = Date.now();
       const rows: PointRow[] = [];
       const damaged: { vm: string; pointId: string; error: string }[] = [];
+      const reverse: ReversePointRow[] = [];
+      const home = primaryStorageRoot(plan);
       for (const vm of vms) {
         const scan = await store.scanPoints(vm);
         rows.push(...scan.points.map((m) => pointRow(m, held ?? {}, now)));
         damaged.push(...scan.damaged.map((d) => ({ vm, ...d })));
+        // After a reprotect: the reverse cycles the old primary keeps, when its storage is here.
+        const back = await scanReversePoints(home, vm).catch(() => ({ points: [] }));
+        reverse.push(...reversePointRows(back.points, plan.sites.primary.name, now));
       }
       if (flags.json) {
         process.stdout.write(
-          `${JSON.stringify({ store: root, points: rows, damaged, heldKnown: held !== null }, null, 2)}\n`,
+          `${JSON.stringify({ store: root, points: rows, damaged, heldKnown: held !== null, reversePoints: reverse }, null, 2)}\n`,
         );
         return;
       }
       process.stdout.write(renderPoints(rows, held !== null));
+      process.stdout.write(renderReversePoints(reverse));
       for (const d of damaged) process.stdout.write(`  ${d.vm}/${d.pointId}: unreadable: ${d.error}\n`);
     });
 }

@@ -24,6 +24,12 @@ export function renderReprotect(r: ReprotectResult): string {
     );
     if (v.sinceFailover && !v.fullReason) lines.push(`    everything since failover: ${v.sinceFailover}`);
     if (v.fullReason) lines.push(`    full copy: ${v.fullReason}`);
+    const rp = v.reversePoint;
+    if (rp)
+      lines.push(
+        `    reverse point ${rp.seq} at ${r.to}, ${rp.kept} kept${rp.undoBytes > 0 ? ` (${mib(rp.undoBytes)} kept to return to the one before)` : ''}${rp.dropped.length > 0 ? `; retention dropped ${rp.dropped.join(', ')}` : ''}`,
+      );
+    if (rp?.restartedBecause) lines.push(`    earlier reverse points dropped: ${rp.restartedBecause}`);
     if (v.sideDir)
       lines.push(
         `    divergent blocks of ${r.to} kept in ${v.sideDir} (lifeboat discard-divergent removes them)`,

@@ -14,11 +14,9 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Extent } from '../chain.ts';
-import { runProcess } from '../exec.ts';
 import { abortStaleBackup, deleteCheckpoint, listCheckpoints, runOnlineBackup } from '../export/online.ts';
 import type { VirshTarget } from '../export/virsh.ts';
 import { exists, writeFileAtomic } from '../fsutil.ts';
-import { normalizeExtents } from './extents.ts';
 import { dirtySince, layerWrites } from './ranges.ts';
 
 /** The checkpoint name prefix of reverse cycles (the forward direction's are `lb-<n>` at the primary). */
@@ -76,36 +74,6 @@ export function reverseBase(
       reason: `the old primary's last applied reprotect is ${now.lastReprotect ?? 'unknown'}, this site's checkpoint follows ${record.operationId}`,
     };
   return { checkpoint: record.checkpoint };
-}
-
-/** `qemu-img map` entries of the JSON output, as far as this module reads them. */
-interface MapEntry {
-  start: number;
-  length: number;
-  depth: number;
-  present?: boolean;
-}
-
-/**
- * The ranges an image holds in its own layer (allocated at depth 0, zeroed clusters included;
- * for an incremental backup's target: the clusters dirty since its checkpoint).
- */
-export function ownLayer(entries: readonly MapEntry[]): Extent[] {
-  return normalizeExtents(
-    entries
-      .filter((e) => e.depth === 0 && e.present !== false)
-      .map((e) => ({ start: e.start, length: e.length })),
-  );
-}
-
-export async function ownLayerOf(image: string, opts: { forceShare?: boolean } = {}): Promise<Extent[]> {
-  const r = await runProcess(
-    'qemu-img',
-    ['map', ...(opts.forceShare ? ['-U'] : []), '-f', 'qcow2', '--output=json', image],
-    { timeoutMs: 120_000 },
-  );
-  if (r.exitCode !== 0) throw new Error(`qemu-img map ${image} failed: ${r.stderr.trim()}`);
-  return ownLayer(JSON.parse(r.stdout) as MapEntry[]);
 }
 
 export interface ReverseChanges {
@@ -195,7 +163,7 @@ export async function takeReverseChanges(
       await backup(base.checkpoint);
       const changed = new Map<string, Extent[]>();
       for (const d of disks)
-        changed.set(d.target, await ownLayerOf(snaps.get(d.target)!, { forceShare: true }));
+        changed.set(d.target, await layerWrites(snaps.get(d.target)!, { forceShare: true }));
       return { changed, since: base.checkpoint, checkpoint: input.checkpoint };
     } catch (err) {
       base = { reason: `the incremental backup from ${base.checkpoint} failed: ${(err as Error).message}` };

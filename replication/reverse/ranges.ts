@@ -5,15 +5,23 @@
  * correctly, and a qcow2 written this way marks its enabled bitmaps like a guest write would.
  */
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Extent, guestMap } from '../chain.ts';
+import type { Extent } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
 import { runProcess } from '../exec.ts';
 import { diskBitmaps } from '../export/offline.ts';
-import { type BitmapMapEntry, dirtyFromBitmapMap, normalizeExtents } from './extents.ts';
+import {
+  type BitmapMapEntry,
+  dirtyFromBitmapMap,
+  type LayerMapEntry,
+  normalizeExtents,
+  ownLayer,
+} from './extents.ts';
 
 /** image-opts values escape commas by doubling them. */
 function opt(v: string): string {
@@ -72,18 +80,19 @@ export async function readRanges(
         ],
         { image, extent: e },
       );
-      const data = await readFile(part);
-      if (data.length !== e.length) {
+      const got = (await stat(part)).size;
+      if (got !== e.length) {
         throw new ReplicationError({
           code: 'PROCESS_FAILED',
-          message: `read ${data.length} bytes of ${image} at ${e.start}, expected ${e.length}`,
+          message: `read ${got} bytes of ${image} at ${e.start}, expected ${e.length}`,
           context: { image, extent: e },
           hint: 'the range lies past the end of the disk',
         });
       }
-      await appendFile(outFile, data);
+      // Streamed: a range may be a whole disk, past what one Buffer holds.
+      await pipeline(createReadStream(part), createWriteStream(outFile, { flags: 'a' }));
       await rm(part);
-      bytes += data.length;
+      bytes += got;
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -118,12 +127,17 @@ export async function writeRanges(
   return pos;
 }
 
-/** The ranges a layer itself holds (depth 0 of `qemu-img map`): what was written into it. */
+/**
+ * The ranges a qcow2 layer itself holds (`ownLayer` of its `qemu-img map`): what was written
+ * into it; for an incremental backup's target, the clusters dirty since its checkpoint.
+ * `forceShare` reads an image a running QEMU holds.
+ */
 export async function layerWrites(image: string, opts: { forceShare?: boolean } = {}): Promise<Extent[]> {
-  const map = await guestMap(image, opts);
-  return normalizeExtents(
-    map.extents.filter((e) => e.depth === 0).map((e) => ({ start: e.start, length: e.length })),
+  const out = await qemuImg(
+    ['map', ...(opts.forceShare ? ['-U'] : []), '-f', 'qcow2', '--output=json', image],
+    { image },
   );
+  return ownLayer(JSON.parse(out) as LayerMapEntry[]);
 }
 
 export type DirtySince = { ok: true; extents: Extent[]; bitmaps: string[] } | { ok: false; reason: string };

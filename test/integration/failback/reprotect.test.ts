@@ -13,10 +13,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { divergentBlocks, divergentStatus, renderDivergentStatus } from '../../../cli/commands/divergent.ts';
+import type { ReversePointRow } from '../../../cli/commands/points.ts';
 import { commitFailover, runbookState, startOperation } from '../../../cli/runbook-client.ts';
 import { hostPathOf, SITE_STORAGE_PATH } from '../../../lab/config.ts';
 import { listOperations } from '../../../platform/operations.ts';
 import { parseEvidence } from '../../../reports/evidence.ts';
+import { planHash } from '../../../runbooks/hash.ts';
 import type { Plan } from '../../../runbooks/plan.ts';
 import type { ReprotectResult } from '../../../workflows/reprotect.ts';
 import type { OperationResult } from '../../../workflows/types.ts';
@@ -90,6 +92,18 @@ async function overlayBytes(lab: CycleLab, vm: string): Promise<number> {
   let n = 0;
   for (const t of lab.vm.targets) n += await layerBytes('secondary', sec[t]!);
   return n;
+}
+
+/** The reverse points kept at the old primary (read from its storage): seq, undo file kept. */
+function reversePointsAtPrimary(): Array<{ seq: number; undo: boolean }> {
+  const dir = hostPathOf('primary', path.posix.join(SITE_STORAGE_PATH, 'reprotect', VM, 'points'));
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((d) => {
+      const p = JSON.parse(readFileSync(path.join(dir, d, 'point.json'), 'utf8')) as { seq: number };
+      return { seq: p.seq, undo: existsSync(path.join(dir, d, 'undo', 'delta.json')) };
+    })
+    .sort((a, b) => a.seq - b.seq);
 }
 
 function lastBoots(file: string): number {
@@ -184,6 +198,24 @@ describe('reprotect (real lab)', () => {
     expect(vc.bytesReceived).toBeLessThanOrEqual(1.1 * (afterCycle - changedRunning) + MiB);
     for (const disk of lab.vm.hostDisks.slice(1))
       expect((await readLastRecord(disk)).lastSeq).toBeGreaterThanOrEqual(atFirst + 5);
+    // Two reverse points at the old primary: the first reprotect's, and this cycle's, which
+    // kept the bytes it overwrote (its undo file: the same ranges as its delta) to return to it.
+    expect(v1.reversePoint).toMatchObject({ seq: 1, undoBytes: 0, kept: 1, dropped: [] });
+    expect(vc.reversePoint).toMatchObject({ seq: 2, undoBytes: vc.deltaBytes, kept: 2, dropped: [] });
+    const { address, namespace } = testServer();
+    // The lab's home (the test's), so the CLI maps the sites' storage as the test does.
+    const cliEnv = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace };
+    const listed = await runCli(
+      ['points', path.join(lab.home, `${lab.plan.runbook.name}.yaml`), '--json'],
+      cliEnv,
+    );
+    expect(listed.code, listed.stderr).toBe(0);
+    const reverse = (JSON.parse(listed.stdout) as { reversePoints: ReversePointRow[] }).reversePoints;
+    expect(reverse.map((p) => [p.vm, p.site, p.seq, p.operationId, p.newest])).toEqual([
+      [VM, 'primary', 1, first.id, false],
+      [VM, 'primary', 2, cycle.id, true],
+    ]);
+    expect(reverse[1]?.size).toBe(vc.deltaBytes);
     const state = await runbookState(lab.client, lab.plan.runbook.name);
     expect(state.protectionDirection).toMatchObject({ from: 'secondary', to: 'primary' });
     await saveHistory(
@@ -198,7 +230,13 @@ describe('reprotect (real lab)', () => {
     await shutOff('secondary', VM);
     const changed = await overlayBytes(lab, VM);
     const t2 = Date.now();
-    const second = await reprotect(lab, lab.plan);
+    // With the retention lowered to one point: the older two go, the disks stay exact.
+    const { hash: _, ...lowered } = {
+      ...lab.plan,
+      replication: { ...lab.plan.replication, retentionPoints: 1 },
+    };
+    const keepOne: Plan = { ...lowered, hash: planHash(lowered) };
+    const second = await reprotect(lab, keepOne);
     const secondMs = Date.now() - t2;
     expect(second.outcome, second.error).toBe('succeeded');
     const v2 = second.vms[0]!;
@@ -212,6 +250,8 @@ describe('reprotect (real lab)', () => {
     expect(v2.bytesReceived).toBeLessThan(disksSize / 4);
     const cmp = await compareSites(lab, VM);
     for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
+    expect(v2.reversePoint).toMatchObject({ seq: 3, kept: 1, dropped: [first.id, cycle.id] });
+    expect(reversePointsAtPrimary()).toEqual([{ seq: 3, undo: false }]);
     console.log(
       `reprotect: running ${firstMs} ms, ${v1.bytesReceived} bytes on the link (overlay ${v1.overlayBytes}); reverse cycle running ${vc.bytesReceived} bytes for ${afterCycle - changedRunning} new in the overlays; stopped ${secondMs} ms, ${v2.bytesReceived} bytes for ${changed - afterCycle} new (overlays ${changed}, disks ${disksSize})`,
     );
@@ -252,8 +292,13 @@ describe('reprotect (real lab)', () => {
     const v = r.vms[0]!;
     expect(v.divergentBytes).toBe(0);
     expect(v.bytesReceived).toBeLessThanOrEqual(1.1 * changed + MiB);
-    // The secondary's server counted what it sent for this delta: once.
+    // The secondary's server counted what it sent for this delta: once; one reverse point made.
     expect(v.bytesSent).toBe(v.bytesReceived);
+    expect(v.reversePoint).toMatchObject({ seq: 4, kept: 2, undoBytes: v.deltaBytes });
+    expect(reversePointsAtPrimary()).toEqual([
+      { seq: 3, undo: false },
+      { seq: 4, undo: true },
+    ]);
     const cmp = await compareSites(lab, VM);
     for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
     console.log(
@@ -281,6 +326,9 @@ describe('reprotect (real lab)', () => {
     expect(v.divergentBytes).toBeGreaterThan(0);
     expect(v.divergentBytes).toBeLessThan(160 * MiB);
     expect(v.sideDir).toBeDefined();
+    // Written since (as far as digests tell): the earlier points no longer follow from the disks.
+    expect(v.reversePoint).toMatchObject({ seq: 1, kept: 1, undoBytes: 0 });
+    expect(v.reversePoint?.restartedBecause).toContain('was written at site primary since the last one');
     const cmp = await compareSites(lab, VM);
     for (const t of lab.vm.targets) expect(cmp[t], t).toMatch(/^0 Images are identical/);
     console.log(
@@ -497,6 +545,7 @@ describe('reprotect (real lab)', () => {
     }
     const mark = path.posix.join(SITE_STORAGE_PATH, 'reprotect', VM, 'reprotected.json');
     expect(existsSync(hostPathOf('primary', mark))).toBe(false);
+    expect(reversePointsAtPrimary()).toEqual([]);
     expect(existsSync(path.join(fences, `${plan.runbook.name}.json`))).toBe(false);
     const lifted = readdirSync(path.join(fences, 'lifted')).map((f) =>
       JSON.parse(readFileSync(path.join(fences, 'lifted', f), 'utf8')),

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { pointRow, renderPoints } from '../../../cli/commands/points.ts';
+import {
+  pointRow,
+  renderPoints,
+  renderReversePoints,
+  reversePointRows,
+} from '../../../cli/commands/points.ts';
+import type { ReversePoint } from '../../../replication/reverse/points.ts';
 import { pointIdFor } from '../../../workflows/replication.ts';
 import { recoveryPoint } from '../../support/manifests.ts';
 
@@ -50,5 +56,52 @@ describe('pointIdFor', () => {
     expect(pointIdFor(new Date('2026-11-25T10:00:05.123Z'), 'runbook/rb/replication/12')).toBe(
       '20261125T100005Z-12',
     );
+  });
+  it('lists the reverse points kept at the old primary, the newest being its disks', () => {
+    const p = (seq: number, at: string): ReversePoint => ({
+      apiVersion: 'lifeboat/v1',
+      kind: 'ReversePoint',
+      seq,
+      vm: 'db-1',
+      operationId: `runbook/rb/reprotect/${seq}`,
+      key: `k${seq}`,
+      commonPointId: 'p7',
+      takenAt: at,
+      committedAt: at,
+      disks: [
+        {
+          target: 'vda',
+          image: '/s/vda.qcow2',
+          format: 'qcow2',
+          extents: [],
+          bytes: 2 * 1024 * 1024,
+          deltaSha256: 'x',
+        },
+        {
+          target: 'vdb',
+          image: '/s/vdb.qcow2',
+          format: 'qcow2',
+          extents: [],
+          bytes: 64 * 1024,
+          deltaSha256: 'y',
+        },
+      ],
+    });
+    const rows = reversePointRows(
+      [p(3, '2026-12-04T10:00:00.000Z'), p(4, '2026-12-04T10:04:00.000Z')],
+      'primary',
+      Date.parse('2026-12-04T10:05:00Z'),
+    );
+    expect(rows.map((r) => [r.seq, r.ageSeconds, r.size, r.newest])).toEqual([
+      [3, 300, 2 * 1024 * 1024 + 64 * 1024, false],
+      [4, 60, 2 * 1024 * 1024 + 64 * 1024, true],
+    ]);
+    const text = renderReversePoints(rows);
+    expect(text).toContain('reverse points at primary (the old primary; the newest is its disks):');
+    expect(text).toMatch(
+      /db-1\s+3\s+2026-12-04T10:00:00.000Z\s+5m\s+2.1 MiB\s+p7\s+runbook\/rb\/reprotect\/3/,
+    );
+    expect(text).toMatch(/db-1\s+4 \(disks\)\s+2026-12-04T10:04:00.000Z\s+60s/);
+    expect(renderReversePoints([])).toBe('');
   });
 });

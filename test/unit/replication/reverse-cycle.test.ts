@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ownLayer, type ReverseRecord, reverseBase } from '../../../replication/reverse/cycle.ts';
+import { type ReverseRecord, reverseBase } from '../../../replication/reverse/cycle.ts';
 
 const record: ReverseRecord = {
   version: 1,
@@ -33,22 +33,5 @@ describe('reverseBase', () => {
     expect(reverseBase(record, { ...now, lastReprotect: 'runbook/a/reprotect/3' })).toMatchObject({
       reason: expect.stringContaining('is runbook/a/reprotect/3'),
     });
-  });
-});
-
-describe('ownLayer', () => {
-  it("keeps the top layer's ranges, zeroed clusters included, not the backing file's or holes", () => {
-    expect(
-      ownLayer([
-        { start: 0, length: 65536, depth: 1, present: true },
-        { start: 65536, length: 65536, depth: 0, present: true },
-        { start: 131072, length: 65536, depth: 0, present: true },
-        { start: 196608, length: 131072, depth: 0, present: false },
-        { start: 327680, length: 65536, depth: 0 },
-      ]),
-    ).toEqual([
-      { start: 65536, length: 131072 },
-      { start: 327680, length: 65536 },
-    ]);
   });
 });

@@ -5,6 +5,7 @@ import {
   dirtyFromBitmapMap,
   divergenceByDigests,
   normalizeExtents,
+  ownLayer,
   subtractExtents,
   totalLength,
   unionExtents,
@@ -113,5 +114,33 @@ describe('divergenceByDigests (the old primary’s bitmaps gone)', () => {
   it('refuses lists that do not describe the same disk shape', () => {
     expect(divergenceByDigests(point.blocks.slice(1), point, size)).toBeUndefined();
     expect(divergenceByDigests(point.blocks, point, 8 * MiB)).toBeUndefined();
+  });
+});
+
+describe('ownLayer', () => {
+  it("keeps the top layer's ranges, zeroed clusters included, not the backing file's", () => {
+    expect(
+      ownLayer([
+        { start: 0, length: 65536, depth: 1, present: true },
+        { start: 65536, length: 65536, depth: 0, present: true },
+        { start: 131072, length: 65536, depth: 0, present: true },
+        { start: 196608, length: 65536, depth: 1, present: false },
+      ]),
+    ).toEqual([{ start: 65536, length: 131072 }]);
+  });
+  it('drops the holes an image with no backing file reports at depth 0 (present: false)', () => {
+    // A backup target without a backing file in its header maps its unwritten clusters at depth
+    // 0, not present: they are not writes, and a delta built from them would ship zeros.
+    expect(
+      ownLayer([
+        { start: 0, length: 131072, depth: 0, present: false },
+        { start: 131072, length: 65536, depth: 0, present: true },
+        { start: 196608, length: 131072, depth: 0, present: false },
+        { start: 327680, length: 65536, depth: 0 },
+      ]),
+    ).toEqual([
+      { start: 131072, length: 65536 },
+      { start: 327680, length: 65536 },
+    ]);
   });
 });

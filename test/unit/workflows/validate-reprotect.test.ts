@@ -64,6 +64,13 @@ describe('renderReprotect', () => {
           resumes: 0,
           snapshot: 'backup',
           since: 'lb-reverse-op-2',
+          reversePoint: {
+            seq: 3,
+            key: 'k3',
+            undoBytes: 1024 * 1024,
+            kept: 2,
+            dropped: ['runbook/x/reprotect/1'],
+          },
         },
         {
           vm: 'web-1',
@@ -77,6 +84,14 @@ describe('renderReprotect', () => {
           resumes: 0,
           snapshot: 'stopped',
           sinceFailover: 'no earlier reverse cycle recorded at this site',
+          reversePoint: {
+            seq: 1,
+            key: 'k1',
+            undoBytes: 0,
+            kept: 1,
+            dropped: [],
+            restartedBecause: 'they were from point p-2, this cycle from null',
+          },
         },
       ],
       reverseSchedule: { id: 'protect/x/reverse', action: 'created' },
@@ -88,6 +103,11 @@ describe('renderReprotect', () => {
     expect(text).toContain('1.00 MiB written at secondary since the last reverse cycle (lb-reverse-op-2)');
     expect(text).toContain('reverse cycles: protect/x/reverse created');
     expect(text).not.toContain('everything since failover:');
+    expect(text).toContain(
+      'reverse point 3 at primary, 2 kept (1.00 MiB kept to return to the one before); retention dropped runbook/x/reprotect/1',
+    );
+    expect(text).toContain('reverse point 1 at primary, 1 kept\n');
+    expect(text).toContain('earlier reverse points dropped: they were from point p-2');
     const unprotected = renderReprotect({
       id,
       outcome: 'succeeded',
