@@ -31,7 +31,7 @@ import {
   type ThawOutcome,
   type VirshTarget,
 } from '../replication/export/index.ts';
-import { linkOrCopy } from '../replication/fsutil.ts';
+import { exists, linkOrCopy, writeFileAtomic } from '../replication/fsutil.ts';
 import type { Integrity, Manifest } from '../replication/manifest.ts';
 import { PhaseClock } from '../replication/phases.ts';
 import { recordProtected } from '../replication/protected.ts';
@@ -41,6 +41,7 @@ import { scrubVm } from '../replication/scrub.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
+import { nbdHostProblem, nbdPsk, pullNbd } from '../replication/transfer/nbd.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
@@ -153,6 +154,8 @@ export interface PullCommitResult {
   bytesShipped: number;
   bytesReceived: number;
   resumes: number;
+  /** Streamed copies (NBD) started over from the beginning after a failure or a stall. */
+  restarts?: number;
   workload?: Record<string, unknown>;
   /** Milliseconds per step of this attempt (pull, rebase, workload, and the commit's). */
   phasesMs?: Record<string, number>;
@@ -234,6 +237,16 @@ function checkPullInput(input: PullCommitInput): void {
     inputName('disk file', d.file);
     inputName('disk target', d.target);
     if (d.parentPointId !== null) inputName('parent point id', d.parentPointId);
+  }
+  const nbd = input.export.nbd;
+  if (input.export.disks.some((d) => d.nbd === true)) {
+    const problem =
+      nbd === undefined
+        ? 'disks are served over NBD but no NBD address is given'
+        : (nbdHostProblem(nbd.host) ??
+          (Number.isInteger(nbd.port) && nbd.port > 0 && nbd.port < 65536 ? null : `NBD port ${nbd.port}`));
+    if (problem !== null)
+      throw ApplicationFailure.create({ type: 'BAD_INPUT', message: problem, nonRetryable: true });
   }
   for (const b of input.export.bootFiles ?? []) {
     inputName('boot file', b.file);
@@ -387,6 +400,45 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                     ...(cancel === undefined ? {} : { signal: cancel }),
                   }),
                 );
+            // Disks served over NBD are streamed straight into their staged images. A copy that
+            // finished is not taken again by a retried commit (its marker is bookkeeping).
+            let streamed = { bytes: 0, restarts: 0 };
+            const nbdDisks = ex.disks.filter((d) => d.nbd === true);
+            if (nbdDisks.length > 0 && ex.nbd !== undefined) {
+              const address = ex.nbd;
+              const psk = nbdPsk(deps.transferKey, {
+                site: ex.site,
+                transferId: ex.transferId,
+                nonce: ex.nonce,
+              });
+              streamed = await clock.time('stream', async () => {
+                let bytes = 0;
+                let restarts = 0;
+                for (const d of nbdDisks) {
+                  const dest = `${staged.dir}/${d.file}`;
+                  const done = `${staged.dir}/.${d.file}.streamed`;
+                  if (!(await exists(done))) {
+                    const r = await pullNbd({
+                      address,
+                      exportName: d.target,
+                      psk,
+                      dest,
+                      virtualSize: d.virtualSize ?? 0,
+                      idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+                      onProgress: (p) => {
+                        progress.bytesReceived = pulled.bytesReceived + bytes + p.allocatedBytes;
+                        progress.file = d.file;
+                      },
+                      ...(cancel === undefined ? {} : { signal: cancel }),
+                    });
+                    restarts += r.restarts;
+                    await writeFileAtomic(done, '');
+                  }
+                  bytes += d.size;
+                }
+                return { bytes, restarts };
+              });
+            }
             progress.phase = 'commit';
             const transferEndedAt = new Date().toISOString();
             // Rebase before reading: the staged layers still name the primary's live disks.
@@ -497,7 +549,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               clock,
             );
             if (!alreadyCommitted && deps.metrics) {
-              deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
+              deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived + streamed.bytes);
               deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
               deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
             }
@@ -506,8 +558,9 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               kind: ex.kind,
               alreadyCommitted,
               bytesShipped: manifest.bytesShipped,
-              bytesReceived: pulled.bytesReceived,
+              bytesReceived: pulled.bytesReceived + streamed.bytes,
               resumes: pulled.resumes,
+              ...(streamed.restarts > 0 ? { restarts: streamed.restarts } : {}),
               ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
               phasesMs: clock.record(),
             };

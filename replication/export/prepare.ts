@@ -7,19 +7,22 @@
  * its files removed) and redone.
  */
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { decodeBlockDigests } from '../block-digests.ts';
+import { digestImage } from '../content-digest.ts';
 import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
 import { assertSafeName, type CapturedCommand } from '../manifest.ts';
 import { PhaseClock } from '../phases.ts';
 import type { TlsFiles } from '../tls.ts';
 import { pullTransfer } from '../transfer/client.ts';
+import { type NbdAddress, nbdPsk } from '../transfer/nbd.ts';
 import { grantToken, newTransferNonce } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
 import { type DomainDisk, domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
 import { armCommands, collectOutputs, type GuestFiles, notCaptured } from './guest-commands.ts';
+import { type NbdDisk, startNbdExport, stopLeftoverNbdExports, stopNbdExport } from './nbd-export.ts';
 import {
   createOfflineCheckpoint,
   deleteOfflineCheckpoint,
@@ -99,6 +102,13 @@ export interface ExportedDisk {
    * shipped (size 0), the secondary adds an empty layer over the parent itself.
    */
   unchanged?: boolean;
+  /**
+   * Served over NBD (a full copy of a stopped disk): no file at the primary, `size` is the guest
+   * data read (zeros travel as holes), `sha256` empty; `contentRoot` is the end-to-end check.
+   */
+  nbd?: boolean;
+  /** The disk's virtual size (NBD disks: the secondary creates its image with it). */
+  virtualSize?: number;
 }
 
 /** sha256 of no bytes: what an unchanged disk ships. */
@@ -135,6 +145,8 @@ export interface PrepareExportResult extends PreparedExport {
   /** Only in results recorded before tokens were derived (still honoured by a pull). */
   token?: string;
   baseUrl: string;
+  /** Where the disks marked `nbd` are served (TLS-PSK derived like the token). */
+  nbd?: NbdAddress;
   /** True when a finished export of this point was found and served again. */
   reused: boolean;
   /** Milliseconds per step of this attempt (absent when a finished export was reused). */
@@ -162,6 +174,11 @@ export interface ExportDeps {
   onThaw?: (domain: string, outcome: ThawOutcome) => void;
   /** The activity's cancellation: a resync's pull of the base blocks stops with it. */
   signal?: AbortSignal;
+  /**
+   * A stopped VM's full copy is served over NBD and streamed by the secondary (default); false:
+   * staged with qemu-img convert and served by the transfer server.
+   */
+  nbdFullCopies?: boolean;
 }
 
 export function exportDir(storage: string, vm: string, pointId: string): string {
@@ -175,6 +192,8 @@ export function exportDir(storage: string, vm: string, pointId: string): string 
 }
 
 const RESULT = 'export.json';
+/** The disks an export serves over NBD (sources stay out of the result). */
+const NBD_DISKS = 'nbd-disks.json';
 /** Every `lb-` checkpoint the domain had once the export made its own: cleanup's shortcut. */
 const SEEN = 'checkpoints.json';
 
@@ -395,14 +414,24 @@ async function register(
   transferId: string,
   dir: string,
   p: PreparedExport,
-): Promise<{ site: string; nonce: string; baseUrl: string }> {
+): Promise<{ site: string; nonce: string; baseUrl: string; nbd?: NbdAddress }> {
   const nonce = newTransferNonce();
+  const site = deps.server.site;
+  // The NBD daemon of an earlier registration goes: its key was derived from the old nonce.
+  const nbd = p.disks.some((d) => d.nbd === true)
+    ? await startNbdExport(
+        dir,
+        deps.server.host,
+        JSON.parse(await readFile(join(dir, NBD_DISKS), 'utf8')) as NbdDisk[],
+        nbdPsk(deps.transferKey, { site, transferId, nonce }),
+      )
+    : undefined;
   await deps.server.register({
     transferId,
     nonce,
     files: [
       ...p.disks
-        .filter((d) => d.unchanged !== true)
+        .filter((d) => d.unchanged !== true && d.nbd !== true)
         .map((d) => ({
           name: d.file,
           path: join(dir, d.file),
@@ -415,7 +444,7 @@ async function register(
         .map((b) => ({ name: b.file, path: b.source, digest: { sha256: b.sha256, size: b.size } })),
     ],
   });
-  return { site: deps.server.site, nonce, baseUrl: deps.server.url };
+  return { site, nonce, baseUrl: deps.server.url, ...(nbd === undefined ? {} : { nbd }) };
 }
 
 export interface CleanupExportInput {
@@ -436,6 +465,7 @@ export async function cleanupExport(
   await deps.server.unregister(`${input.vm}.${input.pointId}`);
   const dir = exportDir(deps.storage, input.vm, input.pointId);
   const seen = await readSeen(dir);
+  await stopNbdExport(dir);
   await rm(dir, { recursive: true, force: true });
   // Every checkpoint the export saw is kept: nothing to delete, no virsh call. One made since
   // would be deleted by the next export, which deletes every `lb-` checkpoint nobody keeps.
@@ -495,6 +525,8 @@ async function prepareOffline(
     if (name !== cp) deleted.push(name);
   }
   checkpoints = checkpoints.filter((c) => c !== cp && !deleted.includes(c));
+  // An export whose cleanup never ran may still serve (and lock) these disks: stop it first.
+  await stopLeftoverNbdExports(dirname(dir));
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const targets = disks.map((d) => d.target);
@@ -524,7 +556,15 @@ async function prepareOffline(
   );
   let out: OfflineExportResult = {};
   let resync: PreparedExport['resync'];
-  if (broken && decision.from !== null) {
+  // A full copy of a stopped disk is streamed by the secondary straight from the disk: nothing
+  // staged here, the disk read once (its content digest), served from the page cache after.
+  const streamed = decision.from === null && deps.nbdFullCopies !== false;
+  if (streamed) {
+    await writeFileAtomic(
+      join(dir, NBD_DISKS),
+      JSON.stringify(disks.map((d): NbdDisk => ({ name: d.target, source: d.source, format: d.format }))),
+    );
+  } else if (broken && decision.from !== null) {
     // QEMU was killed: the bitmaps do not know what changed. The stopped disks themselves are
     // stable, so they are compared block by block with the base point, without a copy.
     const from = decision.from;
@@ -557,6 +597,20 @@ async function prepareOffline(
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
+    if (streamed) {
+      const digest = await clock.time('contentDigest', () => digestImage(d.source));
+      exported.push({
+        target: d.target,
+        file: `${d.target}.qcow2`,
+        sha256: '',
+        size: digest.bytesRead,
+        nbd: true,
+        virtualSize: digest.digest.virtualSize,
+        ...perDisk.get(d.target)!,
+        contentRoot: digest.digest.root,
+      });
+      continue;
+    }
     exported.push({
       target: d.target,
       file: `${d.target}.qcow2`,
@@ -606,7 +660,7 @@ async function prepareOffline(
   }
   await recordSeen(dir, checkpoints, prepared.checkpoint);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
-  const served = await register(deps, transferId, dir, prepared);
+  const served = await clock.time('serve', () => register(deps, transferId, dir, prepared));
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
 }
 

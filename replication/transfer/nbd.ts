@@ -1,0 +1,184 @@
+/**
+ * A full copy of a stopped disk streamed over NBD with TLS-PSK: the primary serves the disk
+ * read-only (replication/export/nbd-export.ts), the secondary's `nbdcopy` writes it straight
+ * into its staged image. No staged copy at the primary, no second read there, zeros sent as
+ * holes. The pre-shared key is derived per registration from the transfer key both sites hold
+ * (the payload names only the site, transfer id and nonce), so only this transfer's puller can
+ * finish the TLS handshake with this export.
+ */
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createImage } from '../chain.ts';
+import { ReplicationError } from '../errors.ts';
+import { TRANSFER_KEY_BYTES, type TransferGrant } from './protocol.ts';
+
+/** The PSK identity both ends use (the key, not the name, is per transfer). */
+export const NBD_PSK_IDENTITY = 'lifeboat';
+
+/** Where a primary serves a transfer's disks over NBD (not secret: the key is derived). */
+export interface NbdAddress {
+  host: string;
+  port: number;
+}
+
+/** The transfer's pre-shared key (hex, 256 bits): HMAC-SHA256 under the transfer key. */
+export function nbdPsk(key: Buffer, grant: TransferGrant): string {
+  if (key.length < TRANSFER_KEY_BYTES) throw new Error('transfer key is shorter than 32 bytes');
+  return createHmac('sha256', key)
+    .update(`lifeboat/nbd-psk/v1\0${grant.site}\0${grant.transferId}\0${grant.nonce}`)
+    .digest('hex');
+}
+
+/** gnutls' PSK file: `identity:hexkey` per line. */
+export function pskFileText(psk: string): string {
+  return `${NBD_PSK_IDENTITY}:${psk}\n`;
+}
+
+/** An IP address or host name a URI can carry as it is (no user, path or query characters). */
+export function nbdHostProblem(host: string): string | null {
+  return /^[A-Za-z0-9.-]{1,253}$/.test(host) || /^\[?[0-9A-Fa-f:.]+\]?$/.test(host)
+    ? null
+    : `NBD host ${JSON.stringify(host)} is not an address`;
+}
+
+export function nbdUri(a: NbdAddress, exportName: string, pskFile: string): string {
+  const h = a.host.includes(':') && !a.host.startsWith('[') ? `[${a.host}]` : a.host;
+  return `nbds://${NBD_PSK_IDENTITY}@${h}:${a.port}/${encodeURIComponent(exportName)}?tls-psk-file=${encodeURIComponent(pskFile)}`;
+}
+
+export interface NbdPullInput {
+  address: NbdAddress;
+  exportName: string;
+  psk: string;
+  /** The staged qcow2 written (created anew, so a restart never keeps a stale cluster). */
+  dest: string;
+  virtualSize: number;
+  /** No byte written for this long: the copy is killed and started again (a cut link). */
+  idleTimeoutMs: number;
+  /** Copies started again before giving up (the activity's own retries come after). */
+  maxRestarts?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  signal?: AbortSignal;
+  onProgress?: (p: { percent: number; allocatedBytes: number }) => void;
+}
+
+/**
+ * Copies one NBD export into `dest` with `nbdcopy --connections=2` (the staged image opened by
+ * its own qemu-nbd). A copy that fails or stalls is started over from the beginning (NBD has no
+ * resume; the commit's content digest checks the result either way). nbdcopy dies with this
+ * process (`setpriv --pdeathsig`). Returns how many times it started over.
+ */
+export async function pullNbd(i: NbdPullInput): Promise<{ restarts: number }> {
+  const pskFile = `${i.dest}.psk`;
+  const maxRestarts = i.maxRestarts ?? 100;
+  const backoff = i.backoff ?? { initialMs: 500, maxMs: 5_000 };
+  let delay = backoff.initialMs;
+  let restarts = 0;
+  await writeFile(pskFile, pskFileText(i.psk), { mode: 0o600 });
+  try {
+    for (;;) {
+      await createImage(i.dest, i.virtualSize);
+      const r = await copyOnce(i, pskFile);
+      if (r.ok) return { restarts };
+      if (i.signal?.aborted) throw i.signal.reason ?? new Error('aborted');
+      if (restarts >= maxRestarts) {
+        throw new ReplicationError({
+          code: 'TRANSFER_GAVE_UP',
+          message: `NBD copy of ${i.exportName} from ${i.address.host}:${i.address.port} failed ${restarts + 1} times: ${r.why}`,
+          context: { export: i.exportName, host: i.address.host, port: i.address.port },
+          hint: 'is the inter-site link up and the primary serving? the activity retries',
+          retryable: true,
+        });
+      }
+      restarts++;
+      await sleep(delay, undefined, i.signal ? { signal: i.signal } : {});
+      delay = Math.min(backoff.maxMs, delay * 2);
+    }
+  } finally {
+    await rm(pskFile, { force: true });
+  }
+}
+
+async function copyOnce(
+  i: NbdPullInput,
+  pskFile: string,
+): Promise<{ ok: true } | { ok: false; why: string }> {
+  const child = spawn(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      'nbdcopy',
+      '--connections=2',
+      '--progress=3',
+      nbdUri(i.address, i.exportName, pskFile),
+      '--',
+      '[',
+      'qemu-nbd',
+      '-f',
+      'qcow2',
+      i.dest,
+      ']',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (s: string) => {
+    if (stderr.length < 4000) stderr += s;
+  });
+  let percent = 0;
+  let lastChange = Date.now();
+  const progress = child.stdio[3] as NodeJS.ReadableStream | null;
+  progress?.setEncoding('utf8');
+  progress?.on('data', (s: string) => {
+    const m = /(\d+)\/100\s*$/.exec(s.trim());
+    if (m !== null && Number(m[1]) !== percent) {
+      percent = Number(m[1]);
+      lastChange = Date.now();
+    }
+  });
+  let killedFor: string | null = null;
+  const kill = (why: string) => {
+    killedFor ??= why;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const onAbort = () => kill('cancelled');
+  i.signal?.addEventListener('abort', onAbort, { once: true });
+  // Progress is reported in whole percent: the staged file's growth says a slow copy still moves.
+  let allocated = 0;
+  const watch = setInterval(() => {
+    stat(i.dest)
+      .then((s) => {
+        if (s.blocks * 512 !== allocated) {
+          allocated = s.blocks * 512;
+          lastChange = Date.now();
+        }
+        i.onProgress?.({ percent, allocatedBytes: allocated });
+        if (Date.now() - lastChange > i.idleTimeoutMs) kill(`no progress for ${i.idleTimeoutMs} ms`);
+      })
+      .catch(() => undefined);
+  }, 500);
+  try {
+    const code = await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (c) => resolve(c ?? -1));
+    });
+    if (code === 0 && killedFor === null) return { ok: true };
+    return { ok: false, why: killedFor ?? `nbdcopy exited ${code}: ${stderr.trim()}` };
+  } catch (e) {
+    throw new ReplicationError({
+      code: 'PROCESS_FAILED',
+      message: `nbdcopy could not run: ${String(e)}`,
+      context: { export: i.exportName },
+      hint: 'install libnbd-bin (nbdcopy), qemu-utils and util-linux (setpriv)',
+      cause: e,
+    });
+  } finally {
+    clearInterval(watch);
+    i.signal?.removeEventListener('abort', onAbort);
+  }
+}
