@@ -76,7 +76,8 @@ export async function startNbdExport(
       '--pidfile',
       join(dir, PID_FILE),
       '--object',
-      `tls-creds-psk,id=tls0,endpoint=server,dir=${opt(pskDir)}`,
+      // AES-GCM, not gnutls' pick here (ChaCha20: 3 s of CPU per GiB at each end, AES-GCM 1 s).
+      `tls-creds-psk,id=tls0,endpoint=server,dir=${opt(pskDir)},priority=NORMAL:-CHACHA20-POLY1305`,
       ...disks.flatMap((d, n) => [
         '--blockdev',
         `driver=${d.format},node-name=n${n},read-only=on,file.driver=file,file.filename=${opt(d.source)}`,

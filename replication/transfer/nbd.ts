@@ -1,6 +1,6 @@
 /**
  * A full copy of a stopped disk streamed over NBD with TLS-PSK: the primary serves the disk
- * read-only (replication/export/nbd-export.ts), the secondary's `nbdcopy` writes it straight
+ * read-only (replication/export/nbd-export.ts), the secondary's `qemu-img convert` writes it straight
  * into its staged image. No staged copy at the primary, no second read there, zeros sent as
  * holes. The pre-shared key is derived per registration from the transfer key both sites hold
  * (the payload names only the site, transfer id and nonce), so only this transfer's puller can
@@ -8,7 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createImage } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
@@ -43,11 +44,6 @@ export function nbdHostProblem(host: string): string | null {
     : `NBD host ${JSON.stringify(host)} is not an address`;
 }
 
-export function nbdUri(a: NbdAddress, exportName: string, pskFile: string): string {
-  const h = a.host.includes(':') && !a.host.startsWith('[') ? `[${a.host}]` : a.host;
-  return `nbds://${NBD_PSK_IDENTITY}@${h}:${a.port}/${encodeURIComponent(exportName)}?tls-psk-file=${encodeURIComponent(pskFile)}`;
-}
-
 export interface NbdPullInput {
   address: NbdAddress;
   exportName: string;
@@ -61,26 +57,31 @@ export interface NbdPullInput {
   maxRestarts?: number;
   backoff?: { initialMs: number; maxMs: number };
   signal?: AbortSignal;
-  onProgress?: (p: { percent: number; allocatedBytes: number }) => void;
+  onProgress?: (p: { allocatedBytes: number }) => void;
 }
 
 /**
- * Copies one NBD export into `dest` with `nbdcopy --connections=2` (the staged image opened by
- * its own qemu-nbd). A copy that fails or stalls is started over from the beginning (NBD has no
- * resume; the commit's content digest checks the result either way). nbdcopy dies with this
- * process (`setpriv --pdeathsig`). Returns how many times it started over.
+ * Copies one NBD export into `dest` with `qemu-img convert -n -W` (NBD client and qcow2 writer in
+ * one process: measured here twice as fast as nbdcopy into a qemu-nbd). A copy that fails or
+ * stalls is started over from the beginning (NBD has no resume; the commit's content digest
+ * checks the result either way). The copy dies with this process (`setpriv --pdeathsig`).
+ * Returns how many times it started over.
  */
 export async function pullNbd(i: NbdPullInput): Promise<{ restarts: number }> {
-  const pskFile = `${i.dest}.psk`;
+  // qemu's TLS credentials read `keys.psk` from a directory: private to this worker, and inside
+  // the staging directory only while the copy runs (a retried pull makes it again).
+  const pskDir = `${i.dest}.psk`;
   const maxRestarts = i.maxRestarts ?? 100;
   const backoff = i.backoff ?? { initialMs: 500, maxMs: 5_000 };
   let delay = backoff.initialMs;
   let restarts = 0;
-  await writeFile(pskFile, pskFileText(i.psk), { mode: 0o600 });
+  await rm(pskDir, { recursive: true, force: true });
+  await mkdir(pskDir, { mode: 0o700 });
+  await writeFile(join(pskDir, 'keys.psk'), pskFileText(i.psk), { mode: 0o600 });
   try {
     for (;;) {
       await createImage(i.dest, i.virtualSize);
-      const r = await copyOnce(i, pskFile);
+      const r = await copyOnce(i, pskDir);
       if (r.ok) return { restarts };
       if (i.signal?.aborted) throw i.signal.reason ?? new Error('aborted');
       if (restarts >= maxRestarts) {
@@ -97,49 +98,43 @@ export async function pullNbd(i: NbdPullInput): Promise<{ restarts: number }> {
       delay = Math.min(backoff.maxMs, delay * 2);
     }
   } finally {
-    await rm(pskFile, { force: true });
+    await rm(pskDir, { recursive: true, force: true });
   }
 }
 
-async function copyOnce(
-  i: NbdPullInput,
-  pskFile: string,
-): Promise<{ ok: true } | { ok: false; why: string }> {
+/** image-opts values escape commas by doubling them. */
+function opt(v: string): string {
+  return v.replaceAll(',', ',,');
+}
+
+async function copyOnce(i: NbdPullInput, pskDir: string): Promise<{ ok: true } | { ok: false; why: string }> {
+  const host = i.address.host.replace(/^\[(.*)\]$/, '$1');
   const child = spawn(
     'setpriv',
     [
       '--pdeathsig',
       'KILL',
       '--',
-      'nbdcopy',
-      '--connections=2',
-      '--progress=3',
-      nbdUri(i.address, i.exportName, pskFile),
-      '--',
-      '[',
-      'qemu-nbd',
-      '-f',
+      'qemu-img',
+      'convert',
+      '-n',
+      '-W',
+      '-m',
+      '8',
+      '-O',
       'qcow2',
+      '--object',
+      `tls-creds-psk,id=tls0,endpoint=client,dir=${opt(pskDir)},username=${NBD_PSK_IDENTITY}`,
+      '--image-opts',
+      `driver=nbd,host=${opt(host)},port=${i.address.port},export=${opt(i.exportName)},tls-creds=tls0`,
       i.dest,
-      ']',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {
     if (stderr.length < 4000) stderr += s;
-  });
-  let percent = 0;
-  let lastChange = Date.now();
-  const progress = child.stdio[3] as NodeJS.ReadableStream | null;
-  progress?.setEncoding('utf8');
-  progress?.on('data', (s: string) => {
-    const m = /(\d+)\/100\s*$/.exec(s.trim());
-    if (m !== null && Number(m[1]) !== percent) {
-      percent = Number(m[1]);
-      lastChange = Date.now();
-    }
   });
   let killedFor: string | null = null;
   const kill = (why: string) => {
@@ -148,8 +143,9 @@ async function copyOnce(
   };
   const onAbort = () => kill('cancelled');
   i.signal?.addEventListener('abort', onAbort, { once: true });
-  // Progress is reported in whole percent: the staged file's growth says a slow copy still moves.
+  // The staged image's growth says the copy still moves (a cut link stalls it silently).
   let allocated = 0;
+  let lastChange = Date.now();
   const watch = setInterval(() => {
     stat(i.dest)
       .then((s) => {
@@ -157,7 +153,7 @@ async function copyOnce(
           allocated = s.blocks * 512;
           lastChange = Date.now();
         }
-        i.onProgress?.({ percent, allocatedBytes: allocated });
+        i.onProgress?.({ allocatedBytes: allocated });
         if (Date.now() - lastChange > i.idleTimeoutMs) kill(`no progress for ${i.idleTimeoutMs} ms`);
       })
       .catch(() => undefined);
@@ -168,13 +164,13 @@ async function copyOnce(
       child.on('close', (c) => resolve(c ?? -1));
     });
     if (code === 0 && killedFor === null) return { ok: true };
-    return { ok: false, why: killedFor ?? `nbdcopy exited ${code}: ${stderr.trim()}` };
+    return { ok: false, why: killedFor ?? `qemu-img convert exited ${code}: ${stderr.trim()}` };
   } catch (e) {
     throw new ReplicationError({
       code: 'PROCESS_FAILED',
-      message: `nbdcopy could not run: ${String(e)}`,
+      message: `qemu-img could not run: ${String(e)}`,
       context: { export: i.exportName },
-      hint: 'install libnbd-bin (nbdcopy), qemu-utils and util-linux (setpriv)',
+      hint: 'install qemu-utils and util-linux (setpriv)',
       cause: e,
     });
   } finally {
