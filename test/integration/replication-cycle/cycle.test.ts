@@ -310,6 +310,7 @@ describe('replication cycle (real lab)', () => {
     expect(existsSync(hostPathOf('primary', fullExport))).toBe(false);
     // The pre-shared key is derived at both sites, never carried in the cycle's payloads.
     const fullVmId = `${fullCycle.id}/${vm.name}`;
+    await saveHistory(lab.client, fullVmId, 'replicationVmWorkflow', 'full-offline-nbd');
     const fh = await showHistory(fullVmId, testServer());
     const grant = (
       objectsWith(fh.payloads, ['site', 'transferId', 'nonce']) as unknown as TransferGrant[]
