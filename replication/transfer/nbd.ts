@@ -118,6 +118,8 @@ async function copyOnce(i: NbdPullInput, pskDir: string): Promise<{ ok: true } |
       'qemu-img',
       'convert',
       '-n',
+      // The image was just created: holes need no zeroes written (half the time here).
+      '--target-is-zero',
       '-W',
       '-m',
       '8',
