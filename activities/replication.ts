@@ -31,7 +31,7 @@ import {
   type ThawOutcome,
   type VirshTarget,
 } from '../replication/export/index.ts';
-import { exists, linkOrCopy, writeFileAtomic } from '../replication/fsutil.ts';
+import { linkOrCopy } from '../replication/fsutil.ts';
 import type { Integrity, Manifest } from '../replication/manifest.ts';
 import { PhaseClock } from '../replication/phases.ts';
 import { recordProtected } from '../replication/protected.ts';
@@ -41,7 +41,7 @@ import { scrubVm } from '../replication/scrub.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
-import { nbdHostProblem, nbdPsk, pullNbd } from '../replication/transfer/nbd.ts';
+import { nbdHostProblem, nbdPsk, streamNbdDisks } from '../replication/transfer/nbd.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
@@ -245,8 +245,13 @@ function checkPullInput(input: PullCommitInput): void {
         ? 'disks are served over NBD but no NBD address is given'
         : (nbdHostProblem(nbd.host) ??
           (Number.isInteger(nbd.port) && nbd.port > 0 && nbd.port < 65536 ? null : `NBD port ${nbd.port}`));
-    if (problem !== null)
-      throw ApplicationFailure.create({ type: 'BAD_INPUT', message: problem, nonRetryable: true });
+    const sizeless = input.export.disks.find(
+      (d) => d.nbd === true && !(Number.isSafeInteger(d.virtualSize) && d.virtualSize! > 0),
+    );
+    const why =
+      problem ?? (sizeless === undefined ? null : `disk ${sizeless.target} served over NBD has no size`);
+    if (why !== null)
+      throw ApplicationFailure.create({ type: 'BAD_INPUT', message: why, nonRetryable: true });
   }
   for (const b of input.export.bootFiles ?? []) {
     inputName('boot file', b.file);
@@ -381,9 +386,15 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             const clock = new PhaseClock();
             // An idle cycle (every disk unchanged, every boot file held by the base) ships nothing.
             const nothingToFetch = servesNothing(ex);
-            const pulled = nothingToFetch
-              ? { files: [], bytesReceived: 0, resumes: 0 }
-              : await clock.time('pull', () =>
+            // Files served over HTTPS (the boot files beside a streamed disk) come while the disks
+            // stream; the pull ends with the activity's cancellation or the stream's failure.
+            const stop = new AbortController();
+            const onCancel = () => stop.abort(cancel?.reason);
+            if (cancel?.aborted) onCancel();
+            cancel?.addEventListener('abort', onCancel, { once: true });
+            const pulling = nothingToFetch
+              ? Promise.resolve({ files: [], bytesReceived: 0, resumes: 0 })
+              : clock.time('pull', () =>
                   pullTransfer({
                     baseUrl: ex.baseUrl,
                     transferId: ex.transferId,
@@ -397,48 +408,37 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                       progress.bytesReceived = p.bytesReceived;
                       progress.file = p.file;
                     },
-                    ...(cancel === undefined ? {} : { signal: cancel }),
+                    signal: stop.signal,
                   }),
                 );
-            // Disks served over NBD are streamed straight into their staged images. A copy that
-            // finished is not taken again by a retried commit (its marker is bookkeeping).
+            pulling.catch(() => undefined); // awaited below, after the stream
+            // Disks served over NBD stream straight into their staged images; if that fails, the
+            // HTTPS pull beside it is stopped and awaited, so no writer outlives this attempt.
             let streamed = { bytes: 0, restarts: 0 };
-            const nbdDisks = ex.disks.filter((d) => d.nbd === true);
-            if (nbdDisks.length > 0 && ex.nbd !== undefined) {
-              const address = ex.nbd;
-              const psk = nbdPsk(deps.transferKey, {
-                site: ex.site,
-                transferId: ex.transferId,
-                nonce: ex.nonce,
-              });
-              streamed = await clock.time('stream', async () => {
-                let bytes = 0;
-                let restarts = 0;
-                for (const d of nbdDisks) {
-                  const dest = `${staged.dir}/${d.file}`;
-                  const done = `${staged.dir}/.${d.file}.streamed`;
-                  if (!(await exists(done))) {
-                    const r = await pullNbd({
-                      address,
-                      exportName: d.target,
-                      psk,
-                      dest,
-                      virtualSize: d.virtualSize ?? 0,
-                      idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
-                      onProgress: (p) => {
-                        progress.bytesReceived = pulled.bytesReceived + bytes + p.allocatedBytes;
-                        progress.file = d.file;
-                      },
-                      ...(cancel === undefined ? {} : { signal: cancel }),
-                    });
-                    restarts += r.restarts;
-                    await writeFileAtomic(done, '');
-                  }
-                  bytes += d.size;
-                }
-                return { bytes, restarts };
-              });
+            if (ex.nbd !== undefined && ex.disks.some((d) => d.nbd === true)) {
+              try {
+                streamed = await clock.time('stream', () =>
+                  streamNbdDisks({
+                    address: ex.nbd!,
+                    psk: nbdPsk(deps.transferKey, {
+                      site: ex.site,
+                      transferId: ex.transferId,
+                      nonce: ex.nonce,
+                    }),
+                    disks: ex.disks.filter((d) => d.nbd === true),
+                    dir: staged.dir,
+                    idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+                    onProgress: (p) => Object.assign(progress, p),
+                    signal: stop.signal,
+                  }),
+                );
+              } catch (e) {
+                stop.abort(e);
+                await pulling.catch(() => undefined);
+                throw e;
+              }
             }
+            const pulled = await pulling.finally(() => cancel?.removeEventListener('abort', onCancel));
             progress.phase = 'commit';
             const transferEndedAt = new Date().toISOString();
             // Rebase before reading: the staged layers still name the primary's live disks.

@@ -47,7 +47,10 @@ export async function commitDisk(
     // Relative to the image's own directory, and staging sits beside the point directories.
     backing = `../${d.parentPointId}/${parentDisk.image}`;
   }
-  await clock.time('fsync', () => fsyncFile(imagePath));
+  // The staged data goes to disk while the layer is checked and digested (I/O beside CPU);
+  // awaited before this disk counts as committed, so still before the point is published.
+  const synced = clock.time('fsync', () => fsyncFile(imagePath));
+  synced.catch(() => undefined);
   // An empty layer this site just made names its parent already and holds no cluster to check.
   const same = d.unchanged === true && parentDisk !== null;
   const rebased =
@@ -101,6 +104,7 @@ export async function commitDisk(
     });
   }
   const image = await imageDigest;
+  await synced;
   const blocksName = `${d.target}.blocks`;
   const blocksPath = join(staging, blocksName);
   await writeFileAtomic(blocksPath, encodeBlockDigests(digest.blocks));

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createImage } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
+import { exists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSFER_KEY_BYTES, type TransferGrant } from './protocol.ts';
 
 /** The PSK identity both ends use (the key, not the name, is per transfer). */
@@ -179,4 +180,42 @@ async function copyOnce(i: NbdPullInput, pskDir: string): Promise<{ ok: true } |
     clearInterval(watch);
     i.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Streams each disk served over NBD into `<dir>/<file>`, one after another. A disk whose copy
+ * finished is not taken again by a retried attempt (its `.<file>.streamed` marker is
+ * bookkeeping, removed when the point is published). Returns the data bytes streamed (as the
+ * primary read them) and the copies started over.
+ */
+export async function streamNbdDisks(i: {
+  address: NbdAddress;
+  psk: string;
+  disks: ReadonlyArray<{ target: string; file: string; size: number; virtualSize?: number }>;
+  dir: string;
+  idleTimeoutMs: number;
+  onProgress?: (p: { bytesReceived: number; file: string }) => void;
+  signal?: AbortSignal;
+}): Promise<{ bytes: number; restarts: number }> {
+  let bytes = 0;
+  let restarts = 0;
+  for (const d of i.disks) {
+    const done = join(i.dir, `.${d.file}.streamed`);
+    if (!(await exists(done))) {
+      const r = await pullNbd({
+        address: i.address,
+        exportName: d.target,
+        psk: i.psk,
+        dest: join(i.dir, d.file),
+        virtualSize: d.virtualSize ?? 0,
+        idleTimeoutMs: i.idleTimeoutMs,
+        onProgress: (p) => i.onProgress?.({ bytesReceived: bytes + p.allocatedBytes, file: d.file }),
+        ...(i.signal === undefined ? {} : { signal: i.signal }),
+      });
+      restarts += r.restarts;
+      await writeFileAtomic(done, '');
+    }
+    bytes += d.size;
+  }
+  return { bytes, restarts };
 }
