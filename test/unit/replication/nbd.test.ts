@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -108,5 +109,64 @@ describe('NBD stream on loopback (real qemu-storage-daemon and nbdcopy)', () => 
     expect(existsSync(path.join(exp, 'nbd-psk'))).toBe(false);
     // Stopping again finds nothing to stop.
     expect(await stopNbdExport(exp)).toBe(false);
+  });
+
+  it('a copy that stalls (a peer that never answers, as behind a cut link) is killed after the idle limit', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const started = Date.now();
+      const stalled = pullNbd({
+        address: { host: '127.0.0.1', port },
+        exportName: 'vdb',
+        psk: nbdPsk(key, grant),
+        dest: path.join(dir, 'stalled.qcow2'),
+        virtualSize: 64 << 20,
+        idleTimeoutMs: 1_000,
+        maxRestarts: 0,
+      });
+      await expect(stalled).rejects.toMatchObject({
+        message: expect.stringContaining('no progress for 1000 ms'),
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('a copy that cannot reach its export is started over, then gives up saying how often; a cancelled one stops', async () => {
+    const dest = path.join(dir, 'nowhere.qcow2');
+    // Nothing serves on the port the stopped export had.
+    const address = { host: '127.0.0.1', port: 9 };
+    const gaveUp = pullNbd({
+      address,
+      exportName: 'vdb',
+      psk: nbdPsk(key, grant),
+      dest,
+      virtualSize: 64 << 20,
+      idleTimeoutMs: 10_000,
+      maxRestarts: 2,
+      backoff: { initialMs: 10, maxMs: 20 },
+    });
+    await expect(gaveUp).rejects.toMatchObject({
+      code: 'TRANSFER_GAVE_UP',
+      message: expect.stringContaining('failed 3 times'),
+    });
+    expect(existsSync(`${dest}.psk`)).toBe(false);
+    const ac = new AbortController();
+    const cancelled = pullNbd({
+      address,
+      exportName: 'vdb',
+      psk: nbdPsk(key, grant),
+      dest,
+      virtualSize: 64 << 20,
+      idleTimeoutMs: 10_000,
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(new Error('cycle cancelled')), 300);
+    await expect(cancelled).rejects.toThrow(/cancelled|abort/i);
+    expect(existsSync(`${dest}.psk`)).toBe(false);
   });
 });
