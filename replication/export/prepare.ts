@@ -414,18 +414,15 @@ async function register(
   transferId: string,
   dir: string,
   p: PreparedExport,
+  /** The NBD daemon this attempt already started under `nonce`'s key. */
+  started?: { nonce: string; nbd: NbdAddress },
 ): Promise<{ site: string; nonce: string; baseUrl: string; nbd?: NbdAddress }> {
-  const nonce = newTransferNonce();
+  const nonce = started?.nonce ?? newTransferNonce();
   const site = deps.server.site;
   // The NBD daemon of an earlier registration goes: its key was derived from the old nonce.
-  const nbd = p.disks.some((d) => d.nbd === true)
-    ? await startNbdExport(
-        dir,
-        deps.server.host,
-        JSON.parse(await readFile(join(dir, NBD_DISKS), 'utf8')) as NbdDisk[],
-        nbdPsk(deps.transferKey, { site, transferId, nonce }),
-      )
-    : undefined;
+  const nbd = !p.disks.some((d) => d.nbd === true)
+    ? undefined
+    : (started?.nbd ?? (await serveNbd(deps, dir, transferId, nonce)));
   await deps.server.register({
     transferId,
     nonce,
@@ -445,6 +442,21 @@ async function register(
     ],
   });
   return { site, nonce, baseUrl: deps.server.url, ...(nbd === undefined ? {} : { nbd }) };
+}
+
+/** Serves the export's NBD disks under the key of `nonce` (any earlier daemon of `dir` stopped). */
+async function serveNbd(
+  deps: ExportDeps,
+  dir: string,
+  transferId: string,
+  nonce: string,
+): Promise<NbdAddress> {
+  return startNbdExport(
+    dir,
+    deps.server.host,
+    JSON.parse(await readFile(join(dir, NBD_DISKS), 'utf8')) as NbdDisk[],
+    nbdPsk(deps.transferKey, { site: deps.server.site, transferId, nonce }),
+  );
 }
 
 export interface CleanupExportInput {
@@ -594,6 +606,13 @@ async function prepareOffline(
       createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
     );
   }
+  // The daemon starts (~0.2-1 s here) while the disks are digested: the checkpoint's bitmaps
+  // are written already, and both only read.
+  const nonce = newTransferNonce();
+  const serving = streamed
+    ? clock.time('serve', () => serveNbd(deps, dir, transferId, nonce)).then((nbd) => ({ nonce, nbd }))
+    : undefined;
+  serving?.catch(() => undefined);
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
@@ -660,7 +679,9 @@ async function prepareOffline(
   }
   await recordSeen(dir, checkpoints, prepared.checkpoint);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
-  const served = await clock.time('serve', () => register(deps, transferId, dir, prepared));
+  const served = await clock.time('register', async () =>
+    register(deps, transferId, dir, prepared, serving === undefined ? undefined : await serving),
+  );
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
 }
 
