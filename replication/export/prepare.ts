@@ -174,11 +174,6 @@ export interface ExportDeps {
   onThaw?: (domain: string, outcome: ThawOutcome) => void;
   /** The activity's cancellation: a resync's pull of the base blocks stops with it. */
   signal?: AbortSignal;
-  /**
-   * A stopped VM's full copy is served over NBD and streamed by the secondary (default); false:
-   * staged with qemu-img convert and served by the transfer server.
-   */
-  nbdFullCopies?: boolean;
 }
 
 export function exportDir(storage: string, vm: string, pointId: string): string {
@@ -570,7 +565,7 @@ async function prepareOffline(
   let resync: PreparedExport['resync'];
   // A full copy of a stopped disk is streamed by the secondary straight from the disk: nothing
   // staged here, the disk read once (its content digest), served from the page cache after.
-  const streamed = decision.from === null && deps.nbdFullCopies !== false;
+  const streamed = decision.from === null;
   if (streamed) {
     await writeFileAtomic(
       join(dir, NBD_DISKS),
