@@ -8,7 +8,6 @@
  */
 import { spawn } from 'node:child_process';
 import { type FileHandle, open } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
 import {
   blockCount,
   blockLength,
@@ -182,7 +181,7 @@ async function fillDirect(map: GuestMap, files: FileHandle[], into: Buffer, pos:
 }
 
 /** Reads `runs` of a directly readable chain; `onBlock` must consume each block at once. */
-export async function readDirectRuns(
+async function readDirectRuns(
   map: GuestMap,
   runs: readonly Extent[],
   blockSize: number,
@@ -210,90 +209,6 @@ export async function readDirectRuns(
   }
 }
 
-/** Checks each block's length and hands its digest on (zeros cost a compare, not a hash). */
-export function blockDigester(
-  virtualSize: number,
-  blockSize: number,
-  onDigest: (index: number, digest: Buffer) => void,
-): (index: number, data: Buffer) => void {
-  const zero = Buffer.alloc(blockSize);
-  return (index, data) => {
-    if (data.length !== blockLength(index, virtualSize, blockSize)) throw new RangeError('short block');
-    onDigest(index, digestOf(data, zero));
-  };
-}
-
-/** From this many bytes to read, a direct digest hashes half of them in a worker thread. */
-const THREADED_FROM_BYTES = 128 * 1024 * 1024;
-
-/** `runs` cut in two block-aligned halves of about equal bytes. */
-export function halveRuns(runs: readonly Extent[], blockSize: number): [Extent[], Extent[]] {
-  const total = runs.reduce((n, r) => n + r.length, 0);
-  let left = Math.ceil(total / 2 / blockSize) * blockSize;
-  const first: Extent[] = [];
-  const second: Extent[] = [];
-  for (const r of runs) {
-    if (left >= r.length) {
-      first.push(r);
-      left -= r.length;
-    } else if (left > 0) {
-      first.push({ start: r.start, length: left });
-      second.push({ start: r.start + left, length: r.length - left });
-      left = 0;
-    } else {
-      second.push(r);
-    }
-  }
-  return [first, second];
-}
-
-/**
- * Reads and hashes a directly readable chain's runs; a large digest is split in two halves, one
- * hashed here and one in a worker thread (Node hashes on the thread that calls it: one core
- * otherwise). A thread that cannot start leaves its half to this one.
- */
-async function digestDirect(
-  map: GuestMap,
-  runs: readonly Extent[],
-  blockSize: number,
-  store: (index: number, data: Buffer) => void,
-  blocks: Buffer[],
-): Promise<number> {
-  if (runs.reduce((n, r) => n + r.length, 0) < THREADED_FROM_BYTES)
-    return readDirectRuns(map, runs, blockSize, store);
-  const [mine, theirs] = halveRuns(runs, blockSize);
-  const threaded = digestInThread({ map, runs: theirs, blockSize }).then(
-    (r) => {
-      for (const [index, digest] of r.digests) blocks[index] = Buffer.from(digest);
-      return r.bytesRead;
-    },
-    () => null,
-  );
-  const here = await readDirectRuns(map, mine, blockSize, store);
-  const there = (await threaded) ?? (await readDirectRuns(map, theirs, blockSize, store));
-  return here + there;
-}
-
-export interface DigestThreadInput {
-  map: GuestMap;
-  runs: Extent[];
-  blockSize: number;
-}
-
-export interface DigestThreadOutput {
-  digests: Array<[number, Uint8Array]>;
-  bytesRead: number;
-}
-
-function digestInThread(input: DigestThreadInput): Promise<DigestThreadOutput> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./digest-thread.mjs', import.meta.url), { workerData: input });
-    w.once('message', (m: DigestThreadOutput) => resolve(m));
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`digest thread exited ${code}`)));
-  });
-}
-
 /** Reads `runs` (block-aligned) of the chain and stores each block's digest at its index. */
 async function digestRuns(
   path: string,
@@ -303,10 +218,13 @@ async function digestRuns(
   blockSize: number,
   opts: { forceShare?: boolean },
 ): Promise<number> {
-  const store = blockDigester(map.virtualSize, blockSize, (index, digest) => {
-    blocks[index] = digest;
-  });
-  if (map.direct) return digestDirect(map, runs, blockSize, store, blocks);
+  const { virtualSize } = map;
+  const zero = Buffer.alloc(blockSize);
+  const store = (index: number, data: Buffer) => {
+    if (data.length !== blockLength(index, virtualSize, blockSize)) throw new RangeError('short block');
+    blocks[index] = digestOf(data, zero);
+  };
+  if (map.direct) return readDirectRuns(map, runs, blockSize, store);
   let bytesRead = 0;
   for (const run of coalesceRuns(runs, MAX_READ_RUNS, CHEAP_GAP)) {
     let index = run.start / blockSize;
