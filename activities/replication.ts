@@ -41,6 +41,7 @@ import { scrubVm } from '../replication/scrub.ts';
 import type { ReplicaStore } from '../replication/store.ts';
 import type { TlsMaterial } from '../replication/tls.ts';
 import { pullTransfer } from '../replication/transfer/client.ts';
+import { nbdHostProblem, nbdPsk, streamNbdDisks } from '../replication/transfer/nbd.ts';
 import { grantToken, newTransferNonce } from '../replication/transfer/protocol.ts';
 import type { ServedFileInput, TransferServer } from '../replication/transfer/server.ts';
 import { verifyPoint } from '../replication/verify.ts';
@@ -153,6 +154,8 @@ export interface PullCommitResult {
   bytesShipped: number;
   bytesReceived: number;
   resumes: number;
+  /** Streamed copies (NBD) started over from the beginning after a failure or a stall. */
+  restarts?: number;
   workload?: Record<string, unknown>;
   /** Milliseconds per step of this attempt (pull, rebase, workload, and the commit's). */
   phasesMs?: Record<string, number>;
@@ -234,6 +237,21 @@ function checkPullInput(input: PullCommitInput): void {
     inputName('disk file', d.file);
     inputName('disk target', d.target);
     if (d.parentPointId !== null) inputName('parent point id', d.parentPointId);
+  }
+  const nbd = input.export.nbd;
+  if (input.export.disks.some((d) => d.nbd === true)) {
+    const problem =
+      nbd === undefined
+        ? 'disks are served over NBD but no NBD address is given'
+        : (nbdHostProblem(nbd.host) ??
+          (Number.isInteger(nbd.port) && nbd.port > 0 && nbd.port < 65536 ? null : `NBD port ${nbd.port}`));
+    const sizeless = input.export.disks.find(
+      (d) => d.nbd === true && !(Number.isSafeInteger(d.virtualSize) && d.virtualSize! > 0),
+    );
+    const why =
+      problem ?? (sizeless === undefined ? null : `disk ${sizeless.target} served over NBD has no size`);
+    if (why !== null)
+      throw ApplicationFailure.create({ type: 'BAD_INPUT', message: why, nonRetryable: true });
   }
   for (const b of input.export.bootFiles ?? []) {
     inputName('boot file', b.file);
@@ -368,9 +386,15 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             const clock = new PhaseClock();
             // An idle cycle (every disk unchanged, every boot file held by the base) ships nothing.
             const nothingToFetch = servesNothing(ex);
-            const pulled = nothingToFetch
-              ? { files: [], bytesReceived: 0, resumes: 0 }
-              : await clock.time('pull', () =>
+            // Files served over HTTPS (the boot files beside a streamed disk) come while the disks
+            // stream; the pull ends with the activity's cancellation or the stream's failure.
+            const stop = new AbortController();
+            const onCancel = () => stop.abort(cancel?.reason);
+            if (cancel?.aborted) onCancel();
+            cancel?.addEventListener('abort', onCancel, { once: true });
+            const pulling = nothingToFetch
+              ? Promise.resolve({ files: [], bytesReceived: 0, resumes: 0 })
+              : clock.time('pull', () =>
                   pullTransfer({
                     baseUrl: ex.baseUrl,
                     transferId: ex.transferId,
@@ -384,9 +408,37 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
                       progress.bytesReceived = p.bytesReceived;
                       progress.file = p.file;
                     },
-                    ...(cancel === undefined ? {} : { signal: cancel }),
+                    signal: stop.signal,
                   }),
                 );
+            pulling.catch(() => undefined); // awaited below, after the stream
+            // Disks served over NBD stream straight into their staged images; if that fails, the
+            // HTTPS pull beside it is stopped and awaited, so no writer outlives this attempt.
+            let streamed = { bytes: 0, restarts: 0 };
+            if (ex.nbd !== undefined && ex.disks.some((d) => d.nbd === true)) {
+              try {
+                streamed = await clock.time('stream', () =>
+                  streamNbdDisks({
+                    address: ex.nbd!,
+                    psk: nbdPsk(deps.transferKey, {
+                      site: ex.site,
+                      transferId: ex.transferId,
+                      nonce: ex.nonce,
+                    }),
+                    disks: ex.disks.filter((d) => d.nbd === true),
+                    dir: staged.dir,
+                    idleTimeoutMs: deps.pullIdleTimeoutMs ?? 10_000,
+                    onProgress: (p) => Object.assign(progress, p),
+                    signal: stop.signal,
+                  }),
+                );
+              } catch (e) {
+                stop.abort(e);
+                await pulling.catch(() => undefined);
+                throw e;
+              }
+            }
+            const pulled = await pulling.finally(() => cancel?.removeEventListener('abort', onCancel));
             progress.phase = 'commit';
             const transferEndedAt = new Date().toISOString();
             // Rebase before reading: the staged layers still name the primary's live disks.
@@ -497,7 +549,7 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               clock,
             );
             if (!alreadyCommitted && deps.metrics) {
-              deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived);
+              deps.metrics.bytesShipped.inc(labels, pulled.bytesReceived + streamed.bytes);
               deps.metrics.pointsCommitted.inc({ ...labels, kind: ex.kind });
               deps.metrics.cycleDuration.observe(labels, (Date.now() - Date.parse(ex.checkpointAt)) / 1000);
             }
@@ -506,8 +558,9 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
               kind: ex.kind,
               alreadyCommitted,
               bytesShipped: manifest.bytesShipped,
-              bytesReceived: pulled.bytesReceived,
+              bytesReceived: pulled.bytesReceived + streamed.bytes,
               resumes: pulled.resumes,
+              ...(streamed.restarts > 0 ? { restarts: streamed.restarts } : {}),
               ...(manifest.workload === undefined ? {} : { workload: manifest.workload }),
               phasesMs: clock.record(),
             };

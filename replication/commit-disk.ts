@@ -47,7 +47,10 @@ export async function commitDisk(
     // Relative to the image's own directory, and staging sits beside the point directories.
     backing = `../${d.parentPointId}/${parentDisk.image}`;
   }
-  await clock.time('fsync', () => fsyncFile(imagePath));
+  // The staged data goes to disk while the layer is checked and digested (I/O beside CPU);
+  // awaited before this disk counts as committed, so still before the point is published.
+  const synced = clock.time('fsync', () => fsyncFile(imagePath));
+  synced.catch(() => undefined);
   // An empty layer this site just made names its parent already and holds no cluster to check.
   const same = d.unchanged === true && parentDisk !== null;
   const rebased =
@@ -57,10 +60,13 @@ export async function commitDisk(
   if (!same) await clock.time('check', () => checkImage(imagePath));
   if (rebased.changed) await clock.time('fsync', () => fsyncFile(imagePath));
 
-  const image: PointFile =
+  // A file that arrived without its sha256 (streamed over NBD, or rebased here) is hashed beside
+  // the content digest: two reads of the page cache at once, on two cores.
+  const imageDigest: Promise<PointFile> =
     d.shipped !== undefined && !rebased.changed && !resumed
-      ? { path: d.image, ...d.shipped }
-      : { path: d.image, ...(await clock.time('rehash', () => sha256File(imagePath))) };
+      ? Promise.resolve({ path: d.image, ...d.shipped })
+      : clock.time('rehash', () => sha256File(imagePath)).then((x) => ({ path: d.image, ...x }));
+  imageDigest.catch(() => undefined); // awaited below; a content-digest failure comes first
 
   const parentBlocks = async (p: ManifestDisk, parentPointId: string) =>
     decodeBlockDigests(
@@ -97,6 +103,8 @@ export async function commitDisk(
       hint: 'the chain is not the primary disk at the checkpoint; abort and resync',
     });
   }
+  const image = await imageDigest;
+  await synced;
   const blocksName = `${d.target}.blocks`;
   const blocksPath = join(staging, blocksName);
   await writeFileAtomic(blocksPath, encodeBlockDigests(digest.blocks));

@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 
 /** Flushes a file's data and metadata to stable storage. */
 export async function fsyncFile(path: string): Promise<void> {
@@ -52,7 +53,31 @@ export interface FileDigest {
   size: number;
 }
 
+/**
+ * Files from this size on are hashed by `openssl dgst` in a process of its own: SHA-NI there
+ * (~1.5 GB/s here, Node's streamed hash ~0.5 GB/s) and off the event loop, so a commit's file
+ * hash runs on the other core beside its content digest instead of taking turns with it.
+ */
+const OPENSSL_FROM_BYTES = 32 * 1024 * 1024;
+
+function opensslSha256(path: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('openssl', ['dgst', '-sha256', '-r', resolvePath(path)], { encoding: 'utf8' }, (err, stdout) => {
+      const m = /^([0-9a-f]{64}) /.exec(stdout);
+      resolve(err === null && m !== null ? m[1]! : null);
+    });
+  });
+}
+
 export async function sha256File(path: string): Promise<FileDigest> {
+  const before = await stat(path);
+  if (before.size >= OPENSSL_FROM_BYTES) {
+    const sha256 = await opensslSha256(path);
+    const after = await stat(path);
+    // Only a file that did not change under the hash (else, or without openssl, hashed here).
+    if (sha256 !== null && after.size === before.size && after.mtimeMs === before.mtimeMs)
+      return { sha256, size: after.size };
+  }
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {

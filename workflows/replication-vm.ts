@@ -43,6 +43,10 @@ export interface VmCycleResult {
   dirtyBytes?: number;
   /** Requests that continued a partial file (a cut link or a restarted worker). */
   resumes?: number;
+  /** Streamed (NBD) copies started over from the beginning: NBD has no resume. */
+  restarts?: number;
+  /** How the disks travelled: `nbd` when a stopped VM's full copy was streamed. */
+  transport?: 'https' | 'nbd';
   deletedCheckpoints?: string[];
   /** Milliseconds per step, as each site measured its part (export at the primary, pull and commit at the secondary). */
   phasesMs?: { export?: Record<string, number>; pullCommit?: Record<string, number> };
@@ -139,6 +143,8 @@ export async function replicationVmWorkflow(input: VmCycleInput): Promise<VmCycl
       bytesShipped: res.bytesShipped,
       bytesReceived: res.bytesReceived,
       resumes: res.resumes,
+      ...(res.restarts === undefined ? {} : { restarts: res.restarts }),
+      ...(ex.nbd === undefined ? {} : { transport: 'nbd' as const }),
       mode: ex.mode,
       ...(ex.resync === undefined ? {} : { resync: ex.resync }),
       ...(ex.dirtyBytes === undefined ? {} : { dirtyBytes: ex.dirtyBytes }),

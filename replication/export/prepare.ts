@@ -7,19 +7,22 @@
  * its files removed) and redone.
  */
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { decodeBlockDigests } from '../block-digests.ts';
+import { digestImage } from '../content-digest.ts';
 import { exists, sha256File, writeFileAtomic } from '../fsutil.ts';
 import { assertSafeName, type CapturedCommand } from '../manifest.ts';
 import { PhaseClock } from '../phases.ts';
 import type { TlsFiles } from '../tls.ts';
 import { pullTransfer } from '../transfer/client.ts';
+import { type NbdAddress, nbdPsk } from '../transfer/nbd.ts';
 import { grantToken, newTransferNonce } from '../transfer/protocol.ts';
 import type { TransferServer } from '../transfer/server.ts';
 import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './boot-files.ts';
 import { type DomainDisk, domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
 import { armCommands, collectOutputs, type GuestFiles, notCaptured } from './guest-commands.ts';
+import { type NbdDisk, startNbdExport, stopLeftoverNbdExports, stopNbdExport } from './nbd-export.ts';
 import {
   createOfflineCheckpoint,
   deleteOfflineCheckpoint,
@@ -99,6 +102,13 @@ export interface ExportedDisk {
    * shipped (size 0), the secondary adds an empty layer over the parent itself.
    */
   unchanged?: boolean;
+  /**
+   * Served over NBD (a full copy of a stopped disk): no file at the primary, `size` is the guest
+   * data read (zeros travel as holes), `sha256` empty; `contentRoot` is the end-to-end check.
+   */
+  nbd?: boolean;
+  /** The disk's virtual size (NBD disks: the secondary creates its image with it). */
+  virtualSize?: number;
 }
 
 /** sha256 of no bytes: what an unchanged disk ships. */
@@ -135,6 +145,8 @@ export interface PrepareExportResult extends PreparedExport {
   /** Only in results recorded before tokens were derived (still honoured by a pull). */
   token?: string;
   baseUrl: string;
+  /** Where the disks marked `nbd` are served (TLS-PSK derived like the token). */
+  nbd?: NbdAddress;
   /** True when a finished export of this point was found and served again. */
   reused: boolean;
   /** Milliseconds per step of this attempt (absent when a finished export was reused). */
@@ -175,6 +187,8 @@ export function exportDir(storage: string, vm: string, pointId: string): string 
 }
 
 const RESULT = 'export.json';
+/** The disks an export serves over NBD (sources stay out of the result). */
+const NBD_DISKS = 'nbd-disks.json';
 /** Every `lb-` checkpoint the domain had once the export made its own: cleanup's shortcut. */
 const SEEN = 'checkpoints.json';
 
@@ -395,14 +409,21 @@ async function register(
   transferId: string,
   dir: string,
   p: PreparedExport,
-): Promise<{ site: string; nonce: string; baseUrl: string }> {
-  const nonce = newTransferNonce();
+  /** The NBD daemon this attempt already started under `nonce`'s key. */
+  started?: { nonce: string; nbd: NbdAddress },
+): Promise<{ site: string; nonce: string; baseUrl: string; nbd?: NbdAddress }> {
+  const nonce = started?.nonce ?? newTransferNonce();
+  const site = deps.server.site;
+  // The NBD daemon of an earlier registration goes: its key was derived from the old nonce.
+  const nbd = !p.disks.some((d) => d.nbd === true)
+    ? undefined
+    : (started?.nbd ?? (await serveNbd(deps, dir, transferId, nonce)));
   await deps.server.register({
     transferId,
     nonce,
     files: [
       ...p.disks
-        .filter((d) => d.unchanged !== true)
+        .filter((d) => d.unchanged !== true && d.nbd !== true)
         .map((d) => ({
           name: d.file,
           path: join(dir, d.file),
@@ -415,7 +436,22 @@ async function register(
         .map((b) => ({ name: b.file, path: b.source, digest: { sha256: b.sha256, size: b.size } })),
     ],
   });
-  return { site: deps.server.site, nonce, baseUrl: deps.server.url };
+  return { site, nonce, baseUrl: deps.server.url, ...(nbd === undefined ? {} : { nbd }) };
+}
+
+/** Serves the export's NBD disks under the key of `nonce` (any earlier daemon of `dir` stopped). */
+async function serveNbd(
+  deps: ExportDeps,
+  dir: string,
+  transferId: string,
+  nonce: string,
+): Promise<NbdAddress> {
+  return startNbdExport(
+    dir,
+    deps.server.host,
+    JSON.parse(await readFile(join(dir, NBD_DISKS), 'utf8')) as NbdDisk[],
+    nbdPsk(deps.transferKey, { site: deps.server.site, transferId, nonce }),
+  );
 }
 
 export interface CleanupExportInput {
@@ -436,6 +472,7 @@ export async function cleanupExport(
   await deps.server.unregister(`${input.vm}.${input.pointId}`);
   const dir = exportDir(deps.storage, input.vm, input.pointId);
   const seen = await readSeen(dir);
+  await stopNbdExport(dir);
   await rm(dir, { recursive: true, force: true });
   // Every checkpoint the export saw is kept: nothing to delete, no virsh call. One made since
   // would be deleted by the next export, which deletes every `lb-` checkpoint nobody keeps.
@@ -495,6 +532,8 @@ async function prepareOffline(
     if (name !== cp) deleted.push(name);
   }
   checkpoints = checkpoints.filter((c) => c !== cp && !deleted.includes(c));
+  // An export whose cleanup never ran may still serve (and lock) these disks: stop it first.
+  await stopLeftoverNbdExports(dirname(dir));
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const targets = disks.map((d) => d.target);
@@ -524,7 +563,15 @@ async function prepareOffline(
   );
   let out: OfflineExportResult = {};
   let resync: PreparedExport['resync'];
-  if (broken && decision.from !== null) {
+  // A full copy of a stopped disk is streamed by the secondary straight from the disk: nothing
+  // staged here, the disk read once (its content digest), served from the page cache after.
+  const streamed = decision.from === null;
+  if (streamed) {
+    await writeFileAtomic(
+      join(dir, NBD_DISKS),
+      JSON.stringify(disks.map((d): NbdDisk => ({ name: d.target, source: d.source, format: d.format }))),
+    );
+  } else if (broken && decision.from !== null) {
     // QEMU was killed: the bitmaps do not know what changed. The stopped disks themselves are
     // stable, so they are compared block by block with the base point, without a copy.
     const from = decision.from;
@@ -554,9 +601,30 @@ async function prepareOffline(
       createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
     );
   }
+  // The daemon starts (~0.2-1 s here) while the disks are digested: the checkpoint's bitmaps
+  // are written already, and both only read.
+  const nonce = newTransferNonce();
+  const serving = streamed
+    ? clock.time('serve', () => serveNbd(deps, dir, transferId, nonce)).then((nbd) => ({ nonce, nbd }))
+    : undefined;
+  serving?.catch(() => undefined);
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
     deps.heartbeat?.();
+    if (streamed) {
+      const digest = await clock.time('contentDigest', () => digestImage(d.source));
+      exported.push({
+        target: d.target,
+        file: `${d.target}.qcow2`,
+        sha256: '',
+        size: digest.bytesRead,
+        nbd: true,
+        virtualSize: digest.digest.virtualSize,
+        ...perDisk.get(d.target)!,
+        contentRoot: digest.digest.root,
+      });
+      continue;
+    }
     exported.push({
       target: d.target,
       file: `${d.target}.qcow2`,
@@ -606,7 +674,9 @@ async function prepareOffline(
   }
   await recordSeen(dir, checkpoints, prepared.checkpoint);
   await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
-  const served = await register(deps, transferId, dir, prepared);
+  const served = await clock.time('register', async () =>
+    register(deps, transferId, dir, prepared, serving === undefined ? undefined : await serving),
+  );
   return { ...prepared, ...served, reused: false, phasesMs: clock.record() };
 }
 

@@ -30,7 +30,8 @@ import { readState } from '../../../lab/state.ts';
 import { domainBootFiles } from '../../../replication/export/boot-files.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
 import { loadTransferKey } from '../../../replication/tls.ts';
-import { transferToken } from '../../../replication/transfer/protocol.ts';
+import { nbdPsk } from '../../../replication/transfer/nbd.ts';
+import { type TransferGrant, transferToken } from '../../../replication/transfer/protocol.ts';
 import { verifyPoint } from '../../../replication/verify.ts';
 import type { ReplicationCycleResult } from '../../../workflows/replication.ts';
 import { saveHistory } from '../../support/histories.ts';
@@ -235,7 +236,7 @@ describe('replication cycle (real lab)', () => {
       expect(text).not.toContain(form);
   });
 
-  it('a stopped VM ships at most 1.2x its dirty bytes and its point is exact; with nothing changed it ships no file and stays exact; the next online cycle is incremental', async () => {
+  it('a stopped VM ships at most 1.2x its dirty bytes and its point is exact; with nothing changed it ships no file and stays exact; its full copy streams over NBD, exact; the next online cycle is incremental', async () => {
     const vm = lab.vm;
     const base = (await lab.store.newestCommitted(vm.name))!;
     const seq = await waitWorkload(vm, (await waitWorkload(vm, 0)) + 10);
@@ -287,12 +288,43 @@ describe('replication cycle (real lab)', () => {
     expect(mi.workload).toEqual(m.workload);
     expect(mi.workload).toBeDefined();
 
+    // The base checkpoint gone at the primary: the stopped VM's full copy is streamed over NBD
+    // (TLS-PSK) straight into the secondary's staging, exact, zeros as holes, nothing left serving.
+    await virshPrimary(['checkpoint-delete', vm.name, mi.sourceCheckpoint, '--metadata']);
+    for (const d of vm.hostDisks) await pexec('qemu-img', ['bitmap', '--remove', d, mi.sourceCheckpoint]);
+    const fullBefore = await interCounters('primary');
+    const fullCycle = await lab.cycle();
+    const full = await fullCycle.result;
+    const fullLink = (await interCounters('primary')).tx - fullBefore.tx;
+    const fv = full.vms[0]!;
+    expect(fv).toMatchObject({ outcome: 'committed', kind: 'full', mode: 'offline', transport: 'nbd' });
+    expect(fv.fullReason).toMatch(/checkpoint .* is gone at the primary/);
+    const mf = await expectExact(fv.pointId, vm.hostDisks);
+    expect(mf.disks.every((d) => d.parentPointId === null && d.backing === null)).toBe(true);
+    expect(mf.workload).toEqual(m.workload);
+    console.log(
+      JSON.stringify({ nbdFull: { shipped: fv.bytesShipped, linkBytes: fullLink, restarts: fv.restarts } }),
+    );
+    expect(fullLink).toBeLessThanOrEqual(1.1 * fv.bytesShipped! + 1024 * KiB);
+    const fullExport = path.posix.join(SITE_STORAGE_PATH, 'replication', 'export', vm.name, fv.pointId);
+    expect(existsSync(hostPathOf('primary', fullExport))).toBe(false);
+    // The pre-shared key is derived at both sites, never carried in the cycle's payloads.
+    const fullVmId = `${fullCycle.id}/${vm.name}`;
+    await saveHistory(lab.client, fullVmId, 'replicationVmWorkflow', 'full-offline-nbd');
+    const fh = await showHistory(fullVmId, testServer());
+    const grant = (
+      objectsWith(fh.payloads, ['site', 'transferId', 'nonce']) as unknown as TransferGrant[]
+    ).find((g) => g.site === 'primary' && g.transferId === `${vm.name}.${fv.pointId}`);
+    expect(grant).toBeDefined();
+    const psk = nbdPsk(await loadTransferKey(labReplicationTlsDir('secondary')), grant!);
+    expect(fh.raw + JSON.stringify(fh.payloads)).not.toContain(psk);
+
     await virshPrimary(['start', vm.name]);
     await waitWorkload(vm, seq, 240_000);
-    const next = await pausedCycle('after-offline', mi.sourceCheckpoint);
+    const next = await pausedCycle('after-offline', mf.sourceCheckpoint);
     expect(next.result.vms[0]).toMatchObject({ outcome: 'committed', kind: 'incremental', mode: 'online' });
     const m2 = await expectExact(next.result.vms[0]!.pointId, next.refs);
-    expect(m2.disks.every((d) => d.parentPointId === mi.pointId)).toBe(true);
+    expect(m2.disks.every((d) => d.parentPointId === mf.pointId)).toBe(true);
   });
 
   it('a lab cut mid-transfer, then heal: the cycle completes, no partial point is ever listed, the resume bound holds', async () => {
