@@ -1,6 +1,7 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { PROGRESS_QUERY_NAME, SEARCH_ATTRIBUTE_KEYS, SEARCH_ATTRIBUTES } from './names.ts';
 import { type PausedGroup, pausedGroups, renderPausedGroups } from './pauses.ts';
+import { alignColumns } from './text-table.ts';
 
 /**
  * Operations in flight and recent, found through Lifeboat's search attributes (visibility), with
@@ -164,15 +165,7 @@ export function summarizeProgress(progress: unknown): string {
 }
 
 function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return alignColumns(rows).join('\n');
 }
 
 /** How long until `iso`, roughly, for a person: `in 9m`, `in 1h05m`, `expired`. */

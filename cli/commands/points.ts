@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { hostPathOf, isLabSiteName } from '../../lab/config.ts';
 import { readState } from '../../lab/state.ts';
 import { controllerWorkflowId } from '../../platform/names.ts';
+import { alignColumns } from '../../platform/text-table.ts';
 import { type Manifest, pointAddedBytes, pointKind } from '../../replication/manifest.ts';
 import { type ReversePoint, scanReversePoints } from '../../replication/reverse/points.ts';
 import { ReplicaStore } from '../../replication/store.ts';
@@ -116,13 +117,7 @@ export function renderPoints(rows: PointRow[], heldKnown: boolean): string {
     r.integrity,
     heldKnown ? r.heldBy.join(',') || '-' : '?',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const fmt = (cols: string[]) =>
-    cols
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  const lines = [fmt(head), ...body.map(fmt)];
+  const lines = alignColumns([head, ...body]);
   for (const r of rows) {
     if (r.consistencyReason) lines.push(`  ${r.id}: crash-consistent because ${r.consistencyReason}`);
     if (r.integrity === 'failed') lines.push(`  ${r.id}: verification failed: ${r.integrityDetail ?? ''}`);
@@ -184,14 +179,8 @@ export function renderReversePoints(rows: ReversePointRow[]): string {
     r.commonPointId ?? '-',
     r.operationId,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const fmt = (cols: string[]) =>
-    cols
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
   const sites = [...new Set(rows.map((r) => r.site))].join(', ');
-  return `reverse points at ${sites} (the old primary; the newest is its disks):\n${[fmt(head), ...body.map(fmt)].join('\n')}\n`;
+  return `reverse points at ${sites} (the old primary; the newest is its disks):\n${alignColumns([head, ...body]).join('\n')}\n`;
 }
 
 /** Which points each operation holds, from the runbook's controller; null when unreachable. */

@@ -14,6 +14,19 @@ const pexec = promisify(execFile);
 const key = randomBytes(32);
 const grant = { site: 'primary', transferId: 'vm1.p1', nonce: 'n0n0n0n0n0n0n0n0n0' };
 
+type PullOptions = Parameters<typeof pullNbd>[0];
+
+/** A pull of the 64 MiB `vdb` export with this grant's key, unless the test says otherwise. */
+function pull(o: Pick<PullOptions, 'address' | 'dest'> & Partial<PullOptions>) {
+  return pullNbd({
+    exportName: 'vdb',
+    psk: nbdPsk(key, grant),
+    virtualSize: 64 << 20,
+    idleTimeoutMs: 10_000,
+    ...o,
+  });
+}
+
 describe('NBD pre-shared key', () => {
   it('is derived per site, transfer, nonce and key, and is not the transfer token', () => {
     const psk = nbdPsk(key, grant);
@@ -68,14 +81,7 @@ describe('NBD stream on loopback (real qemu-storage-daemon and nbdcopy)', () => 
     // The key file is private to the site's worker.
     expect(statSync(path.join(exp, 'nbd-psk', 'keys.psk')).mode & 0o777).toBe(0o600);
     const dest = path.join(dir, 'dest.qcow2');
-    const r = await pullNbd({
-      address,
-      exportName: 'vdb',
-      psk,
-      dest,
-      virtualSize: 64 << 20,
-      idleTimeoutMs: 10_000,
-    });
+    const r = await pull({ address, psk, dest });
     expect(r.restarts).toBe(0);
     const cmp = await pexec('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', src, dest]);
     expect(cmp.stdout).toContain('Images are identical');
@@ -86,13 +92,10 @@ describe('NBD stream on loopback (real qemu-storage-daemon and nbdcopy)', () => 
     expect(info['actual-size']).toBeLessThan(8 << 20);
     expect(existsSync(`${dest}.psk`)).toBe(false);
 
-    const wrong = pullNbd({
+    const wrong = pull({
       address,
-      exportName: 'vdb',
       psk: nbdPsk(key, { ...grant, nonce: 'other-nonce-000000' }),
       dest: path.join(dir, 'wrong.qcow2'),
-      virtualSize: 64 << 20,
-      idleTimeoutMs: 10_000,
       maxRestarts: 1,
       backoff: { initialMs: 10, maxMs: 10 },
     });
@@ -117,12 +120,9 @@ describe('NBD stream on loopback (real qemu-storage-daemon and nbdcopy)', () => 
     try {
       const port = (silent.address() as AddressInfo).port;
       const started = Date.now();
-      const stalled = pullNbd({
+      const stalled = pull({
         address: { host: '127.0.0.1', port },
-        exportName: 'vdb',
-        psk: nbdPsk(key, grant),
         dest: path.join(dir, 'stalled.qcow2'),
-        virtualSize: 64 << 20,
         idleTimeoutMs: 1_000,
         maxRestarts: 0,
       });
@@ -139,29 +139,16 @@ describe('NBD stream on loopback (real qemu-storage-daemon and nbdcopy)', () => 
     const dest = path.join(dir, 'nowhere.qcow2');
     // Nothing serves on the port the stopped export had.
     const address = { host: '127.0.0.1', port: 9 };
-    const gaveUp = pullNbd({
-      address,
-      exportName: 'vdb',
-      psk: nbdPsk(key, grant),
-      dest,
-      virtualSize: 64 << 20,
-      idleTimeoutMs: 10_000,
-      maxRestarts: 2,
-      backoff: { initialMs: 10, maxMs: 20 },
-    });
+    const gaveUp = pull({ address, dest, maxRestarts: 2, backoff: { initialMs: 10, maxMs: 20 } });
     await expect(gaveUp).rejects.toMatchObject({
       code: 'TRANSFER_GAVE_UP',
       message: expect.stringContaining('failed 3 times'),
     });
     expect(existsSync(`${dest}.psk`)).toBe(false);
     const ac = new AbortController();
-    const cancelled = pullNbd({
+    const cancelled = pull({
       address,
-      exportName: 'vdb',
-      psk: nbdPsk(key, grant),
       dest,
-      virtualSize: 64 << 20,
-      idleTimeoutMs: 10_000,
       backoff: { initialMs: 60_000, maxMs: 60_000 },
       signal: ac.signal,
     });
