@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { compareImages, createImage, createOverlay } from '../replication/chain.ts';
+import { compareImages, createImage, createOverlay, layerExtents } from '../replication/chain.ts';
 import { writeDeltaDisk } from '../replication/reverse/delta.ts';
 import {
   alignExtents,
@@ -22,7 +22,7 @@ import {
   totalLength,
   unionExtents,
 } from '../replication/reverse/extents.ts';
-import { dirtySince, layerWrites, writeRanges } from '../replication/reverse/ranges.ts';
+import { dirtySince, writeRanges } from '../replication/reverse/ranges.ts';
 
 const pexec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -80,7 +80,7 @@ async function one(dir: string, size: number) {
   const [dirty, divergenceMs] = await time(() => dirtySince(old, 'cp-p'));
   if (!dirty.ok) throw new Error(dirty.reason);
   const [union, mapMs] = await time(async () =>
-    alignExtents(unionExtents(await layerWrites(overlay), dirty.extents), DELTA_GRANULARITY, size),
+    alignExtents(unionExtents(await layerExtents(overlay), dirty.extents), DELTA_GRANULARITY, size),
   );
   const out = path.join(dir, 'delta');
   mkdirSync(out);

@@ -196,6 +196,11 @@ export async function createEmptyLayer(path: string, backing: string, virtualSiz
   );
 }
 
+/** A value inside qemu's image-opts (`key=value,...`): commas are escaped by doubling them. */
+export function imageOptValue(v: string): string {
+  return v.replaceAll(',', ',,');
+}
+
 export interface Extent {
   start: number;
   length: number;
@@ -209,6 +214,7 @@ const mapSchema = z.array(
     zero: z.boolean().optional(),
     data: z.boolean().optional(),
     offset: z.number().optional(),
+    present: z.boolean().optional(),
   }),
 );
 
@@ -220,12 +226,31 @@ const chainInfoSchema = imageInfoSchema.extend({
     .optional(),
 });
 
+/** One entry of `qemu-img map --output=json`, as far as a layer's own ranges need it. */
+export interface LayerMapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present?: boolean;
+}
+
 /**
- * Guest ranges this layer itself defines (data or zero clusters, depth 0 in `qemu-img map`):
- * the only ranges whose content can differ from the layer below. Adjacent ranges are merged.
+ * The ranges an image holds in its own layer: depth 0 and present (zeroed clusters included).
+ * `present: false` at depth 0 is a hole of an image with no backing file in its header (a backup
+ * target, a standalone disk): nothing was written there, so it is not the layer's.
  */
-export async function layerExtents(path: string): Promise<Extent[]> {
-  return mergeExtents((await mapChain(path, { format: 'qcow2' })).filter((e) => e.depth === 0));
+export function ownLayer(entries: readonly LayerMapEntry[]): Extent[] {
+  return mergeExtents(entries.filter((e) => e.depth === 0 && e.present !== false));
+}
+
+/**
+ * Guest ranges a qcow2 layer itself defines (`ownLayer` of its `qemu-img map`): the only ranges
+ * whose content can differ from the layer below; for an incremental backup's target, the
+ * clusters dirty since its checkpoint. `forceShare` reads an image a running QEMU holds.
+ */
+export async function layerExtents(path: string, opts: { forceShare?: boolean } = {}): Promise<Extent[]> {
+  const args = ['map', ...shareArgs(opts), '-f', 'qcow2', '--output=json', path];
+  return ownLayer(mapSchema.parse(await qemuImgJson(args, path)));
 }
 
 /** One range of `qemu-img map` over a whole chain: which layer holds it, and where. */

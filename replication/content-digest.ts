@@ -21,7 +21,14 @@ import {
   merkleRoot,
   zeroBlockDigest,
 } from './block-digests.ts';
-import { type Extent, type GuestMap, guestMap, type MappedExtent, readsZero } from './chain.ts';
+import {
+  type Extent,
+  type GuestMap,
+  guestMap,
+  imageOptValue,
+  type MappedExtent,
+  readsZero,
+} from './chain.ts';
 import { ReplicationError } from './errors.ts';
 
 export interface DiskDigest {
@@ -32,11 +39,6 @@ export interface DiskDigest {
   bytesRead: number;
 }
 
-/** image-opts values escape commas by doubling them. */
-function optValue(v: string): string {
-  return v.replaceAll(',', ',,');
-}
-
 function rangeImageOpts(path: string, format: string, start: number, length: number): string {
   return [
     'driver=raw',
@@ -44,7 +46,7 @@ function rangeImageOpts(path: string, format: string, start: number, length: num
     `size=${length}`,
     `file.driver=${format}`,
     'file.file.driver=file',
-    `file.file.filename=${optValue(path)}`,
+    `file.file.filename=${imageOptValue(path)}`,
   ].join(',');
 }
 

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
+import { runProcess } from './exec.ts';
 
 /** Flushes a file's data and metadata to stable storage. */
 export async function fsyncFile(path: string): Promise<void> {
@@ -60,13 +60,10 @@ export interface FileDigest {
  */
 const OPENSSL_FROM_BYTES = 32 * 1024 * 1024;
 
-function opensslSha256(path: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    execFile('openssl', ['dgst', '-sha256', '-r', resolvePath(path)], { encoding: 'utf8' }, (err, stdout) => {
-      const m = /^([0-9a-f]{64}) /.exec(stdout);
-      resolve(err === null && m !== null ? m[1]! : null);
-    });
-  });
+async function opensslSha256(path: string): Promise<string | null> {
+  const r = await runProcess('openssl', ['dgst', '-sha256', '-r', resolvePath(path)]).catch(() => null);
+  const m = r?.exitCode === 0 ? /^([0-9a-f]{64}) /.exec(r.stdout) : null;
+  return m?.[1] ?? null;
 }
 
 export async function sha256File(path: string): Promise<FileDigest> {

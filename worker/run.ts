@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { connectClient, connectNative, resolveTemporalTarget } from '../platform/connection.ts';
 import { PlatformError } from '../platform/errors.ts';
+import { freePort } from '../platform/free-port.ts';
 import { ensureSearchAttributes } from '../platform/search-attributes.ts';
 import { activityObservability } from './activity-metrics.ts';
 import { createLogger, PinoSdkLogger } from './logger.ts';
@@ -33,18 +34,6 @@ export interface WorkerProcessOptions {
   registerMetrics?: (registry: Registry) => void;
   /** Called once the worker polls, with the metrics addresses (tests and the CLI print them). */
   onReady?: (ready: { metricsAddress: string | undefined; sdkMetricsAddress: string | undefined }) => void;
-}
-
-async function freePort(host: string): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {

@@ -6,12 +6,13 @@
  * cleanup, by the next attempt of the same export, or by the VM's next export, always by the pid
  * file in the export directory and only after /proc says that pid is this daemon.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type NbdAddress, pskFileText } from '../transfer/nbd.ts';
+import { freePort } from '../../platform/free-port.ts';
+import { livePidFromFile, stopPid } from '../../platform/processes.ts';
+import { imageOptValue as opt } from '../chain.ts';
+import { runProcess } from '../exec.ts';
+import { type NbdAddress, writePskDir } from '../transfer/nbd.ts';
 import { ExportError } from './errors.ts';
 
 const PID_FILE = 'nbd.pid';
@@ -22,36 +23,6 @@ export interface NbdDisk {
   name: string;
   source: string;
   format: string;
-}
-
-/** A port free on `host` now (the daemon binds it next; a lost race is retried). */
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** image-opts values escape commas by doubling them. */
-function opt(v: string): string {
-  return v.replaceAll(',', ',,');
-}
-
-function run(args: string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('qemu-storage-daemon', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (s: string) => {
-      if (stderr.length < 4000) stderr += s;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
-  });
 }
 
 /**
@@ -66,30 +37,33 @@ export async function startNbdExport(
 ): Promise<NbdAddress> {
   await stopNbdExport(dir);
   const pskDir = join(dir, PSK_DIR);
-  await mkdir(pskDir, { recursive: true, mode: 0o700 });
-  await writeFile(join(pskDir, 'keys.psk'), pskFileText(psk), { mode: 0o600 });
+  await writePskDir(pskDir, psk);
   let last = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort(host);
-    const r = await run([
-      '--daemonize',
-      '--pidfile',
-      join(dir, PID_FILE),
-      '--object',
-      // AES-GCM, not gnutls' pick here (ChaCha20: 3 s of CPU per GiB at each end, AES-GCM 1 s).
-      `tls-creds-psk,id=tls0,endpoint=server,dir=${opt(pskDir)},priority=NORMAL:-CHACHA20-POLY1305`,
-      ...disks.flatMap((d, n) => [
-        '--blockdev',
-        `driver=${d.format},node-name=n${n},read-only=on,file.driver=file,file.filename=${opt(d.source)}`,
-      ]),
-      '--nbd-server',
-      `addr.type=inet,addr.host=${host},addr.port=${port},tls-creds=tls0,max-connections=16`,
-      ...disks.flatMap((d, n) => [
-        '--export',
-        `type=nbd,id=e${n},node-name=n${n},name=${d.name},writable=off`,
-      ]),
-    ]);
-    if (r.code === 0) return { host, port };
+    const r = await runProcess(
+      'qemu-storage-daemon',
+      [
+        '--daemonize',
+        '--pidfile',
+        join(dir, PID_FILE),
+        '--object',
+        // AES-GCM, not gnutls' pick here (ChaCha20: 3 s of CPU per GiB at each end, AES-GCM 1 s).
+        `tls-creds-psk,id=tls0,endpoint=server,dir=${opt(pskDir)},priority=NORMAL:-CHACHA20-POLY1305`,
+        ...disks.flatMap((d, n) => [
+          '--blockdev',
+          `driver=${d.format},node-name=n${n},read-only=on,file.driver=file,file.filename=${opt(d.source)}`,
+        ]),
+        '--nbd-server',
+        `addr.type=inet,addr.host=${host},addr.port=${port},tls-creds=tls0,max-connections=16`,
+        ...disks.flatMap((d, n) => [
+          '--export',
+          `type=nbd,id=e${n},node-name=n${n},name=${d.name},writable=off`,
+        ]),
+      ],
+      { timeoutMs: 60_000 },
+    );
+    if (r.exitCode === 0) return { host, port };
     last = r.stderr.trim();
     if (!/in use|Failed to bind/i.test(last)) break;
   }
@@ -102,32 +76,13 @@ export async function startNbdExport(
   });
 }
 
-/** Running, not a zombie (a daemonized process is reaped by whoever adopted it, maybe never). */
-async function alive(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== '' && state !== 'Z' && state !== 'X';
-}
-
 /** Stops `dir`'s daemon if it still runs (a pid reused by another process is left alone). */
 export async function stopNbdExport(dir: string): Promise<boolean> {
-  let pid: number;
-  try {
-    pid = Number.parseInt((await readFile(join(dir, PID_FILE), 'utf8')).trim(), 10);
-  } catch {
-    return false;
-  }
-  let stopped = false;
-  if (Number.isInteger(pid) && pid > 1) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.startsWith('qemu-storage-daemon\0') && cmdline.includes(join(dir, PID_FILE))) {
-      process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 100 && (await alive(pid)); i++) await sleep(50);
-      if (await alive(pid)) process.kill(pid, 'SIGKILL');
-      stopped = true;
-    }
-  }
-  await rm(join(dir, PID_FILE), { force: true });
+  const pidFile = join(dir, PID_FILE);
+  // The daemon's command line names its pid file, which names this export.
+  const pid = livePidFromFile(pidFile, pidFile);
+  const stopped = pid !== undefined && (await stopPid(pid, { graceMs: 5_000 }));
+  await rm(pidFile, { force: true });
   await rm(join(dir, PSK_DIR), { recursive: true, force: true });
   return stopped;
 }

@@ -13,11 +13,11 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { Extent } from '../chain.ts';
+import { type Extent, layerExtents } from '../chain.ts';
 import { abortStaleBackup, deleteCheckpoint, listCheckpoints, runOnlineBackup } from '../export/online.ts';
 import type { VirshTarget } from '../export/virsh.ts';
 import { exists, writeFileAtomic } from '../fsutil.ts';
-import { dirtySince, layerWrites } from './ranges.ts';
+import { dirtySince } from './ranges.ts';
 
 /** The checkpoint name prefix of reverse cycles (the forward direction's are `lb-<n>` at the primary). */
 export const REVERSE_CHECKPOINT_PREFIX = 'lb-reverse-';
@@ -124,7 +124,7 @@ export async function takeReverseChanges(
   const overlays = async (reason: string): Promise<ReverseChanges> => {
     const changed = new Map<string, Extent[]>();
     if (input.fullReason === undefined)
-      for (const d of disks) changed.set(d.target, await layerWrites(d.source, { forceShare: true }));
+      for (const d of disks) changed.set(d.target, await layerExtents(d.source, { forceShare: true }));
     return { changed, sinceFailover: reason };
   };
   if (!running) {
@@ -163,7 +163,7 @@ export async function takeReverseChanges(
       await backup(base.checkpoint);
       const changed = new Map<string, Extent[]>();
       for (const d of disks)
-        changed.set(d.target, await layerWrites(snaps.get(d.target)!, { forceShare: true }));
+        changed.set(d.target, await layerExtents(snaps.get(d.target)!, { forceShare: true }));
       return { changed, since: base.checkpoint, checkpoint: input.checkpoint };
     } catch (err) {
       base = { reason: `the incremental backup from ${base.checkpoint} failed: ${(err as Error).message}` };

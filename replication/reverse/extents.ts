@@ -59,27 +59,6 @@ export function dirtyFromBitmapMap(entries: readonly BitmapMapEntry[]): Extent[]
   );
 }
 
-/** One entry of `qemu-img map --output=json` of a qcow2 image, as far as reprotect reads it. */
-export interface LayerMapEntry {
-  start: number;
-  length: number;
-  depth: number;
-  present?: boolean;
-}
-
-/**
- * The ranges an image holds in its own layer: depth 0 and present (zeroed clusters included).
- * `present: false` at depth 0 is a hole of an image with no backing file in its header (a backup
- * target, a standalone disk): nothing was written there, so it is not the layer's.
- */
-export function ownLayer(entries: readonly LayerMapEntry[]): Extent[] {
-  return normalizeExtents(
-    entries
-      .filter((e) => e.depth === 0 && e.present !== false)
-      .map((e) => ({ start: e.start, length: e.length })),
-  );
-}
-
 /** Ranges in `a` not in `b` (both normalized). */
 export function subtractExtents(a: readonly Extent[], b: readonly Extent[]): Extent[] {
   const out: Extent[] = [];

@@ -122,16 +122,38 @@ export function planReverseRetention(
  * then the oldest kept point's undo file (manifest rewritten first). A later call finishes it.
  */
 export async function pruneReversePoints(storage: string, vm: string, keep: number): Promise<string[]> {
+  return (await prune(storage, vm, keep)).dropped;
+}
+
+async function prune(
+  storage: string,
+  vm: string,
+  keep: number,
+): Promise<{ dropped: string[]; kept: number }> {
   const { points } = await scanReversePoints(storage, vm);
   const plan = planReverseRetention(points, keep);
-  for (const p of plan.drop) await rm(join(reversePointDir(storage, vm, p.key), POINT_FILE), { force: true });
-  for (const p of plan.drop) await rm(reversePointDir(storage, vm, p.key), { recursive: true, force: true });
+  await dropPoints(storage, vm, plan.drop);
   if (plan.stripUndo) {
     const { undo: _, ...rest } = plan.stripUndo;
     await commitReversePoint(storage, rest);
     await rm(undoDir(reversePointDir(storage, vm, rest.key)), { recursive: true, force: true });
   }
-  return plan.drop.map((p) => p.operationId);
+  return { dropped: plan.drop.map((p) => p.operationId), kept: points.length - plan.drop.length };
+}
+
+/**
+ * Drops `points` (and any other directories given): every manifest first, oldest first, so a
+ * kill part-way leaves a run of consecutive points; then the directories.
+ */
+async function dropPoints(
+  storage: string,
+  vm: string,
+  points: readonly ReversePoint[],
+  alsoDirs: readonly string[] = [],
+): Promise<void> {
+  for (const p of points) await rm(join(reversePointDir(storage, vm, p.key), POINT_FILE), { force: true });
+  for (const dir of [...points.map((p) => reversePointDir(storage, vm, p.key)), ...alsoDirs])
+    await rm(dir, { recursive: true, force: true });
 }
 
 /**
@@ -234,11 +256,7 @@ export async function beginReversePoint(
           : input.divergence?.disks.some((d) => d.extents.length > 0 || d.unknown !== undefined)
             ? `${vm} was written at site ${deps.site} since the last one`
             : undefined;
-  if (why !== undefined || others.length > 0) {
-    for (const p of points) await rm(join(reversePointDir(storage, vm, p.key), POINT_FILE), { force: true });
-    for (const p of [...points.map((x) => reversePointDir(storage, vm, x.key)), ...others])
-      await rm(p, { recursive: true, force: true });
-  }
+  if (why !== undefined || others.length > 0) await dropPoints(storage, vm, points, others);
   const follows = prev !== undefined && why === undefined;
   await mkdir(dir, { recursive: true });
   const undo = undoDir(dir);
@@ -322,13 +340,12 @@ export async function commitPendingPoint(
     };
     await commitReversePoint(storage, point);
   }
-  const dropped = await pruneReversePoints(storage, point.vm, keep);
-  const { points } = await scanReversePoints(storage, point.vm);
+  const { dropped, kept } = await prune(storage, point.vm, keep);
   return {
     seq: point.seq,
     key: point.key,
     undoBytes: point.undo?.bytes ?? 0,
-    kept: points.length,
+    kept,
     dropped,
     ...(point.restartedBecause === undefined ? {} : { restartedBecause: point.restartedBecause }),
   };

@@ -11,22 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Extent } from '../chain.ts';
+import { type Extent, imageOptValue as opt } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
 import { runProcess } from '../exec.ts';
 import { diskBitmaps } from '../export/offline.ts';
-import {
-  type BitmapMapEntry,
-  dirtyFromBitmapMap,
-  type LayerMapEntry,
-  normalizeExtents,
-  ownLayer,
-} from './extents.ts';
-
-/** image-opts values escape commas by doubling them. */
-function opt(v: string): string {
-  return v.replaceAll(',', ',,');
-}
+import { type BitmapMapEntry, dirtyFromBitmapMap, normalizeExtents } from './extents.ts';
 
 function rangeOpts(path: string, format: string, e: Extent): string {
   const inner =
@@ -125,19 +114,6 @@ export async function writeRanges(
     pos += e.length;
   }
   return pos;
-}
-
-/**
- * The ranges a qcow2 layer itself holds (`ownLayer` of its `qemu-img map`): what was written
- * into it; for an incremental backup's target, the clusters dirty since its checkpoint.
- * `forceShare` reads an image a running QEMU holds.
- */
-export async function layerWrites(image: string, opts: { forceShare?: boolean } = {}): Promise<Extent[]> {
-  const out = await qemuImg(
-    ['map', ...(opts.forceShare ? ['-U'] : []), '-f', 'qcow2', '--output=json', image],
-    { image },
-  );
-  return ownLayer(JSON.parse(out) as LayerMapEntry[]);
 }
 
 export type DirtySince = { ok: true; extents: Extent[]; bitmaps: string[] } | { ok: false; reason: string };

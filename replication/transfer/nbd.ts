@@ -11,7 +11,7 @@ import { createHmac } from 'node:crypto';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createImage } from '../chain.ts';
+import { createImage, imageOptValue as opt } from '../chain.ts';
 import { ReplicationError } from '../errors.ts';
 import { exists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSFER_KEY_BYTES, type TransferGrant } from './protocol.ts';
@@ -36,6 +36,12 @@ export function nbdPsk(key: Buffer, grant: TransferGrant): string {
 /** gnutls' PSK file: `identity:hexkey` per line. */
 export function pskFileText(psk: string): string {
   return `${NBD_PSK_IDENTITY}:${psk}\n`;
+}
+
+/** Writes gnutls' PSK directory for qemu's `tls-creds-psk` (`dir/keys.psk`), private to this user. */
+export async function writePskDir(dir: string, psk: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(join(dir, 'keys.psk'), pskFileText(psk), { mode: 0o600 });
 }
 
 /** An IP address or host name a URI can carry as it is (no user, path or query characters). */
@@ -77,8 +83,7 @@ export async function pullNbd(i: NbdPullInput): Promise<{ restarts: number }> {
   let delay = backoff.initialMs;
   let restarts = 0;
   await rm(pskDir, { recursive: true, force: true });
-  await mkdir(pskDir, { mode: 0o700 });
-  await writeFile(join(pskDir, 'keys.psk'), pskFileText(i.psk), { mode: 0o600 });
+  await writePskDir(pskDir, i.psk);
   try {
     for (;;) {
       await createImage(i.dest, i.virtualSize);
@@ -101,11 +106,6 @@ export async function pullNbd(i: NbdPullInput): Promise<{ restarts: number }> {
   } finally {
     await rm(pskDir, { recursive: true, force: true });
   }
-}
-
-/** image-opts values escape commas by doubling them. */
-function opt(v: string): string {
-  return v.replaceAll(',', ',,');
 }
 
 async function copyOnce(i: NbdPullInput, pskDir: string): Promise<{ ok: true } | { ok: false; why: string }> {

@@ -6,7 +6,13 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareImages, createImage, createOverlay, type Extent } from '../../../replication/chain.ts';
+import {
+  compareImages,
+  createImage,
+  createOverlay,
+  type Extent,
+  layerExtents,
+} from '../../../replication/chain.ts';
 import { runProcess } from '../../../replication/exec.ts';
 import { readDeltaIndex, writeDeltaDisk, writeDeltaIndex } from '../../../replication/reverse/delta.ts';
 import { discardDivergent, discardLog, listDivergent } from '../../../replication/reverse/divergent.ts';
@@ -25,7 +31,7 @@ import {
   scanReversePoints,
   undoDir,
 } from '../../../replication/reverse/points.ts';
-import { dirtySince, layerWrites, writeRanges } from '../../../replication/reverse/ranges.ts';
+import { dirtySince, writeRanges } from '../../../replication/reverse/ranges.ts';
 import { qemuIo, tempDir } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -67,11 +73,11 @@ describe('reprotect ranges on real images', () => {
     ]);
     expect(await dirtySince(old, 'no-such')).toMatchObject({ ok: false });
     // An image with no backing file: its holes are not writes, only its written clusters count.
-    expect(await layerWrites(point)).toEqual([
+    expect(await layerExtents(point)).toEqual([
       { start: 0, length: 8 * MiB },
       { start: 30 * MiB, length: 2 * MiB },
     ]);
-    const ours = await layerWrites(overlay);
+    const ours = await layerExtents(overlay);
     const union = alignExtents(unionExtents(ours, divergent), DELTA_GRANULARITY, SIZE);
     // 1M (64k, both), 40M (128k), 50M (256k), 63M (one 64k cluster for 10k).
     expect(totalLength(union)).toBe(64 * 1024 + 128 * 1024 + 256 * 1024 + 64 * 1024);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { ownLayer } from '../../../replication/chain.ts';
 import {
   alignExtents,
   DELTA_GRANULARITY,
   dirtyFromBitmapMap,
   divergenceByDigests,
   normalizeExtents,
-  ownLayer,
   subtractExtents,
   totalLength,
   unionExtents,
