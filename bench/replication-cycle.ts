@@ -1,6 +1,6 @@
 /**
  * Replication cycle benchmark on the real lab
- * (`npx tsx bench/replication-cycle.ts [--quick] [--runs N] [--idle K]`): a data disk holding
+ * (`npx tsx bench/replication-cycle.ts [--quick] [--runs N] [--idle K] [--trace]`): a data disk holding
  * 1 GiB, then 4 GiB (not with --quick), of random data, 1% of it then changed in 1 MiB runs. The
  * virtual disk is 16 GiB (4 GiB with --quick), so rsync's growth with the disk is visible. Each
  * run measures Lifeboat's first (full) cycle, an incremental cycle (time, bytes on the inter-site
@@ -14,6 +14,8 @@
  * One run on this shared 2-core machine varies by ±20%, so the figures of the issue's table are
  * written as median, min and max over the runs (`figures`), each a ratio taken within one run.
  * Writes bench/results/replication-cycle.json (replication-cycle-quick.json with --quick).
+ * `--trace` prints each cycle's events (controller, cycle, VM child) on stderr, in ms from the
+ * request: where the orchestration part of a cycle goes.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
+import protos from '@temporalio/proto';
 import { requestReplication } from '../cli/commands/replicate.ts';
 import { hostPathOf, hostUri, PRODUCTION_NETWORK, SITE_STORAGE_PATH, SITE_TOPOLOGY } from '../lab/config.ts';
 import { domainXml, labMac, labUuid } from '../lab/domain.ts';
@@ -29,11 +32,13 @@ import { borrowLab } from '../lab/lend.ts';
 import { ensureLabReplicationTls } from '../lab/replication-tls.ts';
 import { readState } from '../lab/state.ts';
 import { REPO_ROOT } from '../platform/home.ts';
+import { controllerWorkflowId } from '../platform/names.ts';
 import { loadRunbook } from '../runbooks/index.ts';
 import type { ReplicationCycleResult } from '../workflows/replication.ts';
 import { startLabPlatform } from './lab-platform.ts';
 
 const pexec = promisify(execFile);
+const { EventType } = protos.temporal.api.enums.v1;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const VM = 'rbench';
@@ -120,6 +125,26 @@ async function breakdown(
   out.outsideVmWorkflow = total - (last - first);
   out.siteWork = siteWork;
   return out;
+}
+
+/**
+ * With --trace: every event of the controller (from the request on), the cycle and the VM child,
+ * one line each, in ms from the client's request: where the fixed cost of a cycle goes.
+ */
+async function traceCycle(client: Client, ids: string[], t0: number): Promise<void> {
+  const lines: Array<[number, string]> = [];
+  for (const id of ids) {
+    const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    for (const e of events) {
+      const at = ms(e.eventTime) - t0;
+      if (at < -5) continue;
+      const type = String(EventType[e.eventType ?? 0] ?? e.eventType).replace(/^EVENT_TYPE_/, '');
+      const act = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+      lines.push([at, `${id.split('/').slice(-2).join('/').padEnd(28)} ${type} ${act}`]);
+    }
+  }
+  lines.sort((a, b) => a[0] - b[0]);
+  for (const [at, l] of lines) process.stderr.write(`${at.toFixed(1).padStart(8)}  ${l}\n`);
 }
 
 interface CycleFigures {
@@ -222,6 +247,7 @@ async function scenario(
     breakdown: Record<string, number>;
   }> => {
     const tx0 = await linkTx();
+    const wall0 = Date.now();
     const { ms, value } = await timed(async () => {
       const a = await requestReplication(client, plan);
       if (!a.admitted) throw new Error(a.message);
@@ -229,6 +255,14 @@ async function scenario(
     });
     if (value.outcome !== 'succeeded') throw new Error(JSON.stringify(value));
     const link = (await linkTx()) - tx0;
+    if (process.argv.includes('--trace')) {
+      process.stderr.write(`cycle ${value.id}: ${ms.toFixed(0)} ms\n`);
+      await traceCycle(
+        client,
+        [controllerWorkflowId(plan.runbook.name), value.id, `${value.id}/${VM}`],
+        wall0,
+      );
+    }
     return { ms, link, r: value, breakdown: await breakdown(client, `${value.id}/${VM}`, ms) };
   };
 

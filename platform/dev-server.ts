@@ -11,6 +11,20 @@ import { ensureSearchAttributes } from './search-attributes.ts';
  * state directory): started detached with a pid file, reused while it is up, stopped by pid.
  */
 
+/**
+ * Dynamic config Lifeboat's Temporal runs with, here and in docker-compose
+ * (deploy/temporal/dynamicconfig.yaml carries the same values; a unit test holds them equal).
+ * A history shard reads its task queues at most `…MaxPollRPS` times a second, 20 by default:
+ * under back-to-back work (a replication cycle is ~15 transfer tasks: activity and workflow task
+ * dispatch, child starts, signals) every dispatch then waits for the limiter, ~40-50 ms each,
+ * and an idle cycle took 0.8 s instead of 0.3 s. The dev server has a single shard.
+ */
+export const TEMPORAL_DYNAMIC_CONFIG: Readonly<Record<string, number>> = {
+  'history.transferProcessorMaxPollRPS': 1000,
+  'history.timerProcessorMaxPollRPS': 1000,
+  'history.visibilityProcessorMaxPollRPS': 1000,
+};
+
 export const DEFAULT_TEMPORAL_PORT = 7233;
 export const DEFAULT_NAMESPACE = 'default';
 
@@ -71,6 +85,9 @@ export function devServerArgs(o: {
   else args.push('--ui-port', String(o.uiPort), '--ui-disable-news-fetch');
   if (o.namespace !== DEFAULT_NAMESPACE) args.push('--namespace', o.namespace);
   args.push('--log-format', 'json', '--log-level', 'warn');
+  for (const [key, value] of Object.entries(TEMPORAL_DYNAMIC_CONFIG)) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
   return args;
 }
 

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { devServerArgs } from '../../../platform/dev-server.ts';
+import { parse } from 'yaml';
+import { devServerArgs, TEMPORAL_DYNAMIC_CONFIG } from '../../../platform/dev-server.ts';
 import { homePaths, lifeboatHome, REPO_ROOT } from '../../../platform/home.ts';
 
 describe('devServerArgs', () => {
@@ -22,7 +25,22 @@ describe('devServerArgs', () => {
       'json',
       '--log-level',
       'warn',
+      '--dynamic-config-value',
+      'history.transferProcessorMaxPollRPS=1000',
+      '--dynamic-config-value',
+      'history.timerProcessorMaxPollRPS=1000',
+      '--dynamic-config-value',
+      'history.visibilityProcessorMaxPollRPS=1000',
     ]);
+  });
+
+  test('docker-compose runs Temporal with the same dynamic config as the dev server', () => {
+    const file = parse(
+      readFileSync(path.join(REPO_ROOT, 'deploy', 'temporal', 'dynamicconfig.yaml'), 'utf8'),
+    ) as Record<string, Array<{ value: unknown }>>;
+    for (const [key, value] of Object.entries(TEMPORAL_DYNAMIC_CONFIG)) {
+      expect(file[key]?.[0]?.value, key).toBe(value);
+    }
   });
 
   test('headless has no UI port; another namespace is created at launch', () => {
