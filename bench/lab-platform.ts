@@ -10,6 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { MGMT_HOST_ADDRESS } from '../lab/config.ts';
 import { spawnInSite, stopInSite } from '../lab/exec.ts';
+import { relayArgs } from '../lab/relay.ts';
 import { labReplicationEnv } from '../lab/replication-tls.ts';
 import { siteWorkerArgv } from '../lab/workers.ts';
 import { ensureDevServer, stopDevServer } from '../platform/dev-server.ts';
@@ -32,11 +33,7 @@ export async function startLabPlatform(opts: {
 }): Promise<LabPlatform> {
   const port = await freeLoopbackPort();
   const server = await ensureDevServer({ home: opts.home, port, headless: true });
-  const relay = spawn(
-    'socat',
-    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
-    { stdio: 'ignore' },
-  );
+  const relay = spawn('socat', relayArgs(port), { stdio: 'ignore' });
   for (const site of ['primary', 'secondary'] as const) {
     await spawnInSite(site, siteWorkerArgv(site), {
       key: opts.key,

@@ -19,6 +19,18 @@ export function siteTemporalAddress(port: number = temporalPort()): string {
 }
 
 /**
+ * socat's arguments for the relay from `port` on the management address to the same port on
+ * loopback. `nodelay` on both sockets: without it Nagle's algorithm held each small gRPC write
+ * (an activity's completion, a poll) for the peer's delayed ACK, ~40 ms per site activity.
+ */
+export function relayArgs(port: number): string[] {
+  return [
+    `TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork,nodelay`,
+    `TCP:127.0.0.1:${port},nodelay`,
+  ];
+}
+
+/**
  * A socat relay from the management address to the server on loopback, so the server never
  * listens beyond 127.0.0.1 and lab down/up never disturbs it.
  */
@@ -28,11 +40,7 @@ export async function ensureRelay(state: LabState, port: number, home?: string):
   if (isRunning(state.relay) && state.relay.listen === listen) return;
   await stopProc(state.relay);
   const fd = openSync(labPaths(home).relayLog, 'a');
-  const child = spawn(
-    'socat',
-    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:${target}`],
-    { detached: true, stdio: ['ignore', fd, fd] },
-  );
+  const child = spawn('socat', relayArgs(port), { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   await sleep(100);

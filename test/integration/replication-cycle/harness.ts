@@ -17,6 +17,7 @@ import { createOrchestratorActivities } from '../../../activities/index.ts';
 import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { hostPathOf, MGMT_HOST_ADDRESS, SITE_STORAGE_PATH, SITE_TOPOLOGY } from '../../../lab/config.ts';
 import { spawnInSite, stopInSite } from '../../../lab/exec.ts';
+import { relayArgs } from '../../../lab/relay.ts';
 import { ensureLabReplicationTls, labReplicationEnv } from '../../../lab/replication-tls.ts';
 import { readState } from '../../../lab/state.ts';
 import { siteWorkerArgv } from '../../../lab/workers.ts';
@@ -119,11 +120,7 @@ export async function startCycleLab(opts: {
   const { address, namespace } = testServer();
   const port = Number(address.split(':').at(-1));
   // The site workers reach this run's Temporal through a relay on the management bridge.
-  const relay = spawn(
-    'socat',
-    [`TCP-LISTEN:${port},bind=${MGMT_HOST_ADDRESS},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
-    { stdio: 'ignore' },
-  );
+  const relay = spawn('socat', relayArgs(port), { stdio: 'ignore' });
   const dir = mkdtempSync(path.join(tmpdir(), 'lifeboat-rcy-'));
   const runbookFile = path.join(dir, `${opts.runbook}.yaml`);
   writeFileSync(runbookFile, runbookYaml(opts.runbook, opts.vmName, 'crash', opts.groupExtra));
