@@ -441,9 +441,10 @@ export function createReplicationActivities(deps: ReplicationSiteDeps) {
             const pulled = await pulling.finally(() => cancel?.removeEventListener('abort', onCancel));
             progress.phase = 'commit';
             const transferEndedAt = new Date().toISOString();
-            // Rebase before reading: the staged layers still name the primary's live disks.
-            // A file this pull received and nothing rewrote keeps the digest it arrived with,
-            // so the commit need not read it again (a full copy is never rebased).
+            // Each staged layer must name its parent point's image. The primary writes that name
+            // into the layers it stages; one that names anything else is rebased here. A file this
+            // pull received and nothing rewrote keeps the digest it arrived with, so the commit
+            // need not read it again.
             const asShipped = new Map<string, { sha256: string; size: number }>();
             /** Workload records of disks that did not change: the parent's, read again for nothing. */
             const inherited: Record<string, unknown> = {};

@@ -14,6 +14,7 @@ import { imageOptValue as opt } from '../chain.ts';
 import { runProcess } from '../exec.ts';
 import { type NbdAddress, writePskDir } from '../transfer/nbd.ts';
 import { ExportError } from './errors.ts';
+import { BACKUP_DAEMON_PID_FILE } from './offline.ts';
 
 const PID_FILE = 'nbd.pid';
 const PSK_DIR = 'nbd-psk';
@@ -76,19 +77,33 @@ export async function startNbdExport(
   });
 }
 
-/** Stops `dir`'s daemon if it still runs (a pid reused by another process is left alone). */
-export async function stopNbdExport(dir: string): Promise<boolean> {
-  const pidFile = join(dir, PID_FILE);
-  // The daemon's command line names its pid file, which names this export.
+/** Stops the daemon `pidFile` names if it still runs (a pid reused by another process is left alone). */
+async function stopByPidFile(pidFile: string): Promise<boolean> {
+  // The daemon's command line names its pid file, which names its export.
   const pid = livePidFromFile(pidFile, pidFile);
   const stopped = pid !== undefined && (await stopPid(pid, { graceMs: 5_000 }));
   await rm(pidFile, { force: true });
+  return stopped;
+}
+
+/** Stops `dir`'s daemon if it still runs. */
+export async function stopNbdExport(dir: string): Promise<boolean> {
+  const stopped = await stopByPidFile(join(dir, PID_FILE));
   await rm(join(dir, PSK_DIR), { recursive: true, force: true });
   return stopped;
 }
 
-/** Stops every daemon a VM's earlier exports left serving (their cleanup never ran). */
+/**
+ * Stops every daemon a VM's earlier exports left running (their cleanup never ran, or their
+ * worker was killed mid-backup): NBD servers and the backup's storage daemons, which hold the
+ * disks open.
+ */
 export async function stopLeftoverNbdExports(vmExportDir: string): Promise<void> {
   const names = await readdir(vmExportDir).catch(() => [] as string[]);
-  await Promise.all(names.map((n) => stopNbdExport(join(vmExportDir, n))));
+  await Promise.all(
+    names.flatMap((n) => [
+      stopNbdExport(join(vmExportDir, n)),
+      stopByPidFile(join(vmExportDir, n, BACKUP_DAEMON_PID_FILE)),
+    ]),
+  );
 }

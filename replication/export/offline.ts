@@ -2,9 +2,9 @@
  * The stopped-VM export. libvirt backups need a running QEMU, so the disks are opened by a
  * qemu-storage-daemon instead and each is backed up over QMP with `sync: bitmap` from the base
  * checkpoint's persistent bitmap (`bitmap-mode: never`: the base bitmap is left as it was), which
- * copies only the dirty clusters. The new checkpoint is a new enabled bitmap per disk
- * (`qemu-img bitmap --add --enable`) plus libvirt's metadata for it (`checkpoint-create
- * --redefine`), so the next online cycle continues from it.
+ * copies only the dirty clusters. The new checkpoint is a new enabled bitmap per disk (added by
+ * that daemon, or `qemu-img bitmap --add --enable` where there is none) plus libvirt's metadata
+ * for it (`checkpoint-create --redefine`), so the next online cycle continues from it.
  */
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
@@ -39,6 +39,8 @@ export async function diskBitmaps(path: string): Promise<{ name: string; flags: 
   return out['format-specific']?.data?.bitmaps ?? [];
 }
 
+export const BACKUP_DAEMON_PID_FILE = 'backup-daemon.pid';
+
 interface DaemonHandle {
   qmp: QmpClient;
   stop(): Promise<void>;
@@ -49,7 +51,15 @@ async function startDaemon(dir: string): Promise<DaemonHandle> {
   await rm(sock, { force: true });
   const child = spawn(
     'qemu-storage-daemon',
-    ['--chardev', `socket,id=m0,path=${sock},server=on,wait=off`, '--monitor', 'chardev=m0'],
+    [
+      '--chardev',
+      `socket,id=m0,path=${sock},server=on,wait=off`,
+      '--monitor',
+      'chardev=m0',
+      // A daemon its worker left behind (killed) is stopped by the next export, by this file.
+      '--pidfile',
+      join(dir, BACKUP_DAEMON_PID_FILE),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -98,6 +108,17 @@ export interface OfflineExportInput {
   /** Disk target -> output file. */
   files: ReadonlyMap<string, string>;
   stagingDir: string;
+  /**
+   * The new checkpoint's bitmap, added to every disk by the daemon that reads them (one QMP
+   * command, not a qemu-img process per disk) unless no disk changed. Incremental only.
+   */
+  checkpoint?: string;
+  /**
+   * Disk target -> the backing file the secondary's copy of the layer will name (its parent
+   * point's image, relative). Written into the layer's header here, so the secondary neither
+   * rebases nor hashes it again.
+   */
+  backing?: ReadonlyMap<string, string>;
   heartbeat?: () => void;
 }
 
@@ -109,6 +130,14 @@ export interface OfflineExportResult {
    * adds an empty layer over the parent instead (an idle cycle ships nothing).
    */
   unchanged?: string[];
+  /** True when `checkpoint`'s bitmap was added to every disk (some disk had changed). */
+  checkpointBitmaps?: boolean;
+}
+
+interface BlockNode {
+  'node-name': string;
+  'dirty-bitmaps'?: Array<{ name: string; count: number; inconsistent?: boolean }>;
+  image?: { 'virtual-size'?: number };
 }
 
 /** Copies each stopped disk, or only its clusters dirty since `from`, into its output file. */
@@ -122,57 +151,83 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
     }
     return {};
   }
+  const from = i.from;
   const daemon = await startDaemon(i.stagingDir);
   let dirty = 0;
   const unchanged: string[] = [];
+  let checkpointBitmaps = false;
   try {
+    // Every disk is opened first: their dirty counts decide whether the point needs a new
+    // checkpoint at all. Writable only to take the new bitmap (the VM is stopped: nothing else
+    // writes; an image QEMU holds refuses the open).
     for (const [n, d] of i.disks.entries()) {
-      const out = i.files.get(d.target)!;
-      const src = `src${n}`;
-      const dst = `dst${n}`;
       await daemon.qmp.execute('blockdev-add', {
         driver: d.format,
-        'node-name': src,
-        'read-only': true,
+        'node-name': `src${n}`,
+        'read-only': i.checkpoint === undefined,
         file: { driver: 'file', filename: d.source },
       });
-      const nodes = (await daemon.qmp.execute('query-named-block-nodes', { flat: true })) as Array<{
-        'node-name': string;
-        'dirty-bitmaps'?: Array<{ name: string; count: number; inconsistent?: boolean }>;
-        image?: { 'virtual-size'?: number };
-      }>;
-      const node = nodes.find((x) => x['node-name'] === src);
-      const bitmap = node?.['dirty-bitmaps']?.find((b) => b.name === i.from);
+    }
+    const nodes = (await daemon.qmp.execute('query-named-block-nodes', { flat: true })) as BlockNode[];
+    const node = (n: number) => nodes.find((x) => x['node-name'] === `src${n}`);
+    const counts = i.disks.map((d, n) => {
+      const bitmap = node(n)?.['dirty-bitmaps']?.find((b) => b.name === from);
       if (bitmap === undefined || bitmap.inconsistent === true) {
         throw new ExportError({
           code: 'BACKUP_FAILED',
-          message: `disk ${d.target} has ${bitmap === undefined ? 'no' : 'an inconsistent'} bitmap ${i.from}`,
-          context: { domain: i.domain, disk: d.target, checkpoint: i.from },
+          message: `disk ${d.target} has ${bitmap === undefined ? 'no' : 'an inconsistent'} bitmap ${from}`,
+          context: { domain: i.domain, disk: d.target, checkpoint: from },
           hint: 'the chain cannot continue from this checkpoint: ship a full copy',
         });
       }
       dirty += bitmap.count;
-      if (bitmap.count === 0) {
-        unchanged.push(d.target);
-        await daemon.qmp.execute('blockdev-del', { 'node-name': src });
-        continue;
+      if (bitmap.count === 0) unchanged.push(d.target);
+      return bitmap.count;
+    });
+    const name = i.checkpoint;
+    if (name !== undefined && unchanged.length < i.disks.length) {
+      for (const [n] of i.disks.entries()) {
+        // A bitmap of this name left by an interrupted attempt counts from then: replaced.
+        if (node(n)?.['dirty-bitmaps']?.some((b) => b.name === name))
+          await daemon.qmp.execute('block-dirty-bitmap-remove', { node: `src${n}`, name });
+        await daemon.qmp.execute('block-dirty-bitmap-add', { node: `src${n}`, name, persistent: true });
       }
+      checkpointBitmaps = true;
+    }
+    for (const [n, d] of i.disks.entries()) {
+      if (counts[n] === 0) continue;
+      const out = i.files.get(d.target)!;
+      const dst = `dst${n}`;
       // The daemon already knows the size: no qemu-img info per disk.
       const virtualSize =
-        node?.image?.['virtual-size'] ?? (await imageInfo(d.source, { forceShare: true })).virtualSize;
-      await qemuImg(['create', '-q', '-f', 'qcow2', out, String(virtualSize)], { disk: d.target });
+        node(n)?.image?.['virtual-size'] ?? (await imageInfo(d.source, { forceShare: true })).virtualSize;
+      const backing = i.backing?.get(d.target);
+      await qemuImg(
+        [
+          'create',
+          '-q',
+          '-f',
+          'qcow2',
+          ...(backing === undefined ? [] : ['-u', '-b', backing, '-F', 'qcow2']),
+          out,
+          String(virtualSize),
+        ],
+        { disk: d.target },
+      );
       await daemon.qmp.execute('blockdev-add', {
         driver: 'qcow2',
         'node-name': dst,
         file: { driver: 'file', filename: out },
+        // The backing named is the secondary's: nothing to open here.
+        ...(backing === undefined ? {} : { backing: null }),
       });
       const job = `backup-${n}`;
       await daemon.qmp.execute('blockdev-backup', {
         'job-id': job,
-        device: src,
+        device: `src${n}`,
         target: dst,
         sync: 'bitmap',
-        bitmap: i.from,
+        bitmap: from,
         'bitmap-mode': 'never',
       });
       const done = await daemon.qmp.waitEvent(
@@ -191,12 +246,13 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
       }
       i.heartbeat?.();
       await daemon.qmp.execute('blockdev-del', { 'node-name': dst });
-      await daemon.qmp.execute('blockdev-del', { 'node-name': src });
     }
+    // Closing a node writes its persistent bitmaps into the image.
+    for (const [n] of i.disks.entries()) await daemon.qmp.execute('blockdev-del', { 'node-name': `src${n}` });
   } finally {
     await daemon.stop();
   }
-  return { dirtyBytes: dirty, unchanged };
+  return { dirtyBytes: dirty, unchanged, ...(checkpointBitmaps ? { checkpointBitmaps } : {}) };
 }
 
 /**
@@ -216,8 +272,10 @@ export async function createOfflineCheckpoint(
    * from it if there (saves a qemu-img info per disk and a virsh call).
    */
   known?: ReadonlyMap<string, { name: string }[]>,
+  /** The export's daemon added the bitmaps already: only libvirt's metadata is left. */
+  bitmapsMade = false,
 ): Promise<void> {
-  for (const d of disks) {
+  for (const d of bitmapsMade ? [] : disks) {
     const bitmaps = known?.get(d.target) ?? (await diskBitmaps(d.source));
     if (bitmaps.some((b) => b.name === name)) {
       await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });

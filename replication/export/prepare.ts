@@ -576,7 +576,8 @@ async function prepareOffline(
     // stable, so they are compared block by block with the base point, without a copy.
     const from = decision.from;
     resync = await clock.time('resync', () => resyncOffline(input, deps, dir, from, disks, files, perDisk));
-  } else {
+  } else if (decision.from !== null) {
+    const parent = decision.from.pointId;
     out = await clock.time('backup', () =>
       runOfflineExport({
         domain: input.domain,
@@ -584,6 +585,9 @@ async function prepareOffline(
         from: decision.from?.checkpoint ?? null,
         files,
         stagingDir: dir,
+        checkpoint: cp,
+        // The secondary keeps each disk as `<target>.qcow2` in the point's directory.
+        backing: new Map(disks.map((d) => [d.target, `../${parent}/${d.target}.qcow2`])),
         ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
       }),
     );
@@ -597,8 +601,19 @@ async function prepareOffline(
       ? decision.from.checkpoint
       : null;
   if (keptCheckpoint === null) {
+    // An incremental's daemon added the bitmaps already: libvirt's metadata is left.
+    const bitmapsMade = out.checkpointBitmaps === true;
     await clock.time('checkpoint', () =>
-      createOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir, bitmaps),
+      createOfflineCheckpoint(
+        t,
+        input.domain,
+        cp,
+        checkpoints.at(-1) ?? null,
+        disks,
+        dir,
+        bitmaps,
+        bitmapsMade,
+      ),
     );
   }
   // The daemon starts (~0.2-1 s here) while the disks are digested: the checkpoint's bitmaps
