@@ -252,11 +252,13 @@ export async function prepareExport(
   // Three questions to libvirt at once (a virsh process each, 10-14 ms here): the state decides
   // the path; the persistent XML serves both; the checkpoint list the offline path only (the
   // online one lists again after aborting a stale job). A failed early read is simply redone.
-  const [state, inactiveXml, listed] = await Promise.all([
-    domainState(t, input.domain),
-    virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }).catch(() => undefined),
-    listCheckpoints(t, input.domain).catch(() => undefined),
-  ]);
+  const [state, inactiveXml, listed] = await clock.time('libvirt', () =>
+    Promise.all([
+      domainState(t, input.domain),
+      virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }).catch(() => undefined),
+      listCheckpoints(t, input.domain).catch(() => undefined),
+    ]),
+  );
   if (state === 'shut off')
     return prepareOffline(input, deps, dir, transferId, clock, {
       domainXml: inactiveXml,
@@ -540,7 +542,9 @@ async function prepareOffline(
   const decision = decideBase(input, checkpoints, targets);
   let broken = false;
   const bitmaps = new Map<string, { name: string; flags: string[] }[]>();
-  const perDiskBitmaps = await Promise.all(disks.map((d) => diskBitmaps(d.source)));
+  const perDiskBitmaps = await clock.time('bitmaps', () =>
+    Promise.all(disks.map((d) => diskBitmaps(d.source))),
+  );
   for (const [n, d] of disks.entries()) bitmaps.set(d.target, perDiskBitmaps[n]!);
   if (decision.from !== null) {
     for (const d of disks) {
@@ -687,8 +691,10 @@ async function prepareOffline(
       phasesMs: clock.record(),
     };
   }
-  await recordSeen(dir, checkpoints, prepared.checkpoint);
-  await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
+  await clock.time('record', async () => {
+    await recordSeen(dir, checkpoints, prepared.checkpoint);
+    await writeFileAtomic(join(dir, RESULT), JSON.stringify(prepared));
+  });
   const served = await clock.time('register', async () =>
     register(deps, transferId, dir, prepared, serving === undefined ? undefined : await serving),
   );
