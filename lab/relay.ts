@@ -37,10 +37,17 @@ export function relayArgs(port: number): string[] {
 export async function ensureRelay(state: LabState, port: number, home?: string): Promise<void> {
   const listen = `${MGMT_HOST_ADDRESS}:${port}`;
   const target = `127.0.0.1:${port}`;
-  if (isRunning(state.relay) && state.relay.listen === listen) return;
+  const args = relayArgs(port);
+  // A relay started with other arguments (one from before `nodelay`) is replaced.
+  if (
+    isRunning(state.relay) &&
+    state.relay.listen === listen &&
+    state.relay.args?.join(' ') === args.join(' ')
+  )
+    return;
   await stopProc(state.relay);
   const fd = openSync(labPaths(home).relayLog, 'a');
-  const child = spawn('socat', relayArgs(port), { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn('socat', args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   await sleep(100);
@@ -53,7 +60,7 @@ export async function ensureRelay(state: LabState, port: number, home?: string):
       `see ${labPaths(home).relayLog}`,
     );
   }
-  state.relay = { ...ref, listen, target };
+  state.relay = { ...ref, listen, target, args };
 }
 
 export async function stopRelay(state: LabState): Promise<void> {

@@ -54,7 +54,8 @@ export interface LabState {
   bridge?: string;
   interLink?: boolean;
   cut?: boolean;
-  relay?: ProcRef & { listen: string; target: string };
+  /** `args`: socat's arguments, so a relay started with other ones is replaced. */
+  relay?: ProcRef & { listen: string; target: string; args?: string[] };
   guest?: { hash: string; dir: string };
   runbook?: string;
   vms: LabVm[];
