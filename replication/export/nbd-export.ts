@@ -98,7 +98,7 @@ export async function stopNbdExport(dir: string): Promise<boolean> {
  * worker was killed mid-backup): NBD servers and the backup's storage daemons, which hold the
  * disks open.
  */
-export async function stopLeftoverNbdExports(vmExportDir: string): Promise<void> {
+export async function stopLeftoverExportDaemons(vmExportDir: string): Promise<void> {
   const names = await readdir(vmExportDir).catch(() => [] as string[]);
   await Promise.all(
     names.flatMap((n) => [

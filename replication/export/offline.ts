@@ -256,32 +256,36 @@ export async function runOfflineExport(i: OfflineExportInput): Promise<OfflineEx
 }
 
 /**
- * The checkpoint of a stopped VM: an enabled persistent bitmap per disk and libvirt's metadata
- * for it (libvirt cannot create checkpoints of inactive domains, but it can redefine them).
- * Idempotent: a bitmap left by an interrupted attempt is replaced.
+ * The bitmaps of a stopped VM's new checkpoint where no export daemon added them: an enabled
+ * persistent bitmap per disk, one left by an interrupted attempt replaced. `known`: each disk's
+ * bitmaps as just read (saves a qemu-img info per disk).
  */
-export async function createOfflineCheckpoint(
+export async function addCheckpointBitmaps(
+  disks: DomainDisk[],
+  name: string,
+  known: ReadonlyMap<string, { name: string }[]>,
+): Promise<void> {
+  for (const d of disks) {
+    if ((known.get(d.target) ?? (await diskBitmaps(d.source))).some((b) => b.name === name)) {
+      await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });
+    }
+    await qemuImg(['bitmap', '--add', '--enable', d.source, name], { disk: d.target });
+  }
+}
+
+/**
+ * libvirt's metadata for a stopped VM's checkpoint whose bitmaps the disks hold (libvirt cannot
+ * create checkpoints of inactive domains, but it can redefine them). The caller deleted any
+ * earlier checkpoint of this name.
+ */
+export async function redefineOfflineCheckpoint(
   t: VirshTarget,
   domain: string,
   name: string,
   parent: string | null,
   disks: DomainDisk[],
   dir: string,
-  /**
-   * Each disk's bitmaps as just read, after the checkpoint list was read and `name` deleted
-   * from it if there (saves a qemu-img info per disk and a virsh call).
-   */
-  known?: ReadonlyMap<string, { name: string }[]>,
-  /** The export's daemon added the bitmaps already: only libvirt's metadata is left. */
-  bitmapsMade = false,
 ): Promise<void> {
-  for (const d of bitmapsMade ? [] : disks) {
-    const bitmaps = known?.get(d.target) ?? (await diskBitmaps(d.source));
-    if (bitmaps.some((b) => b.name === name)) {
-      await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });
-    }
-    await qemuImg(['bitmap', '--add', '--enable', d.source, name], { disk: d.target });
-  }
   const xml = `<domaincheckpoint>
   <name>${name}</name>
 ${parent === null ? '' : `  <parent><name>${parent}</name></parent>\n`}  <creationTime>${Math.floor(Date.now() / 1000)}</creationTime>
@@ -292,8 +296,6 @@ ${disks.map((d) => `    <disk name='${d.target}' checkpoint='bitmap' bitmap='${n
 `;
   const file = join(dir, 'checkpoint-redefine.xml');
   await writeFile(file, xml);
-  // A caller that just listed the checkpoints (and deleted this one) knows there is none to replace.
-  if (known === undefined) await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
   const r = await tryVirsh(t, ['checkpoint-create', domain, file, '--redefine']);
   if (r.exitCode !== 0) {
     throw new ExportError({

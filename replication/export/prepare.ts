@@ -22,12 +22,13 @@ import { type ExportedBootFile, exportBootFiles, type PointBootFile } from './bo
 import { type DomainDisk, domainDisks } from './domain.ts';
 import { ExportError } from './errors.ts';
 import { armCommands, collectOutputs, type GuestFiles, notCaptured } from './guest-commands.ts';
-import { type NbdDisk, startNbdExport, stopLeftoverNbdExports, stopNbdExport } from './nbd-export.ts';
+import { type NbdDisk, startNbdExport, stopLeftoverExportDaemons, stopNbdExport } from './nbd-export.ts';
 import {
-  createOfflineCheckpoint,
+  addCheckpointBitmaps,
   deleteOfflineCheckpoint,
   diskBitmaps,
   type OfflineExportResult,
+  redefineOfflineCheckpoint,
   runOfflineExport,
 } from './offline.ts';
 import {
@@ -535,7 +536,7 @@ async function prepareOffline(
   }
   checkpoints = checkpoints.filter((c) => c !== cp && !deleted.includes(c));
   // An export whose cleanup never ran may still serve (and lock) these disks: stop it first.
-  await stopLeftoverNbdExports(dirname(dir));
+  await stopLeftoverExportDaemons(dirname(dir));
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const targets = disks.map((d) => d.target);
@@ -605,20 +606,11 @@ async function prepareOffline(
       ? decision.from.checkpoint
       : null;
   if (keptCheckpoint === null) {
-    // An incremental's daemon added the bitmaps already: libvirt's metadata is left.
-    const bitmapsMade = out.checkpointBitmaps === true;
-    await clock.time('checkpoint', () =>
-      createOfflineCheckpoint(
-        t,
-        input.domain,
-        cp,
-        checkpoints.at(-1) ?? null,
-        disks,
-        dir,
-        bitmaps,
-        bitmapsMade,
-      ),
-    );
+    await clock.time('checkpoint', async () => {
+      // An incremental's daemon added the bitmaps already: libvirt's metadata is left.
+      if (out.checkpointBitmaps !== true) await addCheckpointBitmaps(disks, cp, bitmaps);
+      await redefineOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir);
+    });
   }
   // The daemon starts (~0.2-1 s here) while the disks are digested: the checkpoint's bitmaps
   // are written already, and both only read.
