@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients busybox-static
   linux-image-amd64 cpio qemu-guest-agent dnsmasq-base libnbd-bin nbdkit iproute2 openssl
-  iptables procps rsync socat curl util-linux gcc libc6-dev docker-compose prometheus chromium poppler-utils)
+  iptables procps rsync socat curl util-linux gcc libc6-dev docker-compose prometheus chromium poppler-utils
+  python3-libvirt)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

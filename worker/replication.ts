@@ -19,6 +19,7 @@ import {
 } from '../activities/replication.ts';
 import { PlatformError } from '../platform/errors.ts';
 import { siteTaskQueue } from '../platform/names.ts';
+import { LibvirtSession } from '../replication/export/libvirt-session.ts';
 import { finishRetention } from '../replication/retention.ts';
 import { registerRpoMetrics } from '../replication/rpo-metrics.ts';
 import { ReplicaStore } from '../replication/store.ts';
@@ -77,8 +78,9 @@ export async function startReplicationService(
     stateDir: join(storage, 'replication', 'transfers'),
   });
   const metrics = createReplicationMetrics();
+  const uri = env.LIFEBOAT_SITE_URI ?? 'qemu:///system';
   const deps: ReplicationSiteDeps = {
-    virsh: { uri: env.LIFEBOAT_SITE_URI ?? 'qemu:///system' },
+    virsh: { uri, session: new LibvirtSession(uri) },
     storage,
     server,
     tls,

@@ -6,6 +6,7 @@
 export * from './domain.ts';
 export * from './errors.ts';
 export * from './guest-commands.ts';
+export * from './libvirt-session.ts';
 export * from './offline.ts';
 export * from './online.ts';
 export * from './prepare.ts';

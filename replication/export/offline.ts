@@ -7,15 +7,16 @@
  * for it (`checkpoint-create --redefine`), so the next online cycle continues from it.
  */
 import { spawn } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { imageInfo } from '../chain.ts';
 import { runProcess } from '../exec.ts';
 import type { DomainDisk } from './domain.ts';
 import { ExportError } from './errors.ts';
+import { deleteCheckpoint } from './online.ts';
 import { QmpClient } from './qmp.ts';
-import { tryVirsh, type VirshTarget } from './virsh.ts';
+import type { VirshTarget } from './virsh.ts';
 
 async function qemuImg(args: string[], context: Record<string, unknown>): Promise<string> {
   const r = await runProcess('qemu-img', args, { timeoutMs: 30 * 60_000 });
@@ -284,7 +285,6 @@ export async function redefineOfflineCheckpoint(
   name: string,
   parent: string | null,
   disks: DomainDisk[],
-  dir: string,
 ): Promise<void> {
   const xml = `<domaincheckpoint>
   <name>${name}</name>
@@ -294,18 +294,7 @@ ${disks.map((d) => `    <disk name='${d.target}' checkpoint='bitmap' bitmap='${n
   </disks>
 </domaincheckpoint>
 `;
-  const file = join(dir, 'checkpoint-redefine.xml');
-  await writeFile(file, xml);
-  const r = await tryVirsh(t, ['checkpoint-create', domain, file, '--redefine']);
-  if (r.exitCode !== 0) {
-    throw new ExportError({
-      code: 'VIRSH_FAILED',
-      message: `checkpoint-create --redefine ${name} failed: ${r.stderr.trim()}`,
-      context: { domain, checkpoint: name },
-      hint: 'see the site libvirt log',
-      retryable: true,
-    });
-  }
+  await t.session.call({ op: 'checkpoint-redefine', domain, xml });
 }
 
 /** Removes a checkpoint of a stopped VM: libvirt's metadata and each disk's bitmap. */
@@ -315,7 +304,7 @@ export async function deleteOfflineCheckpoint(
   name: string,
   disks: DomainDisk[],
 ): Promise<void> {
-  await tryVirsh(t, ['checkpoint-delete', domain, name, '--metadata']);
+  await deleteCheckpoint(t, domain, name, { metadataOnly: true });
   for (const d of disks) {
     if ((await diskBitmaps(d.source)).some((b) => b.name === name)) {
       await qemuImg(['bitmap', '--remove', d.source, name], { disk: d.target });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backupXml, checkpointXml } from './domain.ts';
 import { ExportError } from './errors.ts';
+import { NO_CHECKPOINT, SessionCallError } from './libvirt-session.ts';
 import { type FreezeStatus, type ThawOutcome, thawUntilThawed } from './thaw.ts';
 import { tryVirsh, type VirshTarget, virsh } from './virsh.ts';
 
@@ -22,25 +23,25 @@ export function parseJobInfo(text: string): Record<string, string> {
   return out;
 }
 
-export async function listCheckpoints(t: VirshTarget, domain: string): Promise<string[]> {
-  const out = await virsh(t, ['checkpoint-list', domain, '--name'], { domain });
-  return out
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
+/** The domain's checkpoint names, sorted by name (as virsh lists them). */
+export function listCheckpoints(t: VirshTarget, domain: string): Promise<string[]> {
+  return t.session.call<string[]>({ op: 'checkpoints', domain });
 }
 
-/** Deletes a checkpoint; its bitmap merges into its parent's, so no change is forgotten. */
-export async function deleteCheckpoint(t: VirshTarget, domain: string, name: string): Promise<void> {
-  const r = await tryVirsh(t, ['checkpoint-delete', domain, name]);
-  if (r.exitCode !== 0 && !/not found|no domain checkpoint/i.test(r.stderr)) {
-    throw new ExportError({
-      code: 'VIRSH_FAILED',
-      message: `checkpoint-delete ${name} failed: ${r.stderr.trim()}`,
-      context: { domain, checkpoint: name },
-      hint: 'libvirt deletes checkpoints only while the domain runs',
-      retryable: true,
-    });
+/**
+ * Deletes a checkpoint, one already gone included. Without `metadataOnly` its bitmap merges
+ * into its parent's, so no change is forgotten (libvirt does that only while the domain runs).
+ */
+export async function deleteCheckpoint(
+  t: VirshTarget,
+  domain: string,
+  name: string,
+  o: { metadataOnly?: boolean } = {},
+): Promise<void> {
+  try {
+    await t.session.call({ op: 'checkpoint-delete', domain, name, ...o });
+  } catch (e) {
+    if (!(e instanceof SessionCallError && e.libvirtCode === NO_CHECKPOINT)) throw e;
   }
 }
 
@@ -50,7 +51,7 @@ export async function checkpointDirtyBytes(
   domain: string,
   checkpoint: string,
 ): Promise<number> {
-  const xml = await virsh(t, ['checkpoint-dumpxml', domain, checkpoint, '--size'], { domain, checkpoint });
+  const xml = await t.session.call<string>({ op: 'checkpoint-xml', domain, name: checkpoint, size: true });
   let total = 0;
   for (const m of xml.matchAll(/<disk\b[^>]*\bsize='(\d+)'/g)) total += Number(m[1]);
   return total;

@@ -40,7 +40,7 @@ import {
 } from './online.ts';
 import { buildResyncLayer } from './resync.ts';
 import type { ThawOutcome } from './thaw.ts';
-import { type VirshTarget, virsh } from './virsh.ts';
+import type { VirshTarget } from './virsh.ts';
 
 /** Checkpoints Lifeboat creates carry this prefix; no other checkpoint is ever touched. */
 export const CHECKPOINT_PREFIX = 'lb-';
@@ -207,8 +207,13 @@ async function readSeen(dir: string): Promise<string[] | null> {
   }
 }
 
-async function domainState(t: VirshTarget, domain: string): Promise<string> {
-  return (await virsh(t, ['domstate', domain], { domain })).trim();
+function domainState(t: VirshTarget, domain: string): Promise<string> {
+  return t.session.call<string>({ op: 'state', domain });
+}
+
+/** The domain's XML: the persistent definition with `inactive`, else what runs now. */
+function readDomainXml(t: VirshTarget, domain: string, o: { inactive?: boolean } = {}): Promise<string> {
+  return t.session.call<string>({ op: 'xml', domain, ...o });
 }
 
 function decideBase(
@@ -250,13 +255,13 @@ export async function prepareExport(
   }
 
   const clock = new PhaseClock();
-  // Three questions to libvirt at once (a virsh process each, 10-14 ms here): the state decides
-  // the path; the persistent XML serves both; the checkpoint list the offline path only (the
-  // online one lists again after aborting a stale job). A failed early read is simply redone.
+  // Three questions to libvirt at once, on the site's open connection: the state decides the
+  // path; the persistent XML serves both; the checkpoint list the offline path only (the online
+  // one lists again after aborting a stale job). A failed early read is simply redone.
   const [state, inactiveXml, listed] = await clock.time('libvirt', () =>
     Promise.all([
       domainState(t, input.domain),
-      virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }).catch(() => undefined),
+      readDomainXml(t, input.domain, { inactive: true }).catch(() => undefined),
       listCheckpoints(t, input.domain).catch(() => undefined),
     ]),
   );
@@ -290,7 +295,7 @@ export async function prepareExport(
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
 
-  const liveXml = await virsh(t, ['dumpxml', input.domain], { domain: input.domain });
+  const liveXml = await readDomainXml(t, input.domain);
   const disks = replicatedDisks(liveXml, input);
   const targets = disks.map((d) => d.target);
   const decision = decideBase(input, checkpoints, targets);
@@ -347,8 +352,7 @@ export async function prepareExport(
           : await clock.time('commands', () =>
               collectOutputs(deps.guest, input.domain, dataCommands, armed, backup.freezeFailed),
             );
-  const domainXml =
-    inactiveXml ?? (await virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }));
+  const domainXml = inactiveXml ?? (await readDomainXml(t, input.domain, { inactive: true }));
 
   const exported: ExportedDisk[] = [];
   for (const d of disks) {
@@ -424,22 +428,32 @@ async function register(
   await deps.server.register({
     transferId,
     nonce,
-    files: [
-      ...p.disks
-        .filter((d) => d.unchanged !== true && d.nbd !== true)
-        .map((d) => ({
-          name: d.file,
-          path: join(dir, d.file),
-          digest: { sha256: d.sha256, size: d.size },
-        })),
-      // Served from where the domain boots them; a file changed since it was digested fails the
-      // pull's check instead of landing in a point.
-      ...(p.bootFiles ?? [])
-        .filter((b) => b.fromPointId === undefined)
-        .map((b) => ({ name: b.file, path: b.source, digest: { sha256: b.sha256, size: b.size } })),
-    ],
+    files: servedFiles(p).map((f) => ({
+      name: f.name,
+      path: f.bootSource ?? join(dir, f.name),
+      digest: { sha256: f.sha256, size: f.size },
+    })),
   });
   return { site, nonce, baseUrl: deps.server.url, ...(nbd === undefined ? {} : { nbd }) };
+}
+
+/**
+ * The files an export's transfer serves over HTTPS, as registered: staged disk layers (not the
+ * unchanged or streamed ones) and the boot files no base point holds, which are served from
+ * where the domain boots them (a file changed since it was digested fails the pull's check
+ * instead of landing in a point). The secondary pulls exactly these, without asking.
+ */
+export function servedFiles(
+  p: Pick<PreparedExport, 'disks' | 'bootFiles'>,
+): { name: string; sha256: string; size: number; bootSource?: string }[] {
+  return [
+    ...p.disks
+      .filter((d) => d.unchanged !== true && d.nbd !== true)
+      .map((d) => ({ name: d.file, sha256: d.sha256, size: d.size })),
+    ...(p.bootFiles ?? [])
+      .filter((b) => b.fromPointId === undefined)
+      .map((b) => ({ name: b.file, sha256: b.sha256, size: b.size, bootSource: b.source })),
+  ];
 }
 
 /** Serves the export's NBD disks under the key of `nonce` (any earlier daemon of `dir` stopped). */
@@ -492,9 +506,7 @@ export async function cleanupExport(
   const offline = state === 'shut off';
   if (!offline && state !== 'running' && state !== 'paused')
     return { deletedCheckpoints: [], checkpointsKept: [] };
-  const disks = offline
-    ? domainDisks(await virsh(deps.virsh, ['dumpxml', '--inactive', input.domain], { domain: input.domain }))
-    : [];
+  const disks = offline ? domainDisks(await readDomainXml(deps.virsh, input.domain, { inactive: true })) : [];
   if (!offline) await abortStaleBackup(deps.virsh, input.domain);
   for (const name of await listCheckpoints(deps.virsh, input.domain)) {
     if (!name.startsWith(CHECKPOINT_PREFIX)) continue;
@@ -522,7 +534,7 @@ async function prepareOffline(
   const t = deps.virsh;
   const cp = checkpointName(input.pointId);
   const [domainXml, listed] = await Promise.all([
-    read.domainXml ?? virsh(t, ['dumpxml', '--inactive', input.domain], { domain: input.domain }),
+    read.domainXml ?? readDomainXml(t, input.domain, { inactive: true }),
     read.checkpoints ?? listCheckpoints(t, input.domain),
   ]);
   const disks = replicatedDisks(domainXml, input);
@@ -609,7 +621,7 @@ async function prepareOffline(
     await clock.time('checkpoint', async () => {
       // An incremental's daemon added the bitmaps already: libvirt's metadata is left.
       if (out.checkpointBitmaps !== true) await addCheckpointBitmaps(disks, cp, bitmaps);
-      await redefineOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks, dir);
+      await redefineOfflineCheckpoint(t, input.domain, cp, checkpoints.at(-1) ?? null, disks);
     });
   }
   // The daemon starts (~0.2-1 s here) while the disks are digested: the checkpoint's bitmaps

@@ -4,11 +4,14 @@
  */
 import { runProcess } from '../exec.ts';
 import { ExportError } from './errors.ts';
+import type { LibvirtSession } from './libvirt-session.ts';
 
 export interface VirshTarget {
   uri: string;
   /** Per-call bound (ms). */
   timeoutMs?: number;
+  /** The same URI's long-lived connection: the questions and checkpoint metadata go there. */
+  session: LibvirtSession;
 }
 
 export async function tryVirsh(

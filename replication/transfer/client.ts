@@ -16,6 +16,7 @@ import { fsyncFile, sha256File, writeFileAtomic } from '../fsutil.ts';
 import type { TlsFiles } from '../tls.ts';
 import { type FileResponse, type LinkResponse, linkGet, linkGetToFile } from './curl.ts';
 import {
+  fileEtag,
   filePath,
   manifestPath,
   parseContentRange,
@@ -47,6 +48,11 @@ export interface PullOptions {
   backoff?: { initialMs: number; maxMs: number };
   onProgress?: (p: PullProgress) => void;
   signal?: AbortSignal;
+  /**
+   * The files as the primary registered them, when the caller knows them (the export's result
+   * names each with its digest and size): the manifest is then not fetched, one request less.
+   */
+  files?: ReadonlyArray<{ name: string; sha256: string; size: number }>;
 }
 
 export interface PulledFile {
@@ -339,7 +345,13 @@ class Puller {
 /** Pulls every file of a transfer into `destDir`; safe to run again after any interruption. */
 export async function pullTransfer(o: PullOptions): Promise<PullResult> {
   const p = new Puller(o);
-  const manifest = await p.fetchManifest();
+  const manifest =
+    o.files === undefined
+      ? await p.fetchManifest()
+      : {
+          transferId: o.transferId,
+          files: o.files.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size, etag: fileEtag(f) })),
+        };
   if (manifest.transferId !== o.transferId) {
     throw new ReplicationError({
       code: 'TRANSFER_INTEGRITY',

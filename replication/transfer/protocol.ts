@@ -16,6 +16,14 @@ export const transferFileSchema = z.object({
 });
 export type TransferFile = z.infer<typeof transferFileSchema>;
 
+/**
+ * A served file's validator: from its content digest and size, so the server and a client that
+ * knows the digest (the export said it) agree on it without asking.
+ */
+export function fileEtag(d: { sha256: string; size: number }): string {
+  return `"${d.sha256.slice(0, 32)}-${d.size}"`;
+}
+
 export const transferManifestSchema = z.object({
   transferId: safeNameSchema,
   files: z.array(transferFileSchema),

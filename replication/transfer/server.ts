@@ -19,6 +19,7 @@ import { safeNameSchema } from '../manifest.ts';
 import type { TlsMaterial } from '../tls.ts';
 import {
   decideRange,
+  fileEtag,
   hashToken,
   parseRoute,
   type TransferManifest,
@@ -157,7 +158,7 @@ export class TransferServer {
         name: f.name,
         size: st.size,
         sha256: digest.sha256,
-        etag: `"${digest.sha256.slice(0, 32)}-${st.size}"`,
+        etag: fileEtag({ sha256: digest.sha256, size: st.size }),
         path: f.path,
         mtimeMs: st.mtimeMs,
         ino: st.ino,

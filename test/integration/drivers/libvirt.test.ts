@@ -13,7 +13,9 @@ import {
   VmNotFoundError,
 } from '../../../drivers/errors.ts';
 import { domainSpecFromXml } from '../../../drivers/libvirt/index.ts';
-import { hostPathOf, SITE_STORAGE_PATH } from '../../../lab/config.ts';
+import { hostPathOf, hostUri, SITE_STORAGE_PATH } from '../../../lab/config.ts';
+import { LibvirtSession, SessionCallError } from '../../../replication/export/libvirt-session.ts';
+import { deleteCheckpoint } from '../../../replication/export/online.ts';
 import {
   createDisk,
   ensureLab,
@@ -27,6 +29,7 @@ import {
 
 const site = 'secondary' as const;
 const driver = labDriver(site);
+const session = new LibvirtSession(hostUri(site));
 const A = 'drvtest-a'; // persistent, with guest agent
 const B = 'drvtest-b'; // persistent, no guest agent: only a forced stop works
 const T = 'drvtest-t'; // transient drill copy of A on the bubble network
@@ -45,6 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  session.close();
   await cleanup().catch(() => undefined);
   await rm(hostPathOf(site, TEST_DIR), { recursive: true, force: true });
 });
@@ -72,6 +76,18 @@ describe('libvirt driver on a real site', () => {
     expect((await driver.inspectVm(A)).autostart).toBe(true);
     await driver.setAutostart(A, false);
     expect((await driver.inspectVm(A)).autostart).toBe(false);
+  });
+
+  it("the export's long-lived libvirt session answers what virsh answers, and a missing domain is DOMAIN_NOT_FOUND", async () => {
+    expect(await session.call({ op: 'state', domain: A })).toBe((await driver.inspectVm(A)).state);
+    const xml = await session.call<string>({ op: 'xml', domain: A, inactive: true });
+    expect(domainSpecFromXml(xml)).toEqual(domainSpecFromXml(await driver.domainDefinition(A)));
+    expect(await session.call({ op: 'checkpoints', domain: A })).toEqual([]);
+    const missing = await session.call({ op: 'state', domain: 'drvtest-none' }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(SessionCallError);
+    expect(missing).toMatchObject({ code: 'DOMAIN_NOT_FOUND', retryable: false, libvirtCode: 42 });
+    // A checkpoint already gone is not an error to the export's delete (a retried cleanup).
+    await deleteCheckpoint({ uri: hostUri(site), session }, A, 'lifeboat-none', { metadataOnly: true });
   });
 
   it('starts, then says a second start found it running', async () => {
@@ -201,9 +217,14 @@ describe('libvirt driver on a real site', () => {
       expect(outcome).toBeInstanceOf(SiteUnreachableError);
       expect((outcome as SiteUnreachableError).site).toBe(site);
       await expect(driver.startVm(A)).rejects.toBeInstanceOf(SiteUnreachableError);
+      // The export's session loses its connection: a retryable failure, not a hang.
+      const lost = await session.call({ op: 'state', domain: A }, 10_000).catch((e: unknown) => e);
+      expect(lost).toMatchObject({ code: 'VIRSH_FAILED', retryable: true });
     } finally {
       await labCli(['up'], 600_000);
     }
     expect((await driver.listNetworks()).map((n) => n.name)).toContain('bubble');
+    // The same session connects again to the restarted daemon.
+    expect(await session.call({ op: 'checkpoints', domain: A })).toEqual([]);
   });
 });

@@ -28,6 +28,7 @@ import { labCut, labHeal } from '../../../lab/lab.ts';
 import { labReplicationTlsDir } from '../../../lab/replication-tls.ts';
 import { readState } from '../../../lab/state.ts';
 import { domainBootFiles } from '../../../replication/export/boot-files.ts';
+import { LibvirtSession } from '../../../replication/export/libvirt-session.ts';
 import { checkpointDirtyBytes } from '../../../replication/export/online.ts';
 import { loadTransferKey } from '../../../replication/tls.ts';
 import { nbdPsk } from '../../../replication/transfer/nbd.ts';
@@ -58,6 +59,7 @@ const pexec = promisify(execFile);
 
 describe('replication cycle (real lab)', () => {
   let lab: CycleLab;
+  let session: LibvirtSession | undefined;
   let refRoot: string;
 
   beforeAll(async () => {
@@ -65,6 +67,7 @@ describe('replication cycle (real lab)', () => {
     refRoot = mkdtempSync(path.join(tmpdir(), 'lifeboat-rcy-ref-'));
   });
   afterAll(async () => {
+    session?.close();
     await lab?.close();
     if (refRoot) rmSync(refRoot, { recursive: true, force: true });
   });
@@ -88,7 +91,10 @@ describe('replication cycle (real lab)', () => {
     };
     try {
       const refs = await referenceCopy(vm, mkdtempSync(path.join(refRoot, `${tag}-`)));
-      const dirty = base === null ? null : await checkpointDirtyBytes({ uri: primaryUri() }, vm.name, base);
+      const dirty =
+        base === null
+          ? null
+          : await checkpointDirtyBytes({ uri: primaryUri(), session: primarySession() }, vm.name, base);
       const before = await interCounters('primary');
       const known = await checkpoints(vm);
       const c = await lab.cycle();
@@ -126,6 +132,11 @@ describe('replication cycle (real lab)', () => {
 
   function primaryUri(): string {
     return `qemu:///system?socket=${path.join(process.cwd(), '.lifeboat', 'lab', 'primary', 'run', 'libvirt-sock')}`;
+  }
+
+  function primarySession(): LibvirtSession {
+    session ??= new LibvirtSession(primaryUri());
+    return session;
   }
 
   async function expectExact(pointId: string, refs: string[]) {

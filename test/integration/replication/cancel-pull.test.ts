@@ -17,6 +17,7 @@ import {
 } from '../../../activities/replication.ts';
 import { createImage } from '../../../replication/chain.ts';
 import type { PrepareExportResult } from '../../../replication/export/index.ts';
+import { LibvirtSession } from '../../../replication/export/libvirt-session.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
 import { ensureSiteCert, ensureTransferKey, loadSiteTls, loadTransferKey } from '../../../replication/tls.ts';
 import { newTransferNonce } from '../../../replication/transfer/protocol.ts';
@@ -71,7 +72,7 @@ describe('replication pull cancellation', () => {
       const size = manifest.files[0]!.size;
       const store = new ReplicaStore(join(work, 'replicas'));
       const acts = createReplicationActivities({
-        virsh: { uri: 'qemu:///system' },
+        virsh: { uri: 'qemu:///system', session: new LibvirtSession('qemu:///system') },
         storage: work,
         server,
         tls: await loadSiteTls(tlsDir, 'b'),

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReplicationActivities, type PullCommitInput } from '../../../activities/replication.ts';
 import { createRestoreActivities, createRestorer } from '../../../activities/restore.ts';
 import type { PrepareExportResult } from '../../../replication/export/index.ts';
+import { LibvirtSession } from '../../../replication/export/libvirt-session.ts';
 import { ReplicaStore } from '../../../replication/store.ts';
 import type { TlsMaterial } from '../../../replication/tls.ts';
 import type { TransferServer } from '../../../replication/transfer/server.ts';
@@ -50,7 +51,7 @@ describe('site activities refuse paths outside their storage', () => {
   it('a pull whose export names files, points or VMs outside the replica store: refused before anything is staged', async () => {
     const store = new ReplicaStore(join(storage, 'replicas'));
     const acts = createReplicationActivities({
-      virsh: { uri: 'qemu:///system' },
+      virsh: { uri: 'qemu:///system', session: new LibvirtSession('qemu:///system') },
       storage,
       // Never reached: the input is refused first.
       server: {} as TransferServer,

@@ -378,6 +378,29 @@ describe('inter-site transfer', () => {
     }
   });
 
+  it('a pull told the files (as the export names them) asks for no manifest; a digest it was told wrong is refused', async () => {
+    const t = await serve('t-told', [{ name: 'vda.qcow2', path: src.full }]);
+    try {
+      const told = t.manifest.files.map(({ name, sha256, size }) => ({ name, sha256, size }));
+      const r = await t.pull({ files: told });
+      expect(r.files.map((f) => f.sha256)).toEqual([t.manifest.files[0]!.sha256]);
+      expect(await sha256File(join(t.dest, 'vda.qcow2'))).toEqual({
+        sha256: t.manifest.files[0]!.sha256,
+        size: t.size,
+      });
+      // One request: the file; the manifest was never fetched.
+      expect(t.server.stats('t-told')?.requests).toBe(1);
+      const other = await tempDir('t-told-wrong');
+      const wrong = [{ ...told[0]!, sha256: 'cd'.repeat(32) }];
+      await expect(t.pull({ files: wrong, destDir: other })).rejects.toSatisfy((e) =>
+        isReplicationError(e, 'TRANSFER_INTEGRITY'),
+      );
+      await expect(sha256File(join(other, 'vda.qcow2'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('refuses a wrong token (403) and a peer from another CA, in both directions', async () => {
     const t = await serve('t-auth', [{ name: 'vda.qcow2', path: src.full }]);
     try {
