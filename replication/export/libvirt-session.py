@@ -71,8 +71,8 @@ class Session:
             flags = libvirt.VIR_DOMAIN_XML_INACTIVE if req.get("inactive") else 0
             return self.domain(req).XMLDesc(flags)
         if op == "checkpoints":
-            # virsh checkpoint-list --name sorts by name; so do we.
-            return sorted(c.getName() for c in self.domain(req).listAllCheckpoints())
+            # virsh checkpoint-list --name sorts by name, ignoring case; so do we.
+            return sorted((c.getName() for c in self.domain(req).listAllCheckpoints()), key=str.lower)
         if op == "checkpoint-xml":
             flags = libvirt.VIR_DOMAIN_CHECKPOINT_XML_SIZE if req.get("size") else 0
             return self.domain(req).checkpointLookupByName(req["name"]).getXMLDesc(flags)

@@ -23,7 +23,7 @@ export function parseJobInfo(text: string): Record<string, string> {
   return out;
 }
 
-/** The domain's checkpoint names, sorted by name (as virsh lists them). */
+/** The domain's checkpoint names, sorted by name ignoring case (as virsh lists them). */
 export function listCheckpoints(t: VirshTarget, domain: string): Promise<string[]> {
   return t.session.call<string[]>({ op: 'checkpoints', domain });
 }

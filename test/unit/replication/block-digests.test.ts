@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -58,6 +59,41 @@ describe('merkleRoot', () => {
     expect(merkleRoot(b, d.length, 4 * KiB).root).not.toBe(
       merkleRoot([b[1]!, b[0]!], d.length, 4 * KiB).root,
     );
+  });
+
+  it('runs of equal blocks (zero subtrees) give the root of hashing every pair', () => {
+    const P = Buffer.from([1]);
+    const plainRoot = (leaves: Buffer[], size: number, bs: number): string => {
+      let level = leaves;
+      while (level.length > 1) {
+        const next: Buffer[] = [];
+        for (let i = 0; i < level.length; i += 2) {
+          const r = level[i + 1];
+          next.push(
+            r === undefined ? level[i]! : createHash('sha256').update(P).update(level[i]!).update(r).digest(),
+          );
+        }
+        level = next;
+      }
+      const shape = Buffer.alloc(12);
+      shape.writeBigUInt64BE(BigInt(size), 0);
+      shape.writeUInt32BE(bs, 8);
+      return createHash('sha256')
+        .update(Buffer.from([2]))
+        .update(shape)
+        .update(level[0]!)
+        .digest('hex');
+    };
+    const z = zeroBlockDigest(KiB);
+    for (const n of [1, 2, 3, 7, 64, 1000, 1025]) {
+      for (const data of [[], [0], [n - 1], [1, 2, 5], [0, Math.floor(n / 2), n - 1]]) {
+        // Zero blocks as distinct buffers of equal content, as decoded from a stored list.
+        const leaves = Array.from({ length: n }, (_, i) =>
+          data.includes(i) ? digestBlock(Buffer.from(`block ${i}`)) : Buffer.from(z),
+        );
+        expect(merkleRoot(leaves, n * KiB, KiB).root).toBe(plainRoot(leaves, n * KiB, KiB));
+      }
+    }
   });
 
   it('the zero shortcut equals hashing zeros', () => {
