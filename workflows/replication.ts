@@ -100,6 +100,8 @@ export async function replicationCycleWorkflow(
     error = err instanceof Error ? err.message : String(err);
     throw err;
   } finally {
+    // Awaited before the cycle closes: the server drops a signal whose sender has already
+    // closed (tried: the controller never heard of the cycle and refused the next one).
     await CancellationScope.nonCancellable(async () => {
       await getExternalWorkflowHandle(input.controllerId)
         .signal(operationFinishedSignal, { id: input.id, outcome, ...(error ? { error } : {}) })
