@@ -62,7 +62,6 @@ export class LibvirtSession {
   private child: ChildProcessWithoutNullStreams | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private buffered = '';
   private stderr = '';
 
   constructor(
@@ -111,10 +110,13 @@ export class LibvirtSession {
     if (this.child !== undefined) return this.child;
     const child = spawn(PYTHON, [SCRIPT, this.uri], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
-    this.buffered = '';
     this.stderr = '';
+    // Answers are read per process: a killed one's last bytes never mix with its successor's.
+    let buffered = '';
     child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (s: string) => this.read(s));
+    child.stdout.on('data', (s: string) => {
+      buffered = this.read(child, buffered + s);
+    });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
       if (this.stderr.length < 4000) this.stderr += s;
@@ -129,14 +131,23 @@ export class LibvirtSession {
     return child;
   }
 
-  private read(chunk: string): void {
-    this.buffered += chunk;
-    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
-      const a = JSON.parse(line) as Answer;
-      this.pending.get(a.id)?.resolve(a);
+  /** Answers each complete line of `text`; returns the incomplete rest. */
+  private read(child: ChildProcessWithoutNullStreams, text: string): string {
+    let rest = text;
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      let a: Answer;
+      try {
+        a = JSON.parse(line) as Answer;
+      } catch {
+        // Not the session's protocol: nothing more from this process can be trusted.
+        this.end(child);
+        return '';
+      }
+      if (this.child === child) this.pending.get(a.id)?.resolve(a);
     }
+    return rest;
   }
 
   /** The process is gone or given up on: every call still waiting on it fails. */

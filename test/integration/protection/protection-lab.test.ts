@@ -138,7 +138,7 @@ describe('protection on the real lab', () => {
     await saveHistory(lab.client, scrub.id, 'protectionRunWorkflow', 'scrub');
     expect((await lab.store.listPoints(vm)).map((p) => p.integrity.state)).toEqual(['verified', 'verified']);
     // A scrape can miss while the worker is busy digesting; the figure is read until it answers.
-    expect(await until('the breach gauge', 30_000, () => metric('lifeboat_rpo_breach', runbook, vm))).toBe(0);
+    expect(await until('the breach gauge', 60_000, () => metric('lifeboat_rpo_breach', runbook, vm))).toBe(0);
     const within = await until('a run listed within', 60_000, () => runWithRpo('within', 'Completed'));
     expect(await resultOf(within)).toMatchObject({ rpo: { breach: [] } });
 

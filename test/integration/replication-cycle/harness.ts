@@ -414,6 +414,9 @@ export async function siteMetrics(site: 'primary' | 'secondary'): Promise<string
     SITE_TOPOLOGY[site].netns,
     'curl',
     '-sf',
+    // A scrape the busy worker does not answer is given up and asked again, not waited on.
+    '--max-time',
+    '10',
     `http://127.0.0.1:${METRICS_PORT[site]}/metrics`,
   ]);
   return stdout;
