@@ -46,7 +46,7 @@ export async function ensureLab(): Promise<void> {
     (['primary', 'secondary'] as const).every(
       (x) => !s.sites[x].killed && s.sites[x].libvirtd?.running === true,
     );
-  if (!healthy) await labCli(['up'], 600_000);
+  if (!healthy) await labCli(['up', '--no-workers'], 600_000);
 }
 
 export function labDriver(site: LabSiteName, callTimeoutMs?: number) {

@@ -221,7 +221,8 @@ describe('libvirt driver on a real site', () => {
       const lost = await session.call({ op: 'state', domain: A }, 10_000).catch((e: unknown) => e);
       expect(lost).toMatchObject({ code: 'VIRSH_FAILED', retryable: true });
     } finally {
-      await labCli(['up'], 600_000);
+      // The site comes back as it was lent: without site workers, which would hold its ports.
+      await labCli(['up', '--no-workers'], 600_000);
     }
     expect((await driver.listNetworks()).map((n) => n.name)).toContain('bubble');
     // The same session connects again to the restarted daemon.

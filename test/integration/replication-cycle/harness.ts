@@ -17,6 +17,7 @@ import { createOrchestratorActivities } from '../../../activities/index.ts';
 import { requestReplication } from '../../../cli/commands/replicate.ts';
 import { hostPathOf, MGMT_HOST_ADDRESS, SITE_STORAGE_PATH, SITE_TOPOLOGY } from '../../../lab/config.ts';
 import { spawnInSite, stopInSite } from '../../../lab/exec.ts';
+import { labStopWorkers } from '../../../lab/lab.ts';
 import { relayArgs } from '../../../lab/relay.ts';
 import { ensureLabReplicationTls, labReplicationEnv } from '../../../lab/replication-tls.ts';
 import { readState } from '../../../lab/state.ts';
@@ -116,6 +117,9 @@ export async function startCycleLab(opts: {
   guestDir?: string;
 }): Promise<CycleLab> {
   if (!readState()?.ready) await ensureFreshLab({ runbook: 'lab-mini.yaml' });
+  // The lab's own site workers (a `lab up` before this file started them) would hold the
+  // replication port, and this file's workers would exit at once: they stop for the file.
+  else if (readState()?.workers) await labStopWorkers();
   await ensureLabReplicationTls();
   const { address, namespace } = testServer();
   const port = Number(address.split(':').at(-1));
