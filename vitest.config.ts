@@ -1,15 +1,21 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Integration files that need Temporal only, never the lab: the `temporal` project. They run
- * beside the lab's files (scripts/test-all.sh starts both at once on one server, each project in
- * its own namespace, so their task queues never meet).
+ * Integration files that never touch the lab (Temporal at most, or real files, processes and
+ * sockets on this host): the `no-lab` project. They run beside the lab's files
+ * (scripts/test-all.sh starts both at once on one server, each project in its own namespace, so
+ * their task queues never meet), which keeps them off the lab's one-file-at-a-time path.
  */
-const TEMPORAL_ONLY = [
+const NO_LAB = [
   'test/integration/controller/**/*.test.ts',
   'test/integration/platform/**/*.test.ts',
   'test/integration/protection/schedules.test.ts',
   'test/integration/replay.test.ts',
+  'test/integration/replication/{cancel-pull,content-digest,hostile-input,retention,reverse-ranges,scrub,store,transfer}.test.ts',
+  'test/integration/drivers/unreachable.test.ts',
+  'test/integration/hooks/hook-env.test.ts',
+  'test/integration/lab/reader.test.ts',
+  'test/integration/reports/browser.test.ts',
 ];
 
 const serial = {
@@ -23,8 +29,8 @@ const serial = {
 };
 
 // Three projects: `unit` is pure and runs in parallel; `integration` talks to the real Temporal
-// server and the real lab, one file at a time; `temporal` talks to the server only, one file at
-// a time, and may run beside `integration`.
+// server and the real lab, one file at a time; `no-lab` needs no lab (the server at most), one
+// file at a time, and may run beside `integration`.
 export default defineConfig({
   test: {
     projects: [
@@ -39,14 +45,14 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: TEMPORAL_ONLY,
+          exclude: NO_LAB,
           ...serial,
         },
       },
       {
         test: {
-          name: 'temporal',
-          include: TEMPORAL_ONLY,
+          name: 'no-lab',
+          include: NO_LAB,
           ...serial,
         },
       },

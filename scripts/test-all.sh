@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: set-up, then the lab's integration files (real
 # Temporal, real lab) and, beside them, lint, types, deployment files, unit tests and the
-# Temporal-only integration files. Ends with one plain line: `tests: N passed, N failed`.
+# integration files that need no lab. Ends with one plain line: `tests: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -16,7 +16,7 @@ LIFEBOAT_TEST_TEMPORAL_ADDRESS=$(npx tsx test/support/shared-server.ts start "$s
 export LIFEBOAT_TEST_TEMPORAL_ADDRESS
 
 # Everything that is not the lab, one after another: lint, types, deployment files, unit tests,
-# then the integration files that need Temporal only. It runs beside the lab's files; its output
+# then the integration files that need no lab. It runs beside the lab's files; its output
 # goes to a file, printed once both end, so the two never interleave.
 not_lab() {
   local s=0
@@ -24,8 +24,8 @@ not_lab() {
   npx tsc --noEmit -p . || s=1
   bash scripts/check-deploy.sh || s=1
   npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || s=1
-  npx vitest run --project temporal --reporter=default --reporter=json \
-    --outputFile.json="$results/temporal.json" || s=1
+  npx vitest run --project no-lab --reporter=default --reporter=json \
+    --outputFile.json="$results/no-lab.json" || s=1
   return "$s"
 }
 status=0
@@ -47,5 +47,5 @@ node -e '
     } catch { failed += 1; console.error(`test-all: no results in ${f}`); }
   }
   console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-' "$results/unit.json" "$results/integration.json" "$results/temporal.json"
+' "$results/unit.json" "$results/integration.json" "$results/no-lab.json"
 exit "$status"

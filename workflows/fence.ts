@@ -55,9 +55,11 @@ export async function fenceSiteWorkflow(input: FenceSiteInput): Promise<EnforceF
     scheduleToStartTimeout: undefined,
     startToCloseTimeout: '5 minutes',
     // A task handed to a poll that died with its link (a cut-off site) counts as started at the
-    // server: the missing heartbeats get it retried within this, not after its start-to-close.
-    heartbeatTimeout: '30 seconds',
-    retry: { initialInterval: '5s', maximumInterval: '1 minute', backoffCoefficient: 2 },
+    // server: the missing heartbeats (the activity beats every 2 s) get it retried within this,
+    // not after its start-to-close. Short, and retried at most 10 s apart: a site that rejoins
+    // runs its fenced VMs only until its worker gets the task.
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '2s', maximumInterval: '10s', backoffCoefficient: 2 },
   });
   const { site: _site, controllerId, ...enforce } = input;
   const r = await site.enforceFence(enforce);

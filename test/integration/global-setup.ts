@@ -19,7 +19,7 @@ declare module 'vitest' {
 /**
  * One Temporal dev server serves the whole integration run: a throw-away database on a free
  * loopback port, Lifeboat's search attributes registered, shared through TEMPORAL_ADDRESS. When
- * scripts/test-all.sh runs the `integration` and `temporal` projects at once, it starts that one
+ * scripts/test-all.sh runs the `integration` and `no-lab` projects at once, it starts that one
  * server itself (test/support/shared-server.ts) and each project uses its own namespace on it.
  * Only the `integration` project borrows the lab.
  */

@@ -1,17 +1,17 @@
 /**
  * The Temporal dev server scripts/test-all.sh starts once for both integration projects, which
  * run at the same time: `start <home>` prints its address, `stop <home>` ends it (by pid). The
- * lab's project uses the `default` namespace, the `temporal` project its own, created at start.
+ * lab's project uses the `default` namespace, the `no-lab` project its own, created at start.
  */
 import { ensureDevServer, stopDevServer } from '../../platform/dev-server.ts';
 import { freeLoopbackPort } from './ports.ts';
 
 /** Set by test-all.sh: the integration projects' global setup uses this server, not one of its own. */
 export const SHARED_SERVER_ENV = 'LIFEBOAT_TEST_TEMPORAL_ADDRESS';
-const TEMPORAL_PROJECT_NAMESPACE = 'lifeboat-it-temporal';
+const NO_LAB_PROJECT_NAMESPACE = 'lifeboat-it-no-lab';
 
 export function sharedServerNamespace(project: string): string {
-  return project === 'integration' ? 'default' : TEMPORAL_PROJECT_NAMESPACE;
+  return project === 'integration' ? 'default' : NO_LAB_PROJECT_NAMESPACE;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<void> {
     home,
     port: await freeLoopbackPort(),
     headless: true,
-    namespace: TEMPORAL_PROJECT_NAMESPACE,
+    namespace: NO_LAB_PROJECT_NAMESPACE,
   });
   process.stdout.write(`${server.address}\n`);
 }

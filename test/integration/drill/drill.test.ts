@@ -105,7 +105,7 @@ describe('drill (real lab)', () => {
     checks:
       - serial: { pattern: "NEVER-PRINTED", within: 10m }
 `,
-      keepAtMost: '45s',
+      keepAtMost: '30s',
     });
     expect((await (await lab.cycle(plan)).result).outcome).toBe('succeeded');
     const r = await drill(lab, plan);

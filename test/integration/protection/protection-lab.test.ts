@@ -25,8 +25,8 @@ import { rehash } from '../../support/plans.ts';
 import { type CycleLab, siteMetrics, startCycleLab } from '../replication-cycle/harness.ts';
 import { waitWorkload } from '../replication-cycle/lab-vm.ts';
 
-const EVERY_MS = 15_000;
-const OBJECTIVE_MS = 45_000;
+const EVERY_MS = 10_000;
+const OBJECTIVE_MS = 30_000;
 const KEEP = 2;
 
 /** The value of `name{runbook,vm}` in the secondary's /metrics, or undefined. */
