@@ -4,7 +4,7 @@ import path from 'node:path';
 import { readPidFile } from '../platform/processes.ts';
 import { type LabSiteName, SITE_TOPOLOGY, sitePaths } from './config.ts';
 import { isRunning, type ProcRef, procRef, signal, signalGroup, stopProc, waitGone } from './proc.ts';
-import { tryVirsh } from './site.ts';
+import { stopUnrecordedDaemons, tryVirsh } from './site.ts';
 import type { LabState } from './state.ts';
 
 /** The processes of a site, found by pid files and the lab state, and how they end. */
@@ -105,6 +105,7 @@ export async function stopSite(site: LabSiteName, state: LabState, home?: string
   for (const d of networkHelperProcs(site, home)) await stopProc(d, 5_000);
   await stopProc(s.libvirtd, 10_000);
   await stopProc(s.virtlogd, 5_000);
+  await stopUnrecordedDaemons(site, home);
   s.libvirtd = undefined;
   s.virtlogd = undefined;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { qemuHookScript } from '../drivers/libvirt/qemu-hook.ts';
@@ -215,6 +215,31 @@ async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs: number
   return false;
 }
 
+/**
+ * The daemon `pidFile` names, when it runs in the site's own network namespace (which the lab
+ * created, so whatever runs there is the lab's) and is that daemon: one a `lab up` started but
+ * was interrupted before it recorded it in the lab state.
+ */
+function unrecordedDaemon(site: LabSiteName, daemon: string, pidFile: string): ProcRef | undefined {
+  const pid = readPidFile(pidFile);
+  if (pid === undefined) return undefined;
+  try {
+    const siteNs = statSync(path.join('/run/netns', SITE_TOPOLOGY[site].netns)).ino;
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    if (statSync(`/proc/${pid}/ns/net`).ino !== siteNs || path.basename(argv0) !== daemon) return undefined;
+  } catch {
+    return undefined;
+  }
+  return procRef(pid, `${daemon} (${site})`);
+}
+
+/** Stops the site's daemons that the lab state does not name (see unrecordedDaemon), by pid. */
+export async function stopUnrecordedDaemons(site: LabSiteName, home?: string): Promise<void> {
+  const p = sitePaths(site, home);
+  await stopProc(unrecordedDaemon(site, 'libvirtd', p.libvirtdPid), 10_000);
+  await stopProc(unrecordedDaemon(site, 'virtlogd', p.virtlogdPid), 5_000);
+}
+
 /** Starts the site's virtlogd and libvirtd (daemonized, pidfiles in the site's /run/libvirt). */
 export async function startDaemons(site: LabSiteName, state: LabState, home?: string): Promise<void> {
   const p = sitePaths(site, home);
@@ -222,6 +247,8 @@ export async function startDaemons(site: LabSiteName, state: LabState, home?: st
   if (isRunning(s.libvirtd) && isRunning(s.virtlogd)) return;
   await stopProc(s.libvirtd);
   await stopProc(s.virtlogd);
+  // Daemons the state does not know would hold the site's sockets beside the new ones.
+  await stopUnrecordedDaemons(site, home);
   rmSync(p.libvirtdPid, { force: true });
   rmSync(p.virtlogdPid, { force: true });
   rmSync(p.socket, { force: true });

@@ -10,9 +10,9 @@ import {
   SITE_TOPOLOGY,
   sitePaths,
 } from '../../../lab/config.ts';
-import { labDown } from '../../../lab/lab.ts';
+import { labDown, labUp } from '../../../lab/lab.ts';
 import { tryVirsh } from '../../../lab/site.ts';
-import { readState } from '../../../lab/state.ts';
+import { readState, writeState } from '../../../lab/state.ts';
 import { type LabStatus, labStatus } from '../../../lab/status.ts';
 import { ensureFreshLab, livePids } from '../../support/lab.ts';
 
@@ -65,6 +65,35 @@ describe('lab up, status, down', () => {
     ]).toString();
     expect(rules).toContain(`-o ${BUBBLE_NETWORK.bridge} -j REJECT`);
     expect(rules).toContain(`-i ${BUBBLE_NETWORK.bridge} -j REJECT`);
+  });
+
+  it('an `up` interrupted before it recorded its daemons: the next `up` stops them by their pid files, and runs one of each', async () => {
+    // As if `up` was interrupted right after the secondary's daemons started: running, unrecorded.
+    const state = readState()!;
+    const left = [state.sites.secondary.libvirtd!, state.sites.secondary.virtlogd!];
+    state.sites.secondary.libvirtd = undefined;
+    state.sites.secondary.virtlogd = undefined;
+    writeState(state);
+    expect(await livePids(left.map((p) => p.pid))).toHaveLength(2);
+
+    await labUp({ runbook: readState()!.runbook });
+
+    expect(await livePids(left.map((p) => p.pid))).toEqual([]);
+    status = await labStatus();
+    const s = status.sites.secondary;
+    expect(s.libvirtd?.running && s.virtlogd?.running).toBe(true);
+    expect([s.libvirtd!.pid, s.virtlogd!.pid]).not.toContain(left[0]!.pid);
+    // One libvirtd and one virtlogd in the site's namespace, and the site answers.
+    const inSite = execFileSync('ip', ['netns', 'pids', SITE_TOPOLOGY.secondary.netns])
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((pid) =>
+        existsSync(`/proc/${pid}/comm`) ? readFileSync(`/proc/${pid}/comm`, 'utf8').trim() : '',
+      );
+    expect(inSite.filter((c) => c === 'libvirtd')).toHaveLength(1);
+    expect(inSite.filter((c) => c === 'virtlogd')).toHaveLength(1);
+    expect((await tryVirsh('secondary', ['net-info', BUBBLE_NETWORK.name])).code).toBe(0);
   });
 
   it('down ends every process by pid and removes namespaces, links, mounts and files; twice is fine', async () => {
