@@ -5,8 +5,9 @@
  * virtual disk is 16 GiB (4 GiB with --quick), so rsync's growth with the disk is visible. Each
  * run measures Lifeboat's first (full) cycle, an incremental cycle (time, bytes on the inter-site
  * link, dirty-bitmap bytes) against `rsync -I --inplace --no-whole-file` of the disk file, a
- * plain local copy (`cp` + fsync) of the same file, and K cycles with nothing changed (the fixed
- * cost, end to end and the site work inside it). Per cycle it records where the time went
+ * plain local copy (`cp` + fsync) of the same file, the full cycle's TLS transport alone (nothing
+ * hashed or committed: the most a full cycle can reach here), and K cycles with nothing changed
+ * (the fixed cost, end to end and the site work inside it). Per cycle it records where the time went
  * (activities from the VM workflow's history, and the phases each site measured). The VM is
  * defined but stopped, so the cycles take the offline bitmap path and the changes can be written
  * with qemu-io (which records them in the persistent bitmaps).
@@ -18,6 +19,7 @@
  * request: where the orchestration part of a cycle goes.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,6 +35,8 @@ import { ensureLabReplicationTls } from '../lab/replication-tls.ts';
 import { readState } from '../lab/state.ts';
 import { REPO_ROOT } from '../platform/home.ts';
 import { controllerWorkflowId } from '../platform/names.ts';
+import { startNbdExport, stopNbdExport } from '../replication/export/nbd-export.ts';
+import { pullNbd } from '../replication/transfer/nbd.ts';
 import { loadRunbook } from '../runbooks/index.ts';
 import type { ReplicationCycleResult } from '../workflows/replication.ts';
 import { startLabPlatform } from './lab-platform.ts';
@@ -55,6 +59,41 @@ async function linkTx(): Promise<number> {
     'inter0',
   ]);
   return (JSON.parse(stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]!.stats64.tx.bytes;
+}
+
+/**
+ * The transport alone, as a full cycle uses it: the disk served by qemu-storage-daemon over NBD
+ * with TLS-PSK and pulled by qemu-img into a new qcow2, then fsync, with nothing hashed, checked
+ * or committed. No full cycle can be faster than this on the machine it ran on.
+ */
+async function tlsStreamMs(disk: string, virtualSize: number, work: string): Promise<number> {
+  const dir = mkdtempSync(path.join(work, 'stream-'));
+  const psk = randomBytes(32).toString('hex');
+  try {
+    const address = await startNbdExport(
+      dir,
+      '127.0.0.1',
+      [{ name: 'data', source: disk, format: 'qcow2' }],
+      psk,
+    );
+    const dest = path.join(dir, 'pulled.qcow2');
+    const { ms } = await timed(async () => {
+      await pullNbd({
+        address,
+        exportName: 'data',
+        psk,
+        dest,
+        virtualSize,
+        idleTimeoutMs: 60_000,
+        maxRestarts: 0,
+      });
+      await pexec('sync', [dest]);
+    });
+    return ms;
+  } finally {
+    await stopNbdExport(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
@@ -164,11 +203,15 @@ interface Run {
   rsync: { ms: number };
   /** A plain local copy of the same disk file (cp, then fsync): the floor of any full copy. */
   localCopy: { ms: number; mbPerS: number };
+  /** The TLS transport of a full cycle alone, nothing hashed or committed (tlsStreamMs). */
+  tlsStream: { ms: number; mbPerS: number };
   /** Cycles with nothing changed, one after another: the fixed cost of a cycle. */
   idle: Array<CycleFigures>;
   figures: {
     /** Full cycle's throughput over cp + fsync's, same run (target ≥ 0.5). */
     fullVsCpFsync: number;
+    /** The TLS transport's throughput alone over cp + fsync's: the most fullVsCpFsync can be. */
+    tlsStreamVsCpFsync: number;
     /** Median idle cycle, end to end (target ≤ 500 ms). */
     idleCycleMs: number;
     /** Median idle cycle's site work: activity time from started to closed (target ≤ 250 ms). */
@@ -300,6 +343,7 @@ async function scenario(
   });
   rmSync(copyDest, { force: true });
   rmSync(dest, { force: true });
+  const stream = await tlsStreamMs(disks[1]!, virtualGiB * GiB, work);
   const changed = runs * MiB;
   const idleMid = median(idle.map((c) => c.ms));
   return {
@@ -322,10 +366,12 @@ async function scenario(
       phasesMs: v.phasesMs,
     },
     rsync: { ms: rsync.ms },
+    tlsStream: { ms: stream, mbPerS: (dataGiB * GiB) / MiB / (stream / 1000) },
     localCopy: { ms: localCopy.ms, mbPerS: (dataGiB * GiB) / MiB / (localCopy.ms / 1000) },
     idle,
     figures: {
       fullVsCpFsync: localCopy.ms / full.ms,
+      tlsStreamVsCpFsync: localCopy.ms / stream,
       idleCycleMs: idleMid,
       idleSiteWorkMs: median(idle.map((c) => c.breakdownMs.siteWork ?? 0)),
       incrementalVsRsync: rsync.ms / inc.ms,
@@ -370,6 +416,7 @@ async function main(): Promise<void> {
       figures[`fullVsCpFsync_${g}GiB`] = spread(rs.map((x) => x.figures.fullVsCpFsync));
       figures[`fullMBps_${g}GiB`] = spread(rs.map((x) => x.full.mbPerS));
       figures[`cpFsyncMBps_${g}GiB`] = spread(rs.map((x) => x.localCopy.mbPerS));
+      figures[`tlsStreamVsCpFsync_${g}GiB`] = spread(rs.map((x) => x.figures.tlsStreamVsCpFsync));
       figures[`incrementalVsRsync_${g}GiB`] = spread(rs.map((x) => x.figures.incrementalVsRsync));
       figures[`incrementalMs_${g}GiB`] = spread(rs.map((x) => x.incremental.ms));
       figures[`rsyncMs_${g}GiB`] = spread(rs.map((x) => x.rsync.ms));
