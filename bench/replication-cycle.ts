@@ -96,6 +96,10 @@ async function tlsStreamMs(disk: string, virtualSize: number, work: string): Pro
   }
 }
 
+function mbPerS(bytes: number, ms: number): number {
+  return bytes / MiB / (ms / 1000);
+}
+
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = process.hrtime.bigint();
   const value = await fn();
@@ -353,7 +357,7 @@ async function scenario(
     full: {
       ms: full.ms,
       linkBytes: full.link,
-      mbPerS: (dataGiB * GiB) / MiB / (full.ms / 1000),
+      mbPerS: mbPerS(dataGiB * GiB, full.ms),
       breakdownMs: full.breakdown,
       phasesMs: full.r.vms[0]?.phasesMs,
     },
@@ -366,8 +370,8 @@ async function scenario(
       phasesMs: v.phasesMs,
     },
     rsync: { ms: rsync.ms },
-    tlsStream: { ms: stream, mbPerS: (dataGiB * GiB) / MiB / (stream / 1000) },
-    localCopy: { ms: localCopy.ms, mbPerS: (dataGiB * GiB) / MiB / (localCopy.ms / 1000) },
+    tlsStream: { ms: stream, mbPerS: mbPerS(dataGiB * GiB, stream) },
+    localCopy: { ms: localCopy.ms, mbPerS: mbPerS(dataGiB * GiB, localCopy.ms) },
     idle,
     figures: {
       fullVsCpFsync: localCopy.ms / full.ms,

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { qemuHookScript } from '../drivers/libvirt/qemu-hook.ts';
-import { readPidFile } from '../platform/processes.ts';
+import { livePidFromFile, readPidFile } from '../platform/processes.ts';
 import {
   BUBBLE_NETWORK,
   hostUri,
@@ -221,12 +221,11 @@ async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs: number
  * was interrupted before it recorded it in the lab state.
  */
 function unrecordedDaemon(site: LabSiteName, daemon: string, pidFile: string): ProcRef | undefined {
-  const pid = readPidFile(pidFile);
+  const pid = livePidFromFile(pidFile, daemon);
   if (pid === undefined) return undefined;
   try {
     const siteNs = statSync(path.join('/run/netns', SITE_TOPOLOGY[site].netns)).ino;
-    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-    if (statSync(`/proc/${pid}/ns/net`).ino !== siteNs || path.basename(argv0) !== daemon) return undefined;
+    if (statSync(`/proc/${pid}/ns/net`).ino !== siteNs) return undefined;
   } catch {
     return undefined;
   }
